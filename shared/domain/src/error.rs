@@ -1,0 +1,40 @@
+//! The one error type of the domain's operations.
+
+use crate::ports::StoreError;
+use crate::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// The thing does not exist, or the caller may not see it (never say which).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The input is well-formed but invalid.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The action is not allowed in the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Someone else changed the thing since it was read.
+    #[error("{0} was changed by another request; read it again and retry")]
+    StaleVersion(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BillingError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        BillingError::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<Vec<FieldError>> for BillingError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        BillingError::Validation(errors)
+    }
+}
+
+impl From<FieldError> for BillingError {
+    fn from(error: FieldError) -> Self {
+        BillingError::Validation(vec![error])
+    }
+}

@@ -1,0 +1,24 @@
+//! The billing domain: money, the plan catalogue, customers and subscriptions, and the ports
+//! (repositories, clock) through which the outside world is reached.
+//!
+//! This crate must not depend on AWS, HTTP, Stripe or any runtime, and must never read the system
+//! clock: time comes in through [`clock::Clock`] or a `now` argument.
+
+pub mod access;
+pub mod catalogue;
+pub mod clock;
+pub mod customer;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod page;
+pub mod period;
+pub mod ports;
+pub mod service;
+pub mod subscription;
+pub mod validation;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use error::BillingError;

@@ -1,0 +1,103 @@
+//! Ports: what the domain needs from storage. Adapters (DynamoDB) implement them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::catalogue::Plan;
+use crate::customer::Customer;
+use crate::ids::{CustomerId, PlanId, SubscriptionId};
+use crate::page::{Page, PageRequest};
+use crate::subscription::Subscription;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stored version is not the one the update was based on.
+    #[error("the item was changed concurrently")]
+    VersionConflict,
+    /// An item with this id exists already.
+    #[error("the item exists already")]
+    AlreadyExists,
+    /// The customer already holds a live subscription on a single-subscription plan.
+    #[error("the customer already has a live subscription")]
+    SubscriptionSlotTaken,
+    /// A pagination cursor that names no item of this list.
+    #[error("starting_after names no item of this list")]
+    UnknownCursor,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is unreadable: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait PlanRepo: Send + Sync {
+    async fn get_plan(&self, id: &PlanId) -> Result<Option<Plan>, StoreError>;
+    /// Every plan, archived ones included, ordered by tier, interval and id.
+    async fn list_plans(&self) -> Result<Vec<Plan>, StoreError>;
+    /// Fails with [`StoreError::AlreadyExists`] when the id is taken.
+    async fn insert_plan(&self, plan: &Plan) -> Result<(), StoreError>;
+    /// Stores `plan` if the stored version is `plan.version`, then bumps `plan.version`.
+    async fn update_plan(&self, plan: &mut Plan) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CustomerRepo: Send + Sync {
+    async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError>;
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+    async fn update_customer(&self, customer: &mut Customer) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_customers(&self, page: &PageRequest) -> Result<Page<Customer>, StoreError>;
+}
+
+#[async_trait]
+pub trait SubscriptionRepo: Send + Sync {
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+    /// Stores a new subscription; an exclusive one also takes the customer's single slot, in
+    /// the same transaction ([`StoreError::SubscriptionSlotTaken`] when held).
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
+    /// Conditional on `subscription.version`; bumps it. An exclusive subscription that has ended
+    /// gives the customer's slot back in the same transaction.
+    async fn update_subscription(&self, subscription: &mut Subscription) -> Result<(), StoreError>;
+    /// A customer's subscriptions, newest first.
+    async fn list_subscriptions(
+        &self,
+        customer_id: &CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError>;
+}
+
+/// What an idempotent write answered the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// The outcome of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key was free: go ahead, then record the response.
+    Claimed,
+    /// The key was used before with this request fingerprint.
+    Existing {
+        fingerprint: String,
+        response: Option<RecordedResponse>,
+    },
+}
+
+#[async_trait]
+pub trait IdempotencyRepo: Send + Sync {
+    /// Claims `key` within `scope` (the caller's identity) until `expires_at`. A record whose
+    /// expiry has passed counts as free (stores need not delete expired records on time).
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    async fn record(&self, scope: &str, key: &str, response: &RecordedResponse) -> Result<(), StoreError>;
+    /// Frees a claimed key whose request failed in a way worth retrying.
+    async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+}

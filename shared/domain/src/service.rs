@@ -1,0 +1,268 @@
+//! The application service: every operation the API offers, expressed on the ports.
+//! Each one loads, calls a domain method, and stores under the optimistic-concurrency condition.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::access::Actor;
+use crate::catalogue::{NewPlan, Plan, PlanPatch};
+use crate::clock::Clock;
+use crate::customer::{Customer, CustomerPatch, NewCustomer};
+use crate::error::BillingError;
+use crate::ids::{CustomerId, PlanId, SubscriptionId};
+use crate::page::{Page, PageRequest};
+use crate::ports::{CustomerRepo, PlanRepo, StoreError, SubscriptionRepo};
+use crate::subscription::{CancelRequest, NewSubscription, Subscription, SubscriptionPatch};
+
+/// The ports the service works through.
+#[derive(Clone)]
+pub struct Billing {
+    pub plans: Arc<dyn PlanRepo>,
+    pub customers: Arc<dyn CustomerRepo>,
+    pub subscriptions: Arc<dyn SubscriptionRepo>,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn stale_on_conflict(what: &'static str) -> impl Fn(StoreError) -> BillingError {
+    move |e| match e {
+        StoreError::VersionConflict => BillingError::StaleVersion(what),
+        other => BillingError::Store(other),
+    }
+}
+
+fn check_version(what: &'static str, current: u64, expected: Option<u64>) -> Result<(), BillingError> {
+    match expected {
+        Some(expected) if expected != current => Err(BillingError::StaleVersion(what)),
+        _ => Ok(()),
+    }
+}
+
+impl Billing {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    // ---- catalogue -------------------------------------------------------------------------
+
+    /// Active plans for everyone; archived ones too when asked.
+    pub async fn list_plans(&self, include_archived: bool) -> Result<Vec<Plan>, BillingError> {
+        let plans = self.plans.list_plans().await?;
+        Ok(plans
+            .into_iter()
+            .filter(|p| include_archived || p.is_active())
+            .collect())
+    }
+
+    pub async fn get_plan(&self, id: &PlanId) -> Result<Plan, BillingError> {
+        self.plans
+            .get_plan(id)
+            .await?
+            .ok_or(BillingError::NotFound("plan"))
+    }
+
+    pub async fn create_plan(&self, new: NewPlan) -> Result<Plan, BillingError> {
+        let plan = Plan::create(new, self.now())?;
+        match self.plans.insert_plan(&plan).await {
+            Ok(()) => Ok(plan),
+            Err(StoreError::AlreadyExists) => Err(BillingError::Conflict(format!(
+                "a plan with id {} exists already",
+                plan.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn update_plan(
+        &self,
+        id: &PlanId,
+        patch: PlanPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Plan, BillingError> {
+        let mut plan = self.get_plan(id).await?;
+        check_version("plan", plan.version, expected_version)?;
+        plan.apply(patch, self.now())?;
+        self.plans
+            .update_plan(&mut plan)
+            .await
+            .map_err(stale_on_conflict("plan"))?;
+        Ok(plan)
+    }
+
+    pub async fn archive_plan(&self, id: &PlanId) -> Result<Plan, BillingError> {
+        let mut plan = self.get_plan(id).await?;
+        plan.archive(self.now());
+        self.plans
+            .update_plan(&mut plan)
+            .await
+            .map_err(stale_on_conflict("plan"))?;
+        Ok(plan)
+    }
+
+    // ---- customers -------------------------------------------------------------------------
+
+    pub async fn create_customer(&self, new: NewCustomer) -> Result<Customer, BillingError> {
+        let customer = Customer::create(new, self.now())?;
+        self.customers.insert_customer(&customer).await?;
+        Ok(customer)
+    }
+
+    pub async fn get_customer(&self, actor: &Actor, id: &CustomerId) -> Result<Customer, BillingError> {
+        if !actor.can_access(id) {
+            return Err(BillingError::NotFound("customer"));
+        }
+        self.customers
+            .get_customer(id)
+            .await?
+            .ok_or(BillingError::NotFound("customer"))
+    }
+
+    pub async fn update_customer(
+        &self,
+        actor: &Actor,
+        id: &CustomerId,
+        patch: CustomerPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Customer, BillingError> {
+        let mut customer = self.get_customer(actor, id).await?;
+        check_version("customer", customer.version, expected_version)?;
+        customer.apply(patch, self.now())?;
+        self.customers
+            .update_customer(&mut customer)
+            .await
+            .map_err(stale_on_conflict("customer"))?;
+        Ok(customer)
+    }
+
+    pub async fn list_customers(&self, page: &PageRequest) -> Result<Page<Customer>, BillingError> {
+        Ok(self.customers.list_customers(page).await?)
+    }
+
+    // ---- subscriptions ---------------------------------------------------------------------
+
+    pub async fn create_subscription(
+        &self,
+        actor: &Actor,
+        new: NewSubscription,
+    ) -> Result<Subscription, BillingError> {
+        let customer = self.get_customer(actor, &new.customer_id).await?;
+        let plan = match self.plans.get_plan(&new.plan_id).await? {
+            Some(plan) => plan,
+            None => {
+                return Err(BillingError::field(
+                    "subscription_plan_id",
+                    "no plan with this id",
+                ))
+            }
+        };
+        let subscription = Subscription::start(
+            NewSubscription {
+                customer_id: customer.id,
+                ..new
+            },
+            &plan,
+            self.now(),
+        )?;
+        match self.subscriptions.insert_subscription(&subscription).await {
+            Ok(()) => Ok(subscription),
+            Err(StoreError::SubscriptionSlotTaken) => Err(BillingError::Conflict(
+                "the customer already has a live subscription; change its plan or cancel it first"
+                    .into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_subscription(
+        &self,
+        actor: &Actor,
+        id: &SubscriptionId,
+    ) -> Result<Subscription, BillingError> {
+        match self.subscriptions.get_subscription(id).await? {
+            Some(sub) if actor.can_access(&sub.customer_id) => Ok(sub),
+            Some(_) | None => Err(BillingError::NotFound("subscription")),
+        }
+    }
+
+    /// Loads, checks ownership and version, applies `change`, stores conditionally.
+    async fn modify_subscription(
+        &self,
+        actor: &Actor,
+        id: &SubscriptionId,
+        expected_version: Option<u64>,
+        change: impl FnOnce(&mut Subscription, DateTime<Utc>) -> Result<(), BillingError>,
+    ) -> Result<Subscription, BillingError> {
+        let mut sub = self.get_subscription(actor, id).await?;
+        check_version("subscription", sub.version, expected_version)?;
+        change(&mut sub, self.now())?;
+        self.subscriptions
+            .update_subscription(&mut sub)
+            .await
+            .map_err(stale_on_conflict("subscription"))?;
+        Ok(sub)
+    }
+
+    pub async fn pause_subscription(
+        &self,
+        actor: &Actor,
+        id: &SubscriptionId,
+        resumes_at: Option<DateTime<Utc>>,
+        expected_version: Option<u64>,
+    ) -> Result<Subscription, BillingError> {
+        self.modify_subscription(actor, id, expected_version, |sub, now| {
+            sub.pause(now, resumes_at)
+        })
+        .await
+    }
+
+    pub async fn resume_subscription(
+        &self,
+        actor: &Actor,
+        id: &SubscriptionId,
+        expected_version: Option<u64>,
+    ) -> Result<Subscription, BillingError> {
+        self.modify_subscription(actor, id, expected_version, |sub, now| sub.resume(now))
+            .await
+    }
+
+    pub async fn cancel_subscription(
+        &self,
+        actor: &Actor,
+        id: &SubscriptionId,
+        request: CancelRequest,
+        expected_version: Option<u64>,
+    ) -> Result<Subscription, BillingError> {
+        self.modify_subscription(actor, id, expected_version, |sub, now| {
+            sub.cancel(request, now)
+        })
+        .await
+    }
+
+    pub async fn update_subscription(
+        &self,
+        actor: &Actor,
+        id: &SubscriptionId,
+        patch: SubscriptionPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Subscription, BillingError> {
+        self.modify_subscription(actor, id, expected_version, |sub, now| sub.apply(patch, now))
+            .await
+    }
+
+    /// A customer's subscriptions, newest first. Customers see only their own.
+    pub async fn list_subscriptions(
+        &self,
+        actor: &Actor,
+        customer_id: &CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, BillingError> {
+        let customer = self.get_customer(actor, customer_id).await?;
+        match self.subscriptions.list_subscriptions(&customer.id, page).await {
+            Err(StoreError::UnknownCursor) => Err(BillingError::field(
+                "starting_after",
+                "names no subscription of this customer",
+            )),
+            other => Ok(other?),
+        }
+    }
+}

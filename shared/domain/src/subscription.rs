@@ -1,0 +1,651 @@
+//! Subscriptions and their lifecycle.
+//!
+//! ```text
+//!  create ──► trialing ──┐            pause            resume
+//!     │                  ├──► active ───────► paused ────────► active
+//!     └──────────────────┘      │  ▲
+//!                               │  └── (payment recovered, issue 4)
+//!                       (payment failed) ► past_due
+//!  cancel(immediately) from any live status ─► canceled
+//!  cancel(at period end) sets cancel_at_period_end; reactivate clears it before the period ends
+//!  period end with auto_renew off or cancel_at_period_end ─► expired / canceled
+//! ```
+//! `incomplete` is a subscription whose first payment is pending (issue 4).
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::Plan;
+use crate::customer::{merge_metadata, Metadata};
+use crate::error::BillingError;
+use crate::ids::{CustomerId, PlanId, SubscriptionId};
+use crate::period::Interval;
+use crate::validation::{self, FieldError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Trialing,
+    Active,
+    Paused,
+    PastDue,
+    Canceled,
+    Expired,
+    Incomplete,
+}
+
+impl SubscriptionStatus {
+    pub const ALL: [SubscriptionStatus; 7] = [
+        SubscriptionStatus::Trialing,
+        SubscriptionStatus::Active,
+        SubscriptionStatus::Paused,
+        SubscriptionStatus::PastDue,
+        SubscriptionStatus::Canceled,
+        SubscriptionStatus::Expired,
+        SubscriptionStatus::Incomplete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Trialing => "trialing",
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::Paused => "paused",
+            SubscriptionStatus::PastDue => "past_due",
+            SubscriptionStatus::Canceled => "canceled",
+            SubscriptionStatus::Expired => "expired",
+            SubscriptionStatus::Incomplete => "incomplete",
+        }
+    }
+
+    /// Ended subscriptions never change again.
+    pub fn is_ended(self) -> bool {
+        match self {
+            SubscriptionStatus::Canceled | SubscriptionStatus::Expired => true,
+            SubscriptionStatus::Trialing
+            | SubscriptionStatus::Active
+            | SubscriptionStatus::Paused
+            | SubscriptionStatus::PastDue
+            | SubscriptionStatus::Incomplete => false,
+        }
+    }
+}
+
+impl fmt::Display for SubscriptionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a customer canceled (Stripe's `cancellation_details.feedback` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancellationReason {
+    TooExpensive,
+    MissingFeatures,
+    SwitchedService,
+    Unused,
+    CustomerService,
+    TooComplex,
+    LowQuality,
+    Other,
+}
+
+impl CancellationReason {
+    pub const ALL: [CancellationReason; 8] = [
+        CancellationReason::TooExpensive,
+        CancellationReason::MissingFeatures,
+        CancellationReason::SwitchedService,
+        CancellationReason::Unused,
+        CancellationReason::CustomerService,
+        CancellationReason::TooComplex,
+        CancellationReason::LowQuality,
+        CancellationReason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancellationReason::TooExpensive => "too_expensive",
+            CancellationReason::MissingFeatures => "missing_features",
+            CancellationReason::SwitchedService => "switched_service",
+            CancellationReason::Unused => "unused",
+            CancellationReason::CustomerService => "customer_service",
+            CancellationReason::TooComplex => "too_complex",
+            CancellationReason::LowQuality => "low_quality",
+            CancellationReason::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    pub reason: Option<CancellationReason>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub paused_at: DateTime<Utc>,
+    /// When the subscription resumes by itself; `None` = until resumed.
+    pub resumes_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub customer_id: CustomerId,
+    pub plan_id: PlanId,
+    pub interval: Interval,
+    pub status: SubscriptionStatus,
+    pub auto_renew: bool,
+    pub payment_method_id: Option<String>,
+    /// Periods are counted from this instant (see [`crate::period`]).
+    pub billing_cycle_anchor: DateTime<Utc>,
+    /// How many whole periods lie between the anchor and `current_period_start`.
+    pub periods_elapsed: u32,
+    pub current_period_start: DateTime<Utc>,
+    pub current_period_end: DateTime<Utc>,
+    pub trial_end: Option<DateTime<Utc>>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub cancellation: Option<Cancellation>,
+    pub pause: Option<Pause>,
+    pub metadata: Metadata,
+    /// Whether this subscription takes the customer's one slot for single-subscription plans.
+    pub exclusive: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version: every stored update must match it and bumps it.
+    pub version: u64,
+}
+
+/// The request to subscribe a customer to a plan.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub customer_id: CustomerId,
+    pub plan_id: PlanId,
+    pub payment_method_id: Option<String>,
+    pub auto_renew: bool,
+    pub metadata: Metadata,
+}
+
+/// The request to cancel.
+#[derive(Debug, Clone, Default)]
+pub struct CancelRequest {
+    pub reason: Option<CancellationReason>,
+    pub comment: Option<String>,
+    pub immediately: bool,
+}
+
+/// A change to a subscription's settings (PATCH).
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionPatch {
+    pub auto_renew: Option<bool>,
+    pub metadata: Option<Metadata>,
+    /// `Some(false)` reactivates a subscription set to cancel at period end.
+    pub cancel_at_period_end: Option<bool>,
+}
+
+fn out_of_range(field: &str) -> BillingError {
+    BillingError::field(field, "date out of range")
+}
+
+fn illegal(status: SubscriptionStatus, action: &str) -> BillingError {
+    BillingError::Conflict(format!("cannot {action} a {status} subscription"))
+}
+
+impl Subscription {
+    /// Starts a subscription: trialing when the plan has trial days, active otherwise.
+    pub fn start(
+        new: NewSubscription,
+        plan: &Plan,
+        now: DateTime<Utc>,
+    ) -> Result<Subscription, BillingError> {
+        if !plan.is_active() {
+            return Err(BillingError::field(
+                "subscription_plan_id",
+                "the plan is archived and takes no new subscriptions",
+            ));
+        }
+        if let Some(pm) = &new.payment_method_id {
+            validation::text("payment_method_id", pm, 255)?;
+        }
+        let metadata = merge_metadata(&Metadata::new(), &new.metadata)?;
+        let (status, trial_end, period_end) = if plan.trial_days > 0 {
+            let end = now
+                .checked_add_signed(Duration::days(i64::from(plan.trial_days)))
+                .ok_or_else(|| out_of_range("trial_days"))?;
+            (SubscriptionStatus::Trialing, Some(end), end)
+        } else {
+            let end = plan
+                .interval
+                .nth_period_end(now, 1)
+                .ok_or_else(|| out_of_range("interval"))?;
+            (SubscriptionStatus::Active, None, end)
+        };
+        Ok(Subscription {
+            id: SubscriptionId::generate(),
+            customer_id: new.customer_id,
+            plan_id: plan.id.clone(),
+            interval: plan.interval,
+            status,
+            auto_renew: new.auto_renew,
+            payment_method_id: new.payment_method_id,
+            // With a trial, billing is anchored at the trial's end, as in Stripe.
+            billing_cycle_anchor: trial_end.unwrap_or(now),
+            periods_elapsed: 0,
+            current_period_start: now,
+            current_period_end: period_end,
+            trial_end,
+            cancel_at_period_end: false,
+            canceled_at: None,
+            ended_at: None,
+            cancellation: None,
+            pause: None,
+            metadata,
+            exclusive: !plan.allow_multiple,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        })
+    }
+
+    /// Stops billing until `resumes_at` (or until resumed). The current period is kept.
+    pub fn pause(
+        &mut self,
+        now: DateTime<Utc>,
+        resumes_at: Option<DateTime<Utc>>,
+    ) -> Result<(), BillingError> {
+        match self.status {
+            SubscriptionStatus::Active | SubscriptionStatus::Trialing => {}
+            SubscriptionStatus::Paused => {
+                return Err(BillingError::Conflict("the subscription is already paused".into()))
+            }
+            SubscriptionStatus::PastDue
+            | SubscriptionStatus::Canceled
+            | SubscriptionStatus::Expired
+            | SubscriptionStatus::Incomplete => return Err(illegal(self.status, "pause")),
+        }
+        if let Some(at) = resumes_at {
+            if at <= now {
+                return Err(BillingError::field("resumes_at", "must be in the future"));
+            }
+        }
+        self.status = SubscriptionStatus::Paused;
+        self.pause = Some(Pause {
+            paused_at: now,
+            resumes_at,
+        });
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Resumes a paused subscription. If the period ran out while paused, a new period starts
+    /// now and becomes the new billing anchor (as Stripe does when a paused subscription resumes).
+    pub fn resume(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
+        match self.status {
+            SubscriptionStatus::Paused => {}
+            SubscriptionStatus::Trialing
+            | SubscriptionStatus::Active
+            | SubscriptionStatus::PastDue
+            | SubscriptionStatus::Canceled
+            | SubscriptionStatus::Expired
+            | SubscriptionStatus::Incomplete => return Err(illegal(self.status, "resume")),
+        }
+        let trial_running = self.trial_end.is_some_and(|end| end > now);
+        self.status = if trial_running {
+            SubscriptionStatus::Trialing
+        } else {
+            SubscriptionStatus::Active
+        };
+        if !trial_running && now >= self.current_period_end {
+            self.restart_periods_at(now)?;
+        }
+        self.pause = None;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    fn restart_periods_at(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
+        self.billing_cycle_anchor = now;
+        self.periods_elapsed = 0;
+        self.current_period_start = now;
+        self.current_period_end = self
+            .interval
+            .nth_period_end(now, 1)
+            .ok_or_else(|| out_of_range("interval"))?;
+        Ok(())
+    }
+
+    /// Cancels now, or at the end of the current period (the default).
+    pub fn cancel(&mut self, request: CancelRequest, now: DateTime<Utc>) -> Result<(), BillingError> {
+        if self.status.is_ended() {
+            return Err(illegal(self.status, "cancel"));
+        }
+        let comment = validation::optional_text("comment", request.comment.as_deref(), 1000)?;
+        self.cancellation = Some(Cancellation {
+            reason: request.reason,
+            comment,
+        });
+        self.canceled_at = Some(now);
+        // An incomplete subscription has no paid period to run out.
+        if request.immediately || self.status == SubscriptionStatus::Incomplete {
+            self.status = SubscriptionStatus::Canceled;
+            self.ended_at = Some(now);
+            self.cancel_at_period_end = false;
+            self.pause = None;
+        } else {
+            self.cancel_at_period_end = true;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Undoes a cancellation at period end, while the period has not ended.
+    pub fn reactivate(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
+        if self.status.is_ended() {
+            return Err(illegal(self.status, "reactivate"));
+        }
+        if !self.cancel_at_period_end {
+            return Err(BillingError::Conflict(
+                "the subscription is not set to cancel".into(),
+            ));
+        }
+        if now >= self.current_period_end {
+            return Err(BillingError::Conflict(
+                "the period has ended; subscribe again instead".into(),
+            ));
+        }
+        self.cancel_at_period_end = false;
+        self.canceled_at = None;
+        self.cancellation = None;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Applies a settings change (auto-renew, metadata, reactivation).
+    pub fn apply(&mut self, patch: SubscriptionPatch, now: DateTime<Utc>) -> Result<(), BillingError> {
+        if self.status.is_ended() {
+            return Err(illegal(self.status, "update"));
+        }
+        let metadata = patch
+            .metadata
+            .as_ref()
+            .map(|m| merge_metadata(&self.metadata, m))
+            .transpose()?;
+        match patch.cancel_at_period_end {
+            Some(false) if self.cancel_at_period_end => self.reactivate(now)?,
+            Some(true) if !self.cancel_at_period_end => {
+                self.cancel(CancelRequest::default(), now)?
+            }
+            Some(_) | None => {}
+        }
+        if let Some(auto_renew) = patch.auto_renew {
+            self.auto_renew = auto_renew;
+        }
+        if let Some(metadata) = metadata {
+            self.metadata = metadata;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// When this subscription next needs the scheduler: the period end of a live subscription,
+    /// or the automatic resume date of a paused one. `None` when nothing is due ever again.
+    pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            SubscriptionStatus::Trialing
+            | SubscriptionStatus::Active
+            | SubscriptionStatus::PastDue
+            | SubscriptionStatus::Incomplete => Some(self.current_period_end),
+            SubscriptionStatus::Paused => self.pause.as_ref().and_then(|p| p.resumes_at),
+            SubscriptionStatus::Canceled | SubscriptionStatus::Expired => None,
+        }
+    }
+}
+
+/// Checks a cancellation comment, for callers that validate before loading the subscription.
+pub fn validate_comment(comment: Option<&str>) -> Result<(), FieldError> {
+    validation::optional_text("comment", comment, 1000).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{days, monthly_plan, new_subscription, t0};
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn active() -> Subscription {
+        Subscription::start(new_subscription(), &monthly_plan(), t0()).expect("starts")
+    }
+
+    #[test]
+    fn a_plan_without_trial_starts_active_for_one_period() {
+        let sub = active();
+        assert_eq!(sub.status, SubscriptionStatus::Active);
+        assert_eq!(sub.current_period_start, t0());
+        assert_eq!(sub.current_period_end, Interval::Month.nth_period_end(t0(), 1).expect("ok"));
+        assert!(sub.exclusive);
+        assert_eq!(sub.next_due_at(), Some(sub.current_period_end));
+    }
+
+    #[test]
+    fn a_plan_with_trial_starts_trialing_until_the_trial_ends() {
+        let mut plan = monthly_plan();
+        plan.trial_days = 14;
+        let sub = Subscription::start(new_subscription(), &plan, t0()).expect("starts");
+        assert_eq!(sub.status, SubscriptionStatus::Trialing);
+        assert_eq!(sub.trial_end, Some(t0() + days(14)));
+        assert_eq!(sub.current_period_end, t0() + days(14));
+        assert_eq!(sub.billing_cycle_anchor, t0() + days(14));
+    }
+
+    #[test]
+    fn an_archived_plan_takes_no_new_subscriptions() {
+        let mut plan = monthly_plan();
+        plan.archive(t0());
+        let err = Subscription::start(new_subscription(), &plan, t0()).expect_err("archived");
+        assert!(matches!(err, BillingError::Validation(ref e) if e[0].field == "subscription_plan_id"));
+    }
+
+    #[test]
+    fn pause_then_resume_within_the_period_keeps_the_period() {
+        let mut sub = active();
+        let end = sub.current_period_end;
+        sub.pause(t0() + days(3), Some(t0() + days(10))).expect("pause");
+        assert_eq!(sub.status, SubscriptionStatus::Paused);
+        assert_eq!(sub.next_due_at(), Some(t0() + days(10)));
+        sub.resume(t0() + days(5)).expect("resume");
+        assert_eq!(sub.status, SubscriptionStatus::Active);
+        assert_eq!(sub.current_period_end, end);
+        assert_eq!(sub.pause, None);
+    }
+
+    #[test]
+    fn resuming_after_the_period_ran_out_starts_a_new_period() {
+        let mut sub = active();
+        sub.pause(t0() + days(3), None).expect("pause");
+        assert_eq!(sub.next_due_at(), None);
+        let later = t0() + days(45);
+        sub.resume(later).expect("resume");
+        assert_eq!(sub.current_period_start, later);
+        assert_eq!(sub.billing_cycle_anchor, later);
+        assert_eq!(sub.current_period_end, Interval::Month.nth_period_end(later, 1).expect("ok"));
+    }
+
+    #[test]
+    fn illegal_transitions_are_conflicts() {
+        let mut sub = active();
+        assert!(matches!(sub.resume(t0()), Err(BillingError::Conflict(_))));
+        sub.pause(t0(), None).expect("pause");
+        assert!(matches!(sub.pause(t0(), None), Err(BillingError::Conflict(_))));
+        sub.cancel(
+            CancelRequest {
+                immediately: true,
+                ..CancelRequest::default()
+            },
+            t0(),
+        )
+        .expect("cancel");
+        assert!(matches!(sub.cancel(CancelRequest::default(), t0()), Err(BillingError::Conflict(_))));
+        assert!(matches!(sub.pause(t0(), None), Err(BillingError::Conflict(_))));
+        assert!(matches!(sub.resume(t0()), Err(BillingError::Conflict(_))));
+        assert!(matches!(
+            sub.apply(SubscriptionPatch { auto_renew: Some(false), ..Default::default() }, t0()),
+            Err(BillingError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn pause_until_a_past_date_is_a_validation_error() {
+        let mut sub = active();
+        let err = sub.pause(t0() + days(2), Some(t0() + days(1))).expect_err("past");
+        assert!(matches!(err, BillingError::Validation(ref e) if e[0].field == "resumes_at"));
+        assert_eq!(sub.status, SubscriptionStatus::Active);
+    }
+
+    #[test]
+    fn cancel_at_period_end_keeps_the_subscription_live_until_then() {
+        let mut sub = active();
+        sub.cancel(
+            CancelRequest {
+                reason: Some(CancellationReason::TooExpensive),
+                comment: Some("budget cuts".into()),
+                immediately: false,
+            },
+            t0() + days(1),
+        )
+        .expect("cancel");
+        assert_eq!(sub.status, SubscriptionStatus::Active);
+        assert!(sub.cancel_at_period_end);
+        assert_eq!(sub.canceled_at, Some(t0() + days(1)));
+        assert_eq!(
+            sub.cancellation,
+            Some(Cancellation {
+                reason: Some(CancellationReason::TooExpensive),
+                comment: Some("budget cuts".into())
+            })
+        );
+        assert_eq!(sub.ended_at, None);
+    }
+
+    #[test]
+    fn cancel_immediately_ends_it_now() {
+        let mut sub = active();
+        sub.pause(t0(), None).expect("pause");
+        sub.cancel(
+            CancelRequest {
+                immediately: true,
+                ..CancelRequest::default()
+            },
+            t0() + days(2),
+        )
+        .expect("cancel");
+        assert_eq!(sub.status, SubscriptionStatus::Canceled);
+        assert_eq!(sub.ended_at, Some(t0() + days(2)));
+        assert_eq!(sub.pause, None);
+        assert_eq!(sub.next_due_at(), None);
+    }
+
+    #[test]
+    fn reactivation_works_only_before_the_period_ends() {
+        let mut sub = active();
+        sub.cancel(CancelRequest::default(), t0()).expect("cancel");
+        let mut late = sub.clone();
+        sub.apply(
+            SubscriptionPatch {
+                cancel_at_period_end: Some(false),
+                ..Default::default()
+            },
+            t0() + days(3),
+        )
+        .expect("reactivate");
+        assert!(!sub.cancel_at_period_end);
+        assert_eq!(sub.canceled_at, None);
+        assert_eq!(sub.cancellation, None);
+        let end = late.current_period_end;
+        assert!(matches!(late.reactivate(end), Err(BillingError::Conflict(_))));
+    }
+
+    #[test]
+    fn auto_renew_and_metadata_change_with_a_patch() {
+        let mut sub = active();
+        sub.apply(
+            SubscriptionPatch {
+                auto_renew: Some(false),
+                metadata: Some([("po".into(), "4711".into())].into()),
+                cancel_at_period_end: None,
+            },
+            t0(),
+        )
+        .expect("patch");
+        assert!(!sub.auto_renew);
+        assert_eq!(sub.metadata.get("po").map(String::as_str), Some("4711"));
+    }
+
+    #[test]
+    fn started_on_the_31st_of_january_the_first_period_ends_on_the_last_of_february() {
+        let jan31 = Utc.with_ymd_and_hms(2027, 1, 31, 9, 30, 0).single().expect("date");
+        let sub = Subscription::start(new_subscription(), &monthly_plan(), jan31).expect("starts");
+        assert_eq!(
+            sub.current_period_end,
+            Utc.with_ymd_and_hms(2027, 2, 28, 9, 30, 0).single().expect("date")
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Action {
+        Pause(i64),
+        Resume,
+        CancelAtEnd,
+        CancelNow,
+        Reactivate,
+        AutoRenew(bool),
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            (0i64..40).prop_map(Action::Pause),
+            Just(Action::Resume),
+            Just(Action::CancelAtEnd),
+            Just(Action::CancelNow),
+            Just(Action::Reactivate),
+            any::<bool>().prop_map(Action::AutoRenew),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_sequence_of_actions_breaks_the_invariants(actions in proptest::collection::vec((action(), 0i64..5), 0..30)) {
+            let mut sub = active();
+            let mut now = t0();
+            for (action, step) in actions {
+                now += days(step);
+                let before = sub.clone();
+                let result = match action {
+                    Action::Pause(d) => sub.pause(now, (d > 0).then(|| now + days(d))),
+                    Action::Resume => sub.resume(now),
+                    Action::CancelAtEnd => sub.cancel(CancelRequest::default(), now),
+                    Action::CancelNow => sub.cancel(CancelRequest { immediately: true, ..Default::default() }, now),
+                    Action::Reactivate => sub.reactivate(now),
+                    Action::AutoRenew(on) => sub.apply(SubscriptionPatch { auto_renew: Some(on), ..Default::default() }, now),
+                };
+                if result.is_err() {
+                    // a refused action changes nothing
+                    prop_assert_eq!(&sub, &before);
+                }
+                // once ended, always ended
+                if before.status.is_ended() {
+                    prop_assert_eq!(sub.status, before.status);
+                }
+                prop_assert!(sub.current_period_start < sub.current_period_end);
+                prop_assert_eq!(sub.status == SubscriptionStatus::Paused, sub.pause.is_some());
+                prop_assert_eq!(sub.ended_at.is_some(), sub.status.is_ended());
+                if sub.status.is_ended() { prop_assert!(!sub.cancel_at_period_end); }
+            }
+        }
+    }
+}
