@@ -1,1 +1,25 @@
+//! The local stack: the table, the seeded catalogue, and a local gateway that turns each HTTP
+//! request into the API Gateway (HTTP API, payload 2.0) event a deployed function receives and
+//! calls the same handler. Never deployed.
 
+pub mod gateway;
+pub mod token;
+
+use billing_domain::catalogue::standard_plans;
+use billing_domain::clock::Clock;
+use billing_domain::ports::{PlanRepo, StoreError};
+use billing_store_dynamodb::{create_table, DynamoStore};
+
+/// Creates the table if needed and seeds the standard catalogue (plans already there are kept).
+pub async fn prepare(store: &DynamoStore, clock: &dyn Clock) -> Result<usize, StoreError> {
+    create_table(store.client(), store.table()).await?;
+    let mut seeded = 0;
+    for plan in standard_plans(clock.now()) {
+        match store.insert_plan(&plan).await {
+            Ok(()) => seeded += 1,
+            Err(StoreError::AlreadyExists) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(seeded)
+}

@@ -46,9 +46,15 @@ impl Tier {
         }
     }
 
-    /// The tier's limits as the product brief gives them (`None` = unlimited).
+    /// The tier's limits as the product brief gives them, in USD.
     pub fn standard_limits(self) -> TierLimits {
-        let usd = |units: i64| Limit::Limited(Money::from_minor_units(units * 100, Currency::Usd));
+        self.standard_limits_in(Currency::Usd)
+    }
+
+    /// The tier's limits with the value limit's nominal amount in `currency` (5,000 USD becomes
+    /// 5,000 EUR). Operators set limits explicitly where that is not what they want.
+    pub fn standard_limits_in(self, currency: Currency) -> TierLimits {
+        let usd = |units: i64| Limit::Limited(Money::round(Decimal::from(units), currency));
         match self {
             Tier::Free => TierLimits {
                 monthly_preorder_limit: Limit::Limited(2),
@@ -327,7 +333,9 @@ impl Plan {
         if new.trial_days > MAX_TRIAL_DAYS {
             v.push(FieldError::new("trial_days", format!("must be at most {MAX_TRIAL_DAYS}")));
         }
-        let limits = new.limits.unwrap_or_else(|| new.tier.standard_limits());
+        let limits = new
+            .limits
+            .unwrap_or_else(|| new.tier.standard_limits_in(new.price.currency()));
         v.extend(limits.validate(new.price.currency()));
         v.finish()?;
         Ok(Plan {

@@ -124,10 +124,15 @@ impl Company {
 pub enum PaymentTerms {
     #[default]
     DueOnReceipt,
+    #[serde(rename = "net_15")]
     Net15,
+    #[serde(rename = "net_30")]
     Net30,
+    #[serde(rename = "net_45")]
     Net45,
+    #[serde(rename = "net_60")]
     Net60,
+    #[serde(rename = "net_90")]
     Net90,
 }
 

@@ -1,1 +1,578 @@
+//! DynamoDB adapter: the domain's repository ports on one table (single-table design, see
+//! `docs/table-design.md`). Every update is conditional on the item's `version`; uniqueness
+//! (one live subscription per customer) is a second item written in the same transaction.
+//!
+//! Depends on the domain and the AWS SDK; the domain never depends on it.
 
+mod items;
+mod table;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use billing_domain::catalogue::Plan;
+use billing_domain::customer::Customer;
+use billing_domain::ids::{CustomerId, PlanId, SubscriptionId};
+use billing_domain::page::{Page, PageRequest};
+use billing_domain::ports::{
+    CustomerRepo, IdempotencyClaim, IdempotencyRepo, PlanRepo, RecordedResponse, StoreError,
+    SubscriptionRepo,
+};
+use billing_domain::subscription::Subscription;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+
+pub use items::{due_pk, due_shard, ts, DUE_SHARDS};
+pub use table::{create_table, delete_table, GSI1, GSI_DUE};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The store: one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: std::fmt::Debug>(e: E) -> StoreError {
+    StoreError::Unavailable(format!("{e:?}"))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A client from the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::load_from_env().await;
+        Self::new(Client::new(&config), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A cheap read that proves the table answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key("HEALTH".into(), "HEALTH")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.map(decode).transpose()
+    }
+
+    /// Puts an item that must not exist yet.
+    async fn insert(&self, item: Item) -> Result<(), StoreError> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    fn bump_version(mut item: Item, version: u64) -> Item {
+        item.insert("version".into(), n(version + 1));
+        item
+    }
+
+    fn versioned_put(&self, item: Item, version: u64) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::bump_version(item, version)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(version))
+            .build()
+            .map_err(unavailable)
+    }
+
+    /// Replaces an item if its stored version is `version`; the stored item gets `version + 1`.
+    async fn update(&self, item: Item, version: u64) -> Result<(), StoreError> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::bump_version(item, version)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(version))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::VersionConflict),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Queries a list index newest first (or in key order), Stripe-style pagination.
+    async fn query_page<T: DeserializeOwned>(
+        &self,
+        gsi1pk: &str,
+        forward: bool,
+        limit: u32,
+        start: Option<Item>,
+    ) -> Result<(Vec<T>, bool), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(gsi1pk))
+            .scan_index_forward(forward)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut items = out.items.unwrap_or_default();
+        let has_more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let decoded = items.into_iter().map(decode).collect::<Result<Vec<T>, _>>()?;
+        Ok((decoded, has_more))
+    }
+
+    /// Every item of a list index, following DynamoDB's own pages.
+    async fn query_all<T: DeserializeOwned>(&self, gsi1pk: &str) -> Result<Vec<T>, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(gsi1pk))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                all.push(decode(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Subscription ids due at or before `now` in one shard of the due index, earliest first.
+    pub async fn due_subscription_ids(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<SubscriptionId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_DUE)
+            .key_condition_expression("due_pk = :pk AND due_at <= :now")
+            .expression_attribute_values(":pk", s(due_pk(shard)))
+            // '~' sorts after every id character, so items due exactly at `now` are included.
+            .expression_attribute_values(":now", s(format!("{}~", ts(now))))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let id = item
+                    .get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError::Corrupt("due item without id".into()))?;
+                id.parse::<SubscriptionId>()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+fn is_condition_failure<R>(e: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.err().is_conditional_check_failed_exception())
+}
+
+/// The list-index key of an item, to resume a query after it.
+fn gsi1_start_key(item: &Item) -> Option<Item> {
+    let mut start = Item::new();
+    for name in ["pk", "sk", "gsi1pk", "gsi1sk"] {
+        start.insert(name.to_owned(), item.get(name)?.clone());
+    }
+    Some(start)
+}
+
+#[async_trait]
+impl PlanRepo for DynamoStore {
+    async fn get_plan(&self, id: &PlanId) -> Result<Option<Plan>, StoreError> {
+        self.get::<items::PlanItem>(items::plan_pk(id), "PLAN")
+            .await?
+            .map(Plan::try_from)
+            .transpose()
+    }
+
+    async fn list_plans(&self) -> Result<Vec<Plan>, StoreError> {
+        self.query_all::<items::PlanItem>(items::PLANS_GSI1PK)
+            .await?
+            .into_iter()
+            .map(Plan::try_from)
+            .collect()
+    }
+
+    async fn insert_plan(&self, plan: &Plan) -> Result<(), StoreError> {
+        self.insert(encode(&items::PlanItem::from(plan))?).await
+    }
+
+    async fn update_plan(&self, plan: &mut Plan) -> Result<(), StoreError> {
+        self.update(encode(&items::PlanItem::from(&*plan))?, plan.version)
+            .await?;
+        plan.version += 1;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CustomerRepo for DynamoStore {
+    async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError> {
+        self.get::<items::CustomerItem>(items::customer_pk(id), "CUSTOMER")
+            .await?
+            .map(Customer::try_from)
+            .transpose()
+    }
+
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.insert(encode(&items::CustomerItem::from(customer))?)
+            .await
+    }
+
+    async fn update_customer(&self, customer: &mut Customer) -> Result<(), StoreError> {
+        self.update(encode(&items::CustomerItem::from(&*customer))?, customer.version)
+            .await?;
+        customer.version += 1;
+        Ok(())
+    }
+
+    async fn list_customers(&self, page: &PageRequest) -> Result<Page<Customer>, StoreError> {
+        let start = match &page.starting_after {
+            Some(id) => {
+                let id = id.parse::<CustomerId>().map_err(|_| StoreError::UnknownCursor)?;
+                let cursor = self
+                    .get_customer(&id)
+                    .await?
+                    .ok_or(StoreError::UnknownCursor)?;
+                gsi1_start_key(&encode(&items::CustomerItem::from(&cursor))?)
+            }
+            None => None,
+        };
+        let (rows, has_more) = self
+            .query_page::<items::CustomerItem>(items::CUSTOMERS_GSI1PK, false, page.limit, start)
+            .await?;
+        Ok(Page {
+            data: rows
+                .into_iter()
+                .map(Customer::try_from)
+                .collect::<Result<_, _>>()?,
+            has_more,
+        })
+    }
+}
+
+#[async_trait]
+impl SubscriptionRepo for DynamoStore {
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.get::<items::SubscriptionItem>(items::subscription_pk(id), "SUBSCRIPTION")
+            .await?
+            .map(Subscription::try_from)
+            .transpose()
+    }
+
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let item = encode(&items::SubscriptionItem::from(subscription))?;
+        if !subscription.exclusive || subscription.status.is_ended() {
+            return self.insert(item).await;
+        }
+        let put_subscription = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        let mut slot = key(items::customer_pk(&subscription.customer_id), items::SINGLE_SLOT_SK);
+        slot.insert("entity".into(), s("subscription_slot"));
+        slot.insert("subscription_id".into(), s(subscription.id.to_string()));
+        let put_slot = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(slot))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_subscription).build())
+            .transact_items(TransactWriteItem::builder().put(put_slot).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match cancellation_codes(e) {
+                Ok(codes) if failed(&codes, 1) => StoreError::SubscriptionSlotTaken,
+                Ok(codes) if failed(&codes, 0) => StoreError::AlreadyExists,
+                Ok(codes) => StoreError::Unavailable(format!("transaction canceled: {codes:?}")),
+                Err(e) => e,
+            }),
+        }
+    }
+
+    async fn update_subscription(&self, subscription: &mut Subscription) -> Result<(), StoreError> {
+        let item = encode(&items::SubscriptionItem::from(&*subscription))?;
+        if !(subscription.exclusive && subscription.status.is_ended()) {
+            self.update(item, subscription.version).await?;
+            subscription.version += 1;
+            return Ok(());
+        }
+        // The subscription ends: give the customer's single slot back in the same transaction.
+        let put = self.versioned_put(item, subscription.version)?;
+        let release_slot = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(items::customer_pk(&subscription.customer_id), items::SINGLE_SLOT_SK)))
+            .condition_expression("attribute_not_exists(pk) OR subscription_id = :id")
+            .expression_attribute_values(":id", s(subscription.id.to_string()))
+            .build()
+            .map_err(unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().delete(release_slot).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                subscription.version += 1;
+                Ok(())
+            }
+            Err(e) => Err(match cancellation_codes(e) {
+                Ok(codes) if failed(&codes, 0) => StoreError::VersionConflict,
+                Ok(codes) => StoreError::Unavailable(format!("transaction canceled: {codes:?}")),
+                Err(e) => e,
+            }),
+        }
+    }
+
+    async fn list_subscriptions(
+        &self,
+        customer_id: &CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError> {
+        let start = match &page.starting_after {
+            Some(id) => {
+                let id = id.parse::<SubscriptionId>().map_err(|_| StoreError::UnknownCursor)?;
+                let cursor = self
+                    .get_subscription(&id)
+                    .await?
+                    .filter(|s| &s.customer_id == customer_id)
+                    .ok_or(StoreError::UnknownCursor)?;
+                gsi1_start_key(&encode(&items::SubscriptionItem::from(&cursor))?)
+            }
+            None => None,
+        };
+        let (rows, has_more) = self
+            .query_page::<items::SubscriptionItem>(
+                &items::customer_subscriptions_gsi1pk(customer_id),
+                false,
+                page.limit,
+                start,
+            )
+            .await?;
+        Ok(Page {
+            data: rows
+                .into_iter()
+                .map(Subscription::try_from)
+                .collect::<Result<_, _>>()?,
+            has_more,
+        })
+    }
+}
+
+/// The per-item cancellation codes of a failed transaction ("ConditionalCheckFailed", "None"…).
+fn cancellation_codes<R: std::fmt::Debug>(
+    e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Result<Vec<String>, StoreError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e {
+        SdkError::ServiceError(se) => match se.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(tc) => Ok(tc
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect()),
+            other => Err(unavailable(other)),
+        },
+        other => Err(unavailable(other)),
+    }
+}
+
+fn failed(codes: &[String], index: usize) -> bool {
+    codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    fingerprint: String,
+    /// TTL attribute (epoch seconds). DynamoDB deletes late, so reads check it too.
+    expires_at: i64,
+    status: Option<u16>,
+    body: Option<String>,
+}
+
+fn idempotency_pk(scope: &str, key: &str) -> String {
+    format!("IDEM#{scope}#{key}")
+}
+
+#[async_trait]
+impl IdempotencyRepo for DynamoStore {
+    async fn claim(
+        &self,
+        scope: &str,
+        key_value: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let item = encode(&IdempotencyItem {
+            pk: idempotency_pk(scope, key_value),
+            sk: "IDEM".into(),
+            entity: "idempotency".into(),
+            fingerprint: fingerprint.into(),
+            expires_at: expires_at.timestamp(),
+            status: None,
+            body: None,
+        })?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(IdempotencyClaim::Claimed),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                let old = match se.into_err() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                let existing: IdempotencyItem = match old {
+                    Some(old) => decode(old)?,
+                    // Some emulators omit the old item: read it.
+                    None => self
+                        .get(idempotency_pk(scope, key_value), "IDEM")
+                        .await?
+                        .ok_or_else(|| StoreError::Unavailable("idempotency record vanished".into()))?,
+                };
+                Ok(IdempotencyClaim::Existing {
+                    fingerprint: existing.fingerprint,
+                    response: match (existing.status, existing.body) {
+                        (Some(status), Some(body)) => Some(RecordedResponse { status, body }),
+                        _ => None,
+                    },
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn record(&self, scope: &str, key_value: &str, response: &RecordedResponse) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(idempotency_pk(scope, key_value), "IDEM")))
+            .update_expression("SET #status = :status, body = :body")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", n(u64::from(response.status)))
+            .expression_attribute_values(":body", s(response.body.clone()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn release(&self, scope: &str, key_value: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(idempotency_pk(scope, key_value), "IDEM")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}

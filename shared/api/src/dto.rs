@@ -1,0 +1,627 @@
+//! The JSON contract: request and response bodies, with their OpenAPI schemas.
+//! Money is a decimal string next to a `currency`; times are RFC 3339 UTC; lists are
+//! `{"data": [...], "has_more": bool}`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use billing_domain::catalogue::{self, Limit, Plan, TierLimits};
+use billing_domain::customer::{self, Customer};
+use billing_domain::money::{self, Money};
+use billing_domain::page::Page;
+use billing_domain::period;
+use billing_domain::subscription::{self, Subscription};
+use billing_domain::validation::{FieldError, Validator};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+/// An enum of the contract, mirroring a domain enum value for value.
+macro_rules! api_enum {
+    ($(#[$meta:meta])* $name:ident => $domain:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        impl From<$domain> for $name {
+            fn from(v: $domain) -> Self { match v { $($domain::$variant => $name::$variant),+ } }
+        }
+        impl From<$name> for $domain {
+            fn from(v: $name) -> Self { match v { $($name::$variant => $domain::$variant),+ } }
+        }
+    };
+}
+
+use catalogue::{Feature as DFeature, PlanStatus as DPlanStatus, Tier as DTier};
+use customer::PaymentTerms as DPaymentTerms;
+use money::Currency as DCurrency;
+use period::Interval as DInterval;
+use subscription::{CancellationReason as DReason, SubscriptionStatus as DStatus};
+
+api_enum!(Tier => DTier { Free = "free", Basic = "basic", Premium = "premium", Enterprise = "enterprise" });
+api_enum!(Interval => DInterval { Week = "week", TwoWeeks = "two_weeks", Month = "month", Quarter = "quarter", Year = "year" });
+api_enum!(Currency => DCurrency { Usd = "usd", Eur = "eur", Gbp = "gbp", Cad = "cad", Aud = "aud", Chf = "chf", Jpy = "jpy" });
+api_enum!(PlanStatus => DPlanStatus { Active = "active", Archived = "archived" });
+api_enum!(Feature => DFeature {
+    ApiAccess = "api_access", PrioritySupport = "priority_support", CustomReporting = "custom_reporting",
+    AdvancedAnalytics = "advanced_analytics", BulkOperations = "bulk_operations",
+    DedicatedManager = "dedicated_manager", Sla = "sla", CustomIntegrations = "custom_integrations",
+    WhiteLabel = "white_label",
+});
+api_enum!(PaymentTerms => DPaymentTerms {
+    DueOnReceipt = "due_on_receipt", Net15 = "net_15", Net30 = "net_30", Net45 = "net_45",
+    Net60 = "net_60", Net90 = "net_90",
+});
+api_enum!(SubscriptionStatus => DStatus {
+    Trialing = "trialing", Active = "active", Paused = "paused", PastDue = "past_due",
+    Canceled = "canceled", Expired = "expired", Incomplete = "incomplete",
+});
+api_enum!(CancellationReason => DReason {
+    TooExpensive = "too_expensive", MissingFeatures = "missing_features",
+    SwitchedService = "switched_service", Unused = "unused", CustomerService = "customer_service",
+    TooComplex = "too_complex", LowQuality = "low_quality", Other = "other",
+});
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a PATCH.
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A decimal amount written as a string, e.g. "29.99".
+pub fn decimal(field: &str, raw: &str) -> Result<Decimal, FieldError> {
+    let trimmed = raw.trim();
+    let plain = !trimmed.is_empty()
+        && trimmed.len() <= 30
+        && trimmed.trim_start_matches('-').chars().all(|c| c.is_ascii_digit() || c == '.');
+    if !plain {
+        return Err(FieldError::new(field, "must be a decimal string like \"29.99\""));
+    }
+    Decimal::from_str(trimmed).map_err(|_| FieldError::new(field, "must be a decimal string like \"29.99\""))
+}
+
+fn money_in(field: &str, raw: &str, currency: DCurrency) -> Result<Money, FieldError> {
+    let amount = decimal(field, raw)?;
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(FieldError::new(field, "must not be negative"));
+    }
+    Money::new(amount, currency).map_err(|e| FieldError::new(field, e.to_string()))
+}
+
+/// Lists: a page of items and whether more follow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T: ToSchema> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T: ToSchema> List<T> {
+    pub fn from_page<U>(page: Page<U>, f: impl FnMut(U) -> T) -> Self {
+        List {
+            data: page.data.into_iter().map(f).collect(),
+            has_more: page.has_more,
+        }
+    }
+}
+
+// ---- plans -------------------------------------------------------------------------------
+
+/// The tier's limits; `null` means unlimited.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    #[schema(minimum = 0, maximum = 4294967295_u64)]
+    pub monthly_preorder_limit: Option<u32>,
+    /// Decimal string in the plan's currency.
+    #[schema(pattern = r"^\d{1,15}(\.\d{1,2})?$", example = "5000.00")]
+    pub monthly_preorder_value_limit: Option<String>,
+    #[schema(minimum = 0, maximum = 365)]
+    pub early_access_days: u32,
+    /// Per cent, as a decimal string ("2.5").
+    #[schema(pattern = r"^\d{1,3}(\.\d{1,4})?$", example = "2.5")]
+    pub preorder_discount_percent: String,
+    #[schema(minimum = 0, maximum = 4294967295_u64)]
+    pub tracked_products_limit: Option<u32>,
+}
+
+impl From<&TierLimits> for PlanLimits {
+    fn from(l: &TierLimits) -> Self {
+        PlanLimits {
+            monthly_preorder_limit: l.monthly_preorder_limit.as_option().copied(),
+            monthly_preorder_value_limit: l
+                .monthly_preorder_value_limit
+                .as_option()
+                .map(|m| m.amount().to_string()),
+            early_access_days: l.early_access_days,
+            preorder_discount_percent: l.preorder_discount_percent.normalize().to_string(),
+            tracked_products_limit: l.tracked_products_limit.as_option().copied(),
+        }
+    }
+}
+
+impl PlanLimits {
+    fn into_domain(self, currency: DCurrency) -> Result<TierLimits, Vec<FieldError>> {
+        let mut v = Validator::new();
+        let value_limit = self
+            .monthly_preorder_value_limit
+            .as_deref()
+            .map(|raw| v.check(money_in("limits.monthly_preorder_value_limit", raw, currency)));
+        let discount = v.check(decimal("limits.preorder_discount_percent", &self.preorder_discount_percent));
+        v.finish()?;
+        Ok(TierLimits {
+            monthly_preorder_limit: Limit::from_option(self.monthly_preorder_limit),
+            monthly_preorder_value_limit: match value_limit {
+                Some(Some(m)) => Limit::Limited(m),
+                _ => Limit::Unlimited,
+            },
+            early_access_days: self.early_access_days,
+            preorder_discount_percent: discount.unwrap_or_default(),
+            tracked_products_limit: Limit::from_option(self.tracked_products_limit),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanResponse {
+    #[schema(example = "plan_premium_month")]
+    pub id: String,
+    #[schema(example = "Premium (monthly)")]
+    pub name: String,
+    pub tier: Tier,
+    pub interval: Interval,
+    /// Price per interval, decimal string.
+    #[schema(example = "79.99")]
+    pub price: String,
+    pub currency: Currency,
+    pub trial_days: u32,
+    pub features: Vec<Feature>,
+    pub limits: PlanLimits,
+    /// Whether a customer may hold this plan next to another live subscription.
+    pub allow_multiple: bool,
+    pub status: PlanStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Plan> for PlanResponse {
+    fn from(p: &Plan) -> Self {
+        PlanResponse {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            tier: p.tier.into(),
+            interval: p.interval.into(),
+            price: p.price.amount().to_string(),
+            currency: p.price.currency().into(),
+            trial_days: p.trial_days,
+            features: p.features.iter().map(|f| (*f).into()).collect(),
+            limits: (&p.limits).into(),
+            allow_multiple: p.allow_multiple,
+            status: p.status.into(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlanRequest {
+    /// Optional readable id (`plan_...`); generated when absent.
+    #[schema(pattern = r"^plan_[A-Za-z0-9_]{1,59}$")]
+    pub id: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    pub tier: Tier,
+    pub interval: Interval,
+    #[schema(pattern = r"^\d{1,15}(\.\d{1,2})?$", example = "79.99")]
+    pub price: String,
+    pub currency: Currency,
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 730)]
+    pub trial_days: u32,
+    /// Defaults to the tier's standard features.
+    pub features: Option<BTreeSet<Feature>>,
+    /// Defaults to the tier's standard limits.
+    pub limits: Option<PlanLimits>,
+    #[serde(default)]
+    pub allow_multiple: bool,
+}
+
+impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
+    type Error = Vec<FieldError>;
+    fn try_from(r: CreatePlanRequest) -> Result<Self, Self::Error> {
+        let currency: DCurrency = r.currency.into();
+        let mut v = Validator::new();
+        let id = r.id.as_deref().and_then(|raw| {
+            v.check(raw.parse().map_err(|e: billing_domain::ids::IdError| FieldError::new("id", e.to_string())))
+        });
+        let price = v.check(money_in("price", &r.price, currency));
+        let limits = match r.limits.map(|l| l.into_domain(currency)) {
+            Some(Ok(l)) => Some(l),
+            Some(Err(errors)) => {
+                v.extend(errors);
+                None
+            }
+            None => None,
+        };
+        v.finish()?;
+        Ok(catalogue::NewPlan {
+            id,
+            name: r.name,
+            tier: r.tier.into(),
+            interval: r.interval.into(),
+            price: price.unwrap_or_else(|| Money::zero(currency)),
+            trial_days: r.trial_days,
+            features: r.features.map(|f| f.into_iter().map(Into::into).collect()),
+            limits,
+            allow_multiple: r.allow_multiple,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePlanRequest {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    #[schema(minimum = 0, maximum = 730)]
+    pub trial_days: Option<u32>,
+    pub features: Option<BTreeSet<Feature>>,
+    pub limits: Option<PlanLimits>,
+    pub allow_multiple: Option<bool>,
+}
+
+impl UpdatePlanRequest {
+    pub fn into_patch(self, currency: DCurrency) -> Result<catalogue::PlanPatch, Vec<FieldError>> {
+        Ok(catalogue::PlanPatch {
+            name: self.name,
+            trial_days: self.trial_days,
+            features: self.features.map(|f| f.into_iter().map(Into::into).collect()),
+            limits: self.limits.map(|l| l.into_domain(currency)).transpose()?,
+            allow_multiple: self.allow_multiple,
+        })
+    }
+}
+
+// ---- customers ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressDto {
+    #[schema(max_length = 200, example = "1 Market St")]
+    pub line1: String,
+    pub line2: Option<String>,
+    #[schema(max_length = 100, example = "San Francisco")]
+    pub city: String,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "US")]
+    pub country: String,
+}
+
+impl From<AddressDto> for customer::Address {
+    fn from(a: AddressDto) -> Self {
+        customer::Address {
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            state: a.state,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+impl From<&customer::Address> for AddressDto {
+    fn from(a: &customer::Address) -> Self {
+        AddressDto {
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            city: a.city.clone(),
+            state: a.state.clone(),
+            postal_code: a.postal_code.clone(),
+            country: a.country.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyDto {
+    pub legal_name: Option<String>,
+    pub tax_id: Option<String>,
+    pub registration_number: Option<String>,
+    pub industry: Option<String>,
+    pub website: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl From<CompanyDto> for customer::Company {
+    fn from(c: CompanyDto) -> Self {
+        customer::Company {
+            legal_name: c.legal_name,
+            tax_id: c.tax_id,
+            registration_number: c.registration_number,
+            industry: c.industry,
+            website: c.website,
+            phone: c.phone,
+        }
+    }
+}
+
+impl From<&customer::Company> for CompanyDto {
+    fn from(c: &customer::Company) -> Self {
+        CompanyDto {
+            legal_name: c.legal_name.clone(),
+            tax_id: c.tax_id.clone(),
+            registration_number: c.registration_number.clone(),
+            industry: c.industry.clone(),
+            website: c.website.clone(),
+            phone: c.phone.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomerRequest {
+    #[schema(min_length = 1, max_length = 200, example = "Acme Wholesale Ltd")]
+    pub name: String,
+    #[schema(example = "billing@acme.example")]
+    pub email: String,
+    pub company: Option<CompanyDto>,
+    pub billing_address: Option<AddressDto>,
+    pub shipping_address: Option<AddressDto>,
+    pub payment_terms: Option<PaymentTerms>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl From<CreateCustomerRequest> for customer::NewCustomer {
+    fn from(r: CreateCustomerRequest) -> Self {
+        customer::NewCustomer {
+            name: r.name,
+            email: r.email,
+            company: r.company.map(Into::into),
+            billing_address: r.billing_address.map(Into::into),
+            shipping_address: r.shipping_address.map(Into::into),
+            payment_terms: r.payment_terms.map(Into::into),
+            metadata: r.metadata,
+        }
+    }
+}
+
+/// Fields to change; `null` clears an optional one. Metadata merges; an empty value removes a key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomerRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub company: Option<Option<CompanyDto>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub billing_address: Option<Option<AddressDto>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub shipping_address: Option<Option<AddressDto>>,
+    pub payment_terms: Option<PaymentTerms>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+impl From<UpdateCustomerRequest> for customer::CustomerPatch {
+    fn from(r: UpdateCustomerRequest) -> Self {
+        customer::CustomerPatch {
+            name: r.name,
+            email: r.email,
+            company: r.company.map(|c| c.map(Into::into)),
+            billing_address: r.billing_address.map(|a| a.map(Into::into)),
+            shipping_address: r.shipping_address.map(|a| a.map(Into::into)),
+            payment_terms: r.payment_terms.map(Into::into),
+            metadata: r.metadata,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerResponse {
+    #[schema(example = "cus_8f14e45fceea167a5a36dedd")]
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub company: Option<CompanyDto>,
+    pub billing_address: Option<AddressDto>,
+    pub shipping_address: Option<AddressDto>,
+    pub payment_terms: PaymentTerms,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Customer> for CustomerResponse {
+    fn from(c: &Customer) -> Self {
+        CustomerResponse {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            email: c.email.to_string(),
+            company: c.company.as_ref().map(Into::into),
+            billing_address: c.billing_address.as_ref().map(Into::into),
+            shipping_address: c.shipping_address.as_ref().map(Into::into),
+            payment_terms: c.payment_terms.into(),
+            metadata: c.metadata.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+// ---- subscriptions -----------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSubscriptionRequest {
+    #[schema(example = "cus_8f14e45fceea167a5a36dedd")]
+    pub customer_id: String,
+    #[schema(example = "plan_premium_month")]
+    pub subscription_plan_id: String,
+    /// A Stripe payment method id (`pm_...`).
+    #[schema(example = "pm_card_visa")]
+    pub payment_method_id: Option<String>,
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub auto_renew: bool,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
+    type Error = Vec<FieldError>;
+    fn try_from(r: CreateSubscriptionRequest) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let customer_id = v.check(
+            r.customer_id
+                .parse()
+                .map_err(|e: billing_domain::ids::IdError| FieldError::new("customer_id", e.to_string())),
+        );
+        let plan_id = v.check(
+            r.subscription_plan_id
+                .parse()
+                .map_err(|e: billing_domain::ids::IdError| FieldError::new("subscription_plan_id", e.to_string())),
+        );
+        v.finish()?;
+        match (customer_id, plan_id) {
+            (Some(customer_id), Some(plan_id)) => Ok(subscription::NewSubscription {
+                customer_id,
+                plan_id,
+                payment_method_id: r.payment_method_id,
+                auto_renew: r.auto_renew,
+                metadata: r.metadata,
+            }),
+            _ => Err(vec![FieldError::new("body", "invalid subscription")]),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    /// Resume automatically at this time; absent = until resumed.
+    pub resumes_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSubscriptionRequest {
+    pub reason: Option<CancellationReason>,
+    #[schema(max_length = 1000)]
+    pub comment: Option<String>,
+    /// Cancel now instead of at the end of the current period.
+    #[serde(default)]
+    pub immediately: bool,
+}
+
+impl From<CancelSubscriptionRequest> for subscription::CancelRequest {
+    fn from(r: CancelSubscriptionRequest) -> Self {
+        subscription::CancelRequest {
+            reason: r.reason.map(Into::into),
+            comment: r.comment,
+            immediately: r.immediately,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSubscriptionRequest {
+    pub auto_renew: Option<bool>,
+    /// Merged into the current metadata; an empty value removes a key.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// `false` reactivates a subscription set to cancel at period end.
+    pub cancel_at_period_end: Option<bool>,
+}
+
+impl From<UpdateSubscriptionRequest> for subscription::SubscriptionPatch {
+    fn from(r: UpdateSubscriptionRequest) -> Self {
+        subscription::SubscriptionPatch {
+            auto_renew: r.auto_renew,
+            metadata: r.metadata,
+            cancel_at_period_end: r.cancel_at_period_end,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancellationDto {
+    pub reason: Option<CancellationReason>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PauseDto {
+    pub paused_at: DateTime<Utc>,
+    pub resumes_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionResponse {
+    #[schema(example = "sub_1f0e3dad99908345f7439f8f")]
+    pub id: String,
+    pub customer_id: String,
+    pub plan_id: String,
+    pub status: SubscriptionStatus,
+    pub auto_renew: bool,
+    pub payment_method_id: Option<String>,
+    pub current_period_start: DateTime<Utc>,
+    pub current_period_end: DateTime<Utc>,
+    pub billing_cycle_anchor: DateTime<Utc>,
+    pub trial_end: Option<DateTime<Utc>>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub cancellation: Option<CancellationDto>,
+    pub pause: Option<PauseDto>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Subscription> for SubscriptionResponse {
+    fn from(s: &Subscription) -> Self {
+        SubscriptionResponse {
+            id: s.id.to_string(),
+            customer_id: s.customer_id.to_string(),
+            plan_id: s.plan_id.to_string(),
+            status: s.status.into(),
+            auto_renew: s.auto_renew,
+            payment_method_id: s.payment_method_id.clone(),
+            current_period_start: s.current_period_start,
+            current_period_end: s.current_period_end,
+            billing_cycle_anchor: s.billing_cycle_anchor,
+            trial_end: s.trial_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+            canceled_at: s.canceled_at,
+            ended_at: s.ended_at,
+            cancellation: s.cancellation.as_ref().map(|c| CancellationDto {
+                reason: c.reason.map(Into::into),
+                comment: c.comment.clone(),
+            }),
+            pause: s.pause.as_ref().map(|p| PauseDto {
+                paused_at: p.paused_at,
+                resumes_at: p.resumes_at,
+            }),
+            metadata: s.metadata.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    #[schema(example = "ok")]
+    pub status: String,
+    pub version: String,
+}

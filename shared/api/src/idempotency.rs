@@ -1,0 +1,87 @@
+//! `Idempotency-Key` on writes: the same key and body replays the first answer; the same key with
+//! another body is a 422; a key whose first request is still running is a 409. Keys are scoped
+//! to the caller (`sub` of the token) and remembered for `IDEMPOTENCY_TTL_HOURS`.
+
+use std::future::Future;
+
+use billing_domain::ports::{IdempotencyClaim, RecordedResponse};
+use chrono::Duration;
+use sha2::{Digest, Sha256};
+
+use crate::problem::ApiError;
+use crate::routes::Reply;
+use crate::state::AppState;
+
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b"\n");
+    h.update(path.as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    let ok = !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "header.Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ))
+    }
+}
+
+pub async fn run<F>(state: &AppState, scope: &str, key: &str, fingerprint: &str, work: F) -> Result<Reply, ApiError>
+where
+    F: Future<Output = Result<Reply, ApiError>>,
+{
+    check_key(key)?;
+    let now = state.billing.now();
+    let expires_at = now + Duration::hours(state.idempotency_ttl_hours);
+    match state
+        .idempotency
+        .claim(scope, key, fingerprint, now, expires_at)
+        .await?
+    {
+        IdempotencyClaim::Claimed => {
+            let reply = match work.await {
+                Ok(reply) => reply,
+                Err(e) => Reply::problem(&e),
+            };
+            if reply.status >= 500 {
+                // Nothing was decided: let the client retry with the same key.
+                state.idempotency.release(scope, key).await?;
+            } else {
+                state
+                    .idempotency
+                    .record(
+                        scope,
+                        key,
+                        &RecordedResponse {
+                            status: reply.status,
+                            body: reply.body.clone(),
+                        },
+                    )
+                    .await?;
+            }
+            Ok(reply)
+        }
+        IdempotencyClaim::Existing {
+            fingerprint: first,
+            response,
+        } => {
+            if first != fingerprint {
+                return Err(ApiError::IdempotencyMismatch);
+            }
+            match response {
+                Some(recorded) => Ok(Reply::replayed(recorded.status, recorded.body)),
+                None => Err(ApiError::Conflict(
+                    "a request with this Idempotency-Key is still in progress".into(),
+                )),
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the DTO types.
+
+use std::collections::BTreeMap;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::problem::PROBLEM_JSON;
+use crate::routes::{customers, meta, plans, subscriptions};
+
+/// The error answers every authenticated endpoint can give, as problem+json.
+pub struct ErrorResponses;
+
+impl utoipa::IntoResponses for ErrorResponses {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            (400, "Malformed JSON"),
+            (401, "Missing, expired or invalid token"),
+            (403, "The role may not do this"),
+            (404, "Not found, or not yours"),
+            (409, "Conflict: stale version, illegal transition, or key in progress"),
+            (413, "Body too large"),
+            (415, "Not JSON"),
+            (422, "Validation failed; `errors` names the fields"),
+            (503, "A backing service is unavailable"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+    }
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Subscription billing API", version = "1.0.0",
+        description = "Tiered B2B subscriptions billed through Stripe. Money is a decimal string next to a `currency`; times are RFC 3339 UTC; lists are `{data, has_more}` paged with `limit` and `starting_after`; errors are RFC 9457 problem+json."),
+    paths(
+        plans::list, plans::get, plans::create, plans::update, plans::archive,
+        customers::create, customers::list, customers::get, customers::update,
+        subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
+        subscriptions::resume, subscriptions::cancel, subscriptions::update,
+        meta::health, meta::openapi,
+    ),
+    components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
+    modifiers(&BearerAuth),
+    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "meta"))
+)]
+pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::ROUTES;
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_lists_every_route() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} is not documented", route.key());
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Errors as `application/problem+json` (RFC 9457). The one place errors become HTTP.
+
+use billing_domain::ports::StoreError;
+use billing_domain::validation::FieldError;
+use billing_domain::BillingError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One field at fault.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// Path of the field in the request, e.g. `billing_address.country` or `query.limit`.
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// A stable machine-readable code.
+    pub code: String,
+    /// The fields at fault (validation errors only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(nullable = false)]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// Every error a handler can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("authentication required: {0}")]
+    Unauthorized(String),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("no route")]
+    NoRoute,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
+    #[error("service unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden => 403,
+            ApiError::NotFound(_) | ApiError::NoRoute => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::Validation(_) | ApiError::IdempotencyMismatch => 422,
+            ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (code, title, detail) = match self {
+            ApiError::BadRequest(d) => ("bad_request", "Malformed request", d.clone()),
+            ApiError::Unauthorized(d) => ("unauthorized", "Authentication required", d.clone()),
+            ApiError::Forbidden => (
+                "forbidden",
+                "Forbidden",
+                "your role may not perform this action".to_owned(),
+            ),
+            ApiError::NotFound(what) => ("not_found", "Not found", format!("no such {what}")),
+            ApiError::NoRoute => ("no_route", "Not found", "no such endpoint".to_owned()),
+            ApiError::Conflict(d) => ("conflict", "Conflict", d.clone()),
+            ApiError::PayloadTooLarge => (
+                "payload_too_large",
+                "Payload too large",
+                format!("request bodies are limited to {} bytes", crate::request::MAX_BODY_BYTES),
+            ),
+            ApiError::UnsupportedMediaType => (
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send JSON with Content-Type: application/json".to_owned(),
+            ),
+            ApiError::Validation(errors) => (
+                "validation_failed",
+                "Validation failed",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ApiError::IdempotencyMismatch => (
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used with a different request; use a new key".to_owned(),
+            ),
+            ApiError::Unavailable(_) => (
+                "unavailable",
+                "Service unavailable",
+                "a backing service is unavailable; retry later".to_owned(),
+            ),
+            ApiError::Internal(_) => ("internal", "Internal error", "internal error".to_owned()),
+        };
+        Problem {
+            kind: format!("https://billing.dev/problems/{code}"),
+            title: title.to_owned(),
+            status: self.status(),
+            detail,
+            code: code.to_owned(),
+            errors: match self {
+                ApiError::Validation(errors) => errors
+                    .iter()
+                    .map(|e| FieldProblem {
+                        field: e.field.clone(),
+                        message: e.message.clone(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(e: BillingError) -> Self {
+        match e {
+            BillingError::NotFound(what) => ApiError::NotFound(what),
+            BillingError::Validation(errors) => ApiError::Validation(errors),
+            BillingError::Conflict(msg) => ApiError::Conflict(msg),
+            BillingError::StaleVersion(what) => ApiError::Conflict(format!(
+                "the {what} was changed by another request; read it again and retry"
+            )),
+            BillingError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::VersionConflict => ApiError::Conflict(
+                "the item was changed by another request; read it again and retry".into(),
+            ),
+            StoreError::AlreadyExists => ApiError::Conflict("the item exists already".into()),
+            StoreError::SubscriptionSlotTaken => {
+                ApiError::Conflict("the customer already has a live subscription".into())
+            }
+            StoreError::UnknownCursor => {
+                ApiError::field("starting_after", "names no item of this list")
+            }
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            StoreError::Corrupt(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Validation(vec![e])
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(e: Vec<FieldError>) -> Self {
+        ApiError::Validation(e)
+    }
+}

@@ -1,0 +1,171 @@
+//! Reading a request: body size, JSON with the path of the field at fault, query parameters,
+//! headers.
+
+use std::collections::HashMap;
+
+use lambda_http::http::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Parses a JSON body. Empty bodies parse as `{}` when `T` allows it (PUT/DELETE with no body).
+pub fn json_body<T: DeserializeOwned>(body: &[u8], headers: &HeaderMap) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let trimmed = body.iter().all(u8::is_ascii_whitespace);
+    let raw: &[u8] = if trimmed { b"{}" } else { body };
+    if !trimmed {
+        if let Some(ct) = headers.get("content-type").and_then(|v| v.to_str().ok()) {
+            let ct = ct.to_ascii_lowercase();
+            if !ct.starts_with("application/json") && !ct.contains("+json") {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+        }
+    }
+    // Syntax first, so malformed JSON is a 400 and well-formed JSON of the wrong shape a 422.
+    let value: serde_json::Value = serde_json::from_slice(raw)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let message = clean_serde_message(&e.inner().to_string());
+        ApiError::field(field_at_fault(&e.path().to_string(), &message), message)
+    })
+}
+
+/// The field a serde error is about: its path, completed with the field a "missing field" or
+/// "unknown field" message names (serde reports those at the enclosing object).
+fn field_at_fault(path: &str, message: &str) -> String {
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (path, None) => path.to_owned(),
+    }
+}
+
+fn clean_serde_message(message: &str) -> String {
+    // serde_json appends " at line 1 column 12" for values parsed from text; not useful here.
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The query string as a map (last value wins), with unknown parameters refused.
+pub fn query(params: HashMap<String, String>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    for name in params.keys() {
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::field(format!("query.{name}"), "unknown query parameter"));
+        }
+    }
+    Ok(params)
+}
+
+/// A header's value as text, when present and readable.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `If-Match: "3"` → the version the client read.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    match headers.get("if-match") {
+        None => Ok(None),
+        Some(v) => {
+            let text = v.to_str().unwrap_or_default().trim();
+            let text = text.strip_prefix("W/").unwrap_or(text);
+            text.trim_matches('"')
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| ApiError::field("header.If-Match", "must be an ETag this API returned, like \"3\""))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        count: Option<u32>,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Nested {
+        country: String,
+    }
+
+    fn parse(raw: &str) -> Result<Body, ApiError> {
+        json_body(raw.as_bytes(), &HeaderMap::new())
+    }
+
+    #[test]
+    fn malformed_json_is_a_400() {
+        assert!(matches!(parse("{\"name\": "), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        match parse(r#"{"name": "x", "nested": {"country": 5}}"#) {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].field, "nested.country"),
+            other => panic!("unexpected {other:?}"),
+        }
+        match parse(r#"{"name": "x", "count": -1}"#) {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].field, "count"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_name_the_field() {
+        for (raw, field) in [
+            ("{}", "name"),
+            (r#"{"name": "x", "bogus": 1}"#, "bogus"),
+            (r#"{"name": "x", "nested": {}}"#, "nested.country"),
+        ] {
+            match parse(raw) {
+                Err(ApiError::Validation(errors)) => assert_eq!(errors[0].field, field, "{raw}"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_422() {
+        assert!(matches!(parse("{}"), Err(ApiError::Validation(_))));
+        assert!(matches!(parse(r#"{"name": "x", "bogus": 1}"#), Err(ApiError::Validation(_))));
+        assert!(matches!(parse("[1]"), Err(ApiError::Validation(_))));
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused() {
+        let big = format!("{{\"name\": \"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+        assert!(matches!(parse(&big), Err(ApiError::PayloadTooLarge)));
+    }
+
+    #[test]
+    fn if_match_reads_quoted_versions() {
+        let mut headers = HeaderMap::new();
+        headers.insert("if-match", "\"7\"".parse().expect("header"));
+        assert_eq!(if_match(&headers).ok().flatten(), Some(7));
+        headers.insert("if-match", "nonsense".parse().expect("header"));
+        assert!(if_match(&headers).is_err());
+    }
+}

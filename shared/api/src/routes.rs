@@ -1,0 +1,409 @@
+//! The route table and the dispatcher. The table is the single source for the functions' routing,
+//! the local gateway and `template.yaml` (a test checks they agree).
+
+pub(crate) mod customers;
+pub(crate) mod meta;
+pub(crate) mod plans;
+pub(crate) mod subscriptions;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use billing_domain::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::auth::Principal;
+use crate::idempotency;
+use crate::problem::{ApiError, PROBLEM_JSON};
+use crate::request::{header, query};
+use crate::state::AppState;
+
+/// The Lambda functions of the API, one per resource family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    SubscriptionsApi,
+    CustomersApi,
+    PlansApi,
+    MetaApi,
+}
+
+impl Function {
+    pub const ALL: [Function; 4] = [
+        Function::SubscriptionsApi,
+        Function::CustomersApi,
+        Function::PlansApi,
+        Function::MetaApi,
+    ];
+
+    /// The crate and binary name under `functions/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::SubscriptionsApi => "subscriptions-api",
+            Function::CustomersApi => "customers-api",
+            Function::PlansApi => "plans-api",
+            Function::MetaApi => "meta-api",
+        }
+    }
+
+    /// The logical id in `template.yaml`.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Function::SubscriptionsApi => "SubscriptionsApiFunction",
+            Function::CustomersApi => "CustomersApiFunction",
+            Function::PlansApi => "PlansApiFunction",
+            Function::MetaApi => "MetaApiFunction",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ListPlans,
+    GetPlan,
+    CreatePlan,
+    UpdatePlan,
+    ArchivePlan,
+    CreateCustomer,
+    ListCustomers,
+    GetCustomer,
+    UpdateCustomer,
+    CreateSubscription,
+    ListSubscriptions,
+    GetSubscription,
+    PauseSubscription,
+    ResumeSubscription,
+    CancelSubscription,
+    UpdateSubscription,
+    Health,
+    OpenApi,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway path template, `{name}` for a parameter.
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+    pub function: Function,
+}
+
+impl Route {
+    /// The API Gateway route key, `"GET /api/v1/subscriptions/{id}"`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    fn is_public(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Health | Endpoint::OpenApi)
+    }
+}
+
+macro_rules! route {
+    ($method:literal $path:literal => $endpoint:ident @ $function:ident) => {
+        Route {
+            method: $method,
+            path: $path,
+            endpoint: Endpoint::$endpoint,
+            function: Function::$function,
+        }
+    };
+}
+
+pub const ROUTES: &[Route] = &[
+    route!("GET" "/api/v1/subscriptions/plans" => ListPlans @ PlansApi),
+    route!("GET" "/api/v1/plans/{id}" => GetPlan @ PlansApi),
+    route!("POST" "/api/v1/plans" => CreatePlan @ PlansApi),
+    route!("PATCH" "/api/v1/plans/{id}" => UpdatePlan @ PlansApi),
+    route!("POST" "/api/v1/plans/{id}/archive" => ArchivePlan @ PlansApi),
+    route!("POST" "/api/v1/customers" => CreateCustomer @ CustomersApi),
+    route!("GET" "/api/v1/customers" => ListCustomers @ CustomersApi),
+    route!("GET" "/api/v1/customers/{id}" => GetCustomer @ CustomersApi),
+    route!("PATCH" "/api/v1/customers/{id}" => UpdateCustomer @ CustomersApi),
+    route!("POST" "/api/v1/subscriptions" => CreateSubscription @ SubscriptionsApi),
+    route!("GET" "/api/v1/subscriptions" => ListSubscriptions @ SubscriptionsApi),
+    route!("GET" "/api/v1/subscriptions/{id}" => GetSubscription @ SubscriptionsApi),
+    route!("PUT" "/api/v1/subscriptions/{id}/pause" => PauseSubscription @ SubscriptionsApi),
+    route!("PUT" "/api/v1/subscriptions/{id}/resume" => ResumeSubscription @ SubscriptionsApi),
+    route!("DELETE" "/api/v1/subscriptions/{id}" => CancelSubscription @ SubscriptionsApi),
+    route!("PATCH" "/api/v1/subscriptions/{id}" => UpdateSubscription @ SubscriptionsApi),
+    route!("GET" "/api/v1/health" => Health @ MetaApi),
+    route!("GET" "/api/v1/openapi.json" => OpenApi @ MetaApi),
+];
+
+/// Matches a concrete request against the table as API Gateway does: literal segments win over
+/// parameters. Returns the route and its path parameters.
+pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut best: Option<(&'static Route, HashMap<String, String>, usize)> = None;
+    for route in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
+        let template: Vec<&str> = route.path.split('/').collect();
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut params = HashMap::new();
+        let mut literals = 0;
+        let matched = template.iter().zip(&segments).all(|(t, s)| {
+            if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                params.insert(name.to_owned(), (*s).to_owned());
+                !s.is_empty()
+            } else {
+                literals += 1;
+                t == s
+            }
+        });
+        if matched && best.as_ref().is_none_or(|(_, _, l)| literals > *l) {
+            best = Some((route, params, literals));
+        }
+    }
+    best.map(|(route, params, _)| (route, params))
+}
+
+/// A handler's answer: status, JSON body, and the ETag of the resource when there is one.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub etag: Option<u64>,
+    pub replayed: bool,
+}
+
+impl Reply {
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Reply, ApiError> {
+        Ok(Reply {
+            status,
+            body: serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?,
+            etag: None,
+            replayed: false,
+        })
+    }
+
+    pub fn with_etag(mut self, version: u64) -> Reply {
+        self.etag = Some(version);
+        self
+    }
+
+    pub fn problem(error: &ApiError) -> Reply {
+        Reply {
+            status: error.status(),
+            body: serde_json::to_string(&error.to_problem())
+                .unwrap_or_else(|_| r#"{"type":"about:blank","title":"Internal error","status":500,"detail":"internal error","code":"internal"}"#.into()),
+            etag: None,
+            replayed: false,
+        }
+    }
+
+    pub fn replayed(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            body,
+            etag: None,
+            replayed: true,
+        }
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let content_type = if self.status >= 400 { PROBLEM_JSON } else { "application/json" };
+        let mut response = Response::new(Body::Text(self.body));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static(content_type));
+        if let Some(version) = self.etag {
+            if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+                headers.insert("etag", v);
+            }
+        }
+        if self.replayed {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+/// A request reduced to what handlers read.
+pub struct Ctx {
+    pub method: Method,
+    pub path: String,
+    pub params: HashMap<String, String>,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Ctx {
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    /// Refuses query parameters the endpoint does not know.
+    pub fn query(&self, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+        query(self.query.clone(), allowed)
+    }
+
+    /// `limit` and `starting_after`, checked.
+    pub fn page(&self, query: &HashMap<String, String>) -> Result<PageRequest, ApiError> {
+        let limit = match query.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::field(
+                        "query.limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                    ))
+                }
+            },
+        };
+        Ok(PageRequest {
+            limit,
+            starting_after: query.get("starting_after").cloned().filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+fn route_key(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().filter(|k| k != "$default"),
+        _ => None,
+    }
+}
+
+/// Handles one API Gateway request for `function`. Never panics on input; every failure is a
+/// problem+json answer.
+pub async fn handle(state: &AppState, function: Function, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let reply = match handle_inner(state, function, req).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            if error.status() >= 500 {
+                tracing::error!(error = ?error, %method, %path, "request failed");
+            }
+            Reply::problem(&error)
+        }
+    };
+    tracing::info!(
+        function = function.name(),
+        %method,
+        %path,
+        status = reply.status,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    reply.into_response()
+}
+
+async fn handle_inner(state: &AppState, function: Function, req: Request) -> Result<Reply, ApiError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let (route, params) = match route_key(&req) {
+        Some(key) => {
+            let route = ROUTES
+                .iter()
+                .find(|r| r.key() == key)
+                .ok_or(ApiError::NoRoute)?;
+            (route, req.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        }
+        // Invoked without a route key (a function URL): match the path ourselves.
+        None => match_route(method.as_str(), &path).ok_or(ApiError::NoRoute)?,
+    };
+    if route.function != function {
+        return Err(ApiError::NoRoute);
+    }
+    let query = req
+        .query_string_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let headers = req.headers().clone();
+    let body = match req.into_body() {
+        Body::Empty => Vec::new(),
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    let ctx = Ctx {
+        method,
+        path,
+        params,
+        query,
+        headers,
+        body,
+    };
+    if route.is_public() {
+        return meta::dispatch(state, route.endpoint, &ctx).await;
+    }
+    let principal = state.auth.authenticate(header(&ctx.headers, "authorization"))?;
+    let is_write = ctx.method != Method::GET && ctx.method != Method::HEAD;
+    match header(&ctx.headers, "idempotency-key").filter(|_| is_write) {
+        Some(key) => {
+            let key = key.to_owned();
+            let fingerprint = idempotency::fingerprint(ctx.method.as_str(), &ctx.path, &ctx.body);
+            idempotency::run(
+                state,
+                &principal.subject,
+                &key,
+                &fingerprint,
+                dispatch(state, route.endpoint, &ctx, &principal),
+            )
+            .await
+        }
+        None => dispatch(state, route.endpoint, &ctx, &principal).await,
+    }
+}
+
+async fn dispatch(state: &AppState, endpoint: Endpoint, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::ListPlans => plans::list(state, ctx, principal).await,
+        Endpoint::GetPlan => plans::get(state, ctx, principal).await,
+        Endpoint::CreatePlan => plans::create(state, ctx, principal).await,
+        Endpoint::UpdatePlan => plans::update(state, ctx, principal).await,
+        Endpoint::ArchivePlan => plans::archive(state, ctx, principal).await,
+        Endpoint::CreateCustomer => customers::create(state, ctx, principal).await,
+        Endpoint::ListCustomers => customers::list(state, ctx, principal).await,
+        Endpoint::GetCustomer => customers::get(state, ctx, principal).await,
+        Endpoint::UpdateCustomer => customers::update(state, ctx, principal).await,
+        Endpoint::CreateSubscription => subscriptions::create(state, ctx, principal).await,
+        Endpoint::ListSubscriptions => subscriptions::list(state, ctx, principal).await,
+        Endpoint::GetSubscription => subscriptions::get(state, ctx, principal).await,
+        Endpoint::PauseSubscription => subscriptions::pause(state, ctx, principal).await,
+        Endpoint::ResumeSubscription => subscriptions::resume(state, ctx, principal).await,
+        Endpoint::CancelSubscription => subscriptions::cancel(state, ctx, principal).await,
+        Endpoint::UpdateSubscription => subscriptions::update(state, ctx, principal).await,
+        Endpoint::Health | Endpoint::OpenApi => meta::dispatch(state, endpoint, ctx).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_beat_parameters() {
+        let (route, params) = match_route("GET", "/api/v1/subscriptions/plans").expect("route");
+        assert_eq!(route.endpoint, Endpoint::ListPlans);
+        assert!(params.is_empty());
+        let (route, params) = match_route("GET", "/api/v1/subscriptions/sub_1").expect("route");
+        assert_eq!(route.endpoint, Endpoint::GetSubscription);
+        assert_eq!(params.get("id").map(String::as_str), Some("sub_1"));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_do_not_match() {
+        assert!(match_route("GET", "/api/v1/nothing").is_none());
+        assert!(match_route("POST", "/api/v1/health").is_none());
+        assert!(match_route("GET", "/api/v1/subscriptions//pause").is_none());
+    }
+
+    #[test]
+    fn every_route_key_is_unique() {
+        let mut keys: Vec<String> = ROUTES.iter().map(Route::key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), ROUTES.len());
+    }
+}

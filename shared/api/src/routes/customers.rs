@@ -1,0 +1,77 @@
+//! Customers: operators create and list them; a customer reads and updates only itself.
+
+use billing_domain::customer::Customer;
+use billing_domain::ids::CustomerId;
+
+use crate::auth::{Permission, Principal};
+use crate::dto::{CreateCustomerRequest, CustomerResponse, List, UpdateCustomerRequest};
+use crate::openapi::ErrorResponses;
+use crate::problem::ApiError;
+use crate::request::{if_match, json_body};
+use crate::routes::{Ctx, Reply};
+use crate::state::AppState;
+
+fn customer_id(ctx: &Ctx) -> Result<CustomerId, ApiError> {
+    ctx.param("id").parse().map_err(|_| ApiError::NotFound("customer"))
+}
+
+fn reply(status: u16, customer: &Customer) -> Result<Reply, ApiError> {
+    Ok(Reply::json(status, &CustomerResponse::from(customer))?.with_etag(customer.version))
+}
+
+/// Create a customer (admin, support).
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers",
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = CreateCustomerRequest,
+    responses((status = 201, description = "Created", body = CustomerResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    principal.authorize(Permission::OperatorWrite)?;
+    let request: CreateCustomerRequest = json_body(&ctx.body, &ctx.headers)?;
+    let customer = state.billing.create_customer(request.into()).await?;
+    reply(201, &customer)
+}
+
+/// List customers, newest first (operators).
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of customers", body = List<CustomerResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    principal.authorize(Permission::OperatorRead)?;
+    let query = ctx.query(&["limit", "starting_after"])?;
+    let page = state.billing.list_customers(&ctx.page(&query)?).await?;
+    Reply::json(200, &List::from_page(page, |c| CustomerResponse::from(&c)))
+}
+
+/// One customer. A customer token reads only its own record (404 for others).
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, description = "The customer", body = CustomerResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let customer = state.billing.get_customer(&actor, &customer_id(ctx)?).await?;
+    reply(200, &customer)
+}
+
+/// Update a customer's details.
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag read; a stale one is a 409"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = UpdateCustomerRequest,
+    responses((status = 200, description = "Updated", body = CustomerResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = customer_id(ctx)?;
+    let request: UpdateCustomerRequest = json_body(&ctx.body, &ctx.headers)?;
+    let expected = if_match(&ctx.headers)?;
+    let customer = state
+        .billing
+        .update_customer(&actor, &id, request.into(), expected)
+        .await?;
+    reply(200, &customer)
+}

@@ -1,0 +1,39 @@
+//! Public endpoints: health and the OpenAPI document.
+
+use utoipa::OpenApi;
+
+use crate::dto::HealthResponse;
+use crate::openapi::ApiDoc;
+use crate::problem::{ApiError, Problem};
+use crate::routes::{Ctx, Endpoint, Reply};
+use crate::state::AppState;
+
+pub async fn dispatch(state: &AppState, endpoint: Endpoint, ctx: &Ctx) -> Result<Reply, ApiError> {
+    ctx.query(&[])?;
+    match endpoint {
+        Endpoint::OpenApi => openapi(),
+        _ => health(state).await,
+    }
+}
+
+/// Liveness and the table's reachability.
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta",
+    responses((status = 200, description = "Up", body = HealthResponse),
+        (status = 503, description = "The table does not answer", body = Problem, content_type = "application/problem+json")))]
+pub async fn health(state: &AppState) -> Result<Reply, ApiError> {
+    state.store.ping().await?;
+    Reply::json(
+        200,
+        &HealthResponse {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    )
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub fn openapi() -> Result<Reply, ApiError> {
+    Reply::json(200, &ApiDoc::openapi())
+}

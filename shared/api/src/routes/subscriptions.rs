@@ -1,0 +1,154 @@
+//! Subscriptions: create, read, pause, resume, cancel, update, list. A customer token reaches
+//! only its own subscriptions (404 for others').
+
+use billing_domain::ids::{CustomerId, SubscriptionId};
+use billing_domain::subscription::{NewSubscription, Subscription};
+
+use crate::auth::{Permission, Principal};
+use crate::dto::{
+    CancelSubscriptionRequest, CreateSubscriptionRequest, List, PauseRequest, SubscriptionResponse,
+    UpdateSubscriptionRequest,
+};
+use crate::openapi::ErrorResponses;
+use crate::problem::ApiError;
+use crate::request::{if_match, json_body};
+use crate::routes::{Ctx, Reply};
+use crate::state::AppState;
+use billing_domain::access::Actor;
+
+fn subscription_id(ctx: &Ctx) -> Result<SubscriptionId, ApiError> {
+    ctx.param("id").parse().map_err(|_| ApiError::NotFound("subscription"))
+}
+
+fn reply(status: u16, sub: &Subscription) -> Result<Reply, ApiError> {
+    Ok(Reply::json(status, &SubscriptionResponse::from(sub))?.with_etag(sub.version))
+}
+
+/// Subscribe a customer to a plan (seed 000's body).
+#[utoipa::path(post, path = "/api/v1/subscriptions", tag = "subscriptions",
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = CreateSubscriptionRequest,
+    responses((status = 201, description = "Created", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let request: CreateSubscriptionRequest = json_body(&ctx.body, &ctx.headers)?;
+    let new = NewSubscription::try_from(request)?;
+    let sub = state.billing.create_subscription(&actor, new).await?;
+    reply(201, &sub)
+}
+
+/// A customer's subscriptions, newest first. Customers may omit `customer_id`.
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "subscriptions",
+    params(("customer_id" = Option<String>, Query, description = "whose subscriptions; required for operators"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of subscriptions", body = List<SubscriptionResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let query = ctx.query(&["customer_id", "limit", "starting_after"])?;
+    let customer_id = match (query.get("customer_id"), &actor) {
+        (Some(raw), _) => raw
+            .parse::<CustomerId>()
+            .map_err(|_| ApiError::NotFound("customer"))?,
+        (None, Actor::Customer(own)) => own.clone(),
+        (None, Actor::Operator) => {
+            return Err(ApiError::field("query.customer_id", "required"));
+        }
+    };
+    let page = state
+        .billing
+        .list_subscriptions(&actor, &customer_id, &ctx.page(&query)?)
+        .await?;
+    Reply::json(200, &List::from_page(page, |s| SubscriptionResponse::from(&s)))
+}
+
+/// One subscription.
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}", tag = "subscriptions",
+    params(("id" = String, Path, description = "subscription id")),
+    responses((status = 200, description = "The subscription", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let sub = state
+        .billing
+        .get_subscription(&actor, &subscription_id(ctx)?)
+        .await?;
+    reply(200, &sub)
+}
+
+/// Pause billing, optionally until a date.
+#[utoipa::path(put, path = "/api/v1/subscriptions/{id}/pause", tag = "subscriptions",
+    params(("id" = String, Path, description = "subscription id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag read; a stale one is a 409"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body(content = Option<PauseRequest>, description = "optional"),
+    responses((status = 200, description = "Paused", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn pause(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = subscription_id(ctx)?;
+    let request: PauseRequest = json_body(&ctx.body, &ctx.headers)?;
+    let expected = if_match(&ctx.headers)?;
+    let sub = state
+        .billing
+        .pause_subscription(&actor, &id, request.resumes_at, expected)
+        .await?;
+    reply(200, &sub)
+}
+
+/// Resume a paused subscription.
+#[utoipa::path(put, path = "/api/v1/subscriptions/{id}/resume", tag = "subscriptions",
+    params(("id" = String, Path, description = "subscription id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag read; a stale one is a 409"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    responses((status = 200, description = "Resumed", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn resume(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = subscription_id(ctx)?;
+    let expected = if_match(&ctx.headers)?;
+    let sub = state.billing.resume_subscription(&actor, &id, expected).await?;
+    reply(200, &sub)
+}
+
+/// Cancel at period end (default) or immediately, with a reason.
+#[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", tag = "subscriptions",
+    params(("id" = String, Path, description = "subscription id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag read; a stale one is a 409"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body(content = Option<CancelSubscriptionRequest>, description = "optional"),
+    responses((status = 200, description = "Canceled or set to cancel", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn cancel(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = subscription_id(ctx)?;
+    let request: CancelSubscriptionRequest = json_body(&ctx.body, &ctx.headers)?;
+    let expected = if_match(&ctx.headers)?;
+    let sub = state
+        .billing
+        .cancel_subscription(&actor, &id, request.into(), expected)
+        .await?;
+    reply(200, &sub)
+}
+
+/// Change auto-renew or metadata, or reactivate (`cancel_at_period_end: false`).
+#[utoipa::path(patch, path = "/api/v1/subscriptions/{id}", tag = "subscriptions",
+    params(("id" = String, Path, description = "subscription id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag read; a stale one is a 409"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = UpdateSubscriptionRequest,
+    responses((status = 200, description = "Updated", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = subscription_id(ctx)?;
+    let request: UpdateSubscriptionRequest = json_body(&ctx.body, &ctx.headers)?;
+    let expected = if_match(&ctx.headers)?;
+    let sub = state
+        .billing
+        .update_subscription(&actor, &id, request.into(), expected)
+        .await?;
+    reply(200, &sub)
+}

@@ -1,0 +1,386 @@
+//! The table's item shapes and their conversion to and from domain types.
+//! Every item has `pk`, `sk`, `entity` and `version`; list and due indexes add their keys.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use billing_domain::catalogue::{Feature, Limit, Plan, PlanStatus, Tier, TierLimits};
+use billing_domain::customer::{Address, Company, Customer, Email, Metadata, PaymentTerms};
+use billing_domain::ids::{CustomerId, PlanId, SubscriptionId};
+use billing_domain::money::{Currency, Money};
+use billing_domain::period::Interval;
+use billing_domain::ports::StoreError;
+use billing_domain::subscription::{
+    Cancellation, CancellationReason, Pause, Subscription, SubscriptionStatus,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Number of partitions of the due index; the scheduler queries each.
+pub const DUE_SHARDS: u32 = 16;
+
+/// Timestamps as fixed-width RFC 3339 strings, so they sort as text.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(field: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("{field}: {e}")))
+}
+
+fn parse_opt_ts(field: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    s.as_deref().map(|s| parse_ts(field, s)).transpose()
+}
+
+fn corrupt<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| StoreError::Corrupt(format!("{field}: {e}"))
+}
+
+fn money(field: &'static str, amount: &str, currency: Currency) -> Result<Money, StoreError> {
+    let amount = Decimal::from_str(amount).map_err(corrupt(field))?;
+    Money::new(amount, currency).map_err(corrupt(field))
+}
+
+pub fn plan_pk(id: &PlanId) -> String {
+    format!("PLAN#{id}")
+}
+pub fn customer_pk(id: &CustomerId) -> String {
+    format!("CUS#{id}")
+}
+pub fn subscription_pk(id: &SubscriptionId) -> String {
+    format!("SUB#{id}")
+}
+pub fn customer_subscriptions_gsi1pk(id: &CustomerId) -> String {
+    format!("CUS#{id}#SUBS")
+}
+pub const PLANS_GSI1PK: &str = "PLANS";
+pub const CUSTOMERS_GSI1PK: &str = "CUSTOMERS";
+pub const SINGLE_SLOT_SK: &str = "SLOT#SINGLE";
+
+/// The due-index partition of a subscription: a stable hash of its id.
+pub fn due_shard(id: &SubscriptionId) -> u32 {
+    // FNV-1a: stable across releases, unlike std's hasher.
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in id.as_str().bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % DUE_SHARDS
+}
+
+pub fn due_pk(shard: u32) -> String {
+    format!("DUE#{shard:02}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LimitsItem {
+    monthly_preorder_limit: Option<u32>,
+    monthly_preorder_value_limit: Option<String>,
+    early_access_days: u32,
+    preorder_discount_percent: String,
+    tracked_products_limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub entity: String,
+    pub id: String,
+    pub name: String,
+    pub tier: Tier,
+    pub interval: Interval,
+    pub price: String,
+    pub currency: Currency,
+    pub trial_days: u32,
+    pub features: Vec<Feature>,
+    pub limits: LimitsItem,
+    pub allow_multiple: bool,
+    pub status: PlanStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl From<&Plan> for PlanItem {
+    fn from(p: &Plan) -> Self {
+        PlanItem {
+            pk: plan_pk(&p.id),
+            sk: "PLAN".into(),
+            gsi1pk: PLANS_GSI1PK.into(),
+            gsi1sk: format!(
+                "{}#{}#{}",
+                p.tier as u8,
+                p.interval as u8,
+                p.id
+            ),
+            entity: "plan".into(),
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            tier: p.tier,
+            interval: p.interval,
+            price: p.price.amount().to_string(),
+            currency: p.price.currency(),
+            trial_days: p.trial_days,
+            features: p.features.iter().copied().collect(),
+            limits: LimitsItem {
+                monthly_preorder_limit: p.limits.monthly_preorder_limit.as_option().copied(),
+                monthly_preorder_value_limit: p
+                    .limits
+                    .monthly_preorder_value_limit
+                    .as_option()
+                    .map(|m| m.amount().to_string()),
+                early_access_days: p.limits.early_access_days,
+                preorder_discount_percent: p.limits.preorder_discount_percent.to_string(),
+                tracked_products_limit: p.limits.tracked_products_limit.as_option().copied(),
+            },
+            allow_multiple: p.allow_multiple,
+            status: p.status,
+            created_at: ts(p.created_at),
+            updated_at: ts(p.updated_at),
+            version: p.version,
+        }
+    }
+}
+
+impl TryFrom<PlanItem> for Plan {
+    type Error = StoreError;
+    fn try_from(i: PlanItem) -> Result<Self, Self::Error> {
+        let value_limit = i
+            .limits
+            .monthly_preorder_value_limit
+            .as_deref()
+            .map(|v| money("limits.monthly_preorder_value_limit", v, i.currency))
+            .transpose()?;
+        Ok(Plan {
+            id: PlanId::from_str(&i.id).map_err(corrupt("id"))?,
+            name: i.name,
+            tier: i.tier,
+            interval: i.interval,
+            price: money("price", &i.price, i.currency)?,
+            trial_days: i.trial_days,
+            features: i.features.into_iter().collect::<BTreeSet<_>>(),
+            limits: TierLimits {
+                monthly_preorder_limit: Limit::from_option(i.limits.monthly_preorder_limit),
+                monthly_preorder_value_limit: Limit::from_option(value_limit),
+                early_access_days: i.limits.early_access_days,
+                preorder_discount_percent: Decimal::from_str(&i.limits.preorder_discount_percent)
+                    .map_err(corrupt("limits.preorder_discount_percent"))?,
+                tracked_products_limit: Limit::from_option(i.limits.tracked_products_limit),
+            },
+            allow_multiple: i.allow_multiple,
+            status: i.status,
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CustomerItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub entity: String,
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub company: Option<Company>,
+    pub billing_address: Option<Address>,
+    pub shipping_address: Option<Address>,
+    pub payment_terms: PaymentTerms,
+    pub metadata: Metadata,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl From<&Customer> for CustomerItem {
+    fn from(c: &Customer) -> Self {
+        CustomerItem {
+            pk: customer_pk(&c.id),
+            sk: "CUSTOMER".into(),
+            gsi1pk: CUSTOMERS_GSI1PK.into(),
+            gsi1sk: format!("{}#{}", ts(c.created_at), c.id),
+            entity: "customer".into(),
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            email: c.email.to_string(),
+            company: c.company.clone(),
+            billing_address: c.billing_address.clone(),
+            shipping_address: c.shipping_address.clone(),
+            payment_terms: c.payment_terms,
+            metadata: c.metadata.clone(),
+            created_at: ts(c.created_at),
+            updated_at: ts(c.updated_at),
+            version: c.version,
+        }
+    }
+}
+
+impl TryFrom<CustomerItem> for Customer {
+    type Error = StoreError;
+    fn try_from(i: CustomerItem) -> Result<Self, Self::Error> {
+        Ok(Customer {
+            id: CustomerId::from_str(&i.id).map_err(corrupt("id"))?,
+            name: i.name,
+            email: Email::parse("email", &i.email).map_err(corrupt("email"))?,
+            company: i.company,
+            billing_address: i.billing_address,
+            shipping_address: i.shipping_address,
+            payment_terms: i.payment_terms,
+            metadata: i.metadata,
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubscriptionItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    /// Due index: present only while something is due (a sparse index).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub due_pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub due_at: Option<String>,
+    pub entity: String,
+    pub id: String,
+    pub customer_id: String,
+    pub plan_id: String,
+    pub interval: Interval,
+    pub status: SubscriptionStatus,
+    pub auto_renew: bool,
+    pub payment_method_id: Option<String>,
+    pub billing_cycle_anchor: String,
+    pub periods_elapsed: u32,
+    pub current_period_start: String,
+    pub current_period_end: String,
+    pub trial_end: Option<String>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub cancellation_reason: Option<CancellationReason>,
+    pub cancellation_comment: Option<String>,
+    pub canceled: bool,
+    pub paused_at: Option<String>,
+    pub resumes_at: Option<String>,
+    pub metadata: Metadata,
+    pub exclusive: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl From<&Subscription> for SubscriptionItem {
+    fn from(s: &Subscription) -> Self {
+        let due = s.next_due_at();
+        SubscriptionItem {
+            pk: subscription_pk(&s.id),
+            sk: "SUBSCRIPTION".into(),
+            gsi1pk: customer_subscriptions_gsi1pk(&s.customer_id),
+            gsi1sk: format!("{}#{}", ts(s.created_at), s.id),
+            due_pk: due.map(|_| due_pk(due_shard(&s.id))),
+            due_at: due.map(|t| format!("{}#{}", ts(t), s.id)),
+            entity: "subscription".into(),
+            id: s.id.to_string(),
+            customer_id: s.customer_id.to_string(),
+            plan_id: s.plan_id.to_string(),
+            interval: s.interval,
+            status: s.status,
+            auto_renew: s.auto_renew,
+            payment_method_id: s.payment_method_id.clone(),
+            billing_cycle_anchor: ts(s.billing_cycle_anchor),
+            periods_elapsed: s.periods_elapsed,
+            current_period_start: ts(s.current_period_start),
+            current_period_end: ts(s.current_period_end),
+            trial_end: s.trial_end.map(ts),
+            cancel_at_period_end: s.cancel_at_period_end,
+            canceled_at: s.canceled_at.map(ts),
+            ended_at: s.ended_at.map(ts),
+            cancellation_reason: s.cancellation.as_ref().and_then(|c| c.reason),
+            cancellation_comment: s.cancellation.as_ref().and_then(|c| c.comment.clone()),
+            canceled: s.cancellation.is_some(),
+            paused_at: s.pause.as_ref().map(|p| ts(p.paused_at)),
+            resumes_at: s.pause.as_ref().and_then(|p| p.resumes_at).map(ts),
+            metadata: s.metadata.clone(),
+            exclusive: s.exclusive,
+            created_at: ts(s.created_at),
+            updated_at: ts(s.updated_at),
+            version: s.version,
+        }
+    }
+}
+
+impl TryFrom<SubscriptionItem> for Subscription {
+    type Error = StoreError;
+    fn try_from(i: SubscriptionItem) -> Result<Self, Self::Error> {
+        let pause = match &i.paused_at {
+            Some(at) => Some(Pause {
+                paused_at: parse_ts("paused_at", at)?,
+                resumes_at: parse_opt_ts("resumes_at", &i.resumes_at)?,
+            }),
+            None => None,
+        };
+        Ok(Subscription {
+            id: SubscriptionId::from_str(&i.id).map_err(corrupt("id"))?,
+            customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
+            plan_id: PlanId::from_str(&i.plan_id).map_err(corrupt("plan_id"))?,
+            interval: i.interval,
+            status: i.status,
+            auto_renew: i.auto_renew,
+            payment_method_id: i.payment_method_id,
+            billing_cycle_anchor: parse_ts("billing_cycle_anchor", &i.billing_cycle_anchor)?,
+            periods_elapsed: i.periods_elapsed,
+            current_period_start: parse_ts("current_period_start", &i.current_period_start)?,
+            current_period_end: parse_ts("current_period_end", &i.current_period_end)?,
+            trial_end: parse_opt_ts("trial_end", &i.trial_end)?,
+            cancel_at_period_end: i.cancel_at_period_end,
+            canceled_at: parse_opt_ts("canceled_at", &i.canceled_at)?,
+            ended_at: parse_opt_ts("ended_at", &i.ended_at)?,
+            cancellation: i.canceled.then_some(Cancellation {
+                reason: i.cancellation_reason,
+                comment: i.cancellation_comment,
+            }),
+            pause,
+            metadata: i.metadata,
+            exclusive: i.exclusive,
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_shards_are_stable_and_in_range() {
+        let id = SubscriptionId::from_str("sub_abc").expect("id");
+        assert_eq!(due_shard(&id), due_shard(&id));
+        for _ in 0..100 {
+            assert!(due_shard(&SubscriptionId::generate()) < DUE_SHARDS);
+        }
+    }
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let a = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("ts").with_timezone(&Utc);
+        let b = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.5Z").expect("ts").with_timezone(&Utc);
+        assert!(ts(a) < ts(b));
+        assert_eq!(ts(a).len(), ts(b).len());
+    }
+}

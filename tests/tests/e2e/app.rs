@@ -1,0 +1,176 @@
+//! `TestApp`: a fresh table in the emulator, the catalogue seeded, the local gateway on a free port.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use billing_api::auth::Authenticator;
+use billing_api::config::Config;
+use billing_api::state::SystemClock;
+use billing_api::AppState;
+use billing_store_dynamodb::DynamoStore;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+pub const SECRET: &str = "e2e-secret";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: DynamoStore,
+}
+
+/// An answer: status, content type and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub etag: Option<String>,
+    pub replayed: bool,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts a problem+json answer with this status, and returns it.
+    pub fn problem(self, status: u16) -> Answer {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {self:?}");
+        assert_eq!(self.content_type, "application/problem+json", "{self:?}");
+        assert_eq!(self.body["status"], status, "{self:?}");
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string() && self.body["type"].is_string());
+        self
+    }
+
+    pub fn ok(self, status: u16) -> Answer {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {self:?}");
+        assert_eq!(self.content_type, "application/json", "{self:?}");
+        self
+    }
+
+    /// The `field` of each validation error.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+        .load()
+        .await
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let config = sdk_config().await;
+        let table = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone());
+        local_stack::prepare(&store, &SystemClock).await.unwrap_or_else(|e| {
+            panic!("the AWS emulator must be running (infra/scripts/emulator.sh start): {e}")
+        });
+        let settings = Config {
+            table_name: table,
+            jwt_secret: Some(SECRET.into()),
+            jwt_jwks: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            idempotency_ttl_hours: 24,
+        };
+        let auth = Authenticator::new(Some(SECRET), None, None, None).expect("auth config");
+        let state = AppState::new(store.clone(), Arc::new(SystemClock), auth, &settings);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(local_stack::gateway::serve(listener, Arc::new(state)));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            store,
+        }
+    }
+
+    pub fn token(&self, roles: &[&str], customer_id: Option<&str>) -> String {
+        let sub = format!("{}-{}", roles.join("+"), customer_id.unwrap_or("staff"));
+        local_stack::token::mint(SECRET, &sub, roles, customer_id, chrono::Utc::now().timestamp(), 3600)
+            .expect("token")
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(&["admin"], None)
+    }
+
+    pub fn customer_token(&self, customer_id: &str) -> String {
+        self.token(&["customer"], Some(customer_id))
+    }
+
+    /// Sends a request; `body` is sent as is (so tests can send broken JSON).
+    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Option<String>, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.expect("the local gateway answers");
+        let status = res.status();
+        let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = header("content-type").unwrap_or_default();
+        let etag = header("etag");
+        let replayed = header("idempotent-replayed").is_some();
+        let text = res.text().await.expect("body");
+        Answer {
+            status,
+            content_type,
+            etag,
+            replayed,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Answer {
+        self.raw(method, path, Some(token), body.map(|b| b.to_string()), &[]).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// Creates a customer as admin and returns its id.
+    pub async fn create_customer(&self, name: &str) -> String {
+        let answer = self
+            .call(
+                Method::POST,
+                "/api/v1/customers",
+                &self.admin(),
+                Some(json!({"name": name, "email": "billing@acme.example"})),
+            )
+            .await
+            .ok(201);
+        answer.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Subscribes a customer (with `token`) to a plan; returns the answer.
+    pub async fn subscribe(&self, token: &str, customer_id: &str, plan_id: &str) -> Answer {
+        self.call(
+            Method::POST,
+            "/api/v1/subscriptions",
+            token,
+            Some(json!({
+                "customer_id": customer_id,
+                "subscription_plan_id": plan_id,
+                "payment_method_id": "pm_card_visa",
+                "auto_renew": true
+            })),
+        )
+        .await
+    }
+}

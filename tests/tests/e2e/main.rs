@@ -1,0 +1,13 @@
+//! End-to-end tests: HTTP through the local gateway (API Gateway events) into the handlers, and
+//! the real AWS SDK against the emulator started by `make test` (infra/scripts/emulator.sh).
+//! A missing emulator fails these tests loudly; they never skip.
+
+mod access;
+mod app;
+mod bad_input;
+mod concurrency;
+mod customers;
+mod idempotency;
+mod plans;
+mod subscriptions;
+mod template;
