@@ -9,7 +9,7 @@ use std::sync::Arc;
 use base64::Engine;
 use billing_api::{handle, match_route, AppState};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -49,17 +49,31 @@ fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     response
 }
 
-/// Builds the payload 2.0 event API Gateway would send for this request.
+/// An HTTP request as the gateway received it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub raw_query: &'a str,
+    /// Lower-cased names; repeated headers joined with commas.
+    pub headers: &'a BTreeMap<String, String>,
+    pub body: &'a [u8],
+    pub source_ip: &'a str,
+}
+
+/// Builds the payload 2.0 event API Gateway would send for this request and matched route.
 pub fn api_gateway_event(
-    method: &str,
-    path: &str,
-    raw_query: &str,
-    headers: &BTreeMap<String, String>,
-    body: &[u8],
+    req: &Incoming<'_>,
     route_key: &str,
     path_parameters: &BTreeMap<String, String>,
-    source_ip: &str,
 ) -> Value {
+    let Incoming {
+        method,
+        path,
+        raw_query,
+        headers,
+        body,
+        source_ip,
+    } = *req;
     let mut query: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
         query
@@ -106,7 +120,11 @@ pub fn api_gateway_event(
     })
 }
 
-async fn forward(state: &AppState, req: Request<Incoming>, source_ip: String) -> Response<Full<Bytes>> {
+async fn forward(
+    state: &AppState,
+    req: Request<hyper::body::Incoming>,
+    source_ip: String,
+) -> Response<Full<Bytes>> {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().unwrap_or_default().to_owned();
@@ -130,16 +148,15 @@ async fn forward(state: &AppState, req: Request<Incoming>, source_ip: String) ->
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
     };
     let params: BTreeMap<String, String> = params.into_iter().collect();
-    let event = api_gateway_event(
-        &method,
-        &path,
-        &raw_query,
-        &headers,
-        &body,
-        &route.key(),
-        &params,
-        &source_ip,
-    );
+    let incoming = Incoming {
+        method: &method,
+        path: &path,
+        raw_query: &raw_query,
+        headers: &headers,
+        body: &body,
+        source_ip: &source_ip,
+    };
+    let event = api_gateway_event(&incoming, &route.key(), &params);
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(e) => {

@@ -129,7 +129,10 @@ impl Authenticator {
             .map(|s| DecodingKey::from_secret(s.as_bytes()));
         let jwks = jwks
             .filter(|s| !s.is_empty())
-            .map(|s| serde_json::from_str::<JwkSet>(s).map_err(|e| AuthConfigError::BadJwks(e.to_string())))
+            .map(|s| {
+                serde_json::from_str::<JwkSet>(s)
+                    .map_err(|e| AuthConfigError::BadJwks(e.to_string()))
+            })
             .transpose()?;
         if hs256.is_none() && jwks.is_none() {
             return Err(AuthConfigError::NoKey);
@@ -159,15 +162,16 @@ impl Authenticator {
 
     /// Verifies an `Authorization` header value and returns the principal.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
-        let header = authorization.ok_or_else(|| {
-            ApiError::Unauthorized("send Authorization: Bearer <token>".into())
-        })?;
+        let header = authorization
+            .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <token>".into()))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
+            })?;
         let invalid = |e: jsonwebtoken::errors::Error| {
             ApiError::Unauthorized(format!("the token is not valid: {e}"))
         };
@@ -181,9 +185,12 @@ impl Authenticator {
                     .kid
                     .as_deref()
                     .and_then(|kid| jwks.find(kid))
-                    .ok_or_else(|| ApiError::Unauthorized("the token's key id is unknown".into()))?;
+                    .ok_or_else(|| {
+                        ApiError::Unauthorized("the token's key id is unknown".into())
+                    })?;
                 let key = DecodingKey::from_jwk(jwk).map_err(invalid)?;
-                decode::<Claims>(token, &key, &self.validation(Algorithm::RS256)).map_err(invalid)?
+                decode::<Claims>(token, &key, &self.validation(Algorithm::RS256))
+                    .map_err(invalid)?
             }
             _ => {
                 return Err(ApiError::Unauthorized(
@@ -195,8 +202,9 @@ impl Authenticator {
         let customer_id = claims
             .customer_id
             .map(|id| {
-                id.parse::<CustomerId>()
-                    .map_err(|_| ApiError::Unauthorized("the token's customer_id is not a customer id".into()))
+                id.parse::<CustomerId>().map_err(|_| {
+                    ApiError::Unauthorized("the token's customer_id is not a customer id".into())
+                })
             })
             .transpose()?;
         let roles: BTreeSet<Role> = claims.roles.iter().filter_map(|r| r.parse().ok()).collect();
@@ -222,8 +230,12 @@ mod tests {
     const SECRET: &str = "test-secret";
 
     fn token(claims: serde_json::Value) -> String {
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
-            .expect("encodes")
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("encodes")
     }
 
     fn auth() -> Authenticator {
@@ -237,7 +249,10 @@ mod tests {
     #[test]
     fn an_admin_token_authorizes_everything() {
         let p = auth()
-            .authenticate(Some(&format!("Bearer {}", token(json!({"sub": "ops", "roles": ["admin"], "exp": far()})))))
+            .authenticate(Some(&format!(
+                "Bearer {}",
+                token(json!({"sub": "ops", "roles": ["admin"], "exp": far()}))
+            )))
             .expect("valid");
         assert_eq!(p.authorize(Permission::Admin).ok(), Some(Actor::Operator));
         assert_eq!(p.authorize(Permission::Write).ok(), Some(Actor::Operator));
@@ -261,7 +276,10 @@ mod tests {
     #[test]
     fn an_analyst_reads_but_does_not_write() {
         let p = auth()
-            .authenticate(Some(&format!("Bearer {}", token(json!({"sub": "a", "roles": ["analyst"], "exp": far()})))))
+            .authenticate(Some(&format!(
+                "Bearer {}",
+                token(json!({"sub": "a", "roles": ["analyst"], "exp": far()}))
+            )))
             .expect("valid");
         assert_eq!(p.authorize(Permission::Read).ok(), Some(Actor::Operator));
         assert!(p.authorize(Permission::Write).is_err());
@@ -274,7 +292,10 @@ mod tests {
         assert!(a.authenticate(None).is_err());
         assert!(a.authenticate(Some("Basic abc")).is_err());
         assert!(a
-            .authenticate(Some(&format!("Bearer {}", token(json!({"sub": "x", "roles": ["admin"], "exp": 1_000})))))
+            .authenticate(Some(&format!(
+                "Bearer {}",
+                token(json!({"sub": "x", "roles": ["admin"], "exp": 1_000}))
+            )))
             .is_err());
         let forged = encode(
             &Header::new(Algorithm::HS256),
@@ -284,16 +305,28 @@ mod tests {
         .expect("encodes");
         assert!(a.authenticate(Some(&format!("Bearer {forged}"))).is_err());
         assert!(a
-            .authenticate(Some(&format!("Bearer {}", token(json!({"sub": "x", "roles": ["customer"], "exp": far()})))))
+            .authenticate(Some(&format!(
+                "Bearer {}",
+                token(json!({"sub": "x", "roles": ["customer"], "exp": far()}))
+            )))
             .is_err());
     }
 
     #[test]
     fn issuer_and_audience_are_checked_when_configured() {
-        let a = Authenticator::new(Some(SECRET), None, Some("https://issuer".into()), Some("billing".into()))
-            .expect("config");
-        let good = token(json!({"sub": "x", "roles": ["admin"], "exp": far(), "iss": "https://issuer", "aud": "billing"}));
-        let bad = token(json!({"sub": "x", "roles": ["admin"], "exp": far(), "iss": "https://evil", "aud": "billing"}));
+        let a = Authenticator::new(
+            Some(SECRET),
+            None,
+            Some("https://issuer".into()),
+            Some("billing".into()),
+        )
+        .expect("config");
+        let good = token(
+            json!({"sub": "x", "roles": ["admin"], "exp": far(), "iss": "https://issuer", "aud": "billing"}),
+        );
+        let bad = token(
+            json!({"sub": "x", "roles": ["admin"], "exp": far(), "iss": "https://evil", "aud": "billing"}),
+        );
         assert!(a.authenticate(Some(&format!("Bearer {good}"))).is_ok());
         assert!(a.authenticate(Some(&format!("Bearer {bad}"))).is_err());
     }

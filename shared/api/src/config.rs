@@ -32,9 +32,9 @@ impl Config {
             jwt_issuer: var("JWT_ISSUER"),
             jwt_audience: var("JWT_AUDIENCE"),
             idempotency_ttl_hours: match var("IDEMPOTENCY_TTL_HOURS") {
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| format!("IDEMPOTENCY_TTL_HOURS must be a whole number, got {v:?}"))?,
+                Some(v) => v.parse().map_err(|_| {
+                    format!("IDEMPOTENCY_TTL_HOURS must be a whole number, got {v:?}")
+                })?,
                 None => 24,
             },
         })

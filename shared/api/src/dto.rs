@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 /// An enum of the contract, mirroring a domain enum value for value.
 macro_rules! api_enum {
-    ($(#[$meta:meta])* $name:ident => $domain:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident => $domain:ident { $($variant:ident = $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
@@ -63,7 +63,9 @@ api_enum!(CancellationReason => DReason {
 });
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a PATCH.
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -72,11 +74,18 @@ pub fn decimal(field: &str, raw: &str) -> Result<Decimal, FieldError> {
     let trimmed = raw.trim();
     let plain = !trimmed.is_empty()
         && trimmed.len() <= 30
-        && trimmed.trim_start_matches('-').chars().all(|c| c.is_ascii_digit() || c == '.');
+        && trimmed
+            .trim_start_matches('-')
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.');
     if !plain {
-        return Err(FieldError::new(field, "must be a decimal string like \"29.99\""));
+        return Err(FieldError::new(
+            field,
+            "must be a decimal string like \"29.99\"",
+        ));
     }
-    Decimal::from_str(trimmed).map_err(|_| FieldError::new(field, "must be a decimal string like \"29.99\""))
+    Decimal::from_str(trimmed)
+        .map_err(|_| FieldError::new(field, "must be a decimal string like \"29.99\""))
 }
 
 fn money_in(field: &str, raw: &str, currency: DCurrency) -> Result<Money, FieldError> {
@@ -141,11 +150,17 @@ impl From<&TierLimits> for PlanLimits {
 impl PlanLimits {
     fn into_domain(self, currency: DCurrency) -> Result<TierLimits, Vec<FieldError>> {
         let mut v = Validator::new();
-        let value_limit = self
-            .monthly_preorder_value_limit
-            .as_deref()
-            .map(|raw| v.check(money_in("limits.monthly_preorder_value_limit", raw, currency)));
-        let discount = v.check(decimal("limits.preorder_discount_percent", &self.preorder_discount_percent));
+        let value_limit = self.monthly_preorder_value_limit.as_deref().map(|raw| {
+            v.check(money_in(
+                "limits.monthly_preorder_value_limit",
+                raw,
+                currency,
+            ))
+        });
+        let discount = v.check(decimal(
+            "limits.preorder_discount_percent",
+            &self.preorder_discount_percent,
+        ));
         v.finish()?;
         Ok(TierLimits {
             monthly_preorder_limit: Limit::from_option(self.monthly_preorder_limit),
@@ -231,9 +246,12 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
     fn try_from(r: CreatePlanRequest) -> Result<Self, Self::Error> {
         let currency: DCurrency = r.currency.into();
         let mut v = Validator::new();
-        let id = r.id.as_deref().and_then(|raw| {
-            v.check(raw.parse().map_err(|e: billing_domain::ids::IdError| FieldError::new("id", e.to_string())))
-        });
+        let id =
+            r.id.as_deref().and_then(|raw| {
+                v.check(raw.parse().map_err(|e: billing_domain::ids::IdError| {
+                    FieldError::new("id", e.to_string())
+                }))
+            });
         let price = v.check(money_in("price", &r.price, currency));
         let limits = match r.limits.map(|l| l.into_domain(currency)) {
             Some(Ok(l)) => Some(l),
@@ -275,7 +293,9 @@ impl UpdatePlanRequest {
         Ok(catalogue::PlanPatch {
             name: self.name,
             trial_days: self.trial_days,
-            features: self.features.map(|f| f.into_iter().map(Into::into).collect()),
+            features: self
+                .features
+                .map(|f| f.into_iter().map(Into::into).collect()),
             limits: self.limits.map(|l| l.into_domain(currency)).transpose()?,
             allow_multiple: self.allow_multiple,
         })
@@ -481,16 +501,14 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
     type Error = Vec<FieldError>;
     fn try_from(r: CreateSubscriptionRequest) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let customer_id = v.check(
-            r.customer_id
-                .parse()
-                .map_err(|e: billing_domain::ids::IdError| FieldError::new("customer_id", e.to_string())),
-        );
-        let plan_id = v.check(
-            r.subscription_plan_id
-                .parse()
-                .map_err(|e: billing_domain::ids::IdError| FieldError::new("subscription_plan_id", e.to_string())),
-        );
+        let customer_id = v.check(r.customer_id.parse().map_err(
+            |e: billing_domain::ids::IdError| FieldError::new("customer_id", e.to_string()),
+        ));
+        let plan_id = v.check(r.subscription_plan_id.parse().map_err(
+            |e: billing_domain::ids::IdError| {
+                FieldError::new("subscription_plan_id", e.to_string())
+            },
+        ));
         v.finish()?;
         match (customer_id, plan_id) {
             (Some(customer_id), Some(plan_id)) => Ok(subscription::NewSubscription {

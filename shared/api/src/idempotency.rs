@@ -34,7 +34,13 @@ fn check_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
-pub async fn run<F>(state: &AppState, scope: &str, key: &str, fingerprint: &str, work: F) -> Result<Reply, ApiError>
+pub async fn run<F>(
+    state: &AppState,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    work: F,
+) -> Result<Reply, ApiError>
 where
     F: Future<Output = Result<Reply, ApiError>>,
 {

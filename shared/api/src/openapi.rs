@@ -19,7 +19,10 @@ impl utoipa::IntoResponses for ErrorResponses {
             (401, "Missing, expired or invalid token"),
             (403, "The role may not do this"),
             (404, "Not found, or not yours"),
-            (409, "Conflict: stale version, illegal transition, or key in progress"),
+            (
+                409,
+                "Conflict: stale version, illegal transition, or key in progress",
+            ),
             (413, "Body too large"),
             (415, "Not JSON"),
             (422, "Validation failed; `errors` names the fields"),
@@ -84,10 +87,22 @@ mod tests {
     #[test]
     fn the_document_is_openapi_3_1_and_lists_every_route() {
         let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
-        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+        assert!(doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")));
         for route in ROUTES {
             let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} is not documented", route.key());
         }
+    }
+
+    #[test]
+    fn enums_are_documented_with_their_wire_names() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["PaymentTerms"]["enum"][1], "net_15");
+        assert_eq!(schemas["Feature"]["enum"][0], "api_access");
+        assert_eq!(schemas["Interval"]["enum"][1], "two_weeks");
+        assert_eq!(schemas["SubscriptionStatus"]["enum"][3], "past_due");
     }
 }

@@ -97,7 +97,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => (
                 "payload_too_large",
                 "Payload too large",
-                format!("request bodies are limited to {} bytes", crate::request::MAX_BODY_BYTES),
+                format!(
+                    "request bodies are limited to {} bytes",
+                    crate::request::MAX_BODY_BYTES
+                ),
             ),
             ApiError::UnsupportedMediaType => (
                 "unsupported_media_type",

@@ -48,6 +48,10 @@ fn field_at_fault(path: &str, message: &str) -> String {
     match (path, named) {
         (".", Some(name)) => name.to_owned(),
         (".", None) => "body".to_owned(),
+        // An unknown field is already the last segment of the path.
+        (path, Some(name)) if path == name || path.ends_with(&format!(".{name}")) => {
+            path.to_owned()
+        }
         (path, Some(name)) => format!("{path}.{name}"),
         (path, None) => path.to_owned(),
     }
@@ -62,10 +66,16 @@ fn clean_serde_message(message: &str) -> String {
 }
 
 /// The query string as a map (last value wins), with unknown parameters refused.
-pub fn query(params: HashMap<String, String>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+pub fn query(
+    params: HashMap<String, String>,
+    allowed: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
     for name in params.keys() {
         if !allowed.contains(&name.as_str()) {
-            return Err(ApiError::field(format!("query.{name}"), "unknown query parameter"));
+            return Err(ApiError::field(
+                format!("query.{name}"),
+                "unknown query parameter",
+            ));
         }
     }
     Ok(params)
@@ -86,7 +96,12 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
             text.trim_matches('"')
                 .parse::<u64>()
                 .map(Some)
-                .map_err(|_| ApiError::field("header.If-Match", "must be an ETag this API returned, like \"3\""))
+                .map_err(|_| {
+                    ApiError::field(
+                        "header.If-Match",
+                        "must be an ETag this API returned, like \"3\"",
+                    )
+                })
         }
     }
 }
@@ -150,7 +165,10 @@ mod tests {
     #[test]
     fn missing_and_unknown_fields_are_422() {
         assert!(matches!(parse("{}"), Err(ApiError::Validation(_))));
-        assert!(matches!(parse(r#"{"name": "x", "bogus": 1}"#), Err(ApiError::Validation(_))));
+        assert!(matches!(
+            parse(r#"{"name": "x", "bogus": 1}"#),
+            Err(ApiError::Validation(_))
+        ));
         assert!(matches!(parse("[1]"), Err(ApiError::Validation(_))));
     }
 

@@ -138,7 +138,10 @@ pub const ROUTES: &[Route] = &[
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let mut best: Option<(&'static Route, HashMap<String, String>, usize)> = None;
-    for route in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
+    for route in ROUTES
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case(method))
+    {
         let template: Vec<&str> = route.path.split('/').collect();
         if template.len() != segments.len() {
             continue;
@@ -205,7 +208,11 @@ impl Reply {
     }
 
     fn into_response(self) -> Response<Body> {
-        let content_type = if self.status >= 400 { PROBLEM_JSON } else { "application/json" };
+        let content_type = if self.status >= 400 {
+            PROBLEM_JSON
+        } else {
+            "application/json"
+        };
         let mut response = Response::new(Body::Text(self.body));
         *response.status_mut() =
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -235,7 +242,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn param(&self, name: &str) -> &str {
-        self.params.get(name).map(String::as_str).unwrap_or_default()
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     /// Refuses query parameters the endpoint does not know.
@@ -259,14 +269,19 @@ impl Ctx {
         };
         Ok(PageRequest {
             limit,
-            starting_after: query.get("starting_after").cloned().filter(|s| !s.is_empty()),
+            starting_after: query
+                .get("starting_after")
+                .cloned()
+                .filter(|s| !s.is_empty()),
         })
     }
 }
 
 fn route_key(req: &Request) -> Option<String> {
     match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().filter(|k| k != "$default"),
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.route_key.clone().filter(|k| k != "$default")
+        }
         _ => None,
     }
 }
@@ -297,7 +312,11 @@ pub async fn handle(state: &AppState, function: Function, req: Request) -> Respo
     reply.into_response()
 }
 
-async fn handle_inner(state: &AppState, function: Function, req: Request) -> Result<Reply, ApiError> {
+async fn handle_inner(
+    state: &AppState,
+    function: Function,
+    req: Request,
+) -> Result<Reply, ApiError> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let (route, params) = match route_key(&req) {
@@ -306,7 +325,13 @@ async fn handle_inner(state: &AppState, function: Function, req: Request) -> Res
                 .iter()
                 .find(|r| r.key() == key)
                 .ok_or(ApiError::NoRoute)?;
-            (route, req.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+            (
+                route,
+                req.path_parameters()
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            )
         }
         // Invoked without a route key (a function URL): match the path ourselves.
         None => match_route(method.as_str(), &path).ok_or(ApiError::NoRoute)?,
@@ -337,7 +362,9 @@ async fn handle_inner(state: &AppState, function: Function, req: Request) -> Res
     if route.is_public() {
         return meta::dispatch(state, route.endpoint, &ctx).await;
     }
-    let principal = state.auth.authenticate(header(&ctx.headers, "authorization"))?;
+    let principal = state
+        .auth
+        .authenticate(header(&ctx.headers, "authorization"))?;
     let is_write = ctx.method != Method::GET && ctx.method != Method::HEAD;
     match header(&ctx.headers, "idempotency-key").filter(|_| is_write) {
         Some(key) => {
@@ -356,7 +383,12 @@ async fn handle_inner(state: &AppState, function: Function, req: Request) -> Res
     }
 }
 
-async fn dispatch(state: &AppState, endpoint: Endpoint, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+async fn dispatch(
+    state: &AppState,
+    endpoint: Endpoint,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
     match endpoint {
         Endpoint::ListPlans => plans::list(state, ctx, principal).await,
         Endpoint::GetPlan => plans::get(state, ctx, principal).await,

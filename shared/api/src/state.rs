@@ -33,7 +33,12 @@ pub struct AppState {
 
 impl AppState {
     /// Wires the DynamoDB store and the given clock.
-    pub fn new(store: DynamoStore, clock: Arc<dyn Clock>, auth: Authenticator, config: &Config) -> Self {
+    pub fn new(
+        store: DynamoStore,
+        clock: Arc<dyn Clock>,
+        auth: Authenticator,
+        config: &Config,
+    ) -> Self {
         let shared = Arc::new(store.clone());
         AppState {
             billing: Billing {

@@ -255,7 +255,10 @@ impl TierLimits {
             }
         }
         if self.early_access_days > 365 {
-            errors.push(FieldError::new("limits.early_access_days", "must be at most 365"));
+            errors.push(FieldError::new(
+                "limits.early_access_days",
+                "must be at most 365",
+            ));
         }
         if self.preorder_discount_percent < Decimal::ZERO
             || self.preorder_discount_percent > Decimal::ONE_HUNDRED
@@ -331,7 +334,10 @@ impl Plan {
             v.push(FieldError::new("price", "must not be negative"));
         }
         if new.trial_days > MAX_TRIAL_DAYS {
-            v.push(FieldError::new("trial_days", format!("must be at most {MAX_TRIAL_DAYS}")));
+            v.push(FieldError::new(
+                "trial_days",
+                format!("must be at most {MAX_TRIAL_DAYS}"),
+            ));
         }
         let limits = new
             .limits
@@ -363,7 +369,10 @@ impl Plan {
             .and_then(|n| v.check(validation::text("name", n, 100)));
         if let Some(days) = patch.trial_days {
             if days > MAX_TRIAL_DAYS {
-                v.push(FieldError::new("trial_days", format!("must be at most {MAX_TRIAL_DAYS}")));
+                v.push(FieldError::new(
+                    "trial_days",
+                    format!("must be at most {MAX_TRIAL_DAYS}"),
+                ));
             }
         }
         if let Some(limits) = &patch.limits {
@@ -476,7 +485,10 @@ mod tests {
         let enterprise = find("plan_enterprise_month");
         assert_eq!(enterprise.price.amount(), dec!(199.99));
         assert_eq!(enterprise.limits.monthly_preorder_limit, Limit::Unlimited);
-        assert_eq!(enterprise.limits.monthly_preorder_value_limit, Limit::Unlimited);
+        assert_eq!(
+            enterprise.limits.monthly_preorder_value_limit,
+            Limit::Unlimited
+        );
         assert_eq!(enterprise.limits.tracked_products_limit, Limit::Unlimited);
         assert_eq!(enterprise.limits.early_access_days, 14);
         assert!(premium.features.is_subset(&enterprise.features));
@@ -489,7 +501,9 @@ mod tests {
         assert_eq!(plans.len(), 16);
         for tier in [Tier::Basic, Tier::Premium, Tier::Enterprise] {
             for interval in Interval::ALL {
-                assert!(plans.iter().any(|p| p.tier == tier && p.interval == interval));
+                assert!(plans
+                    .iter()
+                    .any(|p| p.tier == tier && p.interval == interval));
             }
         }
     }

@@ -16,7 +16,8 @@ pub struct Email(String);
 impl Email {
     pub fn parse(field: &str, raw: &str) -> Result<Email, FieldError> {
         let s = raw.trim();
-        let invalid = || FieldError::new(field, "must be an email address like billing@example.com");
+        let invalid =
+            || FieldError::new(field, "must be an email address like billing@example.com");
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
@@ -61,9 +62,17 @@ impl Address {
     pub fn validate(self, field: &str) -> Result<Address, Vec<FieldError>> {
         let mut v = Validator::new();
         let line1 = v.check(validation::text("line1", &self.line1, 200));
-        let line2 = v.check(validation::optional_text("line2", self.line2.as_deref(), 200));
+        let line2 = v.check(validation::optional_text(
+            "line2",
+            self.line2.as_deref(),
+            200,
+        ));
         let city = v.check(validation::text("city", &self.city, 100));
-        let state = v.check(validation::optional_text("state", self.state.as_deref(), 100));
+        let state = v.check(validation::optional_text(
+            "state",
+            self.state.as_deref(),
+            100,
+        ));
         let postal_code = v.check(validation::optional_text(
             "postal_code",
             self.postal_code.as_deref(),
@@ -71,10 +80,17 @@ impl Address {
         ));
         let country = self.country.trim().to_ascii_uppercase();
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-            v.push(FieldError::new("country", "must be a two-letter ISO 3166-1 country code"));
+            v.push(FieldError::new(
+                "country",
+                "must be a two-letter ISO 3166-1 country code",
+            ));
         }
-        v.finish()
-            .map_err(|errors| errors.into_iter().map(|e| e.under(field)).collect::<Vec<_>>())?;
+        v.finish().map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| e.under(field))
+                .collect::<Vec<_>>()
+        })?;
         Ok(Address {
             line1: line1.unwrap_or_default(),
             line2: line2.flatten(),
@@ -112,8 +128,12 @@ impl Company {
             website: take("website", self.website, 200),
             phone: take("phone", self.phone, 40),
         };
-        v.finish()
-            .map_err(|errors| errors.into_iter().map(|e| e.under(field)).collect::<Vec<_>>())?;
+        v.finish().map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| e.under(field))
+                .collect::<Vec<_>>()
+        })?;
         Ok(company)
     }
 }
@@ -267,8 +287,9 @@ impl Customer {
         let name = v.check(validation::text("name", &new.name, 200));
         let email = v.check(Email::parse("email", &new.email));
         let company = validate_optional(&mut v, new.company, |c| c.validate("company"));
-        let billing_address =
-            validate_optional(&mut v, new.billing_address, |a| a.validate("billing_address"));
+        let billing_address = validate_optional(&mut v, new.billing_address, |a| {
+            a.validate("billing_address")
+        });
         let shipping_address = validate_optional(&mut v, new.shipping_address, |a| {
             a.validate("shipping_address")
         });
@@ -292,7 +313,11 @@ impl Customer {
         }
     }
 
-    pub fn apply(&mut self, patch: CustomerPatch, now: DateTime<Utc>) -> Result<(), Vec<FieldError>> {
+    pub fn apply(
+        &mut self,
+        patch: CustomerPatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), Vec<FieldError>> {
         let mut v = Validator::new();
         let name = patch
             .name
@@ -409,7 +434,10 @@ mod tests {
             t0(),
         )
         .expect("valid");
-        assert_eq!(customer.shipping_address.map(|a| a.country), Some("US".into()));
+        assert_eq!(
+            customer.shipping_address.map(|a| a.country),
+            Some("US".into())
+        );
     }
 
     #[test]
@@ -417,7 +445,10 @@ mod tests {
         let current: Metadata = [("a".into(), "1".into()), ("b".into(), "2".into())].into();
         let patch: Metadata = [("b".into(), "".into()), ("c".into(), "3".into())].into();
         let merged = merge_metadata(&current, &patch).expect("valid");
-        assert_eq!(merged, [("a".into(), "1".into()), ("c".into(), "3".into())].into());
+        assert_eq!(
+            merged,
+            [("a".into(), "1".into()), ("c".into(), "3".into())].into()
+        );
         let too_many: Metadata = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
         assert!(merge_metadata(&Metadata::new(), &too_many).is_err());
     }

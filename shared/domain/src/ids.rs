@@ -6,7 +6,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected an id like {prefix}… (letters, digits and _ after the prefix, at most 64 characters)")]
+#[error(
+    "expected an id like {prefix}… (letters, digits and _ after the prefix, at most 64 characters)"
+)]
 pub struct IdError {
     pub prefix: &'static str,
 }

@@ -270,19 +270,37 @@ mod tests {
 
     #[test]
     fn rounding_is_half_away_from_zero() {
-        assert_eq!(Money::round(dec!(0.005), Currency::Usd).amount(), dec!(0.01));
-        assert_eq!(Money::round(dec!(0.015), Currency::Usd).amount(), dec!(0.02));
-        assert_eq!(Money::round(dec!(-0.005), Currency::Usd).amount(), dec!(-0.01));
-        assert_eq!(Money::round(dec!(0.0049), Currency::Usd).amount(), dec!(0.00));
+        assert_eq!(
+            Money::round(dec!(0.005), Currency::Usd).amount(),
+            dec!(0.01)
+        );
+        assert_eq!(
+            Money::round(dec!(0.015), Currency::Usd).amount(),
+            dec!(0.02)
+        );
+        assert_eq!(
+            Money::round(dec!(-0.005), Currency::Usd).amount(),
+            dec!(-0.01)
+        );
+        assert_eq!(
+            Money::round(dec!(0.0049), Currency::Usd).amount(),
+            dec!(0.00)
+        );
         assert_eq!(Money::round(dec!(2.5), Currency::Jpy).amount(), dec!(3));
     }
 
     #[test]
     fn tier_discount_is_rounded_once() {
         // 2.5% of 33.33 = 0.83325 -> 0.83
-        assert_eq!(usd(dec!(33.33)).percent(dec!(2.5)).expect("ok"), usd(dec!(0.83)));
+        assert_eq!(
+            usd(dec!(33.33)).percent(dec!(2.5)).expect("ok"),
+            usd(dec!(0.83))
+        );
         // 7.5% of 0.10 = 0.0075 -> 0.01
-        assert_eq!(usd(dec!(0.10)).percent(dec!(7.5)).expect("ok"), usd(dec!(0.01)));
+        assert_eq!(
+            usd(dec!(0.10)).percent(dec!(7.5)).expect("ok"),
+            usd(dec!(0.01))
+        );
     }
 
     #[test]
@@ -294,7 +312,10 @@ mod tests {
                 .to_minor_units(),
             Ok(1500)
         );
-        assert_eq!(Money::from_minor_units(2999, Currency::Usd), usd(dec!(29.99)));
+        assert_eq!(
+            Money::from_minor_units(2999, Currency::Usd),
+            usd(dec!(29.99))
+        );
         let huge = Money::new(Decimal::MAX, Currency::Usd);
         if let Ok(huge) = huge {
             assert_eq!(huge.to_minor_units(), Err(MoneyError::Overflow));

@@ -61,7 +61,10 @@ impl fmt::Display for Interval {
 impl FromStr for Interval {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Interval::ALL.into_iter().find(|i| i.as_str() == s).ok_or(())
+        Interval::ALL
+            .into_iter()
+            .find(|i| i.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -79,30 +82,59 @@ mod tests {
     use proptest::prelude::*;
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).single().expect("valid date")
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0)
+            .single()
+            .expect("valid date")
     }
 
     #[test]
     fn monthly_from_the_31st_clamps_then_recovers() {
         let anchor = at(2026, 1, 31);
-        assert_eq!(Interval::Month.nth_period_end(anchor, 1), Some(at(2026, 2, 28)));
-        assert_eq!(Interval::Month.nth_period_end(anchor, 2), Some(at(2026, 3, 31)));
-        assert_eq!(Interval::Month.nth_period_end(anchor, 3), Some(at(2026, 4, 30)));
+        assert_eq!(
+            Interval::Month.nth_period_end(anchor, 1),
+            Some(at(2026, 2, 28))
+        );
+        assert_eq!(
+            Interval::Month.nth_period_end(anchor, 2),
+            Some(at(2026, 3, 31))
+        );
+        assert_eq!(
+            Interval::Month.nth_period_end(anchor, 3),
+            Some(at(2026, 4, 30))
+        );
         // leap year
-        assert_eq!(Interval::Month.nth_period_end(at(2028, 1, 31), 1), Some(at(2028, 2, 29)));
+        assert_eq!(
+            Interval::Month.nth_period_end(at(2028, 1, 31), 1),
+            Some(at(2028, 2, 29))
+        );
     }
 
     #[test]
     fn quarter_and_year_are_calendar_months() {
-        assert_eq!(Interval::Quarter.nth_period_end(at(2026, 11, 30), 1), Some(at(2027, 2, 28)));
-        assert_eq!(Interval::Year.nth_period_end(at(2028, 2, 29), 1), Some(at(2029, 2, 28)));
-        assert_eq!(Interval::Year.nth_period_end(at(2028, 2, 29), 4), Some(at(2032, 2, 29)));
+        assert_eq!(
+            Interval::Quarter.nth_period_end(at(2026, 11, 30), 1),
+            Some(at(2027, 2, 28))
+        );
+        assert_eq!(
+            Interval::Year.nth_period_end(at(2028, 2, 29), 1),
+            Some(at(2029, 2, 28))
+        );
+        assert_eq!(
+            Interval::Year.nth_period_end(at(2028, 2, 29), 4),
+            Some(at(2032, 2, 29))
+        );
     }
 
     #[test]
     fn weeks_are_seven_days() {
-        assert_eq!(Interval::Week.nth_period_end(at(2026, 12, 28), 1), Some(at(2027, 1, 4)));
-        assert_eq!(Interval::TwoWeeks.nth_period_end(at(2026, 12, 28), 2), Some(at(2027, 1, 25)));
+        assert_eq!(
+            Interval::Week.nth_period_end(at(2026, 12, 28), 1),
+            Some(at(2027, 1, 4))
+        );
+        assert_eq!(
+            Interval::TwoWeeks.nth_period_end(at(2026, 12, 28), 2),
+            Some(at(2027, 1, 25))
+        );
     }
 
     proptest! {

@@ -51,7 +51,10 @@ pub trait CustomerRepo: Send + Sync {
 
 #[async_trait]
 pub trait SubscriptionRepo: Send + Sync {
-    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+    async fn get_subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError>;
     /// Stores a new subscription; an exclusive one also takes the customer's single slot, in
     /// the same transaction ([`StoreError::SubscriptionSlotTaken`] when held).
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
@@ -97,7 +100,12 @@ pub trait IdempotencyRepo: Send + Sync {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<IdempotencyClaim, StoreError>;
-    async fn record(&self, scope: &str, key: &str, response: &RecordedResponse) -> Result<(), StoreError>;
+    async fn record(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &RecordedResponse,
+    ) -> Result<(), StoreError>;
     /// Frees a claimed key whose request failed in a way worth retrying.
     async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
 }

@@ -31,7 +31,11 @@ fn stale_on_conflict(what: &'static str) -> impl Fn(StoreError) -> BillingError 
     }
 }
 
-fn check_version(what: &'static str, current: u64, expected: Option<u64>) -> Result<(), BillingError> {
+fn check_version(
+    what: &'static str,
+    current: u64,
+    expected: Option<u64>,
+) -> Result<(), BillingError> {
     match expected {
         Some(expected) if expected != current => Err(BillingError::StaleVersion(what)),
         _ => Ok(()),
@@ -107,7 +111,11 @@ impl Billing {
         Ok(customer)
     }
 
-    pub async fn get_customer(&self, actor: &Actor, id: &CustomerId) -> Result<Customer, BillingError> {
+    pub async fn get_customer(
+        &self,
+        actor: &Actor,
+        id: &CustomerId,
+    ) -> Result<Customer, BillingError> {
         if !actor.can_access(id) {
             return Err(BillingError::NotFound("customer"));
         }
@@ -245,8 +253,10 @@ impl Billing {
         patch: SubscriptionPatch,
         expected_version: Option<u64>,
     ) -> Result<Subscription, BillingError> {
-        self.modify_subscription(actor, id, expected_version, |sub, now| sub.apply(patch, now))
-            .await
+        self.modify_subscription(actor, id, expected_version, |sub, now| {
+            sub.apply(patch, now)
+        })
+        .await
     }
 
     /// A customer's subscriptions, newest first. Customers see only their own.
@@ -257,7 +267,11 @@ impl Billing {
         page: &PageRequest,
     ) -> Result<Page<Subscription>, BillingError> {
         let customer = self.get_customer(actor, customer_id).await?;
-        match self.subscriptions.list_subscriptions(&customer.id, page).await {
+        match self
+            .subscriptions
+            .list_subscriptions(&customer.id, page)
+            .await
+        {
             Err(StoreError::UnknownCursor) => Err(BillingError::field(
                 "starting_after",
                 "names no subscription of this customer",

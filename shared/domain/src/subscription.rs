@@ -261,7 +261,9 @@ impl Subscription {
         match self.status {
             SubscriptionStatus::Active | SubscriptionStatus::Trialing => {}
             SubscriptionStatus::Paused => {
-                return Err(BillingError::Conflict("the subscription is already paused".into()))
+                return Err(BillingError::Conflict(
+                    "the subscription is already paused".into(),
+                ))
             }
             SubscriptionStatus::PastDue
             | SubscriptionStatus::Canceled
@@ -320,7 +322,11 @@ impl Subscription {
     }
 
     /// Cancels now, or at the end of the current period (the default).
-    pub fn cancel(&mut self, request: CancelRequest, now: DateTime<Utc>) -> Result<(), BillingError> {
+    pub fn cancel(
+        &mut self,
+        request: CancelRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
         if self.status.is_ended() {
             return Err(illegal(self.status, "cancel"));
         }
@@ -366,7 +372,11 @@ impl Subscription {
     }
 
     /// Applies a settings change (auto-renew, metadata, reactivation).
-    pub fn apply(&mut self, patch: SubscriptionPatch, now: DateTime<Utc>) -> Result<(), BillingError> {
+    pub fn apply(
+        &mut self,
+        patch: SubscriptionPatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
         if self.status.is_ended() {
             return Err(illegal(self.status, "update"));
         }
@@ -427,7 +437,10 @@ mod tests {
         let sub = active();
         assert_eq!(sub.status, SubscriptionStatus::Active);
         assert_eq!(sub.current_period_start, t0());
-        assert_eq!(sub.current_period_end, Interval::Month.nth_period_end(t0(), 1).expect("ok"));
+        assert_eq!(
+            sub.current_period_end,
+            Interval::Month.nth_period_end(t0(), 1).expect("ok")
+        );
         assert!(sub.exclusive);
         assert_eq!(sub.next_due_at(), Some(sub.current_period_end));
     }
@@ -448,14 +461,17 @@ mod tests {
         let mut plan = monthly_plan();
         plan.archive(t0());
         let err = Subscription::start(new_subscription(), &plan, t0()).expect_err("archived");
-        assert!(matches!(err, BillingError::Validation(ref e) if e[0].field == "subscription_plan_id"));
+        assert!(
+            matches!(err, BillingError::Validation(ref e) if e[0].field == "subscription_plan_id")
+        );
     }
 
     #[test]
     fn pause_then_resume_within_the_period_keeps_the_period() {
         let mut sub = active();
         let end = sub.current_period_end;
-        sub.pause(t0() + days(3), Some(t0() + days(10))).expect("pause");
+        sub.pause(t0() + days(3), Some(t0() + days(10)))
+            .expect("pause");
         assert_eq!(sub.status, SubscriptionStatus::Paused);
         assert_eq!(sub.next_due_at(), Some(t0() + days(10)));
         sub.resume(t0() + days(5)).expect("resume");
@@ -473,7 +489,10 @@ mod tests {
         sub.resume(later).expect("resume");
         assert_eq!(sub.current_period_start, later);
         assert_eq!(sub.billing_cycle_anchor, later);
-        assert_eq!(sub.current_period_end, Interval::Month.nth_period_end(later, 1).expect("ok"));
+        assert_eq!(
+            sub.current_period_end,
+            Interval::Month.nth_period_end(later, 1).expect("ok")
+        );
     }
 
     #[test]
@@ -481,7 +500,10 @@ mod tests {
         let mut sub = active();
         assert!(matches!(sub.resume(t0()), Err(BillingError::Conflict(_))));
         sub.pause(t0(), None).expect("pause");
-        assert!(matches!(sub.pause(t0(), None), Err(BillingError::Conflict(_))));
+        assert!(matches!(
+            sub.pause(t0(), None),
+            Err(BillingError::Conflict(_))
+        ));
         sub.cancel(
             CancelRequest {
                 immediately: true,
@@ -490,11 +512,23 @@ mod tests {
             t0(),
         )
         .expect("cancel");
-        assert!(matches!(sub.cancel(CancelRequest::default(), t0()), Err(BillingError::Conflict(_))));
-        assert!(matches!(sub.pause(t0(), None), Err(BillingError::Conflict(_))));
+        assert!(matches!(
+            sub.cancel(CancelRequest::default(), t0()),
+            Err(BillingError::Conflict(_))
+        ));
+        assert!(matches!(
+            sub.pause(t0(), None),
+            Err(BillingError::Conflict(_))
+        ));
         assert!(matches!(sub.resume(t0()), Err(BillingError::Conflict(_))));
         assert!(matches!(
-            sub.apply(SubscriptionPatch { auto_renew: Some(false), ..Default::default() }, t0()),
+            sub.apply(
+                SubscriptionPatch {
+                    auto_renew: Some(false),
+                    ..Default::default()
+                },
+                t0()
+            ),
             Err(BillingError::Conflict(_))
         ));
     }
@@ -502,7 +536,9 @@ mod tests {
     #[test]
     fn pause_until_a_past_date_is_a_validation_error() {
         let mut sub = active();
-        let err = sub.pause(t0() + days(2), Some(t0() + days(1))).expect_err("past");
+        let err = sub
+            .pause(t0() + days(2), Some(t0() + days(1)))
+            .expect_err("past");
         assert!(matches!(err, BillingError::Validation(ref e) if e[0].field == "resumes_at"));
         assert_eq!(sub.status, SubscriptionStatus::Active);
     }
@@ -567,7 +603,10 @@ mod tests {
         assert_eq!(sub.canceled_at, None);
         assert_eq!(sub.cancellation, None);
         let end = late.current_period_end;
-        assert!(matches!(late.reactivate(end), Err(BillingError::Conflict(_))));
+        assert!(matches!(
+            late.reactivate(end),
+            Err(BillingError::Conflict(_))
+        ));
     }
 
     #[test]
@@ -588,11 +627,16 @@ mod tests {
 
     #[test]
     fn started_on_the_31st_of_january_the_first_period_ends_on_the_last_of_february() {
-        let jan31 = Utc.with_ymd_and_hms(2027, 1, 31, 9, 30, 0).single().expect("date");
+        let jan31 = Utc
+            .with_ymd_and_hms(2027, 1, 31, 9, 30, 0)
+            .single()
+            .expect("date");
         let sub = Subscription::start(new_subscription(), &monthly_plan(), jan31).expect("starts");
         assert_eq!(
             sub.current_period_end,
-            Utc.with_ymd_and_hms(2027, 2, 28, 9, 30, 0).single().expect("date")
+            Utc.with_ymd_and_hms(2027, 2, 28, 9, 30, 0)
+                .single()
+                .expect("date")
         );
     }
 

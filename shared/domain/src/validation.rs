@@ -77,15 +77,25 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> 
         return Err(FieldError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }
 
 /// Like [`text`] for an optional value; `None` stays `None`.
-pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, FieldError> {
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
     value.map(|v| text(field, v, max)).transpose()
 }

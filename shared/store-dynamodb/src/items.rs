@@ -113,12 +113,7 @@ impl From<&Plan> for PlanItem {
             pk: plan_pk(&p.id),
             sk: "PLAN".into(),
             gsi1pk: PLANS_GSI1PK.into(),
-            gsi1sk: format!(
-                "{}#{}#{}",
-                p.tier as u8,
-                p.interval as u8,
-                p.id
-            ),
+            gsi1sk: format!("{}#{}#{}", p.tier as u8, p.interval as u8, p.id),
             entity: "plan".into(),
             id: p.id.to_string(),
             name: p.name.clone(),
@@ -378,8 +373,12 @@ mod tests {
 
     #[test]
     fn timestamps_sort_as_text() {
-        let a = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("ts").with_timezone(&Utc);
-        let b = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.5Z").expect("ts").with_timezone(&Utc);
+        let a = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("ts")
+            .with_timezone(&Utc);
+        let b = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.5Z")
+            .expect("ts")
+            .with_timezone(&Utc);
         assert!(ts(a) < ts(b));
         assert_eq!(ts(a).len(), ts(b).len());
     }

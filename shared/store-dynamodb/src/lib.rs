@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 use billing_domain::catalogue::Plan;
 use billing_domain::customer::Customer;
@@ -97,7 +99,11 @@ impl DynamoStore {
             .map_err(unavailable)
     }
 
-    async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -184,7 +190,10 @@ impl DynamoStore {
         let mut items = out.items.unwrap_or_default();
         let has_more = items.len() > limit as usize;
         items.truncate(limit as usize);
-        let decoded = items.into_iter().map(decode).collect::<Result<Vec<T>, _>>()?;
+        let decoded = items
+            .into_iter()
+            .map(decode)
+            .collect::<Result<Vec<T>, _>>()?;
         Ok((decoded, has_more))
     }
 
@@ -249,7 +258,9 @@ impl DynamoStore {
     }
 }
 
-fn is_condition_failure<R>(e: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>) -> bool {
+fn is_condition_failure<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+) -> bool {
     matches!(e, SdkError::ServiceError(se) if se.err().is_conditional_check_failed_exception())
 }
 
@@ -306,8 +317,11 @@ impl CustomerRepo for DynamoStore {
     }
 
     async fn update_customer(&self, customer: &mut Customer) -> Result<(), StoreError> {
-        self.update(encode(&items::CustomerItem::from(&*customer))?, customer.version)
-            .await?;
+        self.update(
+            encode(&items::CustomerItem::from(&*customer))?,
+            customer.version,
+        )
+        .await?;
         customer.version += 1;
         Ok(())
     }
@@ -315,7 +329,9 @@ impl CustomerRepo for DynamoStore {
     async fn list_customers(&self, page: &PageRequest) -> Result<Page<Customer>, StoreError> {
         let start = match &page.starting_after {
             Some(id) => {
-                let id = id.parse::<CustomerId>().map_err(|_| StoreError::UnknownCursor)?;
+                let id = id
+                    .parse::<CustomerId>()
+                    .map_err(|_| StoreError::UnknownCursor)?;
                 let cursor = self
                     .get_customer(&id)
                     .await?
@@ -339,7 +355,10 @@ impl CustomerRepo for DynamoStore {
 
 #[async_trait]
 impl SubscriptionRepo for DynamoStore {
-    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+    async fn get_subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
         self.get::<items::SubscriptionItem>(items::subscription_pk(id), "SUBSCRIPTION")
             .await?
             .map(Subscription::try_from)
@@ -357,7 +376,10 @@ impl SubscriptionRepo for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(unavailable)?;
-        let mut slot = key(items::customer_pk(&subscription.customer_id), items::SINGLE_SLOT_SK);
+        let mut slot = key(
+            items::customer_pk(&subscription.customer_id),
+            items::SINGLE_SLOT_SK,
+        );
         slot.insert("entity".into(), s("subscription_slot"));
         slot.insert("subscription_id".into(), s(subscription.id.to_string()));
         let put_slot = Put::builder()
@@ -396,7 +418,10 @@ impl SubscriptionRepo for DynamoStore {
         let put = self.versioned_put(item, subscription.version)?;
         let release_slot = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(items::customer_pk(&subscription.customer_id), items::SINGLE_SLOT_SK)))
+            .set_key(Some(key(
+                items::customer_pk(&subscription.customer_id),
+                items::SINGLE_SLOT_SK,
+            )))
             .condition_expression("attribute_not_exists(pk) OR subscription_id = :id")
             .expression_attribute_values(":id", s(subscription.id.to_string()))
             .build()
@@ -428,7 +453,9 @@ impl SubscriptionRepo for DynamoStore {
     ) -> Result<Page<Subscription>, StoreError> {
         let start = match &page.starting_after {
             Some(id) => {
-                let id = id.parse::<SubscriptionId>().map_err(|_| StoreError::UnknownCursor)?;
+                let id = id
+                    .parse::<SubscriptionId>()
+                    .map_err(|_| StoreError::UnknownCursor)?;
                 let cursor = self
                     .get_subscription(&id)
                     .await?
@@ -475,7 +502,9 @@ fn cancellation_codes<R: std::fmt::Debug>(
 }
 
 fn failed(codes: &[String], index: usize) -> bool {
-    codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
+    codes
+        .get(index)
+        .is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -536,7 +565,9 @@ impl IdempotencyRepo for DynamoStore {
                     None => self
                         .get(idempotency_pk(scope, key_value), "IDEM")
                         .await?
-                        .ok_or_else(|| StoreError::Unavailable("idempotency record vanished".into()))?,
+                        .ok_or_else(|| {
+                            StoreError::Unavailable("idempotency record vanished".into())
+                        })?,
                 };
                 Ok(IdempotencyClaim::Existing {
                     fingerprint: existing.fingerprint,
@@ -550,7 +581,12 @@ impl IdempotencyRepo for DynamoStore {
         }
     }
 
-    async fn record(&self, scope: &str, key_value: &str, response: &RecordedResponse) -> Result<(), StoreError> {
+    async fn record(
+        &self,
+        scope: &str,
+        key_value: &str,
+        response: &RecordedResponse,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)

@@ -43,7 +43,11 @@ fn gsi(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, Stor
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .set_key_schema(Some(key_schema(hash, range)?))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .map_err(err)
 }

@@ -13,20 +13,57 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
     let a = app.create_customer("Alpha").await;
     let b = app.create_customer("Beta").await;
     let token_a = app.customer_token(&a);
-    let sub_a = app.subscribe(&token_a, &a, "plan_basic_month").await.ok(201);
-    let sub_b = app.subscribe(&admin, &b, "plan_premium_month").await.ok(201);
+    let sub_a = app
+        .subscribe(&token_a, &a, "plan_basic_month")
+        .await
+        .ok(201);
+    let sub_b = app
+        .subscribe(&admin, &b, "plan_premium_month")
+        .await
+        .ok(201);
     let sub_b_id = sub_b.body["id"].as_str().expect("id");
-    let before = app.get(&format!("/api/v1/subscriptions/{sub_b_id}"), &admin).await.ok(200);
+    let before = app
+        .get(&format!("/api/v1/subscriptions/{sub_b_id}"), &admin)
+        .await
+        .ok(200);
 
     let attempts: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, format!("/api/v1/customers/{b}"), None),
-        (Method::PATCH, format!("/api/v1/customers/{b}"), Some(json!({"name": "Owned"}))),
-        (Method::GET, format!("/api/v1/subscriptions/{sub_b_id}"), None),
-        (Method::PUT, format!("/api/v1/subscriptions/{sub_b_id}/pause"), None),
-        (Method::PUT, format!("/api/v1/subscriptions/{sub_b_id}/resume"), None),
-        (Method::DELETE, format!("/api/v1/subscriptions/{sub_b_id}"), Some(json!({"immediately": true}))),
-        (Method::PATCH, format!("/api/v1/subscriptions/{sub_b_id}"), Some(json!({"auto_renew": false}))),
-        (Method::GET, format!("/api/v1/subscriptions?customer_id={b}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/customers/{b}"),
+            Some(json!({"name": "Owned"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/subscriptions/{sub_b_id}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/subscriptions/{sub_b_id}/pause"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/subscriptions/{sub_b_id}/resume"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/subscriptions/{sub_b_id}"),
+            Some(json!({"immediately": true})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/subscriptions/{sub_b_id}"),
+            Some(json!({"auto_renew": false})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/subscriptions?customer_id={b}"),
+            None,
+        ),
         (
             Method::POST,
             "/api/v1/subscriptions".to_owned(),
@@ -35,45 +72,95 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
     ];
     for (method, path, body) in attempts {
         let answer = app.call(method.clone(), &path, &token_a, body).await;
-        assert_eq!(answer.status.as_u16(), 404, "{method} {path} answered {answer:?}");
+        assert_eq!(
+            answer.status.as_u16(),
+            404,
+            "{method} {path} answered {answer:?}"
+        );
         assert_eq!(answer.content_type, "application/problem+json");
     }
 
     let operators_only: Vec<(Method, &str, Option<serde_json::Value>)> = vec![
-        (Method::POST, "/api/v1/customers", Some(json!({"name": "X", "email": "x@y.example"}))),
+        (
+            Method::POST,
+            "/api/v1/customers",
+            Some(json!({"name": "X", "email": "x@y.example"})),
+        ),
         (Method::GET, "/api/v1/customers", None),
-        (Method::POST, "/api/v1/plans", Some(json!({"name": "X", "tier": "basic", "interval": "month", "price": "1", "currency": "usd"}))),
-        (Method::PATCH, "/api/v1/plans/plan_basic_month", Some(json!({"name": "Cheap"}))),
+        (
+            Method::POST,
+            "/api/v1/plans",
+            Some(
+                json!({"name": "X", "tier": "basic", "interval": "month", "price": "1", "currency": "usd"}),
+            ),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/plans/plan_basic_month",
+            Some(json!({"name": "Cheap"})),
+        ),
         (Method::POST, "/api/v1/plans/plan_basic_month/archive", None),
-        (Method::GET, "/api/v1/subscriptions/plans?include_archived=true", None),
+        (
+            Method::GET,
+            "/api/v1/subscriptions/plans?include_archived=true",
+            None,
+        ),
     ];
     for (method, path, body) in operators_only {
         let answer = app.call(method.clone(), path, &token_a, body).await;
-        assert_eq!(answer.status.as_u16(), 403, "{method} {path} answered {answer:?}");
+        assert_eq!(
+            answer.status.as_u16(),
+            403,
+            "{method} {path} answered {answer:?}"
+        );
     }
 
     // Nothing of B's changed.
-    let after = app.get(&format!("/api/v1/subscriptions/{sub_b_id}"), &admin).await.ok(200);
+    let after = app
+        .get(&format!("/api/v1/subscriptions/{sub_b_id}"), &admin)
+        .await
+        .ok(200);
     assert_eq!(before.body, after.body);
     assert_eq!(before.etag, after.etag);
-    let customer_b = app.get(&format!("/api/v1/customers/{b}"), &admin).await.ok(200);
+    let customer_b = app
+        .get(&format!("/api/v1/customers/{b}"), &admin)
+        .await
+        .ok(200);
     assert_eq!(customer_b.body["name"], "Beta");
 
     // A's own data is reachable, and a list without customer_id is A's alone.
     let sub_a_id = sub_a.body["id"].as_str().expect("id");
-    app.get(&format!("/api/v1/subscriptions/{sub_a_id}"), &token_a).await.ok(200);
-    app.get(&format!("/api/v1/customers/{a}"), &token_a).await.ok(200);
+    app.get(&format!("/api/v1/subscriptions/{sub_a_id}"), &token_a)
+        .await
+        .ok(200);
+    app.get(&format!("/api/v1/customers/{a}"), &token_a)
+        .await
+        .ok(200);
     let own = app.get("/api/v1/subscriptions", &token_a).await.ok(200);
-    let ids: Vec<&str> = own.body["data"].as_array().expect("data").iter().filter_map(|s| s["id"].as_str()).collect();
+    let ids: Vec<&str> = own.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     assert_eq!(ids, [sub_a_id]);
 }
 
 #[tokio::test]
 async fn every_non_public_endpoint_refuses_missing_and_forged_tokens() {
     let app = TestApp::spawn().await;
-    let forged = local_stack::token::mint("not-the-secret", "x", &["admin"], None, chrono::Utc::now().timestamp(), 3600)
-        .expect("token");
-    let expired = local_stack::token::mint(crate::app::SECRET, "x", &["admin"], None, 1_000_000, 60).expect("token");
+    let forged = local_stack::token::mint(
+        "not-the-secret",
+        "x",
+        &["admin"],
+        None,
+        chrono::Utc::now().timestamp(),
+        3600,
+    )
+    .expect("token");
+    let expired =
+        local_stack::token::mint(crate::app::SECRET, "x", &["admin"], None, 1_000_000, 60)
+            .expect("token");
     for route in ROUTES {
         let path = route.path.replace("{id}", "sub_x");
         let method = Method::from_bytes(route.method.as_bytes()).expect("method");
@@ -95,18 +182,36 @@ async fn roles_limit_what_operators_do() {
     let customer = app.create_customer("Roles Ltd").await;
     let analyst = app.token(&["analyst"], None);
     let support = app.token(&["support"], None);
-    app.get(&format!("/api/v1/customers/{customer}"), &analyst).await.ok(200);
+    app.get(&format!("/api/v1/customers/{customer}"), &analyst)
+        .await
+        .ok(200);
     app.get("/api/v1/customers", &analyst).await.ok(200);
-    app.subscribe(&analyst, &customer, "plan_basic_month").await.problem(403);
-    app.call(Method::PATCH, &format!("/api/v1/customers/{customer}"), &analyst, Some(json!({"name": "No"})))
+    app.subscribe(&analyst, &customer, "plan_basic_month")
         .await
         .problem(403);
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/customers/{customer}"),
+        &analyst,
+        Some(json!({"name": "No"})),
+    )
+    .await
+    .problem(403);
     // Support manages customers and subscriptions, not the catalogue.
-    app.subscribe(&support, &customer, "plan_basic_month").await.ok(201);
-    app.call(Method::POST, "/api/v1/plans/plan_basic_month/archive", &support, None)
+    app.subscribe(&support, &customer, "plan_basic_month")
         .await
-        .problem(403);
+        .ok(201);
+    app.call(
+        Method::POST,
+        "/api/v1/plans/plan_basic_month/archive",
+        &support,
+        None,
+    )
+    .await
+    .problem(403);
     // A token with no known role may do nothing.
     let nobody = app.token(&["visitor"], None);
-    app.get("/api/v1/subscriptions/plans", &nobody).await.problem(403);
+    app.get("/api/v1/subscriptions/plans", &nobody)
+        .await
+        .problem(403);
 }

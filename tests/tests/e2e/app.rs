@@ -37,7 +37,11 @@ impl Answer {
         assert_eq!(self.status.as_u16(), status, "unexpected answer: {self:?}");
         assert_eq!(self.content_type, "application/problem+json", "{self:?}");
         assert_eq!(self.body["status"], status, "{self:?}");
-        assert!(self.body["title"].is_string() && self.body["detail"].is_string() && self.body["type"].is_string());
+        assert!(
+            self.body["title"].is_string()
+                && self.body["detail"].is_string()
+                && self.body["type"].is_string()
+        );
         self
     }
 
@@ -51,13 +55,19 @@ impl Answer {
     pub fn fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
@@ -71,9 +81,11 @@ impl TestApp {
         let config = sdk_config().await;
         let table = format!("e2e-{}", uuid::Uuid::new_v4().simple());
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone());
-        local_stack::prepare(&store, &SystemClock).await.unwrap_or_else(|e| {
-            panic!("the AWS emulator must be running (infra/scripts/emulator.sh start): {e}")
-        });
+        local_stack::prepare(&store, &SystemClock)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("the AWS emulator must be running (infra/scripts/emulator.sh start): {e}")
+            });
         let settings = Config {
             table_name: table,
             jwt_secret: Some(SECRET.into()),
@@ -96,8 +108,15 @@ impl TestApp {
 
     pub fn token(&self, roles: &[&str], customer_id: Option<&str>) -> String {
         let sub = format!("{}-{}", roles.join("+"), customer_id.unwrap_or("staff"));
-        local_stack::token::mint(SECRET, &sub, roles, customer_id, chrono::Utc::now().timestamp(), 3600)
-            .expect("token")
+        local_stack::token::mint(
+            SECRET,
+            &sub,
+            roles,
+            customer_id,
+            chrono::Utc::now().timestamp(),
+            3600,
+        )
+        .expect("token")
     }
 
     pub fn admin(&self) -> String {
@@ -109,7 +128,14 @@ impl TestApp {
     }
 
     /// Sends a request; `body` is sent as is (so tests can send broken JSON).
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Option<String>, headers: &[(&str, &str)]) -> Answer {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -122,7 +148,12 @@ impl TestApp {
         }
         let res = req.send().await.expect("the local gateway answers");
         let status = res.status();
-        let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let content_type = header("content-type").unwrap_or_default();
         let etag = header("etag");
         let replayed = header("idempotent-replayed").is_some();
@@ -136,8 +167,15 @@ impl TestApp {
         }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Answer {
-        self.raw(method, path, Some(token), body.map(|b| b.to_string()), &[]).await
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        self.raw(method, path, Some(token), body.map(|b| b.to_string()), &[])
+            .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Answer {

@@ -11,13 +11,19 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let customer = app.create_customer("Broken Bodies").await;
-    let sub = app.subscribe(&admin, &customer, "plan_basic_month").await.ok(201);
+    let sub = app
+        .subscribe(&admin, &customer, "plan_basic_month")
+        .await
+        .ok(201);
     let sub_id = sub.body["id"].as_str().expect("id");
     // Every route that reads a body (archive and resume take none).
-    for route in ROUTES
-        .iter()
-        .filter(|r| r.method != "GET" && !matches!(r.endpoint, Endpoint::ArchivePlan | Endpoint::ResumeSubscription))
-    {
+    for route in ROUTES.iter().filter(|r| {
+        r.method != "GET"
+            && !matches!(
+                r.endpoint,
+                Endpoint::ArchivePlan | Endpoint::ResumeSubscription
+            )
+    }) {
         let id = if route.path.contains("/plans/") {
             "plan_basic_month".to_owned()
         } else if route.path.contains("/customers/") {
@@ -28,13 +34,31 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
         let path = route.path.replace("{id}", &id);
         let method = Method::from_bytes(route.method.as_bytes()).expect("method");
         for broken in ["{", "{\"name\": }", "nul", "\u{1}"] {
-            let answer = app.raw(method.clone(), &path, Some(&admin), Some(broken.to_owned()), &[]).await;
+            let answer = app
+                .raw(
+                    method.clone(),
+                    &path,
+                    Some(&admin),
+                    Some(broken.to_owned()),
+                    &[],
+                )
+                .await;
             answer.problem(400);
         }
-        let answer = app.raw(method.clone(), &path, Some(&admin), Some("[1, 2]".to_owned()), &[]).await;
+        let answer = app
+            .raw(
+                method.clone(),
+                &path,
+                Some(&admin),
+                Some("[1, 2]".to_owned()),
+                &[],
+            )
+            .await;
         answer.problem(422);
         let big = format!("{{\"name\": \"{}\"}}", "x".repeat(70_000));
-        app.raw(method.clone(), &path, Some(&admin), Some(big), &[]).await.problem(413);
+        app.raw(method.clone(), &path, Some(&admin), Some(big), &[])
+            .await
+            .problem(413);
     }
 }
 
@@ -43,24 +67,102 @@ async fn wrong_types_and_invalid_values_name_the_field() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let cases: Vec<(Method, &str, serde_json::Value, &str)> = vec![
-        (Method::POST, "/api/v1/customers", json!({"name": "X"}), "email"),
-        (Method::POST, "/api/v1/customers", json!({"name": 5, "email": "a@b.example"}), "name"),
-        (Method::POST, "/api/v1/customers", json!({"name": "X", "email": "not an email"}), "email"),
-        (Method::POST, "/api/v1/customers", json!({"name": "X", "email": "a@b.example", "payment_terms": "net_7"}), "payment_terms"),
-        (Method::POST, "/api/v1/customers", json!({"name": "X", "email": "a@b.example", "billing_address": {"line1": "1", "city": "c", "country": "Narnia"}}), "billing_address.country"),
-        (Method::POST, "/api/v1/customers", json!({"name": "X", "email": "a@b.example", "surprise": true}), "surprise"),
-        (Method::POST, "/api/v1/subscriptions", json!({"customer_id": 1, "subscription_plan_id": 2}), "customer_id"),
-        (Method::POST, "/api/v1/plans", json!({"name": "X", "tier": "basic", "interval": "month", "price": "-5.00", "currency": "usd"}), "price"),
-        (Method::POST, "/api/v1/plans", json!({"name": "X", "tier": "basic", "interval": "month", "price": "1.001", "currency": "usd"}), "price"),
-        (Method::POST, "/api/v1/plans", json!({"name": "X", "tier": "gold", "interval": "month", "price": "1", "currency": "usd"}), "tier"),
-        (Method::POST, "/api/v1/plans", json!({"name": "X", "tier": "basic", "interval": "month", "price": 9.99, "currency": "usd"}), "price"),
-        (Method::POST, "/api/v1/plans", json!({"name": "X", "tier": "basic", "interval": "month", "price": "1", "currency": "xxx"}), "currency"),
-        (Method::POST, "/api/v1/plans", json!({"name": "X", "tier": "basic", "interval": "month", "price": "1", "currency": "usd", "trial_days": -1}), "trial_days"),
-        (Method::PATCH, "/api/v1/plans/plan_basic_month", json!({"price": "1.00"}), "price"),
-        (Method::PATCH, "/api/v1/plans/plan_basic_month", json!({"limits": {"early_access_days": 3, "preorder_discount_percent": "150"}}), "limits.preorder_discount_percent"),
+        (
+            Method::POST,
+            "/api/v1/customers",
+            json!({"name": "X"}),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/api/v1/customers",
+            json!({"name": 5, "email": "a@b.example"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/customers",
+            json!({"name": "X", "email": "not an email"}),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/api/v1/customers",
+            json!({"name": "X", "email": "a@b.example", "payment_terms": "net_7"}),
+            "payment_terms",
+        ),
+        (
+            Method::POST,
+            "/api/v1/customers",
+            json!({"name": "X", "email": "a@b.example", "billing_address": {"line1": "1", "city": "c", "country": "Narnia"}}),
+            "billing_address.country",
+        ),
+        (
+            Method::POST,
+            "/api/v1/customers",
+            json!({"name": "X", "email": "a@b.example", "surprise": true}),
+            "surprise",
+        ),
+        (
+            Method::POST,
+            "/api/v1/subscriptions",
+            json!({"customer_id": 1, "subscription_plan_id": 2}),
+            "customer_id",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans",
+            json!({"name": "X", "tier": "basic", "interval": "month", "price": "-5.00", "currency": "usd"}),
+            "price",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans",
+            json!({"name": "X", "tier": "basic", "interval": "month", "price": "1.001", "currency": "usd"}),
+            "price",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans",
+            json!({"name": "X", "tier": "gold", "interval": "month", "price": "1", "currency": "usd"}),
+            "tier",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans",
+            json!({"name": "X", "tier": "basic", "interval": "month", "price": 9.99, "currency": "usd"}),
+            "price",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans",
+            json!({"name": "X", "tier": "basic", "interval": "month", "price": "1", "currency": "xxx"}),
+            "currency",
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans",
+            json!({"name": "X", "tier": "basic", "interval": "month", "price": "1", "currency": "usd", "trial_days": -1}),
+            "trial_days",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/plans/plan_basic_month",
+            json!({"price": "1.00"}),
+            "price",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/plans/plan_basic_month",
+            json!({"limits": {"early_access_days": 3, "preorder_discount_percent": "150"}}),
+            "limits.preorder_discount_percent",
+        ),
     ];
     for (method, path, body, field) in cases {
-        let answer = app.call(method.clone(), path, &admin, Some(body.clone())).await.problem(422);
+        let answer = app
+            .call(method.clone(), path, &admin, Some(body.clone()))
+            .await
+            .problem(422);
         assert!(
             answer.fields().iter().any(|f| f == field),
             "{method} {path} {body}: expected field {field}, got {answer:?}"
@@ -73,15 +175,31 @@ async fn unknown_plans_customers_and_ids_are_clear_errors() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let customer = app.create_customer("Picky").await;
-    let unknown_plan = app.subscribe(&admin, &customer, "plan_does_not_exist").await.problem(422);
+    let unknown_plan = app
+        .subscribe(&admin, &customer, "plan_does_not_exist")
+        .await
+        .problem(422);
     assert_eq!(unknown_plan.fields(), ["subscription_plan_id"]);
-    app.subscribe(&admin, "cus_nobody", "plan_basic_month").await.problem(404);
-    let bad_id = app.subscribe(&admin, "not-a-customer-id", "plan_basic_month").await.problem(422);
+    app.subscribe(&admin, "cus_nobody", "plan_basic_month")
+        .await
+        .problem(404);
+    let bad_id = app
+        .subscribe(&admin, "not-a-customer-id", "plan_basic_month")
+        .await
+        .problem(422);
     assert_eq!(bad_id.fields(), ["customer_id"]);
-    app.get("/api/v1/subscriptions/sub_missing", &admin).await.problem(404);
-    app.get("/api/v1/subscriptions/%20", &admin).await.problem(404);
-    app.get("/api/v1/customers/cus_missing", &admin).await.problem(404);
-    app.get("/api/v1/plans/plan_missing", &admin).await.problem(404);
+    app.get("/api/v1/subscriptions/sub_missing", &admin)
+        .await
+        .problem(404);
+    app.get("/api/v1/subscriptions/%20", &admin)
+        .await
+        .problem(404);
+    app.get("/api/v1/customers/cus_missing", &admin)
+        .await
+        .problem(404);
+    app.get("/api/v1/plans/plan_missing", &admin)
+        .await
+        .problem(404);
     app.get("/api/v1/nowhere", &admin).await;
 }
 
@@ -93,10 +211,16 @@ async fn query_parameters_are_checked() {
         ("/api/v1/customers?limit=0", "query.limit"),
         ("/api/v1/customers?limit=101", "query.limit"),
         ("/api/v1/customers?limit=ten", "query.limit"),
-        ("/api/v1/customers?starting_after=cus_nobody", "starting_after"),
+        (
+            "/api/v1/customers?starting_after=cus_nobody",
+            "starting_after",
+        ),
         ("/api/v1/customers?color=blue", "query.color"),
         ("/api/v1/subscriptions", "query.customer_id"),
-        ("/api/v1/subscriptions/plans?include_archived=maybe", "query.include_archived"),
+        (
+            "/api/v1/subscriptions/plans?include_archived=maybe",
+            "query.include_archived",
+        ),
     ] {
         let answer = app.get(path, &admin).await.problem(422);
         assert_eq!(answer.fields(), [field], "{path}");

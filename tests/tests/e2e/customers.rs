@@ -25,7 +25,10 @@ async fn a_customer_is_stored_with_its_business_details() {
         .ok(201);
     let id = created.body["id"].as_str().expect("id").to_owned();
     assert!(id.starts_with("cus_"));
-    let read = app.get(&format!("/api/v1/customers/{id}"), &admin).await.ok(200);
+    let read = app
+        .get(&format!("/api/v1/customers/{id}"), &admin)
+        .await
+        .ok(200);
     assert_eq!(read.body["company"]["tax_id"], "GB123456789");
     assert_eq!(read.body["billing_address"]["country"], "GB");
     assert_eq!(read.body["payment_terms"], "net_30");
@@ -52,7 +55,12 @@ async fn a_customer_updates_its_own_details() {
     let id = app.create_customer("Self Service").await;
     let token = app.customer_token(&id);
     let patched = app
-        .call(Method::PATCH, &format!("/api/v1/customers/{id}"), &token, Some(json!({"name": "Self Service GmbH"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/customers/{id}"),
+            &token,
+            Some(json!({"name": "Self Service GmbH"})),
+        )
         .await
         .ok(200);
     assert_eq!(patched.body["name"], "Self Service GmbH");
@@ -67,14 +75,27 @@ async fn customers_list_newest_first_in_pages() {
         ids.push(app.create_customer(&format!("Customer {i}")).await);
     }
     let first = app.get("/api/v1/customers?limit=2", &admin).await.ok(200);
-    let page: Vec<&str> = first.body["data"].as_array().expect("data").iter().filter_map(|c| c["id"].as_str()).collect();
+    let page: Vec<&str> = first.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
     assert_eq!(page, [ids[2].as_str(), ids[1].as_str()]);
     assert_eq!(first.body["has_more"], true);
     let rest = app
-        .get(&format!("/api/v1/customers?limit=2&starting_after={}", ids[1]), &admin)
+        .get(
+            &format!("/api/v1/customers?limit=2&starting_after={}", ids[1]),
+            &admin,
+        )
         .await
         .ok(200);
-    let page: Vec<&str> = rest.body["data"].as_array().expect("data").iter().filter_map(|c| c["id"].as_str()).collect();
+    let page: Vec<&str> = rest.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
     assert_eq!(page, [ids[0].as_str()]);
     assert_eq!(rest.body["has_more"], false);
 }
@@ -82,9 +103,17 @@ async fn customers_list_newest_first_in_pages() {
 #[tokio::test]
 async fn health_and_openapi_are_public() {
     let app = TestApp::spawn().await;
-    let health = app.raw(Method::GET, "/api/v1/health", None, None, &[]).await.ok(200);
+    let health = app
+        .raw(Method::GET, "/api/v1/health", None, None, &[])
+        .await
+        .ok(200);
     assert_eq!(health.body["status"], "ok");
-    let doc = app.raw(Method::GET, "/api/v1/openapi.json", None, None, &[]).await.ok(200);
-    assert!(doc.body["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+    let doc = app
+        .raw(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .await
+        .ok(200);
+    assert!(doc.body["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.1")));
     assert!(doc.body["paths"]["/api/v1/subscriptions/{id}/pause"]["put"].is_object());
 }

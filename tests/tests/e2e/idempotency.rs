@@ -10,12 +10,35 @@ async fn the_same_key_and_body_replays_the_first_answer() {
     let admin = app.admin();
     let body = json!({"name": "Once Only", "email": "once@only.example"}).to_string();
     let headers = [("idempotency-key", "create-once-1")];
-    let first = app.raw(Method::POST, "/api/v1/customers", Some(&admin), Some(body.clone()), &headers).await.ok(201);
-    let second = app.raw(Method::POST, "/api/v1/customers", Some(&admin), Some(body), &headers).await.ok(201);
+    let first = app
+        .raw(
+            Method::POST,
+            "/api/v1/customers",
+            Some(&admin),
+            Some(body.clone()),
+            &headers,
+        )
+        .await
+        .ok(201);
+    let second = app
+        .raw(
+            Method::POST,
+            "/api/v1/customers",
+            Some(&admin),
+            Some(body),
+            &headers,
+        )
+        .await
+        .ok(201);
     assert_eq!(first.body["id"], second.body["id"]);
     assert!(second.replayed && !first.replayed);
     let listed = app.get("/api/v1/customers?limit=100", &admin).await.ok(200);
-    let named = listed.body["data"].as_array().expect("data").iter().filter(|c| c["name"] == "Once Only").count();
+    let named = listed.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|c| c["name"] == "Once Only")
+        .count();
     assert_eq!(named, 1);
 }
 
@@ -24,11 +47,23 @@ async fn the_same_key_with_another_body_is_a_422() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let headers = [("idempotency-key", "key-2")];
-    app.raw(Method::POST, "/api/v1/customers", Some(&admin), Some(json!({"name": "A", "email": "a@a.example"}).to_string()), &headers)
-        .await
-        .ok(201);
+    app.raw(
+        Method::POST,
+        "/api/v1/customers",
+        Some(&admin),
+        Some(json!({"name": "A", "email": "a@a.example"}).to_string()),
+        &headers,
+    )
+    .await
+    .ok(201);
     let reused = app
-        .raw(Method::POST, "/api/v1/customers", Some(&admin), Some(json!({"name": "B", "email": "b@b.example"}).to_string()), &headers)
+        .raw(
+            Method::POST,
+            "/api/v1/customers",
+            Some(&admin),
+            Some(json!({"name": "B", "email": "b@b.example"}).to_string()),
+            &headers,
+        )
         .await
         .problem(422);
     assert_eq!(reused.body["code"], "idempotency_key_reused");
@@ -39,9 +74,16 @@ async fn concurrent_retries_with_one_key_subscribe_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let customer = app.create_customer("Retrier").await;
-    let body = json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month"}).to_string();
+    let body =
+        json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month"}).to_string();
     let answers = join_all((0..6).map(|_| {
-        app.raw(Method::POST, "/api/v1/subscriptions", Some(&admin), Some(body.clone()), &[("idempotency-key", "sub-retry")])
+        app.raw(
+            Method::POST,
+            "/api/v1/subscriptions",
+            Some(&admin),
+            Some(body.clone()),
+            &[("idempotency-key", "sub-retry")],
+        )
     }))
     .await;
     let ids: std::collections::BTreeSet<String> = answers
@@ -62,7 +104,25 @@ async fn keys_are_scoped_to_the_caller() {
     let admin = app.admin();
     let support = app.token(&["support"], None);
     let headers = [("idempotency-key", "shared-key")];
-    let a = app.raw(Method::POST, "/api/v1/customers", Some(&admin), Some(json!({"name": "A", "email": "a@a.example"}).to_string()), &headers).await.ok(201);
-    let b = app.raw(Method::POST, "/api/v1/customers", Some(&support), Some(json!({"name": "B", "email": "b@b.example"}).to_string()), &headers).await.ok(201);
+    let a = app
+        .raw(
+            Method::POST,
+            "/api/v1/customers",
+            Some(&admin),
+            Some(json!({"name": "A", "email": "a@a.example"}).to_string()),
+            &headers,
+        )
+        .await
+        .ok(201);
+    let b = app
+        .raw(
+            Method::POST,
+            "/api/v1/customers",
+            Some(&support),
+            Some(json!({"name": "B", "email": "b@b.example"}).to_string()),
+            &headers,
+        )
+        .await
+        .ok(201);
     assert_ne!(a.body["id"], b.body["id"]);
 }

@@ -6,15 +6,27 @@ use crate::app::TestApp;
 #[tokio::test]
 async fn the_three_tiers_are_seeded_for_every_interval_with_seed_000_limits() {
     let app = TestApp::spawn().await;
-    let plans = app.get("/api/v1/subscriptions/plans", &app.admin()).await.ok(200);
+    let plans = app
+        .get("/api/v1/subscriptions/plans", &app.admin())
+        .await
+        .ok(200);
     let data = plans.body["data"].as_array().expect("list");
     assert_eq!(data.len(), 16);
     for tier in ["basic", "premium", "enterprise"] {
         for interval in ["week", "two_weeks", "month", "quarter", "year"] {
-            assert!(data.iter().any(|p| p["tier"] == tier && p["interval"] == interval), "{tier} {interval}");
+            assert!(
+                data.iter()
+                    .any(|p| p["tier"] == tier && p["interval"] == interval),
+                "{tier} {interval}"
+            );
         }
     }
-    let find = |id: &str| data.iter().find(|p| p["id"] == id).cloned().expect("seeded");
+    let find = |id: &str| {
+        data.iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .expect("seeded")
+    };
     let basic = find("plan_basic_month");
     assert_eq!(basic["price"], "29.99");
     assert_eq!(basic["limits"]["monthly_preorder_value_limit"], "5000.00");
@@ -26,7 +38,10 @@ async fn the_three_tiers_are_seeded_for_every_interval_with_seed_000_limits() {
     assert!(enterprise["limits"]["monthly_preorder_limit"].is_null());
     assert!(enterprise["limits"]["monthly_preorder_value_limit"].is_null());
     assert!(enterprise["limits"]["tracked_products_limit"].is_null());
-    assert!(enterprise["features"].as_array().expect("features").contains(&json!("white_label")));
+    assert!(enterprise["features"]
+        .as_array()
+        .expect("features")
+        .contains(&json!("white_label")));
 }
 
 #[tokio::test]
@@ -73,13 +88,29 @@ async fn an_admin_creates_changes_and_archives_a_plan() {
     .await
     .problem(409);
 
-    app.call(Method::POST, &format!("/api/v1/plans/{id}/archive"), &admin, None)
+    app.call(
+        Method::POST,
+        &format!("/api/v1/plans/{id}/archive"),
+        &admin,
+        None,
+    )
+    .await
+    .ok(200);
+    let listed = app.get("/api/v1/subscriptions/plans", &admin).await.ok(200);
+    assert!(!listed.body["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|p| p["id"] == id.as_str()));
+    let all = app
+        .get("/api/v1/subscriptions/plans?include_archived=true", &admin)
         .await
         .ok(200);
-    let listed = app.get("/api/v1/subscriptions/plans", &admin).await.ok(200);
-    assert!(!listed.body["data"].as_array().expect("list").iter().any(|p| p["id"] == id.as_str()));
-    let all = app.get("/api/v1/subscriptions/plans?include_archived=true", &admin).await.ok(200);
-    assert!(all.body["data"].as_array().expect("list").iter().any(|p| p["id"] == id.as_str() && p["status"] == "archived"));
+    assert!(all.body["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|p| p["id"] == id.as_str() && p["status"] == "archived"));
 
     let customer = app.create_customer("Late Comer").await;
     let refused = app.subscribe(&admin, &customer, &id).await.problem(422);
@@ -90,5 +121,7 @@ async fn an_admin_creates_changes_and_archives_a_plan() {
 async fn a_plan_id_can_be_taken_only_once() {
     let app = TestApp::spawn().await;
     let body = json!({"id": "plan_basic_month", "name": "Dup", "tier": "basic", "interval": "month", "price": "1", "currency": "usd"});
-    app.call(Method::POST, "/api/v1/plans", &app.admin(), Some(body)).await.problem(409);
+    app.call(Method::POST, "/api/v1/plans", &app.admin(), Some(body))
+        .await
+        .problem(409);
 }

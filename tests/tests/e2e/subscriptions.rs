@@ -21,7 +21,10 @@ async fn a_newcomer_subscribes_to_premium_monthly_then_pauses_resumes_and_cancel
     assert_eq!(premium["currency"], "usd");
     assert_eq!(premium["limits"]["monthly_preorder_limit"], 50);
 
-    let sub = app.subscribe(&admin, &customer, "plan_premium_month").await.ok(201);
+    let sub = app
+        .subscribe(&admin, &customer, "plan_premium_month")
+        .await
+        .ok(201);
     let id = sub.body["id"].as_str().expect("id").to_owned();
     assert!(id.starts_with("sub_"));
     assert_eq!(sub.body["status"], "active");
@@ -31,14 +34,24 @@ async fn a_newcomer_subscribes_to_premium_monthly_then_pauses_resumes_and_cancel
     assert_eq!(sub.body["cancel_at_period_end"], false);
 
     let paused = app
-        .call(Method::PUT, &format!("/api/v1/subscriptions/{id}/pause"), &admin, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/subscriptions/{id}/pause"),
+            &admin,
+            None,
+        )
         .await
         .ok(200);
     assert_eq!(paused.body["status"], "paused");
     assert!(paused.body["pause"]["paused_at"].is_string());
 
     let resumed = app
-        .call(Method::PUT, &format!("/api/v1/subscriptions/{id}/resume"), &admin, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/subscriptions/{id}/resume"),
+            &admin,
+            None,
+        )
         .await
         .ok(200);
     assert_eq!(resumed.body["status"], "active");
@@ -58,7 +71,10 @@ async fn a_newcomer_subscribes_to_premium_monthly_then_pauses_resumes_and_cancel
     assert_eq!(canceled.body["cancellation"]["reason"], "too_expensive");
 
     // The stored item says the same.
-    let stored = app.get(&format!("/api/v1/subscriptions/{id}"), &admin).await.ok(200);
+    let stored = app
+        .get(&format!("/api/v1/subscriptions/{id}"), &admin)
+        .await
+        .ok(200);
     assert_eq!(stored.body["cancel_at_period_end"], true);
     assert_eq!(stored.body["cancellation"]["comment"], "budget");
 
@@ -88,9 +104,14 @@ async fn a_newcomer_subscribes_to_premium_monthly_then_pauses_resumes_and_cancel
     assert!(ended.body["ended_at"].is_string());
 
     // Ended is final.
-    app.call(Method::PUT, &format!("/api/v1/subscriptions/{id}/resume"), &admin, None)
-        .await
-        .problem(409);
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/subscriptions/{id}/resume"),
+        &admin,
+        None,
+    )
+    .await
+    .problem(409);
 }
 
 #[tokio::test]
@@ -98,8 +119,13 @@ async fn a_customer_has_one_live_subscription_until_it_ends() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let customer = app.create_customer("Solo Ltd").await;
-    let first = app.subscribe(&admin, &customer, "plan_basic_month").await.ok(201);
-    app.subscribe(&admin, &customer, "plan_premium_year").await.problem(409);
+    let first = app
+        .subscribe(&admin, &customer, "plan_basic_month")
+        .await
+        .ok(201);
+    app.subscribe(&admin, &customer, "plan_premium_year")
+        .await
+        .problem(409);
 
     let id = first.body["id"].as_str().expect("id");
     app.call(
@@ -110,7 +136,10 @@ async fn a_customer_has_one_live_subscription_until_it_ends() {
     )
     .await
     .ok(200);
-    let second = app.subscribe(&admin, &customer, "plan_premium_year").await.ok(201);
+    let second = app
+        .subscribe(&admin, &customer, "plan_premium_year")
+        .await
+        .ok(201);
     assert_eq!(second.body["plan_id"], "plan_premium_year");
 }
 
@@ -119,9 +148,14 @@ async fn pause_until_a_date_records_the_resume_date() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let customer = app.create_customer("Later Inc").await;
-    let sub = app.subscribe(&admin, &customer, "plan_basic_week").await.ok(201);
+    let sub = app
+        .subscribe(&admin, &customer, "plan_basic_week")
+        .await
+        .ok(201);
     let id = sub.body["id"].as_str().expect("id");
-    let until = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let until = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let paused = app
         .call(
             Method::PUT,
@@ -132,9 +166,14 @@ async fn pause_until_a_date_records_the_resume_date() {
         .await
         .ok(200);
     assert_eq!(paused.body["pause"]["resumes_at"], until.as_str());
-    app.call(Method::PUT, &format!("/api/v1/subscriptions/{id}/pause"), &admin, None)
-        .await
-        .problem(409);
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/subscriptions/{id}/pause"),
+        &admin,
+        None,
+    )
+    .await
+    .problem(409);
 }
 
 #[tokio::test]
@@ -146,8 +185,10 @@ async fn subscriptions_list_newest_first_in_pages() {
             Method::POST,
             "/api/v1/plans",
             &admin,
-            Some(json!({"id": "plan_seats", "name": "Seats", "tier": "basic", "interval": "month",
-                        "price": "5.00", "currency": "usd", "allow_multiple": true})),
+            Some(
+                json!({"id": "plan_seats", "name": "Seats", "tier": "basic", "interval": "month",
+                        "price": "5.00", "currency": "usd", "allow_multiple": true}),
+            ),
         )
         .await
         .ok(201);
@@ -159,20 +200,36 @@ async fn subscriptions_list_newest_first_in_pages() {
         ids.push(sub.body["id"].as_str().expect("id").to_owned());
     }
     let first = app
-        .get(&format!("/api/v1/subscriptions?customer_id={customer}&limit=2"), &admin)
-        .await
-        .ok(200);
-    let page: Vec<&str> = first.body["data"].as_array().expect("data").iter().filter_map(|s| s["id"].as_str()).collect();
-    assert_eq!(page, [ids[2].as_str(), ids[1].as_str()]);
-    assert_eq!(first.body["has_more"], true);
-    let second = app
         .get(
-            &format!("/api/v1/subscriptions?customer_id={customer}&limit=2&starting_after={}", ids[1]),
+            &format!("/api/v1/subscriptions?customer_id={customer}&limit=2"),
             &admin,
         )
         .await
         .ok(200);
-    let page: Vec<&str> = second.body["data"].as_array().expect("data").iter().filter_map(|s| s["id"].as_str()).collect();
+    let page: Vec<&str> = first.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(page, [ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(first.body["has_more"], true);
+    let second = app
+        .get(
+            &format!(
+                "/api/v1/subscriptions?customer_id={customer}&limit=2&starting_after={}",
+                ids[1]
+            ),
+            &admin,
+        )
+        .await
+        .ok(200);
+    let page: Vec<&str> = second.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     assert_eq!(page, [ids[0].as_str()]);
     assert_eq!(second.body["has_more"], false);
 }
@@ -185,8 +242,10 @@ async fn a_plan_with_a_trial_starts_trialing() {
         Method::POST,
         "/api/v1/plans",
         &admin,
-        Some(json!({"id": "plan_trial", "name": "Try it", "tier": "premium", "interval": "month",
-                    "price": "79.99", "currency": "usd", "trial_days": 14})),
+        Some(
+            json!({"id": "plan_trial", "name": "Try it", "tier": "premium", "interval": "month",
+                    "price": "79.99", "currency": "usd", "trial_days": 14}),
+        ),
     )
     .await
     .ok(201);
@@ -194,4 +253,58 @@ async fn a_plan_with_a_trial_starts_trialing() {
     let sub = app.subscribe(&admin, &customer, "plan_trial").await.ok(201);
     assert_eq!(sub.body["status"], "trialing");
     assert_eq!(sub.body["trial_end"], sub.body["current_period_end"]);
+}
+
+#[tokio::test]
+async fn the_due_index_holds_live_subscriptions_at_their_period_end_and_drops_ended_ones() {
+    use billing_store_dynamodb::due_shard;
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let customer = app.create_customer("Due Soon").await;
+    let sub = app
+        .subscribe(&admin, &customer, "plan_basic_week")
+        .await
+        .ok(201);
+    let id: billing_domain::ids::SubscriptionId = sub.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("sub id");
+    let period_end: chrono::DateTime<chrono::Utc> = sub.body["current_period_end"]
+        .as_str()
+        .expect("end")
+        .parse()
+        .expect("rfc 3339");
+    let shard = due_shard(&id);
+
+    let before_end = app
+        .store
+        .due_subscription_ids(shard, period_end - chrono::Duration::seconds(1), 100)
+        .await
+        .expect("query");
+    assert!(!before_end.contains(&id), "not due before its period ends");
+    let at_end = app
+        .store
+        .due_subscription_ids(shard, period_end, 100)
+        .await
+        .expect("query");
+    assert!(at_end.contains(&id), "due at its period end");
+
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/subscriptions/{id}"),
+        &admin,
+        Some(json!({"immediately": true})),
+    )
+    .await
+    .ok(200);
+    let after_cancel = app
+        .store
+        .due_subscription_ids(shard, period_end + chrono::Duration::days(365), 100)
+        .await
+        .expect("query");
+    assert!(
+        !after_cancel.contains(&id),
+        "an ended subscription is never due"
+    );
 }

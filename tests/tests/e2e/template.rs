@@ -6,7 +6,8 @@ use billing_api::{Function, ROUTES};
 
 /// (function logical id, method, path) for every HttpApi event in the template.
 fn template_routes() -> BTreeSet<(String, String, String)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template.yaml");
     let mut routes = BTreeSet::new();
     let mut function = String::new();
     let mut path: Option<String> = None;
@@ -31,7 +32,13 @@ fn template_events_and_the_route_table_agree() {
     let declared = template_routes();
     let served: BTreeSet<(String, String, String)> = ROUTES
         .iter()
-        .map(|r| (r.function.logical_id().to_owned(), r.method.to_owned(), r.path.to_owned()))
+        .map(|r| {
+            (
+                r.function.logical_id().to_owned(),
+                r.method.to_owned(),
+                r.path.to_owned(),
+            )
+        })
         .collect();
     assert_eq!(declared, served);
     for function in Function::ALL {

@@ -13,7 +13,14 @@ fn main() -> anyhow::Result<()> {
         None => format!("local-{role}"),
     };
     let now = chrono::Utc::now().timestamp();
-    let token = local_stack::token::mint(&secret, &sub, &[role.as_str()], customer_id.as_deref(), now, 86_400)?;
+    let token = local_stack::token::mint(
+        &secret,
+        &sub,
+        &[role.as_str()],
+        customer_id.as_deref(),
+        now,
+        86_400,
+    )?;
     println!("{token}");
     Ok(())
 }

@@ -12,7 +12,9 @@ use crate::routes::{Ctx, Reply};
 use crate::state::AppState;
 
 fn customer_id(ctx: &Ctx) -> Result<CustomerId, ApiError> {
-    ctx.param("id").parse().map_err(|_| ApiError::NotFound("customer"))
+    ctx.param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("customer"))
 }
 
 fn reply(status: u16, customer: &Customer) -> Result<Reply, ApiError> {
@@ -52,7 +54,10 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     security(("bearer" = [])))]
 pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
-    let customer = state.billing.get_customer(&actor, &customer_id(ctx)?).await?;
+    let customer = state
+        .billing
+        .get_customer(&actor, &customer_id(ctx)?)
+        .await?;
     reply(200, &customer)
 }
 

@@ -12,7 +12,9 @@ use crate::routes::{Ctx, Reply};
 use crate::state::AppState;
 
 fn plan_id(ctx: &Ctx) -> Result<PlanId, ApiError> {
-    ctx.param("id").parse().map_err(|_| ApiError::NotFound("plan"))
+    ctx.param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("plan"))
 }
 
 fn reply(status: u16, plan: &billing_domain::catalogue::Plan) -> Result<Reply, ApiError> {
@@ -33,7 +35,12 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
             principal.authorize(Permission::OperatorRead)?;
             true
         }
-        Some(_) => return Err(ApiError::field("query.include_archived", "must be true or false")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "query.include_archived",
+                "must be true or false",
+            ))
+        }
     };
     let plans = state.billing.list_plans(include_archived).await?;
     Reply::json(
@@ -96,7 +103,11 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
     responses((status = 200, description = "Archived", body = PlanResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn archive(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn archive(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
     principal.authorize(Permission::Admin)?;
     let plan = state.billing.archive_plan(&plan_id(ctx)?).await?;
     reply(200, &plan)

@@ -17,7 +17,9 @@ use crate::state::AppState;
 use billing_domain::access::Actor;
 
 fn subscription_id(ctx: &Ctx) -> Result<SubscriptionId, ApiError> {
-    ctx.param("id").parse().map_err(|_| ApiError::NotFound("subscription"))
+    ctx.param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("subscription"))
 }
 
 fn reply(status: u16, sub: &Subscription) -> Result<Reply, ApiError> {
@@ -61,7 +63,10 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
         .billing
         .list_subscriptions(&actor, &customer_id, &ctx.page(&query)?)
         .await?;
-    Reply::json(200, &List::from_page(page, |s| SubscriptionResponse::from(&s)))
+    Reply::json(
+        200,
+        &List::from_page(page, |s| SubscriptionResponse::from(&s)),
+    )
 }
 
 /// One subscription.
@@ -109,7 +114,10 @@ pub async fn resume(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     let actor = principal.authorize(Permission::Write)?;
     let id = subscription_id(ctx)?;
     let expected = if_match(&ctx.headers)?;
-    let sub = state.billing.resume_subscription(&actor, &id, expected).await?;
+    let sub = state
+        .billing
+        .resume_subscription(&actor, &id, expected)
+        .await?;
     reply(200, &sub)
 }
 

@@ -1,0 +1,10 @@
+# Sourced by the scripts: local defaults for every setting, each overridable from the environment.
+export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+# Dummy credentials: without them the SDK falls through to the instance metadata service.
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+export TABLE_NAME="${TABLE_NAME:-billing}"
+export JWT_SECRET="${JWT_SECRET:-local-dev-secret}"
+export LOCAL_GATEWAY_ADDR="${LOCAL_GATEWAY_ADDR:-127.0.0.1:3000}"
+export RUST_LOG="${RUST_LOG:-info}"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints, the template, every Rust test (unit, property, end to end
+# against the emulator), and schemathesis against the served OpenAPI document.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+source infra/scripts/env.sh
+started=""
+cleanup() { [ -n "$started" ] && infra/scripts/emulator.sh stop || true; }
+trap cleanup EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "python tools (.venv)"
+infra/scripts/venv.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+step "emulator"
+if ! curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
+  infra/scripts/emulator.sh start
+  started=yes
+fi
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "schemathesis"
+infra/scripts/schemathesis.sh
