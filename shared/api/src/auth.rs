@@ -1,8 +1,8 @@
 //! Authentication (`Authorization: Bearer <JWT>`) and the roles' permissions.
 //!
 //! Locally and in tests tokens are HS256 with `JWT_SECRET`; deployed they are RS256, verified
-//! against a JWKS (Cognito-style) given inline in `JWT_JWKS` or fetched once at cold start from
-//! `JWT_JWKS_URL`. `iss` and `aud` are checked when `JWT_ISSUER` / `JWT_AUDIENCE` are set.
+//! against a JWKS (Cognito-style) fetched once at cold start from `JWT_JWKS_URL` (or given inline
+//! in `JWT_JWKS`). `iss` and `aud` are checked when `JWT_ISSUER` / `JWT_AUDIENCE` are set.
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -219,6 +219,39 @@ impl Authenticator {
             customer_id,
         })
     }
+}
+
+/// Fetches a JWKS document (e.g. a Cognito user pool's `/.well-known/jwks.json`) at cold start.
+pub async fn fetch_jwks(url: &str) -> Result<String, String> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("JWT_JWKS_URL {url:?} is not a URL: {e}"))?;
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("no TLS root certificates: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let response = tokio::time::timeout(std::time::Duration::from_secs(5), client.get(uri))
+        .await
+        .map_err(|_| format!("fetching {url} timed out"))?
+        .map_err(|e| format!("fetching {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("fetching {url}: HTTP {}", response.status()));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading {url}: {e}"))?
+        .to_bytes();
+    String::from_utf8(body.to_vec()).map_err(|_| format!("{url} did not answer text"))
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ pub struct Config {
     pub table_name: String,
     /// `JWT_SECRET`: HS256 secret (local stack and tests).
     pub jwt_secret: Option<String>,
-    /// `JWT_JWKS`: a JWKS document for RS256 tokens (deployed, Cognito-style).
+    /// `JWT_JWKS_URL`: where to fetch the JWKS for RS256 tokens at cold start (deployed,
+    /// Cognito-style).
+    pub jwt_jwks_url: Option<String>,
+    /// `JWT_JWKS`: the JWKS document itself, instead of a URL.
     pub jwt_jwks: Option<String>,
     /// `JWT_ISSUER`: the required `iss`, when set.
     pub jwt_issuer: Option<String>,
@@ -28,6 +31,7 @@ impl Config {
         Ok(Config {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "billing".into()),
             jwt_secret: var("JWT_SECRET"),
+            jwt_jwks_url: var("JWT_JWKS_URL"),
             jwt_jwks: var("JWT_JWKS"),
             jwt_issuer: var("JWT_ISSUER"),
             jwt_audience: var("JWT_AUDIENCE"),

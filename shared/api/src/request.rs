@@ -178,6 +178,18 @@ mod tests {
         assert!(matches!(parse(&big), Err(ApiError::PayloadTooLarge)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn no_body_makes_the_parser_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = json_body::<Body>(&bytes, &HeaderMap::new());
+        }
+
+        #[test]
+        fn no_json_text_makes_the_parser_panic(text in "[{}\\[\\]\",:a-z0-9 .-]{0,200}") {
+            let _ = json_body::<Body>(text.as_bytes(), &HeaderMap::new());
+        }
+    }
+
     #[test]
     fn if_match_reads_quoted_versions() {
         let mut headers = HeaderMap::new();

@@ -58,9 +58,14 @@ impl AppState {
     /// variables, the system clock.
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
+        let jwks = match (&config.jwt_jwks, &config.jwt_jwks_url) {
+            (Some(inline), _) => Some(inline.clone()),
+            (None, Some(url)) => Some(crate::auth::fetch_jwks(url).await?),
+            (None, None) => None,
+        };
         let auth = Authenticator::new(
             config.jwt_secret.as_deref(),
-            config.jwt_jwks.as_deref(),
+            jwks.as_deref(),
             config.jwt_issuer.clone(),
             config.jwt_audience.clone(),
         )

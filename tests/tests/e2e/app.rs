@@ -89,6 +89,7 @@ impl TestApp {
         let settings = Config {
             table_name: table,
             jwt_secret: Some(SECRET.into()),
+            jwt_jwks_url: None,
             jwt_jwks: None,
             jwt_issuer: None,
             jwt_audience: None,

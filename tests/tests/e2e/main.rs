@@ -4,6 +4,7 @@
 
 mod access;
 mod app;
+mod auth;
 mod bad_input;
 mod concurrency;
 mod customers;

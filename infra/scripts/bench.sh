@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make bench`: release builds of the functions, then infra/local-stack/src/bin/bench.rs.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+source infra/scripts/env.sh
+export RUST_LOG=warn
+started=""
+cleanup() { [ -n "$started" ] && infra/scripts/emulator.sh stop || true; }
+trap cleanup EXIT
+if ! curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
+  infra/scripts/emulator.sh start
+  started=yes
+fi
+cargo build --release -p subscriptions-api -p customers-api -p plans-api -p meta-api -p local-stack --bins
+"${CARGO_TARGET_DIR:-target}/release/bench" "${CARGO_TARGET_DIR:-target}/release" "$root"
