@@ -30,7 +30,12 @@ if ! curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
 fi
 
 step "cargo test --workspace"
-cargo test --workspace
+mkdir -p .local
+cargo test --workspace --all-targets 2>&1 | tee .local/cargo-test.log
 
 step "schemathesis"
 infra/scripts/schemathesis.sh
+
+# One closing line for the whole run: every Rust test, summed over the test binaries.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nsummary: %d passed, %d failed\n", p, f }' .local/cargo-test.log

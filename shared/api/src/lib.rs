@@ -17,3 +17,19 @@ pub mod telemetry;
 
 pub use routes::{handle, match_route, Endpoint, Function, Route, ROUTES};
 pub use state::AppState;
+
+/// The whole `main` of an API function: logging, the state built once at cold start, then the
+/// Lambda runtime feeding each API Gateway event to [`handle`].
+pub async fn run_function(function: Function) -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let state = AppState::from_env()
+        .await
+        .map_err(|e| format!("configuration: {e}"))?;
+    let state = &state;
+    lambda_http::run(lambda_http::service_fn(
+        move |request: lambda_http::Request| async move {
+            Ok::<_, std::convert::Infallible>(handle(state, function, request).await)
+        },
+    ))
+    .await
+}

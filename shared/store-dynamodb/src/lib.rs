@@ -389,21 +389,19 @@ impl SubscriptionRepo for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(unavailable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_subscription).build())
-            .transact_items(TransactWriteItem::builder().put(put_slot).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match cancellation_codes(e) {
-                Ok(codes) if failed(&codes, 1) => StoreError::SubscriptionSlotTaken,
-                Ok(codes) if failed(&codes, 0) => StoreError::AlreadyExists,
-                Ok(codes) => StoreError::Unavailable(format!("transaction canceled: {codes:?}")),
-                Err(e) => e,
-            }),
+        let outcome = self
+            .transact(vec![
+                TransactWriteItem::builder().put(put_subscription).build(),
+                TransactWriteItem::builder().put(put_slot).build(),
+            ])
+            .await?;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 1) => Err(StoreError::SubscriptionSlotTaken),
+            Err(codes) if failed(&codes, 0) => Err(StoreError::AlreadyExists),
+            Err(codes) => Err(StoreError::Unavailable(format!(
+                "transaction canceled: {codes:?}"
+            ))),
         }
     }
 
@@ -426,23 +424,21 @@ impl SubscriptionRepo for DynamoStore {
             .expression_attribute_values(":id", s(subscription.id.to_string()))
             .build()
             .map_err(unavailable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().delete(release_slot).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
+        let outcome = self
+            .transact(vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().delete(release_slot).build(),
+            ])
+            .await?;
+        match outcome {
+            Ok(()) => {
                 subscription.version += 1;
                 Ok(())
             }
-            Err(e) => Err(match cancellation_codes(e) {
-                Ok(codes) if failed(&codes, 0) => StoreError::VersionConflict,
-                Ok(codes) => StoreError::Unavailable(format!("transaction canceled: {codes:?}")),
-                Err(e) => e,
-            }),
+            Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
+            Err(codes) => Err(StoreError::Unavailable(format!(
+                "transaction canceled: {codes:?}"
+            ))),
         }
     }
 
@@ -483,21 +479,32 @@ impl SubscriptionRepo for DynamoStore {
     }
 }
 
-/// The per-item cancellation codes of a failed transaction ("ConditionalCheckFailed", "None"…).
-fn cancellation_codes<R: std::fmt::Debug>(
-    e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> Result<Vec<String>, StoreError> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match e {
-        SdkError::ServiceError(se) => match se.into_err() {
-            TransactWriteItemsError::TransactionCanceledException(tc) => Ok(tc
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect()),
-            other => Err(unavailable(other)),
-        },
-        other => Err(unavailable(other)),
+impl DynamoStore {
+    /// Runs a transaction. A canceled one answers `Ok(Err(codes))` with each item's reason code
+    /// ("ConditionalCheckFailed", "None", ...), in the order of `items`.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<String>>, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(SdkError::ServiceError(se)) => match se.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(tc) => Ok(Err(tc
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_owned())
+                    .collect())),
+                other => Err(unavailable(other)),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
     }
 }
 
