@@ -85,6 +85,12 @@ prefixed_id!(
     "plan_"
 );
 
+prefixed_id!(
+    /// An invoice: what a subscription owes for a period.
+    InvoiceId,
+    "in_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

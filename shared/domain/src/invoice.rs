@@ -1,0 +1,383 @@
+//! Invoices: what a subscription owes for a period, as lines that always add up.
+//!
+//! Totals are derived from the lines, never stored beside them, so they cannot disagree:
+//! `subtotal` is the sum of the non-discount lines (credits are negative), `discount` the sum of
+//! the discount lines as a positive amount, `total = subtotal - discount` (the sum of every
+//! line), `amount_due = max(total - amount_paid, 0)`.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::BillingError;
+use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
+use crate::money::{Currency, Money, MoneyError};
+use crate::period::Period;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceStatus {
+    Draft,
+    Open,
+    Paid,
+    Void,
+    Uncollectible,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "draft",
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+            InvoiceStatus::Uncollectible => "uncollectible",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// The plan's price for a period.
+    Subscription,
+    /// A credit or charge for part of a period after a plan change.
+    Proration,
+    /// A coupon's reduction (a negative amount).
+    Discount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceLine {
+    pub kind: LineKind,
+    pub description: String,
+    /// Credits and discounts are negative.
+    pub amount: Money,
+    pub period: Period,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub subscription_id: SubscriptionId,
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub status: InvoiceStatus,
+    pub lines: Vec<InvoiceLine>,
+    pub amount_paid: Money,
+    pub period: Period,
+    /// Charge attempts made so far, failed or not.
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+fn illegal(status: InvoiceStatus, action: &str) -> BillingError {
+    BillingError::Conflict(format!("cannot {action} a {} invoice", status.as_str()))
+}
+
+fn sum<'a>(
+    currency: Currency,
+    mut amounts: impl Iterator<Item = &'a Money>,
+) -> Result<Money, MoneyError> {
+    amounts.try_fold(Money::zero(currency), |acc, m| acc.checked_add(m))
+}
+
+impl Invoice {
+    /// A draft invoice. Every line must be in `currency`; discounts must not be positive.
+    pub fn draft(
+        subscription_id: SubscriptionId,
+        customer_id: CustomerId,
+        currency: Currency,
+        period: Period,
+        lines: Vec<InvoiceLine>,
+        now: DateTime<Utc>,
+    ) -> Result<Invoice, BillingError> {
+        for line in &lines {
+            if line.amount.currency() != currency {
+                return Err(BillingError::Conflict(format!(
+                    "an invoice line in {} on a {currency} invoice",
+                    line.amount.currency()
+                )));
+            }
+            if line.kind == LineKind::Discount
+                && !line.amount.is_negative()
+                && !line.amount.amount().is_zero()
+            {
+                return Err(BillingError::Conflict(
+                    "a discount line must be negative".into(),
+                ));
+            }
+        }
+        let invoice = Invoice {
+            id: InvoiceId::generate(),
+            subscription_id,
+            customer_id,
+            currency,
+            status: InvoiceStatus::Draft,
+            lines,
+            amount_paid: Money::zero(currency),
+            period,
+            attempt_count: 0,
+            next_attempt_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        invoice
+            .total()
+            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        Ok(invoice)
+    }
+
+    pub fn subtotal(&self) -> Result<Money, MoneyError> {
+        sum(
+            self.currency,
+            self.lines
+                .iter()
+                .filter(|l| l.kind != LineKind::Discount)
+                .map(|l| &l.amount),
+        )
+    }
+
+    /// The discount as a positive amount.
+    pub fn discount(&self) -> Result<Money, MoneyError> {
+        let discounts = sum(
+            self.currency,
+            self.lines
+                .iter()
+                .filter(|l| l.kind == LineKind::Discount)
+                .map(|l| &l.amount),
+        )?;
+        Money::zero(self.currency).checked_sub(&discounts)
+    }
+
+    pub fn total(&self) -> Result<Money, MoneyError> {
+        self.subtotal()?.checked_sub(&self.discount()?)
+    }
+
+    /// What is still to be paid; never negative (a negative total is a credit, not a debt).
+    pub fn amount_due(&self) -> Result<Money, MoneyError> {
+        let due = self.total()?.checked_sub(&self.amount_paid)?;
+        Ok(if due.is_negative() {
+            Money::zero(self.currency)
+        } else {
+            due
+        })
+    }
+
+    /// Draft → open; an invoice with nothing to pay is paid at once.
+    pub fn finalize(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
+        if self.status != InvoiceStatus::Draft {
+            return Err(illegal(self.status, "finalize"));
+        }
+        let nothing_due = self
+            .amount_due()
+            .map_err(|e| BillingError::Conflict(e.to_string()))?
+            .amount()
+            .is_zero();
+        self.status = if nothing_due {
+            InvoiceStatus::Paid
+        } else {
+            InvoiceStatus::Open
+        };
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// A successful charge of `amount`; the invoice is paid once nothing is due.
+    pub fn record_payment(
+        &mut self,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        if self.status != InvoiceStatus::Open {
+            return Err(illegal(self.status, "pay"));
+        }
+        let paid = self
+            .amount_paid
+            .checked_add(&amount)
+            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        self.amount_paid = paid;
+        self.attempt_count += 1;
+        self.next_attempt_at = None;
+        if self
+            .amount_due()
+            .map_err(|e| BillingError::Conflict(e.to_string()))?
+            .amount()
+            .is_zero()
+        {
+            self.status = InvoiceStatus::Paid;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// A failed charge; `next_attempt_at` is when dunning tries again (`None`: no more tries).
+    pub fn record_failure(
+        &mut self,
+        next_attempt_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        if self.status != InvoiceStatus::Open {
+            return Err(illegal(self.status, "charge"));
+        }
+        self.attempt_count += 1;
+        self.next_attempt_at = next_attempt_at;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    pub fn void(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
+        match self.status {
+            InvoiceStatus::Draft | InvoiceStatus::Open => {
+                self.status = InvoiceStatus::Void;
+                self.next_attempt_at = None;
+                self.updated_at = now;
+                Ok(())
+            }
+            InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::Uncollectible => {
+                Err(illegal(self.status, "void"))
+            }
+        }
+    }
+
+    pub fn mark_uncollectible(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
+        if self.status != InvoiceStatus::Open {
+            return Err(illegal(self.status, "write off"));
+        }
+        self.status = InvoiceStatus::Uncollectible;
+        self.next_attempt_at = None;
+        self.updated_at = now;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{customer_id, days, t0};
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn usd(units: i64) -> Money {
+        Money::from_minor_units(units, Currency::Usd)
+    }
+
+    fn period() -> Period {
+        Period {
+            start: t0(),
+            end: t0() + days(30),
+        }
+    }
+
+    fn line(kind: LineKind, cents: i64) -> InvoiceLine {
+        InvoiceLine {
+            kind,
+            description: format!("{kind:?}"),
+            amount: usd(cents),
+            period: period(),
+        }
+    }
+
+    fn invoice(lines: Vec<InvoiceLine>) -> Invoice {
+        Invoice::draft(
+            SubscriptionId::generate(),
+            customer_id(),
+            Currency::Usd,
+            period(),
+            lines,
+            t0(),
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn an_upgrade_invoice_adds_up() {
+        let inv = invoice(vec![
+            line(LineKind::Proration, -1999),
+            line(LineKind::Proration, 5333),
+            line(LineKind::Discount, -500),
+        ]);
+        assert_eq!(inv.subtotal(), Ok(usd(3334)));
+        assert_eq!(inv.discount(), Ok(usd(500)));
+        assert_eq!(inv.total(), Ok(usd(2834)));
+        assert_eq!(inv.amount_due(), Ok(usd(2834)));
+        assert_eq!(inv.total().map(|m| m.amount()), Ok(dec!(28.34)));
+    }
+
+    #[test]
+    fn a_renewal_is_open_then_paid() {
+        let mut inv = invoice(vec![line(LineKind::Subscription, 7999)]);
+        inv.finalize(t0()).expect("finalize");
+        assert_eq!(inv.status, InvoiceStatus::Open);
+        inv.record_failure(Some(t0() + days(3)), t0())
+            .expect("failure");
+        assert_eq!(
+            (inv.attempt_count, inv.next_attempt_at),
+            (1, Some(t0() + days(3)))
+        );
+        inv.record_payment(usd(7999), t0() + days(3)).expect("paid");
+        assert_eq!(inv.status, InvoiceStatus::Paid);
+        assert_eq!(inv.amount_due(), Ok(usd(0)));
+        assert_eq!(inv.attempt_count, 2);
+        assert!(
+            inv.record_payment(usd(7999), t0()).is_err(),
+            "never paid twice"
+        );
+        assert!(inv.void(t0()).is_err());
+    }
+
+    #[test]
+    fn a_credit_only_invoice_is_paid_at_once_and_owes_nothing() {
+        let mut inv = invoice(vec![line(LineKind::Proration, -4000)]);
+        assert_eq!(inv.amount_due(), Ok(usd(0)));
+        inv.finalize(t0()).expect("finalize");
+        assert_eq!(inv.status, InvoiceStatus::Paid);
+    }
+
+    #[test]
+    fn lines_in_another_currency_or_positive_discounts_are_refused() {
+        let eur = InvoiceLine {
+            amount: Money::from_minor_units(100, Currency::Eur),
+            ..line(LineKind::Subscription, 0)
+        };
+        assert!(Invoice::draft(
+            SubscriptionId::generate(),
+            customer_id(),
+            Currency::Usd,
+            period(),
+            vec![eur],
+            t0()
+        )
+        .is_err());
+        assert!(Invoice::draft(
+            SubscriptionId::generate(),
+            customer_id(),
+            Currency::Usd,
+            period(),
+            vec![line(LineKind::Discount, 100)],
+            t0()
+        )
+        .is_err());
+    }
+
+    fn any_line() -> impl Strategy<Value = InvoiceLine> {
+        prop_oneof![
+            (0i64..10_000_000).prop_map(|c| line(LineKind::Subscription, c)),
+            (-10_000_000i64..10_000_000).prop_map(|c| line(LineKind::Proration, c)),
+            (-10_000_000i64..=0).prop_map(|c| line(LineKind::Discount, c)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn totals_always_equal_the_sum_of_the_lines(lines in proptest::collection::vec(any_line(), 0..20), paid in 0i64..20_000_000) {
+            let mut inv = invoice(lines.clone());
+            let sum: i64 = lines.iter().map(|l| l.amount.to_minor_units().expect("fits")).sum();
+            prop_assert_eq!(inv.total(), Ok(usd(sum)));
+            prop_assert_eq!(inv.subtotal().and_then(|s| s.checked_sub(&inv.discount()?)), Ok(usd(sum)));
+            prop_assert!(!inv.discount().expect("sums").is_negative());
+            inv.amount_paid = usd(paid);
+            prop_assert_eq!(inv.amount_due(), Ok(usd((sum - paid).max(0))));
+        }
+    }
+}
