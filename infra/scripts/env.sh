@@ -8,3 +8,8 @@ export TABLE_NAME="${TABLE_NAME:-billing}"
 export JWT_SECRET="${JWT_SECRET:-local-dev-secret}"
 export LOCAL_GATEWAY_ADDR="${LOCAL_GATEWAY_ADDR:-127.0.0.1:3000}"
 export RUST_LOG="${RUST_LOG:-info}"
+# The local Stripe simulator (infra/stripe-sim).
+export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local}"
+export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:12111}"
+export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
+export STRIPE_SIM_ADDR="${STRIPE_SIM_ADDR:-127.0.0.1:12111}"
