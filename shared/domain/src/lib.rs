@@ -14,6 +14,7 @@ pub mod ids;
 pub mod invoice;
 pub mod money;
 pub mod page;
+pub mod payments;
 pub mod period;
 pub mod ports;
 pub mod proration;

@@ -1,0 +1,83 @@
+//! The payments port: what billing needs from a payment processor (Stripe, through an adapter).
+//! Every call carries an idempotency key derived from our own ids, so a retried call, or a
+//! retried Lambda, can never charge twice.
+
+use async_trait::async_trait;
+
+use crate::money::Money;
+
+/// A charge of a saved payment method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    /// The processor's customer id (`cus_...` at Stripe).
+    pub processor_customer_id: String,
+    pub payment_method_id: String,
+    pub amount: Money,
+    /// The customer is not present (renewals); present at subscription time.
+    pub off_session: bool,
+    /// E.g. `invoice:<invoice id>:attempt:<n>`.
+    pub idempotency_key: String,
+    pub description: String,
+    /// Our ids, stored with the payment for reconciliation.
+    pub metadata: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Succeeded {
+        payment_id: String,
+    },
+    /// The customer must authenticate (SCA) before the payment can complete.
+    RequiresAction {
+        payment_id: String,
+    },
+    /// The card was declined; `code` is the processor's (`card_declined`, `insufficient_funds`…).
+    Declined {
+        payment_id: Option<String>,
+        code: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachOutcome {
+    Attached { payment_method_id: String },
+    Declined { code: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// Worth retrying later with the same idempotency key (rate limit, 5xx, network).
+    #[error("payment processor unavailable: {0}")]
+    Transient(String),
+    /// Retrying will not help (bad request, unknown object).
+    #[error("payment processor refused the request: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    /// Creates the processor's customer for one of ours; returns its id.
+    async fn create_customer(
+        &self,
+        our_id: &str,
+        name: &str,
+        email: &str,
+        idempotency_key: &str,
+    ) -> Result<String, PaymentError>;
+    /// Attaches a payment method to the processor's customer and makes it the default.
+    async fn attach_payment_method(
+        &self,
+        processor_customer_id: &str,
+        payment_method_id: &str,
+        idempotency_key: &str,
+    ) -> Result<AttachOutcome, PaymentError>;
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, PaymentError>;
+    /// Refunds `amount` of a successful payment; returns the refund id.
+    async fn refund(
+        &self,
+        payment_id: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<String, PaymentError>;
+}
