@@ -6,13 +6,15 @@
 //! line), `amount_due = max(total - amount_paid, 0)`.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::error::BillingError;
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
 use crate::money::{Currency, Money, MoneyError};
 use crate::period::Period;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     Draft,
     Open,
@@ -33,7 +35,8 @@ impl InvoiceStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LineKind {
     /// The plan's price for a period.
     Subscription,

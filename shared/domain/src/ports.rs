@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::catalogue::Plan;
 use crate::customer::Customer;
-use crate::ids::{CustomerId, PlanId, SubscriptionId};
+use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::invoice::Invoice;
 use crate::page::{Page, PageRequest};
 use crate::subscription::Subscription;
 
@@ -67,6 +68,29 @@ pub trait SubscriptionRepo: Send + Sync {
         customer_id: &CustomerId,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError>;
+}
+
+#[async_trait]
+pub trait InvoiceRepo: Send + Sync {
+    async fn get_invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError>;
+    /// Stores a new invoice, at most one per subscription and period start: a second invoice for
+    /// the same period fails with [`StoreError::AlreadyExists`] (load it with
+    /// [`InvoiceRepo::find_period_invoice`]), so retried renewals never invoice twice.
+    async fn insert_invoice(&self, invoice: &Invoice) -> Result<(), StoreError>;
+    /// The invoice of a subscription's period, if one was created.
+    async fn find_period_invoice(
+        &self,
+        subscription_id: &SubscriptionId,
+        period_start: DateTime<Utc>,
+    ) -> Result<Option<Invoice>, StoreError>;
+    /// Conditional on `invoice.version`; bumps it.
+    async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError>;
+    /// A subscription's invoices, newest first.
+    async fn list_invoices(
+        &self,
+        subscription_id: &SubscriptionId,
+        page: &PageRequest,
+    ) -> Result<Page<Invoice>, StoreError>;
 }
 
 /// What an idempotent write answered the first time.

@@ -6,9 +6,11 @@ use std::str::FromStr;
 
 use billing_domain::catalogue::{Feature, Limit, Plan, PlanStatus, Tier, TierLimits};
 use billing_domain::customer::{Address, Company, Customer, Email, Metadata, PaymentTerms};
-use billing_domain::ids::{CustomerId, PlanId, SubscriptionId};
+use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use billing_domain::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
 use billing_domain::money::{Currency, Money};
 use billing_domain::period::Interval;
+use billing_domain::period::Period;
 use billing_domain::ports::StoreError;
 use billing_domain::subscription::{
     Cancellation, CancellationReason, Pause, Subscription, SubscriptionStatus,
@@ -351,6 +353,125 @@ impl TryFrom<SubscriptionItem> for Subscription {
             pause,
             metadata: i.metadata,
             exclusive: i.exclusive,
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
+    }
+}
+
+pub fn invoice_pk(id: &InvoiceId) -> String {
+    format!("IN#{id}")
+}
+pub fn subscription_invoices_gsi1pk(id: &SubscriptionId) -> String {
+    format!("SUB#{id}#INVOICES")
+}
+/// The guard item that makes a period's invoice unique: `pk = SUB#<id>`, this `sk`.
+pub fn period_invoice_sk(period_start: DateTime<Utc>) -> String {
+    format!("INVOICE_PERIOD#{}", ts(period_start))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InvoiceLineItem {
+    kind: LineKind,
+    description: String,
+    amount: String,
+    period_start: String,
+    period_end: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InvoiceItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub entity: String,
+    pub id: String,
+    pub subscription_id: String,
+    pub customer_id: String,
+    pub currency: Currency,
+    pub status: InvoiceStatus,
+    pub lines: Vec<InvoiceLineItem>,
+    pub amount_paid: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl From<&Invoice> for InvoiceItem {
+    fn from(i: &Invoice) -> Self {
+        InvoiceItem {
+            pk: invoice_pk(&i.id),
+            sk: "INVOICE".into(),
+            gsi1pk: subscription_invoices_gsi1pk(&i.subscription_id),
+            gsi1sk: format!("{}#{}", ts(i.created_at), i.id),
+            entity: "invoice".into(),
+            id: i.id.to_string(),
+            subscription_id: i.subscription_id.to_string(),
+            customer_id: i.customer_id.to_string(),
+            currency: i.currency,
+            status: i.status,
+            lines: i
+                .lines
+                .iter()
+                .map(|l| InvoiceLineItem {
+                    kind: l.kind,
+                    description: l.description.clone(),
+                    amount: l.amount.amount().to_string(),
+                    period_start: ts(l.period.start),
+                    period_end: ts(l.period.end),
+                })
+                .collect(),
+            amount_paid: i.amount_paid.amount().to_string(),
+            period_start: ts(i.period.start),
+            period_end: ts(i.period.end),
+            attempt_count: i.attempt_count,
+            next_attempt_at: i.next_attempt_at.map(ts),
+            created_at: ts(i.created_at),
+            updated_at: ts(i.updated_at),
+            version: i.version,
+        }
+    }
+}
+
+impl TryFrom<InvoiceItem> for Invoice {
+    type Error = StoreError;
+    fn try_from(i: InvoiceItem) -> Result<Self, Self::Error> {
+        let lines = i
+            .lines
+            .into_iter()
+            .map(|l| {
+                Ok(InvoiceLine {
+                    kind: l.kind,
+                    description: l.description,
+                    amount: money("lines.amount", &l.amount, i.currency)?,
+                    period: Period {
+                        start: parse_ts("lines.period_start", &l.period_start)?,
+                        end: parse_ts("lines.period_end", &l.period_end)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Invoice {
+            id: InvoiceId::from_str(&i.id).map_err(corrupt("id"))?,
+            subscription_id: SubscriptionId::from_str(&i.subscription_id)
+                .map_err(corrupt("subscription_id"))?,
+            customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
+            currency: i.currency,
+            status: i.status,
+            lines,
+            amount_paid: money("amount_paid", &i.amount_paid, i.currency)?,
+            period: Period {
+                start: parse_ts("period_start", &i.period_start)?,
+                end: parse_ts("period_end", &i.period_end)?,
+            },
+            attempt_count: i.attempt_count,
+            next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,

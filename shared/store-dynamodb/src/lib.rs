@@ -17,11 +17,12 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use billing_domain::catalogue::Plan;
 use billing_domain::customer::Customer;
-use billing_domain::ids::{CustomerId, PlanId, SubscriptionId};
+use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use billing_domain::invoice::Invoice;
 use billing_domain::page::{Page, PageRequest};
 use billing_domain::ports::{
-    CustomerRepo, IdempotencyClaim, IdempotencyRepo, PlanRepo, RecordedResponse, StoreError,
-    SubscriptionRepo,
+    CustomerRepo, IdempotencyClaim, IdempotencyRepo, InvoiceRepo, PlanRepo, RecordedResponse,
+    StoreError, SubscriptionRepo,
 };
 use billing_domain::subscription::Subscription;
 use chrono::{DateTime, Utc};
@@ -512,6 +513,127 @@ fn failed(codes: &[String], index: usize) -> bool {
     codes
         .get(index)
         .is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PeriodInvoiceGuard {
+    pk: String,
+    sk: String,
+    entity: String,
+    invoice_id: String,
+}
+
+#[async_trait]
+impl InvoiceRepo for DynamoStore {
+    async fn get_invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
+        self.get::<items::InvoiceItem>(items::invoice_pk(id), "INVOICE")
+            .await?
+            .map(Invoice::try_from)
+            .transpose()
+    }
+
+    async fn insert_invoice(&self, invoice: &Invoice) -> Result<(), StoreError> {
+        let put_invoice = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(encode(&items::InvoiceItem::from(invoice))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        let guard = encode(&PeriodInvoiceGuard {
+            pk: items::subscription_pk(&invoice.subscription_id),
+            sk: items::period_invoice_sk(invoice.period.start),
+            entity: "period_invoice".into(),
+            invoice_id: invoice.id.to_string(),
+        })?;
+        let put_guard = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(guard))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        let outcome = self
+            .transact(vec![
+                TransactWriteItem::builder().put(put_invoice).build(),
+                TransactWriteItem::builder().put(put_guard).build(),
+            ])
+            .await?;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 0) || failed(&codes, 1) => Err(StoreError::AlreadyExists),
+            Err(codes) => Err(StoreError::Unavailable(format!(
+                "transaction canceled: {codes:?}"
+            ))),
+        }
+    }
+
+    async fn find_period_invoice(
+        &self,
+        subscription_id: &SubscriptionId,
+        period_start: DateTime<Utc>,
+    ) -> Result<Option<Invoice>, StoreError> {
+        let guard: Option<PeriodInvoiceGuard> = self
+            .get(
+                items::subscription_pk(subscription_id),
+                &items::period_invoice_sk(period_start),
+            )
+            .await?;
+        match guard {
+            Some(guard) => {
+                let id = guard
+                    .invoice_id
+                    .parse::<InvoiceId>()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                self.get_invoice(&id).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError> {
+        self.update(
+            encode(&items::InvoiceItem::from(&*invoice))?,
+            invoice.version,
+        )
+        .await?;
+        invoice.version += 1;
+        Ok(())
+    }
+
+    async fn list_invoices(
+        &self,
+        subscription_id: &SubscriptionId,
+        page: &PageRequest,
+    ) -> Result<Page<Invoice>, StoreError> {
+        let start = match &page.starting_after {
+            Some(id) => {
+                let id = id
+                    .parse::<InvoiceId>()
+                    .map_err(|_| StoreError::UnknownCursor)?;
+                let cursor = self
+                    .get_invoice(&id)
+                    .await?
+                    .filter(|i| &i.subscription_id == subscription_id)
+                    .ok_or(StoreError::UnknownCursor)?;
+                gsi1_start_key(&encode(&items::InvoiceItem::from(&cursor))?)
+            }
+            None => None,
+        };
+        let (rows, has_more) = self
+            .query_page::<items::InvoiceItem>(
+                &items::subscription_invoices_gsi1pk(subscription_id),
+                false,
+                page.limit,
+                start,
+            )
+            .await?;
+        Ok(Page {
+            data: rows
+                .into_iter()
+                .map(Invoice::try_from)
+                .collect::<Result<_, _>>()?,
+            has_more,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

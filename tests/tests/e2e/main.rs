@@ -9,6 +9,7 @@ mod bad_input;
 mod concurrency;
 mod customers;
 mod idempotency;
+mod invoices;
 mod plans;
 mod subscriptions;
 mod template;

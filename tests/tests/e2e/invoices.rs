@@ -1,0 +1,167 @@
+//! Invoices in the store: one per subscription period whatever the retries, conditional updates,
+//! newest-first lists.
+
+use billing_domain::ids::{CustomerId, SubscriptionId};
+use billing_domain::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use billing_domain::money::{Currency, Money};
+use billing_domain::page::PageRequest;
+use billing_domain::period::{Interval, Period};
+use billing_domain::ports::{InvoiceRepo, StoreError};
+use chrono::{DateTime, TimeZone, Utc};
+use futures::future::join_all;
+
+use crate::app::TestApp;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 31, 9, 0, 0)
+        .single()
+        .expect("date")
+}
+
+fn period(n: u32) -> Period {
+    Period {
+        start: Interval::Month.nth_period_end(start(), n).expect("date"),
+        end: Interval::Month
+            .nth_period_end(start(), n + 1)
+            .expect("date"),
+    }
+}
+
+fn renewal(sub: &SubscriptionId, n: u32) -> Invoice {
+    let p = period(n);
+    Invoice::draft(
+        sub.clone(),
+        "cus_invoiced".parse::<CustomerId>().expect("id"),
+        Currency::Usd,
+        p,
+        vec![InvoiceLine {
+            kind: LineKind::Subscription,
+            description: "Premium (monthly)".into(),
+            amount: Money::from_minor_units(7999, Currency::Usd),
+            period: p,
+        }],
+        p.start,
+    )
+    .expect("valid")
+}
+
+#[tokio::test]
+async fn a_period_is_invoiced_once_however_many_workers_race() {
+    let app = TestApp::spawn().await;
+    let sub = SubscriptionId::generate();
+    let attempts: Vec<Invoice> = (0..6).map(|_| renewal(&sub, 1)).collect();
+    let results = join_all(attempts.iter().map(|i| app.store.insert_invoice(i))).await;
+    let won: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyExists))));
+    let stored = app
+        .store
+        .find_period_invoice(&sub, period(1).start)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored.id, attempts[won[0]].id);
+    assert_eq!(
+        stored.total(),
+        Ok(Money::from_minor_units(7999, Currency::Usd))
+    );
+    // The period of February (28 days, from the 31 January anchor) is stored as computed.
+    assert_eq!(stored.period, period(1));
+    assert!(app
+        .store
+        .find_period_invoice(&sub, period(2).start)
+        .await
+        .expect("read")
+        .is_none());
+}
+
+#[tokio::test]
+async fn invoice_updates_are_conditional_on_the_version_read() {
+    let app = TestApp::spawn().await;
+    let sub = SubscriptionId::generate();
+    let mut invoice = renewal(&sub, 0);
+    app.store.insert_invoice(&invoice).await.expect("insert");
+    let mut stale = invoice.clone();
+    invoice.finalize(period(0).start).expect("finalize");
+    invoice
+        .record_payment(
+            Money::from_minor_units(7999, Currency::Usd),
+            period(0).start,
+        )
+        .expect("pay");
+    app.store
+        .update_invoice(&mut invoice)
+        .await
+        .expect("update");
+    stale.void(period(0).start).expect("void in memory");
+    assert!(matches!(
+        app.store.update_invoice(&mut stale).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let stored = app
+        .store
+        .get_invoice(&invoice.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored.status, InvoiceStatus::Paid);
+    assert_eq!(stored.amount_due(), Ok(Money::zero(Currency::Usd)));
+    assert_eq!(stored.attempt_count, 1);
+    assert_eq!(stored, invoice);
+}
+
+#[tokio::test]
+async fn a_subscriptions_invoices_list_newest_first_in_pages() {
+    let app = TestApp::spawn().await;
+    let sub = SubscriptionId::generate();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let invoice = renewal(&sub, n);
+        app.store.insert_invoice(&invoice).await.expect("insert");
+        ids.push(invoice.id);
+    }
+    // Another subscription's invoice never shows up.
+    app.store
+        .insert_invoice(&renewal(&SubscriptionId::generate(), 0))
+        .await
+        .expect("insert");
+    let first = app
+        .store
+        .list_invoices(
+            &sub,
+            &PageRequest {
+                limit: 2,
+                starting_after: None,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        first.data.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        [ids[2].clone(), ids[1].clone()]
+    );
+    assert!(first.has_more);
+    let rest = app
+        .store
+        .list_invoices(
+            &sub,
+            &PageRequest {
+                limit: 2,
+                starting_after: Some(ids[1].to_string()),
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        rest.data.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        [ids[0].clone()]
+    );
+    assert!(!rest.has_more);
+}
