@@ -167,14 +167,22 @@ impl DynamoStore {
         }
     }
 
-    /// Queries a list index newest first (or in key order), Stripe-style pagination.
-    async fn query_page<T: DeserializeOwned>(
+    /// One page of a list index, newest first, resuming after `cursor` (the item that
+    /// `starting_after` named, already checked to belong to this list).
+    async fn page_after<R, T>(
         &self,
         gsi1pk: &str,
-        forward: bool,
-        limit: u32,
-        start: Option<Item>,
-    ) -> Result<(Vec<T>, bool), StoreError> {
+        page: &PageRequest,
+        cursor: Option<R>,
+    ) -> Result<Page<T>, StoreError>
+    where
+        R: Serialize + DeserializeOwned,
+        T: TryFrom<R, Error = StoreError>,
+    {
+        let start = match cursor {
+            Some(item) => gsi1_start_key(&encode(&item)?),
+            None => None,
+        };
         let out = self
             .client
             .query()
@@ -182,20 +190,21 @@ impl DynamoStore {
             .index_name(GSI1)
             .key_condition_expression("gsi1pk = :pk")
             .expression_attribute_values(":pk", s(gsi1pk))
-            .scan_index_forward(forward)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .scan_index_forward(false)
+            // One more than asked, to know whether more follow.
+            .limit(i32::try_from(page.limit + 1).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(unavailable)?;
-        let mut items = out.items.unwrap_or_default();
-        let has_more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        let decoded = items
+        let mut rows = out.items.unwrap_or_default();
+        let has_more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let data = rows
             .into_iter()
-            .map(decode)
-            .collect::<Result<Vec<T>, _>>()?;
-        Ok((decoded, has_more))
+            .map(|row| decode::<R>(row).and_then(T::try_from))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { data, has_more })
     }
 
     /// Every item of a list index, following DynamoDB's own pages.
@@ -328,29 +337,20 @@ impl CustomerRepo for DynamoStore {
     }
 
     async fn list_customers(&self, page: &PageRequest) -> Result<Page<Customer>, StoreError> {
-        let start = match &page.starting_after {
+        let cursor = match &page.starting_after {
             Some(id) => {
                 let id = id
                     .parse::<CustomerId>()
                     .map_err(|_| StoreError::UnknownCursor)?;
-                let cursor = self
+                let customer = self
                     .get_customer(&id)
                     .await?
                     .ok_or(StoreError::UnknownCursor)?;
-                gsi1_start_key(&encode(&items::CustomerItem::from(&cursor))?)
+                Some(items::CustomerItem::from(&customer))
             }
             None => None,
         };
-        let (rows, has_more) = self
-            .query_page::<items::CustomerItem>(items::CUSTOMERS_GSI1PK, false, page.limit, start)
-            .await?;
-        Ok(Page {
-            data: rows
-                .into_iter()
-                .map(Customer::try_from)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        self.page_after(items::CUSTOMERS_GSI1PK, page, cursor).await
     }
 }
 
@@ -448,35 +448,26 @@ impl SubscriptionRepo for DynamoStore {
         customer_id: &CustomerId,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError> {
-        let start = match &page.starting_after {
+        let cursor = match &page.starting_after {
             Some(id) => {
                 let id = id
                     .parse::<SubscriptionId>()
                     .map_err(|_| StoreError::UnknownCursor)?;
-                let cursor = self
+                let sub = self
                     .get_subscription(&id)
                     .await?
                     .filter(|s| &s.customer_id == customer_id)
                     .ok_or(StoreError::UnknownCursor)?;
-                gsi1_start_key(&encode(&items::SubscriptionItem::from(&cursor))?)
+                Some(items::SubscriptionItem::from(&sub))
             }
             None => None,
         };
-        let (rows, has_more) = self
-            .query_page::<items::SubscriptionItem>(
-                &items::customer_subscriptions_gsi1pk(customer_id),
-                false,
-                page.limit,
-                start,
-            )
-            .await?;
-        Ok(Page {
-            data: rows
-                .into_iter()
-                .map(Subscription::try_from)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        self.page_after(
+            &items::customer_subscriptions_gsi1pk(customer_id),
+            page,
+            cursor,
+        )
+        .await
     }
 }
 
@@ -604,35 +595,26 @@ impl InvoiceRepo for DynamoStore {
         subscription_id: &SubscriptionId,
         page: &PageRequest,
     ) -> Result<Page<Invoice>, StoreError> {
-        let start = match &page.starting_after {
+        let cursor = match &page.starting_after {
             Some(id) => {
                 let id = id
                     .parse::<InvoiceId>()
                     .map_err(|_| StoreError::UnknownCursor)?;
-                let cursor = self
+                let invoice = self
                     .get_invoice(&id)
                     .await?
                     .filter(|i| &i.subscription_id == subscription_id)
                     .ok_or(StoreError::UnknownCursor)?;
-                gsi1_start_key(&encode(&items::InvoiceItem::from(&cursor))?)
+                Some(items::InvoiceItem::from(&invoice))
             }
             None => None,
         };
-        let (rows, has_more) = self
-            .query_page::<items::InvoiceItem>(
-                &items::subscription_invoices_gsi1pk(subscription_id),
-                false,
-                page.limit,
-                start,
-            )
-            .await?;
-        Ok(Page {
-            data: rows
-                .into_iter()
-                .map(Invoice::try_from)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        self.page_after(
+            &items::subscription_invoices_gsi1pk(subscription_id),
+            page,
+            cursor,
+        )
+        .await
     }
 }
 
