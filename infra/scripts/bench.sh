@@ -12,5 +12,5 @@ if ! curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
   infra/scripts/emulator.sh start
   started=yes
 fi
-cargo build --release -p subscriptions-api -p customers-api -p plans-api -p meta-api -p local-stack --bins
+cargo build --release -p subscriptions-api -p customers-api -p plans-api -p invoices-api -p meta-api -p local-stack --bins
 "${CARGO_TARGET_DIR:-target}/release/bench" "${CARGO_TARGET_DIR:-target}/release" "$root"

@@ -32,6 +32,7 @@ macro_rules! api_enum {
     };
 }
 
+use billing_domain::invoice::{Invoice, InvoiceStatus as DInvoiceStatus, LineKind as DLineKind};
 use catalogue::{Feature as DFeature, PlanStatus as DPlanStatus, Tier as DTier};
 use customer::PaymentTerms as DPaymentTerms;
 use money::Currency as DCurrency;
@@ -61,6 +62,11 @@ api_enum!(CancellationReason => DReason {
     SwitchedService = "switched_service", Unused = "unused", CustomerService = "customer_service",
     TooComplex = "too_complex", LowQuality = "low_quality", Other = "other",
 });
+
+api_enum!(InvoiceStatus => DInvoiceStatus {
+    Draft = "draft", Open = "open", Paid = "paid", Void = "void", Uncollectible = "uncollectible",
+});
+api_enum!(LineKind => DLineKind { Subscription = "subscription", Proration = "proration", Discount = "discount" });
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a PATCH.
 fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -642,4 +648,75 @@ pub struct HealthResponse {
     #[schema(example = "ok")]
     pub status: String,
     pub version: String,
+}
+
+// ---- invoices ----------------------------------------------------------------------------
+
+/// One line of an invoice; credits and discounts are negative.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceLineDto {
+    pub kind: LineKind,
+    pub description: String,
+    #[schema(example = "79.99")]
+    pub amount: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+}
+
+/// An invoice. `total = subtotal - discount` = the sum of the lines;
+/// `amount_due = max(total - amount_paid, 0)`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceResponse {
+    #[schema(example = "in_0cc175b9c0f1b6a831c399e2")]
+    pub id: String,
+    pub subscription_id: String,
+    pub customer_id: String,
+    pub status: InvoiceStatus,
+    pub currency: Currency,
+    pub subtotal: String,
+    pub discount: String,
+    pub total: String,
+    pub amount_due: String,
+    pub amount_paid: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub lines: Vec<InvoiceLineDto>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<&Invoice> for InvoiceResponse {
+    type Error = money::MoneyError;
+    fn try_from(i: &Invoice) -> Result<Self, Self::Error> {
+        let text = |m: Money| m.amount().to_string();
+        Ok(InvoiceResponse {
+            id: i.id.to_string(),
+            subscription_id: i.subscription_id.to_string(),
+            customer_id: i.customer_id.to_string(),
+            status: i.status.into(),
+            currency: i.currency.into(),
+            subtotal: text(i.subtotal()?),
+            discount: text(i.discount()?),
+            total: text(i.total()?),
+            amount_due: text(i.amount_due()?),
+            amount_paid: text(i.amount_paid),
+            period_start: i.period.start,
+            period_end: i.period.end,
+            attempt_count: i.attempt_count,
+            next_attempt_at: i.next_attempt_at,
+            lines: i
+                .lines
+                .iter()
+                .map(|l| InvoiceLineDto {
+                    kind: l.kind.into(),
+                    description: l.description.clone(),
+                    amount: text(l.amount),
+                    period_start: l.period.start,
+                    period_end: l.period.end,
+                })
+                .collect(),
+            created_at: i.created_at,
+        })
+    }
 }

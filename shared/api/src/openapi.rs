@@ -7,7 +7,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
-use crate::routes::{customers, meta, plans, subscriptions};
+use crate::routes::{customers, invoices, meta, plans, subscriptions};
 
 /// The error answers every authenticated endpoint can give, as problem+json.
 pub struct ErrorResponses;
@@ -71,11 +71,12 @@ impl Modify for BearerAuth {
         customers::create, customers::list, customers::get, customers::update,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
         subscriptions::resume, subscriptions::cancel, subscriptions::update,
+        invoices::list, invoices::get,
         meta::health, meta::openapi,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
     modifiers(&BearerAuth),
-    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "meta"))
+    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

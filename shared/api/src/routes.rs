@@ -2,6 +2,7 @@
 //! the local gateway and `template.yaml` (a test checks they agree).
 
 pub(crate) mod customers;
+pub(crate) mod invoices;
 pub(crate) mod meta;
 pub(crate) mod plans;
 pub(crate) mod subscriptions;
@@ -27,14 +28,16 @@ pub enum Function {
     SubscriptionsApi,
     CustomersApi,
     PlansApi,
+    InvoicesApi,
     MetaApi,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [
+    pub const ALL: [Function; 5] = [
         Function::SubscriptionsApi,
         Function::CustomersApi,
         Function::PlansApi,
+        Function::InvoicesApi,
         Function::MetaApi,
     ];
 
@@ -44,6 +47,7 @@ impl Function {
             Function::SubscriptionsApi => "subscriptions-api",
             Function::CustomersApi => "customers-api",
             Function::PlansApi => "plans-api",
+            Function::InvoicesApi => "invoices-api",
             Function::MetaApi => "meta-api",
         }
     }
@@ -54,6 +58,7 @@ impl Function {
             Function::SubscriptionsApi => "SubscriptionsApiFunction",
             Function::CustomersApi => "CustomersApiFunction",
             Function::PlansApi => "PlansApiFunction",
+            Function::InvoicesApi => "InvoicesApiFunction",
             Function::MetaApi => "MetaApiFunction",
         }
     }
@@ -77,6 +82,8 @@ pub enum Endpoint {
     ResumeSubscription,
     CancelSubscription,
     UpdateSubscription,
+    ListInvoices,
+    GetInvoice,
     Health,
     OpenApi,
 }
@@ -129,6 +136,8 @@ pub const ROUTES: &[Route] = &[
     route!("PUT" "/api/v1/subscriptions/{id}/resume" => ResumeSubscription @ SubscriptionsApi),
     route!("DELETE" "/api/v1/subscriptions/{id}" => CancelSubscription @ SubscriptionsApi),
     route!("PATCH" "/api/v1/subscriptions/{id}" => UpdateSubscription @ SubscriptionsApi),
+    route!("GET" "/api/v1/subscriptions/{id}/invoices" => ListInvoices @ InvoicesApi),
+    route!("GET" "/api/v1/invoices/{id}" => GetInvoice @ InvoicesApi),
     route!("GET" "/api/v1/health" => Health @ MetaApi),
     route!("GET" "/api/v1/openapi.json" => OpenApi @ MetaApi),
 ];
@@ -406,6 +415,8 @@ async fn dispatch(
         Endpoint::ResumeSubscription => subscriptions::resume(state, ctx, principal).await,
         Endpoint::CancelSubscription => subscriptions::cancel(state, ctx, principal).await,
         Endpoint::UpdateSubscription => subscriptions::update(state, ctx, principal).await,
+        Endpoint::ListInvoices => invoices::list(state, ctx, principal).await,
+        Endpoint::GetInvoice => invoices::get(state, ctx, principal).await,
         Endpoint::Health | Endpoint::OpenApi => meta::dispatch(state, endpoint, ctx).await,
     }
 }

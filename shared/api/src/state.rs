@@ -45,6 +45,7 @@ impl AppState {
                 plans: shared.clone(),
                 customers: shared.clone(),
                 subscriptions: shared.clone(),
+                invoices: shared.clone(),
                 clock,
             },
             idempotency: shared,

@@ -10,9 +10,10 @@ use crate::catalogue::{NewPlan, Plan, PlanPatch};
 use crate::clock::Clock;
 use crate::customer::{Customer, CustomerPatch, NewCustomer};
 use crate::error::BillingError;
-use crate::ids::{CustomerId, PlanId, SubscriptionId};
+use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::invoice::Invoice;
 use crate::page::{Page, PageRequest};
-use crate::ports::{CustomerRepo, PlanRepo, StoreError, SubscriptionRepo};
+use crate::ports::{CustomerRepo, InvoiceRepo, PlanRepo, StoreError, SubscriptionRepo};
 use crate::subscription::{CancelRequest, NewSubscription, Subscription, SubscriptionPatch};
 
 /// The ports the service works through.
@@ -21,6 +22,7 @@ pub struct Billing {
     pub plans: Arc<dyn PlanRepo>,
     pub customers: Arc<dyn CustomerRepo>,
     pub subscriptions: Arc<dyn SubscriptionRepo>,
+    pub invoices: Arc<dyn InvoiceRepo>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -275,6 +277,37 @@ impl Billing {
             Err(StoreError::UnknownCursor) => Err(BillingError::field(
                 "starting_after",
                 "names no subscription of this customer",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    // ---- invoices --------------------------------------------------------------------------
+
+    /// One invoice; customers see only their own.
+    pub async fn get_invoice(
+        &self,
+        actor: &Actor,
+        id: &InvoiceId,
+    ) -> Result<Invoice, BillingError> {
+        match self.invoices.get_invoice(id).await? {
+            Some(invoice) if actor.can_access(&invoice.customer_id) => Ok(invoice),
+            Some(_) | None => Err(BillingError::NotFound("invoice")),
+        }
+    }
+
+    /// A subscription's invoices, newest first.
+    pub async fn list_invoices(
+        &self,
+        actor: &Actor,
+        subscription_id: &SubscriptionId,
+        page: &PageRequest,
+    ) -> Result<Page<Invoice>, BillingError> {
+        let sub = self.get_subscription(actor, subscription_id).await?;
+        match self.invoices.list_invoices(&sub.id, page).await {
+            Err(StoreError::UnknownCursor) => Err(BillingError::field(
+                "starting_after",
+                "names no invoice of this subscription",
             )),
             other => Ok(other?),
         }

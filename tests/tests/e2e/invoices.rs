@@ -165,3 +165,123 @@ async fn a_subscriptions_invoices_list_newest_first_in_pages() {
     );
     assert!(!rest.has_more);
 }
+
+/// A customer subscribed through the API, with one stored invoice for its first period.
+async fn invoiced_customer(app: &TestApp, name: &str) -> (String, String, Invoice) {
+    let customer = app.create_customer(name).await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_premium_month")
+        .await
+        .ok(201);
+    let sub_id: SubscriptionId = sub.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("sub id");
+    let p = Period {
+        start: sub.body["current_period_start"]
+            .as_str()
+            .expect("start")
+            .parse()
+            .expect("time"),
+        end: sub.body["current_period_end"]
+            .as_str()
+            .expect("end")
+            .parse()
+            .expect("time"),
+    };
+    let mut invoice = Invoice::draft(
+        sub_id.clone(),
+        customer.parse().expect("customer id"),
+        Currency::Usd,
+        p,
+        vec![
+            InvoiceLine {
+                kind: LineKind::Subscription,
+                description: "Premium (monthly)".into(),
+                amount: Money::from_minor_units(7999, Currency::Usd),
+                period: p,
+            },
+            InvoiceLine {
+                kind: LineKind::Discount,
+                description: "WELCOME10".into(),
+                amount: Money::from_minor_units(-800, Currency::Usd),
+                period: p,
+            },
+        ],
+        p.start,
+    )
+    .expect("valid");
+    invoice.finalize(p.start).expect("finalize");
+    app.store.insert_invoice(&invoice).await.expect("insert");
+    (customer, sub_id.to_string(), invoice)
+}
+
+#[tokio::test]
+async fn invoices_are_read_with_lines_and_totals_that_add_up() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let (_, sub, invoice) = invoiced_customer(&app, "Invoiced").await;
+    let listed = app
+        .get(&format!("/api/v1/subscriptions/{sub}/invoices"), &admin)
+        .await
+        .ok(200);
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listed.body["has_more"], false);
+    let read = app
+        .get(&format!("/api/v1/invoices/{}", invoice.id), &admin)
+        .await
+        .ok(200);
+    let body = &read.body;
+    assert_eq!(body["status"], "open");
+    assert_eq!(body["currency"], "usd");
+    assert_eq!(
+        (
+            body["subtotal"].as_str(),
+            body["discount"].as_str(),
+            body["total"].as_str()
+        ),
+        (Some("79.99"), Some("8.00"), Some("71.99"))
+    );
+    assert_eq!(
+        (body["amount_due"].as_str(), body["amount_paid"].as_str()),
+        (Some("71.99"), Some("0.00"))
+    );
+    assert_eq!(body["lines"][1]["kind"], "discount");
+    assert_eq!(body["lines"][1]["amount"], "-8.00");
+    assert_eq!(body["subscription_id"], sub.as_str());
+}
+
+#[tokio::test]
+async fn a_customer_reads_only_its_own_invoices() {
+    let app = TestApp::spawn().await;
+    let (a, sub_a, invoice_a) = invoiced_customer(&app, "Alpha").await;
+    let (_, sub_b, invoice_b) = invoiced_customer(&app, "Beta").await;
+    let token_a = app.customer_token(&a);
+    app.get(&format!("/api/v1/invoices/{}", invoice_a.id), &token_a)
+        .await
+        .ok(200);
+    app.get(&format!("/api/v1/subscriptions/{sub_a}/invoices"), &token_a)
+        .await
+        .ok(200);
+    app.get(&format!("/api/v1/invoices/{}", invoice_b.id), &token_a)
+        .await
+        .problem(404);
+    app.get(&format!("/api/v1/subscriptions/{sub_b}/invoices"), &token_a)
+        .await
+        .problem(404);
+    app.get("/api/v1/invoices/in_missing", &app.admin())
+        .await
+        .problem(404);
+    let bad_cursor = app
+        .get(
+            &format!(
+                "/api/v1/subscriptions/{sub_a}/invoices?starting_after={}",
+                invoice_b.id
+            ),
+            &app.admin(),
+        )
+        .await
+        .problem(422);
+    assert_eq!(bad_cursor.fields(), ["starting_after"]);
+}

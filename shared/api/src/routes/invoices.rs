@@ -1,0 +1,62 @@
+//! Invoices: read by operators and by the customer they belong to (404 for others').
+
+use billing_domain::ids::{InvoiceId, SubscriptionId};
+
+use crate::auth::{Permission, Principal};
+use crate::dto::{InvoiceResponse, List};
+use crate::openapi::ErrorResponses;
+use crate::problem::ApiError;
+use crate::routes::{Ctx, Reply};
+use crate::state::AppState;
+
+fn response(invoice: &billing_domain::invoice::Invoice) -> Result<InvoiceResponse, ApiError> {
+    InvoiceResponse::try_from(invoice)
+        .map_err(|e| ApiError::Internal(format!("invoice {}: {e}", invoice.id)))
+}
+
+/// A subscription's invoices, newest first.
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}/invoices", tag = "invoices",
+    params(("id" = String, Path, description = "subscription id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of invoices", body = List<InvoiceResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let id: SubscriptionId = ctx
+        .param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("subscription"))?;
+    let query = ctx.query(&["limit", "starting_after"])?;
+    let page = state
+        .billing
+        .list_invoices(&actor, &id, &ctx.page(&query)?)
+        .await?;
+    let data = page
+        .data
+        .iter()
+        .map(response)
+        .collect::<Result<Vec<_>, _>>()?;
+    Reply::json(
+        200,
+        &List {
+            data,
+            has_more: page.has_more,
+        },
+    )
+}
+
+/// One invoice with its lines.
+#[utoipa::path(get, path = "/api/v1/invoices/{id}", tag = "invoices",
+    params(("id" = String, Path, description = "invoice id")),
+    responses((status = 200, description = "The invoice", body = InvoiceResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let id: InvoiceId = ctx
+        .param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("invoice"))?;
+    let invoice = state.billing.get_invoice(&actor, &id).await?;
+    Ok(Reply::json(200, &response(&invoice)?)?.with_etag(invoice.version))
+}
