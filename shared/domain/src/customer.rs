@@ -85,12 +85,7 @@ impl Address {
                 "must be a two-letter ISO 3166-1 country code",
             ));
         }
-        v.finish().map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| e.under(field))
-                .collect::<Vec<_>>()
-        })?;
+        v.finish_under(field)?;
         Ok(Address {
             line1: line1.unwrap_or_default(),
             line2: line2.flatten(),
@@ -128,12 +123,7 @@ impl Company {
             website: take("website", self.website, 200),
             phone: take("phone", self.phone, 40),
         };
-        v.finish().map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| e.under(field))
-                .collect::<Vec<_>>()
-        })?;
+        v.finish_under(field)?;
         Ok(company)
     }
 }

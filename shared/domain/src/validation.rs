@@ -60,6 +60,12 @@ impl Validator {
         self.errors.extend(errors);
     }
 
+    /// Like [`Validator::finish`], with every field nested under `parent`.
+    pub fn finish_under(self, parent: &str) -> Result<(), Vec<FieldError>> {
+        self.finish()
+            .map_err(|errors| errors.into_iter().map(|e| e.under(parent)).collect())
+    }
+
     /// Ok when nothing was recorded.
     pub fn finish(self) -> Result<(), Vec<FieldError>> {
         if self.errors.is_empty() {
