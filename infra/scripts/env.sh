@@ -8,6 +8,10 @@ export TABLE_NAME="${TABLE_NAME:-billing}"
 export JWT_SECRET="${JWT_SECRET:-local-dev-secret}"
 export LOCAL_GATEWAY_ADDR="${LOCAL_GATEWAY_ADDR:-127.0.0.1:3000}"
 export RUST_LOG="${RUST_LOG:-info}"
+# The local stack runs on the test clock (POST /api/v1/test-clock/advance); 0 for real time.
+export TEST_CLOCK="${TEST_CLOCK:-1}"
+# Seconds between the local stack's scheduler runs (EventBridge's schedule when deployed).
+export TICK_SECONDS="${TICK_SECONDS:-60}"
 # The local Stripe simulator (infra/stripe-sim).
 export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local}"
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:12111}"

@@ -8,7 +8,18 @@ pub mod token;
 use billing_domain::catalogue::standard_plans;
 use billing_domain::clock::Clock;
 use billing_domain::ports::{PlanRepo, StoreError};
+use billing_jobs::{JobError, RenewalQueue};
 use billing_store_dynamodb::{create_table, DynamoStore};
+
+/// A message that fails this many receives moves to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Creates the renewal queue `name` and its dead-letter queue `<name>-dlq` in the emulator
+/// (the standard AWS environment) if needed.
+pub async fn prepare_queue(name: &str) -> Result<RenewalQueue, JobError> {
+    let config = aws_config::load_from_env().await;
+    RenewalQueue::create(aws_sdk_sqs::Client::new(&config), name, MAX_RECEIVES).await
+}
 
 /// Creates the table if needed and seeds the standard catalogue (plans already there are kept).
 pub async fn prepare(store: &DynamoStore, clock: &dyn Clock) -> Result<usize, StoreError> {

@@ -1,25 +1,73 @@
-//! `local-stack`: creates the table, seeds the catalogue and serves the local gateway at
-//! `LOCAL_GATEWAY_ADDR` (default 127.0.0.1:3000). Configuration as the functions' (README).
+//! `local-stack`: creates the table and the renewal queue, seeds the catalogue, serves the local
+//! gateway at `LOCAL_GATEWAY_ADDR` (default 127.0.0.1:3000), and every `TICK_SECONDS` (default
+//! 60) does what EventBridge and the SQS event source mapping do when deployed: runs the
+//! scheduler and drains the queue through the worker. Configuration as the functions' (README).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use billing_api::state::SystemClock;
 use billing_api::AppState;
+use billing_jobs::{scheduler, worker, Services};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     billing_api::telemetry::init();
+    if std::env::var("RENEWAL_QUEUE_URL")
+        .unwrap_or_default()
+        .is_empty()
+    {
+        let name = std::env::var("RENEWAL_QUEUE_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "billing-renewals".into());
+        let queue = local_stack::prepare_queue(&name).await?;
+        std::env::set_var("RENEWAL_QUEUE_URL", queue.url());
+    }
     let state = AppState::from_env()
         .await
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let seeded = local_stack::prepare(&state.store, &SystemClock)
         .await
         .map_err(|e| anyhow::anyhow!("preparing table {}: {e}", state.store.table()))?;
-    tracing::info!(table = state.store.table(), seeded, "table ready");
+    tracing::info!(
+        table = state.store.table(),
+        seeded,
+        test_clock = state.services.time.is_test_clock(),
+        "table ready"
+    );
+    let tick: u64 = std::env::var("TICK_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    tokio::spawn(ticker(
+        state.services.clone(),
+        Duration::from_secs(tick.max(1)),
+    ));
     let addr = std::env::var("LOCAL_GATEWAY_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = TcpListener::bind(&addr).await?;
     tracing::info!(%addr, "local gateway listening: http://{addr}/api/v1/health");
     local_stack::gateway::serve(listener, Arc::new(state)).await?;
     Ok(())
+}
+
+/// The local stand-in for the EventBridge schedule and the SQS event source mapping.
+async fn ticker(services: Services, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let run = async {
+            let now = services.time.now().await?;
+            scheduler::run(&services.store, services.queue()?, now).await?;
+            worker::drain(&services).await
+        };
+        match run.await {
+            Ok(report) if report.processed + report.failed > 0 => {
+                tracing::info!(?report, "scheduled run")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled run failed"),
+        }
+    }
 }

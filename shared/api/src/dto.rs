@@ -32,7 +32,10 @@ macro_rules! api_enum {
     };
 }
 
-use billing_domain::invoice::{Invoice, InvoiceStatus as DInvoiceStatus, LineKind as DLineKind};
+use billing_domain::invoice::{
+    Invoice, InvoiceStatus as DInvoiceStatus, LineKind as DLineKind,
+    PaymentStatus as DPaymentStatus,
+};
 use catalogue::{Feature as DFeature, PlanStatus as DPlanStatus, Tier as DTier};
 use customer::PaymentTerms as DPaymentTerms;
 use money::Currency as DCurrency;
@@ -65,6 +68,9 @@ api_enum!(CancellationReason => DReason {
 
 api_enum!(InvoiceStatus => DInvoiceStatus {
     Draft = "draft", Open = "open", Paid = "paid", Void = "void", Uncollectible = "uncollectible",
+});
+api_enum!(PaymentStatus => DPaymentStatus {
+    Succeeded = "succeeded", RequiresAction = "requires_action", Failed = "failed",
 });
 api_enum!(LineKind => DLineKind { Subscription = "subscription", Proration = "proration", Discount = "discount" });
 
@@ -459,6 +465,11 @@ pub struct CustomerResponse {
     pub shipping_address: Option<AddressDto>,
     pub payment_terms: PaymentTerms,
     pub metadata: BTreeMap<String, String>,
+    /// The Stripe customer, created with the first payment method.
+    #[schema(example = "cus_NffrFeUfNV2Hib")]
+    pub stripe_customer_id: Option<String>,
+    /// Charged when a subscription names no payment method of its own.
+    pub default_payment_method_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -474,6 +485,8 @@ impl From<&Customer> for CustomerResponse {
             shipping_address: c.shipping_address.as_ref().map(Into::into),
             payment_terms: c.payment_terms.into(),
             metadata: c.metadata.clone(),
+            stripe_customer_id: c.processor_customer_id.clone(),
+            default_payment_method_id: c.default_payment_method_id.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -608,6 +621,10 @@ pub struct SubscriptionResponse {
     pub cancellation: Option<CancellationDto>,
     pub pause: Option<PauseDto>,
     pub metadata: BTreeMap<String, String>,
+    /// The newest invoice: the first period's, then each renewal's.
+    pub latest_invoice_id: Option<String>,
+    /// While past due: when the open invoice is charged again (`null`: no more retries).
+    pub next_payment_attempt: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -637,6 +654,8 @@ impl From<&Subscription> for SubscriptionResponse {
                 resumes_at: p.resumes_at,
             }),
             metadata: s.metadata.clone(),
+            latest_invoice_id: s.latest_invoice_id.as_ref().map(ToString::to_string),
+            next_payment_attempt: s.next_payment_attempt,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -683,7 +702,49 @@ pub struct InvoiceResponse {
     pub attempt_count: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub lines: Vec<InvoiceLineDto>,
+    /// Every charge attempt, oldest first.
+    pub payments: Vec<PaymentDto>,
     pub created_at: DateTime<Utc>,
+}
+
+/// One charge attempt of an invoice.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentDto {
+    /// Stripe's PaymentIntent id.
+    #[schema(example = "pi_3MtwBwLkdIwHu7ix28a3tqPa")]
+    pub stripe_payment_intent_id: Option<String>,
+    pub attempt: u32,
+    #[schema(example = "79.99")]
+    pub amount: String,
+    pub status: PaymentStatus,
+    /// Stripe's decline code, e.g. `card_declined` or `insufficient_funds`.
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `PUT /customers/{id}/payment-method`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodRequest {
+    /// A Stripe PaymentMethod id, e.g. `pm_card_visa` in test mode.
+    #[schema(example = "pm_card_visa")]
+    pub payment_method_id: String,
+}
+
+/// The test clock's time.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TestClockResponse {
+    pub now: DateTime<Utc>,
+}
+
+/// `POST /test-clock/advance`: one of `to` or `by_seconds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceTestClockRequest {
+    pub to: Option<DateTime<Utc>>,
+    #[schema(minimum = 0)]
+    pub by_seconds: Option<i64>,
 }
 
 impl TryFrom<&Invoice> for InvoiceResponse {
@@ -714,6 +775,19 @@ impl TryFrom<&Invoice> for InvoiceResponse {
                     amount: text(l.amount),
                     period_start: l.period.start,
                     period_end: l.period.end,
+                })
+                .collect(),
+            payments: i
+                .payments
+                .iter()
+                .map(|p| PaymentDto {
+                    stripe_payment_intent_id: p.processor_payment_id.clone(),
+                    attempt: p.attempt,
+                    amount: text(p.amount),
+                    status: p.status.into(),
+                    failure_code: p.failure_code.clone(),
+                    failure_message: p.failure_message.clone(),
+                    created_at: p.created_at,
                 })
                 .collect(),
             created_at: i.created_at,

@@ -13,8 +13,8 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod state;
-pub mod telemetry;
 
+pub use billing_jobs::telemetry;
 pub use routes::{handle, match_route, Endpoint, Function, Route, ROUTES};
 pub use state::AppState;
 

@@ -7,7 +7,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
-use crate::routes::{customers, invoices, meta, plans, subscriptions};
+use crate::routes::{customers, invoices, meta, plans, subscriptions, test_clock};
 
 /// The error answers every authenticated endpoint can give, as problem+json.
 pub struct ErrorResponses;
@@ -23,9 +23,11 @@ impl utoipa::IntoResponses for ErrorResponses {
                 409,
                 "Conflict: stale version, illegal transition, or key in progress",
             ),
+            (402, "Payment declined; `errors` names the payment method"),
             (413, "Body too large"),
             (415, "Not JSON"),
             (422, "Validation failed; `errors` names the fields"),
+            (502, "The payment processor refused the request"),
             (503, "A backing service is unavailable"),
         ]
         .into_iter()
@@ -69,14 +71,17 @@ impl Modify for BearerAuth {
     paths(
         plans::list, plans::get, plans::create, plans::update, plans::archive,
         customers::create, customers::list, customers::get, customers::update,
+        customers::set_payment_method,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
         subscriptions::resume, subscriptions::cancel, subscriptions::update,
-        invoices::list, invoices::get,
+        invoices::list, invoices::get, invoices::pay,
         meta::health, meta::openapi,
+        test_clock::get, test_clock::advance,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
     modifiers(&BearerAuth),
-    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "meta"))
+    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "meta"),
+        (name = "test-clock", description = "Local stack and tests only (`TEST_CLOCK=1`); 404 when deployed."))
 )]
 pub struct ApiDoc;
 

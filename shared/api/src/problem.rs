@@ -1,5 +1,6 @@
 //! Errors as `application/problem+json` (RFC 9457). The one place errors become HTTP.
 
+use billing_domain::payments::PaymentError;
 use billing_domain::ports::StoreError;
 use billing_domain::validation::FieldError;
 use billing_domain::BillingError;
@@ -56,6 +57,14 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    #[error("payment declined")]
+    PaymentDeclined {
+        field: String,
+        code: String,
+        message: String,
+    },
+    #[error("payment processor error: {0}")]
+    PaymentProcessor(String),
     #[error("service unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -77,6 +86,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Validation(_) | ApiError::IdempotencyMismatch => 422,
+            ApiError::PaymentDeclined { .. } => 402,
+            ApiError::PaymentProcessor(_) => 502,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
         }
@@ -121,6 +132,16 @@ impl ApiError {
                 "Idempotency key reused",
                 "this Idempotency-Key was used with a different request; use a new key".to_owned(),
             ),
+            ApiError::PaymentDeclined { code, message, .. } => (
+                "payment_declined",
+                "Payment declined",
+                format!("the card was declined ({code}): {message}"),
+            ),
+            ApiError::PaymentProcessor(_) => (
+                "payment_processor_error",
+                "Payment processor error",
+                "the payment processor refused the request".to_owned(),
+            ),
             ApiError::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -142,6 +163,14 @@ impl ApiError {
                         message: e.message.clone(),
                     })
                     .collect(),
+                ApiError::PaymentDeclined {
+                    field,
+                    code,
+                    message,
+                } => vec![FieldProblem {
+                    field: field.clone(),
+                    message: format!("{code}: {message}"),
+                }],
                 _ => Vec::new(),
             },
         }
@@ -158,6 +187,19 @@ impl From<BillingError> for ApiError {
                 "the {what} was changed by another request; read it again and retry"
             )),
             BillingError::Store(e) => e.into(),
+            BillingError::PaymentDeclined {
+                field,
+                code,
+                message,
+            } => ApiError::PaymentDeclined {
+                field,
+                code,
+                message,
+            },
+            BillingError::Payment(PaymentError::Transient(cause)) => ApiError::Unavailable(cause),
+            BillingError::Payment(PaymentError::Rejected(cause)) => {
+                ApiError::PaymentProcessor(cause)
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod invoices;
 pub(crate) mod meta;
 pub(crate) mod plans;
 pub(crate) mod subscriptions;
+pub(crate) mod test_clock;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -82,10 +83,14 @@ pub enum Endpoint {
     ResumeSubscription,
     CancelSubscription,
     UpdateSubscription,
+    SetPaymentMethod,
     ListInvoices,
     GetInvoice,
+    PayInvoice,
     Health,
     OpenApi,
+    GetTestClock,
+    AdvanceTestClock,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +110,14 @@ impl Route {
 
     fn is_public(&self) -> bool {
         matches!(self.endpoint, Endpoint::Health | Endpoint::OpenApi)
+    }
+
+    /// Served by the local stack only, never deployed (not in `template.yaml`).
+    pub fn is_local_only(&self) -> bool {
+        matches!(
+            self.endpoint,
+            Endpoint::GetTestClock | Endpoint::AdvanceTestClock
+        )
     }
 }
 
@@ -129,6 +142,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/v1/customers" => ListCustomers @ CustomersApi),
     route!("GET" "/api/v1/customers/{id}" => GetCustomer @ CustomersApi),
     route!("PATCH" "/api/v1/customers/{id}" => UpdateCustomer @ CustomersApi),
+    route!("PUT" "/api/v1/customers/{id}/payment-method" => SetPaymentMethod @ CustomersApi),
     route!("POST" "/api/v1/subscriptions" => CreateSubscription @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions" => ListSubscriptions @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}" => GetSubscription @ SubscriptionsApi),
@@ -138,8 +152,11 @@ pub const ROUTES: &[Route] = &[
     route!("PATCH" "/api/v1/subscriptions/{id}" => UpdateSubscription @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}/invoices" => ListInvoices @ InvoicesApi),
     route!("GET" "/api/v1/invoices/{id}" => GetInvoice @ InvoicesApi),
+    route!("POST" "/api/v1/invoices/{id}/pay" => PayInvoice @ InvoicesApi),
     route!("GET" "/api/v1/health" => Health @ MetaApi),
     route!("GET" "/api/v1/openapi.json" => OpenApi @ MetaApi),
+    route!("GET" "/api/v1/test-clock" => GetTestClock @ MetaApi),
+    route!("POST" "/api/v1/test-clock/advance" => AdvanceTestClock @ MetaApi),
 ];
 
 /// Matches a concrete request against the table as API Gateway does: literal segments win over
@@ -326,6 +343,8 @@ async fn handle_inner(
     function: Function,
     req: Request,
 ) -> Result<Reply, ApiError> {
+    let scoped = state.for_request().await?;
+    let state = scoped.as_ref().unwrap_or(state);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let (route, params) = match route_key(&req) {
@@ -417,6 +436,10 @@ async fn dispatch(
         Endpoint::UpdateSubscription => subscriptions::update(state, ctx, principal).await,
         Endpoint::ListInvoices => invoices::list(state, ctx, principal).await,
         Endpoint::GetInvoice => invoices::get(state, ctx, principal).await,
+        Endpoint::PayInvoice => invoices::pay(state, ctx, principal).await,
+        Endpoint::SetPaymentMethod => customers::set_payment_method(state, ctx, principal).await,
+        Endpoint::GetTestClock => test_clock::get(state, ctx, principal).await,
+        Endpoint::AdvanceTestClock => test_clock::advance(state, ctx, principal).await,
         Endpoint::Health | Endpoint::OpenApi => meta::dispatch(state, endpoint, ctx).await,
     }
 }

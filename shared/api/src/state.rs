@@ -2,29 +2,22 @@
 
 use std::sync::Arc;
 
-use billing_domain::clock::Clock;
 use billing_domain::ports::IdempotencyRepo;
 use billing_domain::service::Billing;
+use billing_jobs::Services;
 use billing_store_dynamodb::DynamoStore;
-use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::problem::ApiError;
 
-/// The real clock, for deployed functions.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    /// Microsecond precision: what the store keeps, so an answer and a later read agree.
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now().trunc_subsecs(6)
-    }
-}
+pub use billing_jobs::SystemClock;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The domain service, its clock at this request's time (see [`AppState::for_request`]).
     pub billing: Billing,
+    pub services: Services,
     pub idempotency: Arc<dyn IdempotencyRepo>,
     pub auth: Authenticator,
     pub store: DynamoStore,
@@ -32,31 +25,32 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires the DynamoDB store and the given clock.
-    pub fn new(
-        store: DynamoStore,
-        clock: Arc<dyn Clock>,
-        auth: Authenticator,
-        config: &Config,
-    ) -> Self {
-        let shared = Arc::new(store.clone());
+    /// Wires the services (store, Stripe, queue, time source) and authentication.
+    pub fn new(services: Services, auth: Authenticator, config: &Config) -> Self {
         AppState {
-            billing: Billing {
-                plans: shared.clone(),
-                customers: shared.clone(),
-                subscriptions: shared.clone(),
-                invoices: shared.clone(),
-                clock,
-            },
-            idempotency: shared,
+            billing: services.billing.clone(),
+            idempotency: Arc::new(services.store.clone()),
+            store: services.store.clone(),
+            services,
             auth,
-            store,
             idempotency_ttl_hours: config.idempotency_ttl_hours,
         }
     }
 
+    /// With the test clock on, a copy whose service reads the stored clock's time once for this
+    /// request; `None` with the system clock (nothing to do).
+    pub async fn for_request(&self) -> Result<Option<AppState>, ApiError> {
+        if !self.services.time.is_test_clock() {
+            return Ok(None);
+        }
+        Ok(Some(AppState {
+            billing: self.services.billing_now().await?,
+            ..self.clone()
+        }))
+    }
+
     /// Cold start: configuration from the environment, SDK clients from the standard AWS
-    /// variables, the system clock.
+    /// variables.
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
         let jwks = match (&config.jwt_jwks, &config.jwt_jwks_url) {
@@ -71,7 +65,7 @@ impl AppState {
             config.jwt_audience.clone(),
         )
         .map_err(|e| e.to_string())?;
-        let store = DynamoStore::from_env(config.table_name.clone()).await;
-        Ok(Self::new(store, Arc::new(SystemClock), auth, &config))
+        let services = Services::from_env().await.map_err(|e| e.to_string())?;
+        Ok(Self::new(services, auth, &config))
     }
 }

@@ -227,6 +227,11 @@ pub struct Customer {
     pub shipping_address: Option<Address>,
     pub payment_terms: PaymentTerms,
     pub metadata: Metadata,
+    /// The payment processor's customer (`cus_...` at Stripe), created with the first payment
+    /// method.
+    pub processor_customer_id: Option<String>,
+    /// The payment method charged when a subscription names none.
+    pub default_payment_method_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -295,6 +300,8 @@ impl Customer {
                 shipping_address,
                 payment_terms: new.payment_terms.unwrap_or_default(),
                 metadata,
+                processor_customer_id: None,
+                default_payment_method_id: None,
                 created_at: now,
                 updated_at: now,
                 version: 0,
@@ -354,6 +361,12 @@ impl Customer {
         }
         self.updated_at = now;
         Ok(())
+    }
+
+    /// Makes `payment_method_id` (already attached at the processor) the default.
+    pub fn set_default_payment_method(&mut self, payment_method_id: &str, now: DateTime<Utc>) {
+        self.default_payment_method_id = Some(payment_method_id.to_owned());
+        self.updated_at = now;
     }
 }
 

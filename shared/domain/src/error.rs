@@ -1,5 +1,6 @@
 //! The one error type of the domain's operations.
 
+use crate::payments::PaymentError;
 use crate::ports::StoreError;
 use crate::validation::FieldError;
 
@@ -19,6 +20,16 @@ pub enum BillingError {
     StaleVersion(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The payment processor declined the card named by `field`.
+    #[error("payment declined ({code}): {message}")]
+    PaymentDeclined {
+        field: String,
+        code: String,
+        message: String,
+    },
+    /// The payment processor could not be used.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
 }
 
 impl BillingError {

@@ -55,6 +55,30 @@ pub struct InvoiceLine {
     pub period: Period,
 }
 
+/// Where a payment attempt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Succeeded,
+    /// The customer must authenticate (SCA); the invoice stays open meanwhile.
+    RequiresAction,
+    Failed,
+}
+
+/// One charge attempt on an invoice, with the processor's id (`pi_...` at Stripe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub processor_payment_id: Option<String>,
+    /// 1 for the first attempt; part of the attempt's idempotency key.
+    pub attempt: u32,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    /// The processor's decline code (`card_declined`, `insufficient_funds`...) on failure.
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub id: InvoiceId,
@@ -68,6 +92,8 @@ pub struct Invoice {
     /// Charge attempts made so far, failed or not.
     pub attempt_count: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Every charge attempt, oldest first.
+    pub payments: Vec<PaymentRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -121,6 +147,7 @@ impl Invoice {
             period,
             attempt_count: 0,
             next_attempt_at: None,
+            payments: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 0,
@@ -186,47 +213,161 @@ impl Invoice {
         Ok(())
     }
 
+    /// The idempotency key of the next charge attempt: the same for a repeated attempt (a
+    /// retried worker), different for the next dunning retry.
+    pub fn next_attempt_key(&self) -> String {
+        format!("invoice:{}:attempt:{}", self.id, self.attempt_count + 1)
+    }
+
+    /// When the first attempt that did not succeed was made, and how many did not (dunning
+    /// counts its retries from these).
+    pub fn unsuccessful_attempts(&self) -> (Option<DateTime<Utc>>, u32) {
+        let failed: Vec<&PaymentRecord> = self
+            .payments
+            .iter()
+            .filter(|p| p.status != PaymentStatus::Succeeded)
+            .collect();
+        (
+            failed.first().map(|p| p.created_at),
+            u32::try_from(failed.len()).unwrap_or(u32::MAX),
+        )
+    }
+
+    fn ensure_open(&self, action: &str) -> Result<(), BillingError> {
+        if self.status == InvoiceStatus::Open {
+            Ok(())
+        } else {
+            Err(illegal(self.status, action))
+        }
+    }
+
+    fn push_attempt(&mut self, record: PaymentRecord, now: DateTime<Utc>) {
+        self.attempt_count += 1;
+        self.payments.push(record);
+        self.updated_at = now;
+    }
+
     /// A successful charge of `amount`; the invoice is paid once nothing is due.
     pub fn record_payment(
         &mut self,
+        payment_id: &str,
         amount: Money,
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
-        if self.status != InvoiceStatus::Open {
-            return Err(illegal(self.status, "pay"));
-        }
-        let paid = self
+        self.ensure_open("pay")?;
+        self.amount_paid = self
             .amount_paid
             .checked_add(&amount)
             .map_err(|e| BillingError::Conflict(e.to_string()))?;
-        self.amount_paid = paid;
-        self.attempt_count += 1;
         self.next_attempt_at = None;
-        if self
-            .amount_due()
-            .map_err(|e| BillingError::Conflict(e.to_string()))?
-            .amount()
-            .is_zero()
-        {
-            self.status = InvoiceStatus::Paid;
-        }
-        self.updated_at = now;
+        self.push_attempt(
+            PaymentRecord {
+                processor_payment_id: Some(payment_id.to_owned()),
+                attempt: self.attempt_count + 1,
+                amount,
+                status: PaymentStatus::Succeeded,
+                failure_code: None,
+                failure_message: None,
+                created_at: now,
+            },
+            now,
+        );
+        self.settle_if_paid();
         Ok(())
+    }
+
+    fn settle_if_paid(&mut self) {
+        if self.amount_due().is_ok_and(|due| due.amount().is_zero()) {
+            self.status = InvoiceStatus::Paid;
+            self.next_attempt_at = None;
+        }
     }
 
     /// A failed charge; `next_attempt_at` is when dunning tries again (`None`: no more tries).
     pub fn record_failure(
         &mut self,
+        payment_id: Option<&str>,
+        code: &str,
+        message: &str,
         next_attempt_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
-        if self.status != InvoiceStatus::Open {
-            return Err(illegal(self.status, "charge"));
-        }
-        self.attempt_count += 1;
+        self.ensure_open("charge")?;
+        let amount = self
+            .amount_due()
+            .map_err(|e| BillingError::Conflict(e.to_string()))?;
         self.next_attempt_at = next_attempt_at;
-        self.updated_at = now;
+        self.push_attempt(
+            PaymentRecord {
+                processor_payment_id: payment_id.map(str::to_owned),
+                attempt: self.attempt_count + 1,
+                amount,
+                status: PaymentStatus::Failed,
+                failure_code: Some(code.to_owned()),
+                failure_message: Some(message.to_owned()),
+                created_at: now,
+            },
+            now,
+        );
         Ok(())
+    }
+
+    /// A charge that waits for the customer to authenticate; the invoice stays open, and
+    /// dunning may try again at `next_attempt_at`.
+    pub fn record_requires_action(
+        &mut self,
+        payment_id: &str,
+        next_attempt_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        self.ensure_open("charge")?;
+        let amount = self
+            .amount_due()
+            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        self.next_attempt_at = next_attempt_at;
+        self.push_attempt(
+            PaymentRecord {
+                processor_payment_id: Some(payment_id.to_owned()),
+                attempt: self.attempt_count + 1,
+                amount,
+                status: PaymentStatus::RequiresAction,
+                failure_code: None,
+                failure_message: None,
+                created_at: now,
+            },
+            now,
+        );
+        Ok(())
+    }
+
+    /// A payment that was waiting (authentication) has succeeded at the processor, as its
+    /// webhook says. Returns `false` when the invoice already knew (a redelivered event).
+    pub fn confirm_payment(
+        &mut self,
+        payment_id: &str,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<bool, BillingError> {
+        let Some(index) = self
+            .payments
+            .iter()
+            .position(|p| p.processor_payment_id.as_deref() == Some(payment_id))
+        else {
+            return Err(BillingError::NotFound("payment"));
+        };
+        if self.payments[index].status == PaymentStatus::Succeeded {
+            return Ok(false);
+        }
+        self.ensure_open("pay")?;
+        self.amount_paid = self
+            .amount_paid
+            .checked_add(&amount)
+            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        self.payments[index].status = PaymentStatus::Succeeded;
+        self.payments[index].amount = amount;
+        self.updated_at = now;
+        self.settle_if_paid();
+        Ok(true)
     }
 
     pub fn void(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
@@ -312,21 +453,57 @@ mod tests {
         let mut inv = invoice(vec![line(LineKind::Subscription, 7999)]);
         inv.finalize(t0()).expect("finalize");
         assert_eq!(inv.status, InvoiceStatus::Open);
-        inv.record_failure(Some(t0() + days(3)), t0())
-            .expect("failure");
+        assert_eq!(
+            inv.next_attempt_key(),
+            format!("invoice:{}:attempt:1", inv.id)
+        );
+        inv.record_failure(
+            None,
+            "card_declined",
+            "declined",
+            Some(t0() + days(3)),
+            t0(),
+        )
+        .expect("failure");
+        assert_eq!(
+            inv.next_attempt_key(),
+            format!("invoice:{}:attempt:2", inv.id)
+        );
         assert_eq!(
             (inv.attempt_count, inv.next_attempt_at),
             (1, Some(t0() + days(3)))
         );
-        inv.record_payment(usd(7999), t0() + days(3)).expect("paid");
+        inv.record_payment("pi_1", usd(7999), t0() + days(3))
+            .expect("paid");
         assert_eq!(inv.status, InvoiceStatus::Paid);
         assert_eq!(inv.amount_due(), Ok(usd(0)));
         assert_eq!(inv.attempt_count, 2);
         assert!(
-            inv.record_payment(usd(7999), t0()).is_err(),
+            inv.record_payment("pi_2", usd(7999), t0()).is_err(),
             "never paid twice"
         );
         assert!(inv.void(t0()).is_err());
+    }
+
+    #[test]
+    fn an_authenticated_payment_is_confirmed_once() {
+        let mut inv = invoice(vec![line(LineKind::Subscription, 7999)]);
+        inv.finalize(t0()).expect("finalize");
+        inv.record_requires_action("pi_sca", None, t0())
+            .expect("pending");
+        assert_eq!(inv.status, InvoiceStatus::Open);
+        assert_eq!(inv.payments[0].status, PaymentStatus::RequiresAction);
+        assert!(inv
+            .confirm_payment("pi_sca", usd(7999), t0())
+            .expect("confirmed"));
+        assert_eq!(inv.status, InvoiceStatus::Paid);
+        assert_eq!(inv.amount_paid, usd(7999));
+        // a redelivered webhook changes nothing
+        assert!(!inv
+            .confirm_payment("pi_sca", usd(7999), t0())
+            .expect("known"));
+        assert_eq!(inv.amount_paid, usd(7999));
+        assert!(inv.confirm_payment("pi_other", usd(1), t0()).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod catalogue;
 pub mod clock;
+pub mod collection;
 pub mod customer;
 pub mod dunning;
 pub mod error;

@@ -7,14 +7,17 @@ use chrono::{DateTime, Utc};
 
 use crate::access::Actor;
 use crate::catalogue::{NewPlan, Plan, PlanPatch};
-use crate::clock::Clock;
+use crate::clock::{Clock, FixedClock};
+use crate::collection::TrialEndWithoutPaymentMethod;
 use crate::customer::{Customer, CustomerPatch, NewCustomer};
+use crate::dunning::DunningPolicy;
 use crate::error::BillingError;
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::invoice::Invoice;
 use crate::page::{Page, PageRequest};
+use crate::payments::PaymentGateway;
 use crate::ports::{CustomerRepo, InvoiceRepo, PlanRepo, StoreError, SubscriptionRepo};
-use crate::subscription::{CancelRequest, NewSubscription, Subscription, SubscriptionPatch};
+use crate::subscription::{CancelRequest, Subscription, SubscriptionPatch};
 
 /// The ports the service works through.
 #[derive(Clone)]
@@ -23,7 +26,11 @@ pub struct Billing {
     pub customers: Arc<dyn CustomerRepo>,
     pub subscriptions: Arc<dyn SubscriptionRepo>,
     pub invoices: Arc<dyn InvoiceRepo>,
+    pub payments: Arc<dyn PaymentGateway>,
     pub clock: Arc<dyn Clock>,
+    /// When failed renewals are retried, and what follows the last failure.
+    pub dunning: DunningPolicy,
+    pub trial_end_without_payment_method: TrialEndWithoutPaymentMethod,
 }
 
 fn stale_on_conflict(what: &'static str) -> impl Fn(StoreError) -> BillingError {
@@ -47,6 +54,15 @@ fn check_version(
 impl Billing {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The same service with its clock stopped at `now` (one request or job at the test
+    /// clock's time).
+    pub fn at(&self, now: DateTime<Utc>) -> Billing {
+        Billing {
+            clock: Arc::new(FixedClock(now)),
+            ..self.clone()
+        }
     }
 
     // ---- catalogue -------------------------------------------------------------------------
@@ -149,39 +165,6 @@ impl Billing {
     }
 
     // ---- subscriptions ---------------------------------------------------------------------
-
-    pub async fn create_subscription(
-        &self,
-        actor: &Actor,
-        new: NewSubscription,
-    ) -> Result<Subscription, BillingError> {
-        let customer = self.get_customer(actor, &new.customer_id).await?;
-        let plan = match self.plans.get_plan(&new.plan_id).await? {
-            Some(plan) => plan,
-            None => {
-                return Err(BillingError::field(
-                    "subscription_plan_id",
-                    "no plan with this id",
-                ))
-            }
-        };
-        let subscription = Subscription::start(
-            NewSubscription {
-                customer_id: customer.id,
-                ..new
-            },
-            &plan,
-            self.now(),
-        )?;
-        match self.subscriptions.insert_subscription(&subscription).await {
-            Ok(()) => Ok(subscription),
-            Err(StoreError::SubscriptionSlotTaken) => Err(BillingError::Conflict(
-                "the customer already has a live subscription; change its plan or cancel it first"
-                    .into(),
-            )),
-            Err(e) => Err(e.into()),
-        }
-    }
 
     pub async fn get_subscription(
         &self,

@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue::Plan;
 use crate::customer::{merge_metadata, Metadata};
 use crate::error::BillingError;
-use crate::ids::{CustomerId, PlanId, SubscriptionId};
+use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::period::Interval;
+use crate::period::Period;
 use crate::validation::{self, FieldError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -155,6 +156,10 @@ pub struct Subscription {
     pub metadata: Metadata,
     /// Whether this subscription takes the customer's one slot for single-subscription plans.
     pub exclusive: bool,
+    /// The newest invoice (the first period's, then each renewal's).
+    pub latest_invoice_id: Option<InvoiceId>,
+    /// While past due: when dunning next retries the open invoice (`None`: no more retries).
+    pub next_payment_attempt: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every stored update must match it and bumps it.
@@ -246,6 +251,8 @@ impl Subscription {
             pause: None,
             metadata,
             exclusive: !plan.allow_multiple,
+            latest_invoice_id: None,
+            next_payment_attempt: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -402,18 +409,167 @@ impl Subscription {
         Ok(())
     }
 
-    /// When this subscription next needs the scheduler: the period end of a live subscription,
-    /// or the automatic resume date of a paused one. `None` when nothing is due ever again.
+    /// When this subscription next needs the scheduler: the period end of a live subscription
+    /// (or the dunning retry before it), the automatic resume date of a paused one, the end of
+    /// an incomplete one's window to pay. `None` when nothing is due ever again.
     pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
         match self.status {
-            SubscriptionStatus::Trialing
-            | SubscriptionStatus::Active
-            | SubscriptionStatus::PastDue
-            | SubscriptionStatus::Incomplete => Some(self.current_period_end),
+            SubscriptionStatus::Trialing | SubscriptionStatus::Active => {
+                Some(self.current_period_end)
+            }
+            SubscriptionStatus::PastDue => Some(
+                self.next_payment_attempt
+                    .map_or(self.current_period_end, |at| {
+                        at.min(self.current_period_end)
+                    }),
+            ),
+            SubscriptionStatus::Incomplete => self
+                .created_at
+                .checked_add_signed(Duration::hours(INCOMPLETE_EXPIRES_AFTER_HOURS)),
             SubscriptionStatus::Paused => self.pause.as_ref().and_then(|p| p.resumes_at),
             SubscriptionStatus::Canceled | SubscriptionStatus::Expired => None,
         }
     }
+
+    /// What the scheduler must do for this subscription at `now`, if anything.
+    pub fn due_work(&self, now: DateTime<Utc>) -> Option<DueWork> {
+        match self.status {
+            SubscriptionStatus::Canceled | SubscriptionStatus::Expired => None,
+            SubscriptionStatus::Paused => self
+                .pause
+                .as_ref()
+                .and_then(|p| p.resumes_at)
+                .filter(|at| *at <= now)
+                .map(|_| DueWork::Resume),
+            SubscriptionStatus::Incomplete => self
+                .next_due_at()
+                .filter(|at| *at <= now)
+                .map(|_| DueWork::ExpireIncomplete),
+            SubscriptionStatus::PastDue
+                if self.next_payment_attempt.is_some_and(|at| at <= now) =>
+            {
+                self.latest_invoice_id.clone().map(DueWork::RetryPayment)
+            }
+            SubscriptionStatus::Trialing
+            | SubscriptionStatus::Active
+            | SubscriptionStatus::PastDue => {
+                if self.current_period_end > now {
+                    None
+                } else if self.cancel_at_period_end {
+                    Some(DueWork::End(SubscriptionStatus::Canceled))
+                } else if !self.auto_renew {
+                    Some(DueWork::End(SubscriptionStatus::Expired))
+                } else {
+                    Some(DueWork::Renew)
+                }
+            }
+        }
+    }
+
+    /// The period after the current one, and the `periods_elapsed` it will have. After a trial
+    /// the first paid period starts at the anchor (the trial's end).
+    pub fn next_period(&self) -> Result<(Period, u32), BillingError> {
+        // During a trial the period runs up to the anchor, where the first paid period starts.
+        let in_trial = self.current_period_start < self.billing_cycle_anchor;
+        let elapsed = if in_trial {
+            0
+        } else {
+            self.periods_elapsed
+                .checked_add(1)
+                .ok_or_else(|| out_of_range("periods_elapsed"))?
+        };
+        let start = self
+            .interval
+            .nth_period_end(self.billing_cycle_anchor, elapsed)
+            .ok_or_else(|| out_of_range("interval"))?;
+        let end = self
+            .interval
+            .nth_period_end(self.billing_cycle_anchor, elapsed + 1)
+            .ok_or_else(|| out_of_range("interval"))?;
+        Ok((Period { start, end }, elapsed))
+    }
+
+    /// The current period as a [`Period`].
+    pub fn current_period(&self) -> Period {
+        Period {
+            start: self.current_period_start,
+            end: self.current_period_end,
+        }
+    }
+
+    /// Moves into the next period, invoiced by `invoice_id`. The status is left to the payment.
+    pub fn enter_next_period(
+        &mut self,
+        invoice_id: InvoiceId,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        let (period, elapsed) = self.next_period()?;
+        self.current_period_start = period.start;
+        self.current_period_end = period.end;
+        self.periods_elapsed = elapsed;
+        self.latest_invoice_id = Some(invoice_id);
+        if self.status == SubscriptionStatus::Trialing {
+            self.status = SubscriptionStatus::Active;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The latest invoice is paid: an incomplete or past-due subscription becomes active.
+    pub fn payment_succeeded(&mut self, now: DateTime<Utc>) {
+        if matches!(
+            self.status,
+            SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue
+        ) {
+            self.status = SubscriptionStatus::Active;
+        }
+        self.next_payment_attempt = None;
+        self.updated_at = now;
+    }
+
+    /// A renewal or retry failed: past due until `next_attempt` (`None`: no more retries).
+    pub fn payment_failed(&mut self, next_attempt: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+        if !self.status.is_ended() && self.status != SubscriptionStatus::Incomplete {
+            self.status = SubscriptionStatus::PastDue;
+        }
+        self.next_payment_attempt = next_attempt;
+        self.updated_at = now;
+    }
+
+    /// Ends the subscription (`Canceled` or `Expired`) at `at`, e.g. at the period end.
+    pub fn end(&mut self, status: SubscriptionStatus, at: DateTime<Utc>, now: DateTime<Utc>) {
+        if self.status.is_ended() {
+            return;
+        }
+        self.status = status;
+        self.ended_at = Some(at);
+        if status == SubscriptionStatus::Canceled && self.canceled_at.is_none() {
+            self.canceled_at = Some(at);
+        }
+        self.cancel_at_period_end = false;
+        self.next_payment_attempt = None;
+        self.pause = None;
+        self.updated_at = now;
+    }
+}
+
+/// Stripe gives an incomplete subscription 23 hours to complete its first payment.
+pub const INCOMPLETE_EXPIRES_AFTER_HOURS: i64 = 23;
+
+/// Work the scheduler finds due for a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueWork {
+    /// The period has ended: invoice and charge the next one.
+    Renew,
+    /// The period has ended and the subscription ends with it (canceled at period end, or
+    /// auto-renew off: expired).
+    End(SubscriptionStatus),
+    /// Dunning: charge the open invoice again.
+    RetryPayment(InvoiceId),
+    /// A pause with an end date is over.
+    Resume,
+    /// The first payment was never completed.
+    ExpireIncomplete,
 }
 
 /// Checks a cancellation comment, for callers that validate before loading the subscription.

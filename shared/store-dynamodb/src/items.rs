@@ -7,7 +7,9 @@ use std::str::FromStr;
 use billing_domain::catalogue::{Feature, Limit, Plan, PlanStatus, Tier, TierLimits};
 use billing_domain::customer::{Address, Company, Customer, Email, Metadata, PaymentTerms};
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use billing_domain::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use billing_domain::invoice::{
+    Invoice, InvoiceLine, InvoiceStatus, LineKind, PaymentRecord, PaymentStatus,
+};
 use billing_domain::money::{Currency, Money};
 use billing_domain::period::Interval;
 use billing_domain::period::Period;
@@ -27,7 +29,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn parse_ts(field: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub fn parse_ts(field: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("{field}: {e}")))
@@ -194,6 +196,10 @@ pub struct CustomerItem {
     pub shipping_address: Option<Address>,
     pub payment_terms: PaymentTerms,
     pub metadata: Metadata,
+    #[serde(default)]
+    pub processor_customer_id: Option<String>,
+    #[serde(default)]
+    pub default_payment_method_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -215,6 +221,8 @@ impl From<&Customer> for CustomerItem {
             shipping_address: c.shipping_address.clone(),
             payment_terms: c.payment_terms,
             metadata: c.metadata.clone(),
+            processor_customer_id: c.processor_customer_id.clone(),
+            default_payment_method_id: c.default_payment_method_id.clone(),
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),
             version: c.version,
@@ -234,6 +242,8 @@ impl TryFrom<CustomerItem> for Customer {
             shipping_address: i.shipping_address,
             payment_terms: i.payment_terms,
             metadata: i.metadata,
+            processor_customer_id: i.processor_customer_id,
+            default_payment_method_id: i.default_payment_method_id,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,
@@ -275,6 +285,10 @@ pub struct SubscriptionItem {
     pub resumes_at: Option<String>,
     pub metadata: Metadata,
     pub exclusive: bool,
+    #[serde(default)]
+    pub latest_invoice_id: Option<String>,
+    #[serde(default)]
+    pub next_payment_attempt: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -313,6 +327,8 @@ impl From<&Subscription> for SubscriptionItem {
             resumes_at: s.pause.as_ref().and_then(|p| p.resumes_at).map(ts),
             metadata: s.metadata.clone(),
             exclusive: s.exclusive,
+            latest_invoice_id: s.latest_invoice_id.as_ref().map(ToString::to_string),
+            next_payment_attempt: s.next_payment_attempt.map(ts),
             created_at: ts(s.created_at),
             updated_at: ts(s.updated_at),
             version: s.version,
@@ -353,6 +369,13 @@ impl TryFrom<SubscriptionItem> for Subscription {
             pause,
             metadata: i.metadata,
             exclusive: i.exclusive,
+            latest_invoice_id: i
+                .latest_invoice_id
+                .as_deref()
+                .map(InvoiceId::from_str)
+                .transpose()
+                .map_err(corrupt("latest_invoice_id"))?,
+            next_payment_attempt: parse_opt_ts("next_payment_attempt", &i.next_payment_attempt)?,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,
@@ -381,6 +404,17 @@ pub struct InvoiceLineItem {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentItem {
+    processor_payment_id: Option<String>,
+    attempt: u32,
+    amount: String,
+    status: PaymentStatus,
+    failure_code: Option<String>,
+    failure_message: Option<String>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 pub struct InvoiceItem {
     pub pk: String,
     pub sk: String,
@@ -398,6 +432,8 @@ pub struct InvoiceItem {
     pub period_end: String,
     pub attempt_count: u32,
     pub next_attempt_at: Option<String>,
+    #[serde(default)]
+    pub payments: Vec<PaymentItem>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -432,6 +468,19 @@ impl From<&Invoice> for InvoiceItem {
             period_end: ts(i.period.end),
             attempt_count: i.attempt_count,
             next_attempt_at: i.next_attempt_at.map(ts),
+            payments: i
+                .payments
+                .iter()
+                .map(|p| PaymentItem {
+                    processor_payment_id: p.processor_payment_id.clone(),
+                    attempt: p.attempt,
+                    amount: p.amount.amount().to_string(),
+                    status: p.status,
+                    failure_code: p.failure_code.clone(),
+                    failure_message: p.failure_message.clone(),
+                    created_at: ts(p.created_at),
+                })
+                .collect(),
             created_at: ts(i.created_at),
             updated_at: ts(i.updated_at),
             version: i.version,
@@ -457,6 +506,21 @@ impl TryFrom<InvoiceItem> for Invoice {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let payments = i
+            .payments
+            .into_iter()
+            .map(|p| {
+                Ok(PaymentRecord {
+                    processor_payment_id: p.processor_payment_id,
+                    attempt: p.attempt,
+                    amount: money("payments.amount", &p.amount, i.currency)?,
+                    status: p.status,
+                    failure_code: p.failure_code,
+                    failure_message: p.failure_message,
+                    created_at: parse_ts("payments.created_at", &p.created_at)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Invoice {
             id: InvoiceId::from_str(&i.id).map_err(corrupt("id"))?,
             subscription_id: SubscriptionId::from_str(&i.subscription_id)
@@ -472,6 +536,7 @@ impl TryFrom<InvoiceItem> for Invoice {
             },
             attempt_count: i.attempt_count,
             next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
+            payments,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client;
 use billing_domain::catalogue::Plan;
 use billing_domain::customer::Customer;
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
-pub use items::{due_pk, due_shard, ts, DUE_SHARDS};
+pub use items::{due_pk, due_shard, parse_ts, ts, DUE_SHARDS};
 pub use table::{create_table, delete_table, GSI1, GSI_DUE};
 
 type Item = HashMap<String, AttributeValue>;
@@ -233,39 +233,143 @@ impl DynamoStore {
         }
     }
 
-    /// Subscription ids due at or before `now` in one shard of the due index, earliest first.
+    /// Subscription ids due at or before `now` in one shard of the due index, earliest first,
+    /// with when each is due; at most `limit`, following DynamoDB's pages.
+    pub async fn due_subscriptions(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(SubscriptionId, DateTime<Utc>)>, StoreError> {
+        let mut due = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI_DUE)
+                .key_condition_expression("due_pk = :pk AND due_at <= :now")
+                .expression_attribute_values(":pk", s(due_pk(shard)))
+                // '~' sorts after every id character, so items due exactly at `now` are included.
+                .expression_attribute_values(":now", s(format!("{}~", ts(now))))
+                .limit(i32::try_from(limit.min(1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                due.push(due_entry(&item)?);
+                if due.len() >= limit {
+                    return Ok(due);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(due),
+            }
+        }
+    }
+
+    /// The subscription ids due at or before `now` in one shard (see [`Self::due_subscriptions`]).
     pub async fn due_subscription_ids(
         &self,
         shard: u32,
         now: DateTime<Utc>,
-        limit: i32,
+        limit: usize,
     ) -> Result<Vec<SubscriptionId>, StoreError> {
-        let out = self
+        Ok(self
+            .due_subscriptions(shard, now, limit)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// When the next thing falls due, across every shard of the due index.
+    pub async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut earliest: Option<DateTime<Utc>> = None;
+        for shard in 0..DUE_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI_DUE)
+                .key_condition_expression("due_pk = :pk")
+                .expression_attribute_values(":pk", s(due_pk(shard)))
+                .limit(1)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if let Some(item) = out.items.unwrap_or_default().first() {
+                let (_, at) = due_entry(item)?;
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+        Ok(earliest)
+    }
+
+    /// The test clock's time (local stack and tests only): `None` until first set.
+    pub async fn test_clock(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let Some(item) = self
+            .get::<TestClockItem>(TEST_CLOCK.into(), TEST_CLOCK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        items::parse_ts("now", &item.now).map(Some)
+    }
+
+    /// Moves the test clock to `now`; never backwards (a later time set concurrently wins).
+    pub async fn set_test_clock(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let item = encode(&TestClockItem {
+            pk: TEST_CLOCK.into(),
+            sk: TEST_CLOCK.into(),
+            now: ts(now),
+        })?;
+        match self
             .client
-            .query()
+            .put_item()
             .table_name(&self.table)
-            .index_name(GSI_DUE)
-            .key_condition_expression("due_pk = :pk AND due_at <= :now")
-            .expression_attribute_values(":pk", s(due_pk(shard)))
-            // '~' sorts after every id character, so items due exactly at `now` are included.
-            .expression_attribute_values(":now", s(format!("{}~", ts(now))))
-            .limit(limit)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #now <= :now")
+            .expression_attribute_names("#now", "now")
+            .expression_attribute_values(":now", s(ts(now)))
             .send()
             .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                let id = item
-                    .get("id")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| StoreError::Corrupt("due item without id".into()))?;
-                id.parse::<SubscriptionId>()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
-            .collect()
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
+}
+
+const TEST_CLOCK: &str = "TEST_CLOCK";
+
+#[derive(Serialize, Deserialize)]
+struct TestClockItem {
+    pk: String,
+    sk: String,
+    now: String,
+}
+
+/// A due-index row: the subscription id and when it is due.
+fn due_entry(item: &Item) -> Result<(SubscriptionId, DateTime<Utc>), StoreError> {
+    let id = item
+        .get("id")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt("due item without id".into()))?;
+    let at = item
+        .get("due_at")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|v| v.split('#').next())
+        .ok_or_else(|| StoreError::Corrupt("due item without due_at".into()))?;
+    Ok((
+        id.parse::<SubscriptionId>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        items::parse_ts("due_at", at)?,
+    ))
 }
 
 fn is_condition_failure<R>(

@@ -6,19 +6,30 @@ use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use billing_api::auth::Authenticator;
 use billing_api::config::Config;
+use std::time::Duration;
+
 use billing_api::state::SystemClock;
 use billing_api::AppState;
+use billing_domain::collection::TrialEndWithoutPaymentMethod;
+use billing_domain::dunning::DunningPolicy;
+use billing_jobs::{RenewalQueue, Services, Settings};
 use billing_store_dynamodb::DynamoStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use stripe_sim::Simulator;
 use tokio::net::TcpListener;
 
 pub const SECRET: &str = "e2e-secret";
+
+pub const WEBHOOK_SECRET: &str = "whsec_e2e";
 
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub store: DynamoStore,
+    pub services: Services,
+    /// The test's own Stripe simulator.
+    pub sim_base: String,
 }
 
 /// An answer: status, content type and JSON body (Null when empty or not JSON).
@@ -78,16 +89,58 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A test app on the test clock (`POST /test-clock/advance` runs the scheduled jobs).
+    pub async fn with_test_clock() -> TestApp {
+        Self::spawn_with(|s| s.test_clock = true).await
+    }
+
+    /// A test app whose billing settings `adjust` changes first (dunning, trials...).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let config = sdk_config().await;
-        let table = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone());
+        let name = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), name.clone());
         local_stack::prepare(&store, &SystemClock)
             .await
             .unwrap_or_else(|e| {
                 panic!("the AWS emulator must be running (infra/scripts/emulator.sh start): {e}")
             });
-        let settings = Config {
-            table_name: table,
+        let queue = RenewalQueue::create(
+            aws_sdk_sqs::Client::new(&config),
+            &name,
+            local_stack::MAX_RECEIVES,
+        )
+        .await
+        .expect("the renewal queue");
+        // A Stripe simulator of its own, so its records are this test's.
+        let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let sim_base = format!("http://{}", sim_listener.local_addr().expect("addr"));
+        let sim = Arc::new(
+            Simulator::new(stripe_sim::Config {
+                webhook_url: None,
+                webhook_secret: WEBHOOK_SECRET.into(),
+            })
+            .expect("simulator"),
+        );
+        tokio::spawn(stripe_sim::serve(sim_listener, sim));
+        let mut settings = Settings {
+            table_name: name.clone(),
+            stripe_secret_key: "sk_test_e2e".into(),
+            stripe_api_base: Some(sim_base.clone()),
+            stripe_max_attempts: 10,
+            stripe_backoff: Duration::from_millis(5),
+            renewal_queue_url: Some(queue.url().to_owned()),
+            test_clock: false,
+            dunning: DunningPolicy::default(),
+            trial_end_without_payment_method: TrialEndWithoutPaymentMethod::Pause,
+        };
+        adjust(&mut settings);
+        let services =
+            Services::new(store.clone(), Some(queue), &settings).expect("services wire up");
+        let api_config = Config {
+            table_name: name,
             jwt_secret: Some(SECRET.into()),
             jwt_jwks_url: None,
             jwt_jwks: None,
@@ -96,7 +149,7 @@ impl TestApp {
             idempotency_ttl_hours: 24,
         };
         let auth = Authenticator::new(Some(SECRET), None, None, None).expect("auth config");
-        let state = AppState::new(store.clone(), Arc::new(SystemClock), auth, &settings);
+        let state = AppState::new(services.clone(), auth, &api_config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(local_stack::gateway::serve(listener, Arc::new(state)));
@@ -104,6 +157,8 @@ impl TestApp {
             base,
             http: reqwest::Client::new(),
             store,
+            services,
+            sim_base,
         }
     }
 
@@ -211,5 +266,59 @@ impl TestApp {
             })),
         )
         .await
+    }
+}
+
+impl TestApp {
+    /// Moves the test clock (as an operator) and returns the clock's new time.
+    pub async fn advance(&self, body: Value) -> String {
+        let answer = self
+            .call(
+                Method::POST,
+                "/api/v1/test-clock/advance",
+                &self.admin(),
+                Some(body),
+            )
+            .await
+            .ok(200);
+        answer.body["now"].as_str().expect("now").to_owned()
+    }
+
+    /// A GET on the simulator's Stripe API (its own records).
+    pub async fn stripe_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.sim_base))
+            .bearer_auth("sk_test_e2e")
+            .send()
+            .await
+            .expect("the simulator answers")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// The simulator's PaymentIntents of a Stripe customer, and how many succeeded.
+    pub async fn stripe_charges(&self, stripe_customer: &str) -> (Vec<Value>, usize) {
+        let list = self
+            .stripe_get(&format!(
+                "/v1/payment_intents?customer={stripe_customer}&limit=100"
+            ))
+            .await;
+        let data = list["data"].as_array().cloned().unwrap_or_default();
+        let succeeded = data.iter().filter(|pi| pi["status"] == "succeeded").count();
+        (data, succeeded)
+    }
+
+    /// Sets the simulator's fault rates.
+    pub async fn stripe_faults(&self, error_rate: f32, after_commit_rate: f32) {
+        let status = self
+            .http
+            .post(format!("{}/_simulator/faults", self.sim_base))
+            .json(&json!({"error_rate": error_rate, "after_commit_rate": after_commit_rate}))
+            .send()
+            .await
+            .expect("the simulator answers")
+            .status();
+        assert!(status.is_success());
     }
 }

@@ -16,12 +16,13 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
         .await
         .ok(201);
     let sub_id = sub.body["id"].as_str().expect("id");
-    // Every route that reads a body (archive and resume take none).
+    // Every route that reads a body (archive, resume and pay take none; the test clock is off).
     for route in ROUTES.iter().filter(|r| {
         r.method != "GET"
+            && !r.is_local_only()
             && !matches!(
                 r.endpoint,
-                Endpoint::ArchivePlan | Endpoint::ResumeSubscription
+                Endpoint::ArchivePlan | Endpoint::ResumeSubscription | Endpoint::PayInvoice
             )
     }) {
         let id = if route.path.contains("/plans/") {

@@ -75,7 +75,7 @@ async fn concurrent_retries_with_one_key_subscribe_once() {
     let admin = app.admin();
     let customer = app.create_customer("Retrier").await;
     let body =
-        json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month"}).to_string();
+        json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month", "payment_method_id": "pm_card_visa"}).to_string();
     let answers = join_all((0..6).map(|_| {
         app.raw(
             Method::POST,

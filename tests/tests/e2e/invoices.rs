@@ -92,6 +92,7 @@ async fn invoice_updates_are_conditional_on_the_version_read() {
     invoice.finalize(period(0).start).expect("finalize");
     invoice
         .record_payment(
+            "pi_e2e",
             Money::from_minor_units(7999, Currency::Usd),
             period(0).start,
         )
@@ -166,7 +167,8 @@ async fn a_subscriptions_invoices_list_newest_first_in_pages() {
     assert!(!rest.has_more);
 }
 
-/// A customer subscribed through the API, with one stored invoice for its first period.
+/// A customer subscribed through the API (which invoiced the first period), with an invoice
+/// for the second period stored beside it.
 async fn invoiced_customer(app: &TestApp, name: &str) -> (String, String, Invoice) {
     let customer = app.create_customer(name).await;
     let sub = app
@@ -178,17 +180,14 @@ async fn invoiced_customer(app: &TestApp, name: &str) -> (String, String, Invoic
         .expect("id")
         .parse()
         .expect("sub id");
+    let start: DateTime<Utc> = sub.body["current_period_end"]
+        .as_str()
+        .expect("end")
+        .parse()
+        .expect("time");
     let p = Period {
-        start: sub.body["current_period_start"]
-            .as_str()
-            .expect("start")
-            .parse()
-            .expect("time"),
-        end: sub.body["current_period_end"]
-            .as_str()
-            .expect("end")
-            .parse()
-            .expect("time"),
+        start,
+        end: Interval::Month.nth_period_end(start, 1).expect("date"),
     };
     let mut invoice = Invoice::draft(
         sub_id.clone(),
@@ -226,7 +225,11 @@ async fn invoices_are_read_with_lines_and_totals_that_add_up() {
         .get(&format!("/api/v1/subscriptions/{sub}/invoices"), &admin)
         .await
         .ok(200);
-    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1));
+    // The first period's invoice, paid at subscription, and the stored one, newest first.
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(listed.body["data"][0]["id"], invoice.id.to_string());
+    assert_eq!(listed.body["data"][1]["status"], "paid");
+    assert_eq!(listed.body["data"][1]["amount_paid"], "79.99");
     assert_eq!(listed.body["has_more"], false);
     let read = app
         .get(&format!("/api/v1/invoices/{}", invoice.id), &admin)

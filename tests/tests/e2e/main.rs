@@ -6,6 +6,7 @@ mod access;
 mod app;
 mod auth;
 mod bad_input;
+mod billing;
 mod concurrency;
 mod customers;
 mod idempotency;

@@ -4,7 +4,9 @@ use billing_domain::customer::Customer;
 use billing_domain::ids::CustomerId;
 
 use crate::auth::{Permission, Principal};
-use crate::dto::{CreateCustomerRequest, CustomerResponse, List, UpdateCustomerRequest};
+use crate::dto::{
+    CreateCustomerRequest, CustomerResponse, List, PaymentMethodRequest, UpdateCustomerRequest,
+};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::{if_match, json_body};
@@ -77,6 +79,30 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     let customer = state
         .billing
         .update_customer(&actor, &id, request.into(), expected)
+        .await?;
+    reply(200, &customer)
+}
+
+/// Replace the customer's payment method: attached at Stripe and made the default, moved to
+/// the customer's live subscriptions, and what a past-due or incomplete one owes is charged
+/// again at once.
+#[utoipa::path(put, path = "/api/v1/customers/{id}/payment-method", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = PaymentMethodRequest,
+    responses((status = 200, description = "The customer with its new default", body = CustomerResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn set_payment_method(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = customer_id(ctx)?;
+    let request: PaymentMethodRequest = json_body(&ctx.body, &ctx.headers)?;
+    let customer = state
+        .billing
+        .set_payment_method(&actor, &id, &request.payment_method_id)
         .await?;
     reply(200, &customer)
 }

@@ -60,3 +60,20 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     let invoice = state.billing.get_invoice(&actor, &id).await?;
     Ok(Reply::json(200, &response(&invoice)?)?.with_etag(invoice.version))
 }
+
+/// Charge an open invoice now (the customer present), e.g. after authenticating a payment or
+/// while past due. A paid invoice brings its subscription back to active.
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/pay", tag = "invoices",
+    params(("id" = String, Path, description = "invoice id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    responses((status = 200, description = "The invoice after the attempt: `paid`, or still `open` with the failed attempt in `payments`", body = InvoiceResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn pay(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id: InvoiceId = ctx
+        .param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("invoice"))?;
+    let invoice = state.billing.pay_invoice(&actor, &id).await?;
+    Ok(Reply::json(200, &response(&invoice)?)?.with_etag(invoice.version))
+}

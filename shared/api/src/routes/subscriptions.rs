@@ -36,7 +36,7 @@ pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     let actor = principal.authorize(Permission::Write)?;
     let request: CreateSubscriptionRequest = json_body(&ctx.body, &ctx.headers)?;
     let new = NewSubscription::try_from(request)?;
-    let sub = state.billing.create_subscription(&actor, new).await?;
+    let sub = state.billing.subscribe(&actor, new).await?;
     reply(201, &sub)
 }
 

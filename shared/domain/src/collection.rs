@@ -1,0 +1,632 @@
+//! Collecting payments: the first period's charge at subscription time, renewals, dunning
+//! retries, and a new payment method. Every step is safe to repeat: the invoice of a period is
+//! created once (a guard item), every charge carries the idempotency key of its invoice and
+//! attempt, and every stored change is conditional on the version that was read. A worker that
+//! dies anywhere and runs again changes nothing twice and skips nothing.
+
+use chrono::{DateTime, Utc};
+
+use crate::access::Actor;
+use crate::catalogue::Plan;
+use crate::customer::Customer;
+use crate::dunning::FinalAction;
+use crate::error::BillingError;
+use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
+use crate::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use crate::page::PageRequest;
+use crate::payments::{AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError};
+use crate::period::Period;
+use crate::ports::StoreError;
+use crate::service::Billing;
+use crate::subscription::{DueWork, NewSubscription, Subscription, SubscriptionStatus};
+
+/// What happens when a trial ends and no payment method is on file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrialEndWithoutPaymentMethod {
+    /// Pause the subscription until the customer adds a card and resumes it.
+    #[default]
+    Pause,
+    Cancel,
+}
+
+/// How many state changes one call of [`Billing::process_due`] makes at most (a subscription
+/// that fell far behind catches up over several calls).
+const MAX_STEPS: usize = 8;
+
+/// What one call of [`Billing::process_due`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DueOutcome {
+    pub steps: Vec<&'static str>,
+}
+
+fn payment_error(e: PaymentError) -> BillingError {
+    BillingError::Payment(e)
+}
+
+/// Retries `op` when another writer changed the item first (it reloads and decides again).
+const CONFLICT_RETRIES: usize = 4;
+
+impl Billing {
+    // ---- payment methods -------------------------------------------------------------------
+
+    /// Makes sure the customer has a processor customer, and attaches `payment_method_id` to it
+    /// as the default. Declined cards are a 402 naming `field`.
+    async fn attach_payment_method(
+        &self,
+        mut customer: Customer,
+        payment_method_id: &str,
+        field: &str,
+    ) -> Result<Customer, BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let processor_id = match &customer.processor_customer_id {
+                Some(id) => id.clone(),
+                None => self
+                    .payments
+                    .create_customer(
+                        customer.id.as_str(),
+                        &customer.name,
+                        customer.email.as_str(),
+                        &format!("customer:{}", customer.id),
+                    )
+                    .await
+                    .map_err(payment_error)?,
+            };
+            let outcome = self
+                .payments
+                .attach_payment_method(
+                    &processor_id,
+                    payment_method_id,
+                    &format!("attach:{}:{payment_method_id}", customer.id),
+                )
+                .await
+                .map_err(|e| match e {
+                    PaymentError::Rejected(message) => BillingError::field(field, message),
+                    transient => payment_error(transient),
+                })?;
+            if let AttachOutcome::Declined { code, message } = outcome {
+                return Err(BillingError::PaymentDeclined {
+                    field: field.to_owned(),
+                    code,
+                    message,
+                });
+            }
+            if customer.processor_customer_id.as_deref() == Some(processor_id.as_str())
+                && customer.default_payment_method_id.as_deref() == Some(payment_method_id)
+            {
+                return Ok(customer);
+            }
+            customer.processor_customer_id = Some(processor_id);
+            customer.set_default_payment_method(payment_method_id, self.now());
+            match self.customers.update_customer(&mut customer).await {
+                Ok(()) => return Ok(customer),
+                Err(StoreError::VersionConflict) => {
+                    customer = self
+                        .customers
+                        .get_customer(&customer.id)
+                        .await?
+                        .ok_or(BillingError::NotFound("customer"))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BillingError::StaleVersion("customer"))
+    }
+
+    /// `PUT /customers/{id}/payment-method`: attaches and makes it the default, moves the
+    /// customer's live subscriptions to it, and retries what they owe at once.
+    pub async fn set_payment_method(
+        &self,
+        actor: &Actor,
+        customer_id: &CustomerId,
+        payment_method_id: &str,
+    ) -> Result<Customer, BillingError> {
+        crate::validation::text("payment_method_id", payment_method_id, 255)?;
+        let customer = self.get_customer(actor, customer_id).await?;
+        let customer = self
+            .attach_payment_method(customer, payment_method_id, "payment_method_id")
+            .await?;
+        let mut page = PageRequest {
+            limit: 100,
+            starting_after: None,
+        };
+        loop {
+            let subs = self
+                .subscriptions
+                .list_subscriptions(&customer.id, &page)
+                .await?;
+            for sub in &subs.data {
+                if !sub.status.is_ended() {
+                    self.move_to_payment_method(&sub.id, &customer, payment_method_id)
+                        .await?;
+                }
+            }
+            match subs.data.last() {
+                Some(last) if subs.has_more => page.starting_after = Some(last.id.to_string()),
+                _ => break,
+            }
+        }
+        Ok(customer)
+    }
+
+    async fn move_to_payment_method(
+        &self,
+        id: &SubscriptionId,
+        customer: &Customer,
+        payment_method_id: &str,
+    ) -> Result<(), BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut sub) = self.subscriptions.get_subscription(id).await? else {
+                return Ok(());
+            };
+            sub.payment_method_id = Some(payment_method_id.to_owned());
+            sub.updated_at = self.now();
+            let owes = matches!(
+                sub.status,
+                SubscriptionStatus::PastDue | SubscriptionStatus::Incomplete
+            );
+            if owes {
+                if let Some(invoice_id) = sub.latest_invoice_id.clone() {
+                    self.collect_open_invoice(&mut sub, customer, &invoice_id, false)
+                        .await?;
+                }
+            }
+            match self.subscriptions.update_subscription(&mut sub).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BillingError::StaleVersion("subscription"))
+    }
+
+    // ---- subscribing -----------------------------------------------------------------------
+
+    /// Subscribes a customer: attaches the payment method given, then (unless trialing or
+    /// free) invoices the first period and charges it with the customer present. A card that
+    /// needs authentication leaves the subscription `incomplete` with the invoice open; a
+    /// declined card ends it at once and answers 402.
+    pub async fn subscribe(
+        &self,
+        actor: &Actor,
+        new: NewSubscription,
+    ) -> Result<Subscription, BillingError> {
+        let customer = self.get_customer(actor, &new.customer_id).await?;
+        let plan = match self.plans.get_plan(&new.plan_id).await? {
+            Some(plan) => plan,
+            None => {
+                return Err(BillingError::field(
+                    "subscription_plan_id",
+                    "no plan with this id",
+                ))
+            }
+        };
+        let now = self.now();
+        let mut sub = Subscription::start(
+            NewSubscription {
+                customer_id: customer.id.clone(),
+                ..new
+            },
+            &plan,
+            now,
+        )?;
+        let charge_now = sub.status == SubscriptionStatus::Active;
+        let payable = !plan.price.amount().is_zero();
+        let customer = match sub.payment_method_id.clone() {
+            Some(pm) => {
+                self.attach_payment_method(customer, &pm, "payment_method_id")
+                    .await?
+            }
+            None if charge_now && payable && customer.default_payment_method_id.is_none() => {
+                return Err(BillingError::field(
+                    "payment_method_id",
+                    "a paid plan without a trial needs a payment method",
+                ))
+            }
+            None => customer,
+        };
+        if charge_now {
+            sub.status = SubscriptionStatus::Incomplete;
+        }
+        match self.subscriptions.insert_subscription(&sub).await {
+            Ok(()) => {}
+            Err(StoreError::SubscriptionSlotTaken) => return Err(BillingError::Conflict(
+                "the customer already has a live subscription; change its plan or cancel it first"
+                    .into(),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+        if !charge_now {
+            return Ok(sub);
+        }
+        let mut invoice = self
+            .period_invoice(&sub, &plan, sub.current_period())
+            .await?;
+        sub.latest_invoice_id = Some(invoice.id.clone());
+        // A processor that stays unreachable leaves the subscription incomplete with its
+        // invoice open, to be paid with `POST /invoices/{id}/pay`; other errors are answered.
+        let charge_error = match self
+            .collect(&mut invoice, &sub, &customer, false, None)
+            .await
+        {
+            Ok(()) | Err(BillingError::Payment(PaymentError::Transient(_))) => None,
+            Err(e) => Some(e),
+        };
+        match invoice.status {
+            InvoiceStatus::Paid => sub.payment_succeeded(self.now()),
+            _ if invoice
+                .payments
+                .last()
+                .is_some_and(|p| p.status == crate::invoice::PaymentStatus::Failed) =>
+            {
+                // Declined with the customer present: nothing was bought.
+                let (code, message) = invoice
+                    .payments
+                    .last()
+                    .map(|p| {
+                        (
+                            p.failure_code.clone().unwrap_or_default(),
+                            p.failure_message.clone().unwrap_or_default(),
+                        )
+                    })
+                    .unwrap_or_default();
+                invoice.void(self.now())?;
+                self.invoices.update_invoice(&mut invoice).await?;
+                sub.end(SubscriptionStatus::Expired, self.now(), self.now());
+                self.subscriptions.update_subscription(&mut sub).await?;
+                return Err(BillingError::PaymentDeclined {
+                    field: "payment_method_id".into(),
+                    code,
+                    message,
+                });
+            }
+            // Needs authentication, or the processor is unreachable: incomplete, and the
+            // invoice can be paid later (`POST /invoices/{id}/pay` or the webhook).
+            _ => {}
+        }
+        self.subscriptions.update_subscription(&mut sub).await?;
+        match charge_error {
+            Some(e) => Err(e),
+            None => Ok(sub),
+        }
+    }
+
+    // ---- invoices and charges --------------------------------------------------------------
+
+    /// The invoice of `period`, created (open) if this is the first time it is asked for.
+    async fn period_invoice(
+        &self,
+        sub: &Subscription,
+        plan: &Plan,
+        period: Period,
+    ) -> Result<Invoice, BillingError> {
+        if let Some(existing) = self
+            .invoices
+            .find_period_invoice(&sub.id, period.start)
+            .await?
+        {
+            return Ok(existing);
+        }
+        let now = self.now();
+        let line = InvoiceLine {
+            kind: LineKind::Subscription,
+            description: format!("{} ({})", plan.name, plan.interval),
+            amount: plan.price,
+            period,
+        };
+        let mut invoice = Invoice::draft(
+            sub.id.clone(),
+            sub.customer_id.clone(),
+            plan.price.currency(),
+            period,
+            vec![line],
+            now,
+        )?;
+        invoice.finalize(now)?;
+        match self.invoices.insert_invoice(&invoice).await {
+            Ok(()) => Ok(invoice),
+            Err(StoreError::AlreadyExists) => self
+                .invoices
+                .find_period_invoice(&sub.id, period.start)
+                .await?
+                .ok_or_else(|| {
+                    BillingError::Conflict("the period's invoice vanished while created".into())
+                }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Charges what `invoice` still owes and records the outcome on it (stored). A transient
+    /// processor error records nothing: the caller's retry repeats the same attempt with the
+    /// same idempotency key. `first_failure` starts the dunning clock for renewals.
+    async fn collect(
+        &self,
+        invoice: &mut Invoice,
+        sub: &Subscription,
+        customer: &Customer,
+        off_session: bool,
+        retry_schedule_from: Option<DateTime<Utc>>,
+    ) -> Result<(), BillingError> {
+        if invoice.status != InvoiceStatus::Open {
+            return Ok(());
+        }
+        let amount = invoice
+            .amount_due()
+            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        let now = self.now();
+        let (first_failure, failures) = invoice.unsuccessful_attempts();
+        // With the customer present there is no schedule: they are told at once.
+        let next_attempt = if off_session || retry_schedule_from.is_some() {
+            self.dunning.next_attempt(
+                first_failure.or(retry_schedule_from).unwrap_or(now),
+                failures + 1,
+            )
+        } else {
+            None
+        };
+        let payment_method = sub
+            .payment_method_id
+            .clone()
+            .or_else(|| customer.default_payment_method_id.clone());
+        let (Some(processor_customer_id), Some(payment_method_id)) =
+            (customer.processor_customer_id.clone(), payment_method)
+        else {
+            invoice.record_failure(
+                None,
+                "no_payment_method",
+                "no payment method on file",
+                next_attempt,
+                now,
+            )?;
+            return self.store_invoice(invoice).await;
+        };
+        let request = ChargeRequest {
+            processor_customer_id,
+            payment_method_id,
+            amount,
+            off_session,
+            idempotency_key: invoice.next_attempt_key(),
+            description: format!("Invoice {}", invoice.id),
+            metadata: vec![
+                ("invoice_id".into(), invoice.id.to_string()),
+                ("subscription_id".into(), sub.id.to_string()),
+                ("customer_id".into(), customer.id.to_string()),
+            ],
+        };
+        match self.payments.charge(&request).await {
+            Ok(ChargeOutcome::Succeeded { payment_id }) => {
+                invoice.record_payment(&payment_id, amount, now)?
+            }
+            Ok(ChargeOutcome::RequiresAction { payment_id }) => {
+                invoice.record_requires_action(&payment_id, next_attempt, now)?
+            }
+            Ok(ChargeOutcome::Declined {
+                payment_id,
+                code,
+                message,
+            }) => {
+                invoice.record_failure(payment_id.as_deref(), &code, &message, next_attempt, now)?
+            }
+            Err(PaymentError::Rejected(message)) => {
+                invoice.record_failure(None, "processor_rejected", &message, next_attempt, now)?
+            }
+            Err(transient) => return Err(payment_error(transient)),
+        }
+        self.store_invoice(invoice).await
+    }
+
+    /// Stores a charged invoice. If another worker recorded the same attempt first, its
+    /// version wins and is loaded instead (the charge itself was the same idempotent call).
+    async fn store_invoice(&self, invoice: &mut Invoice) -> Result<(), BillingError> {
+        match self.invoices.update_invoice(invoice).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::VersionConflict) => {
+                *invoice = self
+                    .invoices
+                    .get_invoice(&invoice.id)
+                    .await?
+                    .ok_or(BillingError::NotFound("invoice"))?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Charges the open invoice `invoice_id` of `sub` again and moves `sub` accordingly (the
+    /// caller stores `sub`).
+    async fn collect_open_invoice(
+        &self,
+        sub: &mut Subscription,
+        customer: &Customer,
+        invoice_id: &InvoiceId,
+        off_session: bool,
+    ) -> Result<Invoice, BillingError> {
+        let mut invoice = self
+            .invoices
+            .get_invoice(invoice_id)
+            .await?
+            .ok_or(BillingError::NotFound("invoice"))?;
+        let schedule_from = invoice.unsuccessful_attempts().0;
+        self.collect(&mut invoice, sub, customer, off_session, schedule_from)
+            .await?;
+        self.settle(sub, &mut invoice).await?;
+        Ok(invoice)
+    }
+
+    /// Moves `sub` after its latest invoice was charged: active when paid; past due while
+    /// dunning retries; after the last retry, the configured final action.
+    async fn settle(
+        &self,
+        sub: &mut Subscription,
+        invoice: &mut Invoice,
+    ) -> Result<(), BillingError> {
+        let now = self.now();
+        match invoice.status {
+            InvoiceStatus::Paid => sub.payment_succeeded(now),
+            InvoiceStatus::Open if sub.status == SubscriptionStatus::Incomplete => {}
+            InvoiceStatus::Open if invoice.next_attempt_at.is_some() => {
+                sub.payment_failed(invoice.next_attempt_at, now)
+            }
+            InvoiceStatus::Open => {
+                invoice.mark_uncollectible(now)?;
+                self.store_invoice(invoice).await?;
+                match self.dunning.final_action {
+                    FinalAction::Cancel => sub.end(SubscriptionStatus::Canceled, now, now),
+                    FinalAction::LeaveUnpaid => sub.payment_failed(None, now),
+                }
+            }
+            InvoiceStatus::Draft | InvoiceStatus::Void | InvoiceStatus::Uncollectible => {
+                sub.payment_failed(None, now)
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /invoices/{id}/pay`: charges an open invoice now, with the customer present.
+    pub async fn pay_invoice(
+        &self,
+        actor: &Actor,
+        id: &InvoiceId,
+    ) -> Result<Invoice, BillingError> {
+        let invoice = self.get_invoice(actor, id).await?;
+        if invoice.status != InvoiceStatus::Open {
+            return Err(BillingError::Conflict(format!(
+                "the invoice is {}; only open invoices can be paid",
+                invoice.status.as_str()
+            )));
+        }
+        for _ in 0..CONFLICT_RETRIES {
+            let mut sub = self
+                .subscriptions
+                .get_subscription(&invoice.subscription_id)
+                .await?
+                .ok_or(BillingError::NotFound("subscription"))?;
+            let customer = self
+                .customers
+                .get_customer(&sub.customer_id)
+                .await?
+                .ok_or(BillingError::NotFound("customer"))?;
+            let paid = self
+                .collect_open_invoice(&mut sub, &customer, id, false)
+                .await?;
+            if sub.latest_invoice_id.as_ref() != Some(id) {
+                // An older invoice: the subscription's state belongs to a newer one.
+                return Ok(paid);
+            }
+            match self.subscriptions.update_subscription(&mut sub).await {
+                Ok(()) => return Ok(paid),
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BillingError::StaleVersion("subscription"))
+    }
+
+    // ---- the scheduler's work --------------------------------------------------------------
+
+    /// Does whatever is due for one subscription at the clock's time: renew (invoice, charge,
+    /// next period), retry a failed payment, end at the period end, resume after a pause, expire
+    /// an incomplete subscription. Safe to call any number of times, concurrently too.
+    pub async fn process_due(&self, id: &SubscriptionId) -> Result<DueOutcome, BillingError> {
+        let mut outcome = DueOutcome::default();
+        let mut conflicts = 0;
+        while outcome.steps.len() < MAX_STEPS {
+            let Some(mut sub) = self.subscriptions.get_subscription(id).await? else {
+                return Ok(outcome);
+            };
+            let now = self.now();
+            let Some(work) = sub.due_work(now) else {
+                return Ok(outcome);
+            };
+            let step = match &work {
+                DueWork::Renew => "renew",
+                DueWork::End(_) => "end",
+                DueWork::RetryPayment(_) => "retry_payment",
+                DueWork::Resume => "resume",
+                DueWork::ExpireIncomplete => "expire_incomplete",
+            };
+            self.do_work(&mut sub, work, now).await?;
+            match self.subscriptions.update_subscription(&mut sub).await {
+                Ok(()) => outcome.steps.push(step),
+                Err(StoreError::VersionConflict) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn do_work(
+        &self,
+        sub: &mut Subscription,
+        work: DueWork,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        match work {
+            DueWork::Resume => sub.resume(now),
+            DueWork::End(status) => {
+                let at = sub.current_period_end;
+                sub.end(status, at, now);
+                Ok(())
+            }
+            DueWork::ExpireIncomplete => {
+                if let Some(id) = &sub.latest_invoice_id {
+                    if let Some(mut invoice) = self.invoices.get_invoice(id).await? {
+                        if invoice.status == InvoiceStatus::Open {
+                            invoice.void(now)?;
+                            self.store_invoice(&mut invoice).await?;
+                        }
+                    }
+                }
+                sub.end(SubscriptionStatus::Expired, now, now);
+                Ok(())
+            }
+            DueWork::RetryPayment(invoice_id) => {
+                let customer = self.customer_of(sub).await?;
+                self.collect_open_invoice(sub, &customer, &invoice_id, true)
+                    .await
+                    .map(|_| ())
+            }
+            DueWork::Renew => self.renew(sub, now).await,
+        }
+    }
+
+    async fn customer_of(&self, sub: &Subscription) -> Result<Customer, BillingError> {
+        self.customers
+            .get_customer(&sub.customer_id)
+            .await?
+            .ok_or(BillingError::NotFound("customer"))
+    }
+
+    /// The period has ended: invoice the next one (once), charge it off-session (once per
+    /// attempt), and move the subscription into it.
+    async fn renew(&self, sub: &mut Subscription, now: DateTime<Utc>) -> Result<(), BillingError> {
+        let customer = self.customer_of(sub).await?;
+        let has_payment_method =
+            sub.payment_method_id.is_some() || customer.default_payment_method_id.is_some();
+        if sub.status == SubscriptionStatus::Trialing && !has_payment_method {
+            return match self.trial_end_without_payment_method {
+                TrialEndWithoutPaymentMethod::Pause => sub.pause(now, None),
+                TrialEndWithoutPaymentMethod::Cancel => {
+                    let at = sub.current_period_end;
+                    sub.end(SubscriptionStatus::Canceled, at, now);
+                    Ok(())
+                }
+            };
+        }
+        let plan = self
+            .plans
+            .get_plan(&sub.plan_id)
+            .await?
+            .ok_or(BillingError::NotFound("plan"))?;
+        let (period, _) = sub.next_period()?;
+        let mut invoice = self.period_invoice(sub, &plan, period).await?;
+        // Charged once by the renewal; after that, only dunning retries charge it.
+        if invoice.attempt_count == 0 {
+            self.collect(&mut invoice, sub, &customer, true, Some(now))
+                .await?;
+        }
+        sub.enter_next_period(invoice.id.clone(), now)?;
+        self.settle(sub, &mut invoice).await
+    }
+}

@@ -1,0 +1,86 @@
+//! The `main` of the scheduler and renewal-worker functions.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{scheduler, worker, Services};
+
+pub type Error = lambda_runtime::Error;
+
+/// The scheduler's input: an EventBridge scheduled event (its `time`), or `{"as_of": ...}` to
+/// replay a billing run for a past time.
+#[derive(Debug, Deserialize, Default)]
+struct ScheduleEvent {
+    as_of: Option<DateTime<Utc>>,
+    time: Option<DateTime<Utc>>,
+}
+
+async fn as_of(services: &Services, event: &ScheduleEvent) -> Result<DateTime<Utc>, Error> {
+    if let Some(at) = event.as_of {
+        return Ok(at);
+    }
+    if services.time.is_test_clock() {
+        return Ok(services.time.now().await?);
+    }
+    Ok(event.time.unwrap_or(crate::SystemClock::now_utc()))
+}
+
+fn parse_as_of(args: &[String]) -> Result<Option<DateTime<Utc>>, Error> {
+    match args.iter().position(|a| a == "--as-of") {
+        Some(i) => {
+            let raw = args
+                .get(i + 1)
+                .ok_or("--as-of needs an RFC 3339 time, e.g. 2027-01-01T00:00:00Z")?;
+            Ok(Some(DateTime::parse_from_rfc3339(raw)?.with_timezone(&Utc)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `scheduler --as-of <time>` runs once from a shell (a replay) and, with the test clock or a
+/// local stack, drains the queue too when `--drain` is given; otherwise it serves Lambda events.
+pub async fn scheduler_main() -> Result<(), Error> {
+    crate::telemetry::init();
+    let services = Services::from_env().await?;
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = parse_as_of(&args)? {
+        let report = scheduler::run(&services.store, services.queue()?, at).await?;
+        println!("{}", serde_json::to_string(&report)?);
+        if args.iter().any(|a| a == "--drain") {
+            let drained = worker::drain(&services).await?;
+            println!("{}", serde_json::to_string(&drained)?);
+        }
+        return Ok(());
+    }
+    let services = &services;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let schedule: ScheduleEvent = serde_json::from_value(event.payload).unwrap_or_default();
+        let at = as_of(services, &schedule).await?;
+        let report = scheduler::run(&services.store, services.queue()?, at).await?;
+        Ok::<_, Error>(serde_json::to_value(report)?)
+    }))
+    .await
+}
+
+pub async fn worker_main() -> Result<(), Error> {
+    crate::telemetry::init();
+    let services = Services::from_env().await?;
+    let services = &services;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let messages: Vec<(String, String)> = event
+            .payload
+            .records
+            .into_iter()
+            .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
+            .collect();
+        let mut response = SqsBatchResponse::default();
+        for failed in worker::process_batch(services, &messages).await {
+            response.add_failure(failed);
+        }
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

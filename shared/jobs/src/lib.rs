@@ -1,0 +1,123 @@
+//! Scheduled billing. An EventBridge schedule invokes the scheduler, which reads what is due
+//! from the store's due index (never a scan) and sends one SQS message per subscription and due
+//! time; the renewal worker consumes them in batches, runs the domain's
+//! [`Billing::process_due`] for each and reports partial batch failures. The due index, not
+//! the queue, is the record of what is owed: a lost or dead-lettered message is sent again by
+//! the next run, and a duplicate changes nothing.
+//!
+//! Also here: the time source (system or test clock) and the wiring the functions and the API
+//! share.
+
+pub mod functions;
+pub mod queue;
+pub mod scheduler;
+pub mod settings;
+pub mod telemetry;
+pub mod test_clock;
+pub mod time;
+pub mod worker;
+
+use std::sync::Arc;
+
+use billing_domain::ports::StoreError;
+use billing_domain::service::Billing;
+use billing_payments_stripe::StripeGateway;
+use billing_store_dynamodb::DynamoStore;
+
+pub use queue::RenewalQueue;
+pub use settings::Settings;
+pub use time::{SystemClock, TimeSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("queue: {0}")]
+    Queue(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Stuck(String),
+}
+
+/// Everything a function needs, built once at cold start.
+#[derive(Clone)]
+pub struct Services {
+    /// The domain service; its clock is the system clock (use [`Services::billing_now`]).
+    pub billing: Billing,
+    pub store: DynamoStore,
+    pub queue: Option<RenewalQueue>,
+    pub time: TimeSource,
+}
+
+impl Services {
+    /// Wires the store, the Stripe adapter and the settings.
+    pub fn new(
+        store: DynamoStore,
+        queue: Option<RenewalQueue>,
+        settings: &Settings,
+    ) -> Result<Self, JobError> {
+        let payments = StripeGateway::new(
+            &settings.stripe_secret_key,
+            settings.stripe_api_base.as_deref(),
+        )
+        .map_err(JobError::Config)?
+        .with_retries(settings.stripe_max_attempts, settings.stripe_backoff);
+        let shared = Arc::new(store.clone());
+        let billing = Billing {
+            plans: shared.clone(),
+            customers: shared.clone(),
+            subscriptions: shared.clone(),
+            invoices: shared,
+            payments: Arc::new(payments),
+            clock: Arc::new(SystemClock),
+            dunning: settings.dunning.clone(),
+            trial_end_without_payment_method: settings.trial_end_without_payment_method,
+        };
+        let time = if settings.test_clock {
+            TimeSource::TestClock(store.clone())
+        } else {
+            TimeSource::System
+        };
+        Ok(Services {
+            billing,
+            store,
+            queue,
+            time,
+        })
+    }
+
+    /// From the standard AWS environment and [`Settings::from_env`].
+    pub async fn from_env() -> Result<Self, JobError> {
+        let settings = Settings::from_env().map_err(JobError::Config)?;
+        let config = aws_config::load_from_env().await;
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb_client(&config),
+            settings.table_name.clone(),
+        );
+        let queue = settings
+            .renewal_queue_url
+            .as_ref()
+            .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
+        Self::new(store, queue, &settings)
+    }
+
+    /// The domain service with its clock at the time source's now (the test clock's time when
+    /// enabled): one per request or job.
+    pub async fn billing_now(&self) -> Result<Billing, StoreError> {
+        match &self.time {
+            TimeSource::System => Ok(self.billing.clone()),
+            TimeSource::TestClock(_) => Ok(self.billing.at(self.time.now().await?)),
+        }
+    }
+
+    pub fn queue(&self) -> Result<&RenewalQueue, JobError> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| JobError::Config("RENEWAL_QUEUE_URL is not set".into()))
+    }
+}
+
+fn aws_sdk_dynamodb_client(config: &aws_config::SdkConfig) -> billing_store_dynamodb::Client {
+    billing_store_dynamodb::Client::new(config)
+}

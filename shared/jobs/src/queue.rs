@@ -1,0 +1,173 @@
+//! The renewal queue (SQS): one message per subscription and due time.
+
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::Client;
+use billing_domain::ids::SubscriptionId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::JobError;
+
+/// What the scheduler sends: this subscription has work due at `due_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueMessage {
+    pub subscription_id: String,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RenewalQueue {
+    client: Client,
+    url: String,
+}
+
+fn sqs<E: std::fmt::Debug>(e: E) -> JobError {
+    JobError::Queue(format!("{e:?}"))
+}
+
+impl RenewalQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Creates the queue and its dead-letter queue (after `max_receives` failed receives a
+    /// message moves there) if needed; returns the queue.
+    pub async fn create(client: Client, name: &str, max_receives: u32) -> Result<Self, JobError> {
+        let dlq = client
+            .create_queue()
+            .queue_name(format!("{name}-dlq"))
+            .send()
+            .await
+            .map_err(sqs)?;
+        let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
+        let attributes = client
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(sqs)?;
+        let dlq_arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .ok_or_else(|| JobError::Queue("the dead-letter queue has no ARN".into()))?;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": max_receives.to_string(),
+        });
+        let out = client
+            .create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .attributes(QueueAttributeName::VisibilityTimeout, "60")
+            .send()
+            .await
+            .map_err(sqs)?;
+        let url = out
+            .queue_url()
+            .ok_or_else(|| JobError::Queue("create_queue answered no URL".into()))?;
+        Ok(Self::new(client, url))
+    }
+
+    /// Sends one message per entry, ten per call; returns how many were sent.
+    pub async fn send(&self, due: &[(SubscriptionId, DateTime<Utc>)]) -> Result<usize, JobError> {
+        for chunk in due.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (id, at))| {
+                    let body = serde_json::to_string(&DueMessage {
+                        subscription_id: id.to_string(),
+                        due_at: *at,
+                    })
+                    .map_err(|e| JobError::Queue(e.to_string()))?;
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(sqs)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs)?;
+            if !out.failed().is_empty() {
+                return Err(JobError::Queue(format!(
+                    "{} messages were not sent: {:?}",
+                    out.failed().len(),
+                    out.failed()
+                )));
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// Up to ten messages, without waiting.
+    pub async fn receive(&self) -> Result<Vec<Received>, JobError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(sqs)?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some(Received {
+                    message_id: m.message_id()?.to_owned(),
+                    receipt_handle: m.receipt_handle()?.to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), JobError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sqs)
+    }
+
+    /// Makes a message visible again at once (to be retried).
+    pub async fn release(&self, receipt_handle: &str) -> Result<(), JobError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sqs)
+    }
+}

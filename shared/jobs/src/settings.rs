@@ -1,0 +1,92 @@
+//! Settings of the billing engine, read once from the environment at cold start.
+
+use std::env;
+use std::time::Duration;
+
+use billing_domain::collection::TrialEndWithoutPaymentMethod;
+use billing_domain::dunning::{DunningPolicy, FinalAction};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `TABLE_NAME` (default `billing`).
+    pub table_name: String,
+    /// `STRIPE_SECRET_KEY` (default `sk_test_local`, which only the simulator accepts).
+    pub stripe_secret_key: String,
+    /// `STRIPE_API_BASE`: the Stripe API's URL (the simulator locally); Stripe's own if unset.
+    pub stripe_api_base: Option<String>,
+    /// `STRIPE_MAX_ATTEMPTS` (default 6) and `STRIPE_BACKOFF_MS` (default 200): the retry
+    /// budget of one Stripe call (429, 5xx, network), doubling with jitter.
+    pub stripe_max_attempts: u32,
+    pub stripe_backoff: Duration,
+    /// `RENEWAL_QUEUE_URL`: the SQS queue between the scheduler and the renewal worker.
+    pub renewal_queue_url: Option<String>,
+    /// `TEST_CLOCK=1`: time comes from the test clock in the table (never deployed).
+    pub test_clock: bool,
+    /// `DUNNING_RETRY_DAYS` (default `3,5,7`) and `DUNNING_FINAL_ACTION` (`cancel`, the
+    /// default, or `leave_unpaid`).
+    pub dunning: DunningPolicy,
+    /// `TRIAL_END_WITHOUT_PAYMENT_METHOD`: `pause` (default) or `cancel`.
+    pub trial_end_without_payment_method: TrialEndWithoutPaymentMethod,
+}
+
+fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match var(name) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name} must be a whole number, got {v:?}")),
+        None => Ok(default),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let retry_after_days = match var("DUNNING_RETRY_DAYS") {
+            Some(v) => v
+                .split(',')
+                .map(|d| d.trim().parse::<u32>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| format!("DUNNING_RETRY_DAYS must be days like 3,5,7, got {v:?}"))?,
+            None => DunningPolicy::default().retry_after_days,
+        };
+        if retry_after_days.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("DUNNING_RETRY_DAYS must increase".into());
+        }
+        let final_action = match var("DUNNING_FINAL_ACTION").as_deref() {
+            None | Some("cancel") => FinalAction::Cancel,
+            Some("leave_unpaid") => FinalAction::LeaveUnpaid,
+            Some(other) => {
+                return Err(format!(
+                    "DUNNING_FINAL_ACTION must be cancel or leave_unpaid, got {other:?}"
+                ))
+            }
+        };
+        let trial_end = match var("TRIAL_END_WITHOUT_PAYMENT_METHOD").as_deref() {
+            None | Some("pause") => TrialEndWithoutPaymentMethod::Pause,
+            Some("cancel") => TrialEndWithoutPaymentMethod::Cancel,
+            Some(other) => {
+                return Err(format!(
+                    "TRIAL_END_WITHOUT_PAYMENT_METHOD must be pause or cancel, got {other:?}"
+                ))
+            }
+        };
+        Ok(Settings {
+            table_name: var("TABLE_NAME").unwrap_or_else(|| "billing".into()),
+            stripe_secret_key: var("STRIPE_SECRET_KEY").unwrap_or_else(|| "sk_test_local".into()),
+            stripe_api_base: var("STRIPE_API_BASE"),
+            stripe_max_attempts: number("STRIPE_MAX_ATTEMPTS", 6)?,
+            stripe_backoff: Duration::from_millis(number("STRIPE_BACKOFF_MS", 200)?),
+            renewal_queue_url: var("RENEWAL_QUEUE_URL"),
+            test_clock: matches!(var("TEST_CLOCK").as_deref(), Some("1" | "true")),
+            dunning: DunningPolicy {
+                retry_after_days,
+                final_action,
+            },
+            trial_end_without_payment_method: trial_end,
+        })
+    }
+}

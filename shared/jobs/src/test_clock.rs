@@ -1,0 +1,47 @@
+//! The test clock (local stack and tests; never deployed): advancing it runs every job that
+//! falls due on the way, in time order, through the real scheduler → SQS → worker path.
+
+use chrono::{DateTime, Utc};
+
+use crate::{scheduler, worker, JobError, Services, TimeSource};
+
+/// How many times the same due time may come round before the advance gives up on it (a
+/// job that keeps failing, e.g. Stripe unreachable).
+const MAX_STALLS: usize = 5;
+
+/// Moves the test clock to `target`, stopping at each due time on the way to run the scheduler
+/// and drain the queue. Answers the clock's new time.
+pub async fn advance(
+    services: &Services,
+    target: DateTime<Utc>,
+) -> Result<DateTime<Utc>, JobError> {
+    let TimeSource::TestClock(store) = &services.time else {
+        return Err(JobError::Config("the test clock is not enabled".into()));
+    };
+    let queue = services.queue()?;
+    let mut last: Option<DateTime<Utc>> = None;
+    let mut stalls = 0;
+    loop {
+        let now = services.time.now().await?;
+        let step = match store.earliest_due().await? {
+            Some(due) if due <= target => due.max(now),
+            _ => break,
+        };
+        if last == Some(step) {
+            stalls += 1;
+            if stalls >= MAX_STALLS {
+                return Err(JobError::Stuck(format!(
+                    "work due at {step} did not complete after {MAX_STALLS} runs"
+                )));
+            }
+        } else {
+            stalls = 0;
+        }
+        last = Some(step);
+        store.set_test_clock(step).await?;
+        scheduler::run(store, queue, step).await?;
+        worker::drain(services).await?;
+    }
+    store.set_test_clock(target).await?;
+    Ok(services.time.now().await?)
+}

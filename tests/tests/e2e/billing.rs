@@ -1,0 +1,379 @@
+//! Billing through the API and the test clock only: first charges, renewals, dunning, SCA, and
+//! the simulator's own records as the judge of what was charged.
+
+use chrono::{DateTime, Duration, Months, Utc};
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::app::TestApp;
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .unwrap_or_else(|| panic!("a time, got {v}"))
+        .parse()
+        .expect("RFC 3339")
+}
+
+/// Subscribes with `payment_method` and returns the answer's body.
+async fn subscribe_with(app: &TestApp, customer: &str, plan: &str, payment_method: &str) -> Value {
+    app.call(
+        Method::POST,
+        "/api/v1/subscriptions",
+        &app.admin(),
+        Some(json!({
+            "customer_id": customer,
+            "subscription_plan_id": plan,
+            "payment_method_id": payment_method,
+            "auto_renew": true
+        })),
+    )
+    .await
+    .ok(201)
+    .body
+}
+
+async fn subscription(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/api/v1/subscriptions/{id}"), &app.admin())
+        .await
+        .ok(200)
+        .body
+}
+
+async fn invoices(app: &TestApp, sub: &str) -> Vec<Value> {
+    app.get(
+        &format!("/api/v1/subscriptions/{sub}/invoices?limit=100"),
+        &app.admin(),
+    )
+    .await
+    .ok(200)
+    .body["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn stripe_customer(app: &TestApp, customer: &str) -> String {
+    app.get(&format!("/api/v1/customers/{customer}"), &app.admin())
+        .await
+        .ok(200)
+        .body["stripe_customer_id"]
+        .as_str()
+        .expect("a Stripe customer")
+        .to_owned()
+}
+
+async fn set_payment_method(app: &TestApp, customer: &str, payment_method: &str) -> Value {
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/customers/{customer}/payment-method"),
+        &app.admin(),
+        Some(json!({"payment_method_id": payment_method})),
+    )
+    .await
+    .ok(200)
+    .body
+}
+
+/// Advances the clock to `at`.
+async fn advance_to(app: &TestApp, at: DateTime<Utc>) {
+    let now = app.advance(json!({"to": at.to_rfc3339()})).await;
+    assert_eq!(now.parse::<DateTime<Utc>>().expect("time"), at);
+}
+
+#[tokio::test]
+async fn premium_monthly_is_charged_79_99_on_subscribing_and_on_each_of_12_renewals() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Yearlong").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    assert_eq!(sub["status"], "active");
+    let id = sub["id"].as_str().expect("id");
+    let start = time(&sub["current_period_start"]);
+    advance_to(&app, start + Months::new(12) + Duration::hours(1)).await;
+
+    let sub = subscription(&app, id).await;
+    assert_eq!(sub["status"], "active");
+    assert_eq!(time(&sub["current_period_start"]), start + Months::new(12));
+    assert_eq!(time(&sub["current_period_end"]), start + Months::new(13));
+    let invoices = invoices(&app, id).await;
+    assert_eq!(invoices.len(), 13);
+    for (n, invoice) in invoices.iter().rev().enumerate() {
+        let n = u32::try_from(n).expect("small");
+        assert_eq!(invoice["status"], "paid", "{invoice}");
+        assert_eq!(invoice["amount_paid"], "79.99");
+        assert_eq!(invoice["total"], "79.99");
+        assert_eq!(invoice["attempt_count"], 1);
+        // Contiguous periods: none skipped, none twice.
+        assert_eq!(time(&invoice["period_start"]), start + Months::new(n));
+        assert_eq!(time(&invoice["period_end"]), start + Months::new(n + 1));
+    }
+    assert_eq!(sub["latest_invoice_id"], invoices[0]["id"]);
+    let (charges, succeeded) = app
+        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .await;
+    assert_eq!(succeeded, 13, "{charges:?}");
+    assert!(charges
+        .iter()
+        .all(|pi| pi["amount"] == 7999 && pi["currency"] == "usd"));
+}
+
+#[tokio::test]
+async fn a_failing_card_goes_past_due_is_retried_after_3_5_and_7_days_then_canceled() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Failing").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    let id = sub["id"].as_str().expect("id");
+    let renewal = time(&sub["current_period_end"]);
+    set_payment_method(&app, &customer, "pm_card_chargeCustomerFail").await;
+
+    advance_to(&app, renewal + Duration::hours(1)).await;
+    let sub = subscription(&app, id).await;
+    assert_eq!(sub["status"], "past_due");
+    assert_eq!(
+        time(&sub["next_payment_attempt"]),
+        renewal + Duration::days(3)
+    );
+    let invoice = &invoices(&app, id).await[0];
+    assert_eq!(
+        (&invoice["status"], &invoice["attempt_count"]),
+        (&json!("open"), &json!(1))
+    );
+    assert_eq!(invoice["payments"][0]["status"], "failed");
+
+    for (day, next) in [(3, Some(5)), (5, Some(7))] {
+        advance_to(&app, renewal + Duration::days(day) + Duration::hours(1)).await;
+        let sub = subscription(&app, id).await;
+        assert_eq!(sub["status"], "past_due", "day {day}");
+        assert_eq!(
+            sub["next_payment_attempt"]
+                .as_str()
+                .map(|_| time(&sub["next_payment_attempt"])),
+            next.map(|d| renewal + Duration::days(d))
+        );
+    }
+    advance_to(&app, renewal + Duration::days(7) + Duration::hours(1)).await;
+    let sub = subscription(&app, id).await;
+    assert_eq!(sub["status"], "canceled");
+    let invoice = &invoices(&app, id).await[0];
+    assert_eq!(invoice["status"], "uncollectible");
+    assert_eq!(invoice["attempt_count"], 4);
+    // Nothing more happens later.
+    advance_to(&app, renewal + Months::new(2)).await;
+    assert_eq!(invoices(&app, id).await.len(), 2);
+    let (charges, succeeded) = app
+        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .await;
+    assert_eq!(succeeded, 1, "only the first period was paid: {charges:?}");
+}
+
+#[tokio::test]
+async fn a_new_payment_method_recovers_a_past_due_subscription_at_once() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Recovering").await;
+    // The card attaches, but its first charge is declined with the customer present.
+    let declined = app
+        .call(
+            Method::POST,
+            "/api/v1/subscriptions",
+            &app.admin(),
+            Some(
+                json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month",
+                        "payment_method_id": "pm_card_chargeCustomerFail"}),
+            ),
+        )
+        .await
+        .problem(402);
+    assert_eq!(declined.fields(), ["payment_method_id"]);
+    let sub = subscribe_with(&app, &customer, "plan_basic_month", "pm_card_visa").await;
+    let id = sub["id"].as_str().expect("id");
+    let renewal = time(&sub["current_period_end"]);
+    set_payment_method(&app, &customer, "pm_card_chargeCustomerFail").await;
+    advance_to(&app, renewal + Duration::hours(1)).await;
+    assert_eq!(subscription(&app, id).await["status"], "past_due");
+
+    set_payment_method(&app, &customer, "pm_card_mastercard").await;
+    let sub = subscription(&app, id).await;
+    assert_eq!(sub["status"], "active");
+    assert_eq!(sub["next_payment_attempt"], Value::Null);
+    assert_eq!(sub["payment_method_id"], "pm_card_mastercard");
+    let invoice = &invoices(&app, id).await[0];
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["amount_paid"], "29.99");
+    // The dunning retries that were planned charge nothing more.
+    advance_to(&app, renewal + Duration::days(8)).await;
+    let (charges, succeeded) = app
+        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .await;
+    assert_eq!(succeeded, 2, "{charges:?}");
+    assert_eq!(subscription(&app, id).await["status"], "active");
+}
+
+#[tokio::test]
+async fn a_declined_card_at_subscription_is_a_402_and_the_customer_can_try_another() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Declined").await;
+    app.subscribe(&app.admin(), &customer, "plan_premium_month")
+        .await
+        .ok(201);
+    let other = app.create_customer("Declined too").await;
+    let declined = app
+        .call(
+            Method::POST,
+            "/api/v1/subscriptions",
+            &app.admin(),
+            Some(
+                json!({"customer_id": other, "subscription_plan_id": "plan_premium_month",
+                        "payment_method_id": "pm_card_chargeDeclined"}),
+            ),
+        )
+        .await
+        .problem(402);
+    assert_eq!(declined.body["code"], "payment_declined");
+    assert_eq!(declined.fields(), ["payment_method_id"]);
+    let listed = app
+        .get(
+            &format!("/api/v1/subscriptions?customer_id={other}"),
+            &app.admin(),
+        )
+        .await
+        .ok(200);
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(0));
+    let sub = subscribe_with(&app, &other, "plan_premium_month", "pm_card_visa").await;
+    assert_eq!(sub["status"], "active");
+}
+
+#[tokio::test]
+async fn a_card_that_needs_authentication_leaves_the_subscription_incomplete_with_an_open_invoice()
+{
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Strong Auth").await;
+    let sub = subscribe_with(
+        &app,
+        &customer,
+        "plan_premium_month",
+        "pm_card_authenticationRequired",
+    )
+    .await;
+    assert_eq!(sub["status"], "incomplete");
+    let id = sub["id"].as_str().expect("id");
+    let invoice = app
+        .get(
+            &format!(
+                "/api/v1/invoices/{}",
+                sub["latest_invoice_id"].as_str().expect("invoice")
+            ),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(invoice["status"], "open");
+    assert_eq!(invoice["amount_due"], "79.99");
+    assert_eq!(invoice["payments"][0]["status"], "requires_action");
+    assert!(invoice["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .is_some_and(|pi| pi.starts_with("pi_")));
+    // Never completed: Stripe's 23 hours later it expires and the invoice is void.
+    advance_to(&app, time(&sub["created_at"]) + Duration::hours(24)).await;
+    let sub = subscription(&app, id).await;
+    assert_eq!(sub["status"], "expired");
+    assert_eq!(invoices(&app, id).await[0]["status"], "void");
+    let (_, succeeded) = app
+        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .await;
+    assert_eq!(succeeded, 0);
+}
+
+#[tokio::test]
+async fn with_stripe_failing_and_losing_answers_a_year_charges_each_period_exactly_once() {
+    let app = TestApp::with_test_clock().await;
+    let mut subs = Vec::new();
+    for n in 0..3 {
+        let customer = app.create_customer(&format!("Flaky {n}")).await;
+        let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+        subs.push((customer, sub));
+    }
+    app.stripe_faults(0.3, 0.3).await;
+    let start = time(&subs[0].1["current_period_start"]);
+    advance_to(&app, start + Months::new(12) + Duration::hours(1)).await;
+    app.stripe_faults(0.0, 0.0).await;
+    for (customer, sub) in &subs {
+        let id = sub["id"].as_str().expect("id");
+        let invoices = invoices(&app, id).await;
+        assert_eq!(invoices.len(), 13);
+        assert!(invoices
+            .iter()
+            .all(|i| i["status"] == "paid" && i["amount_paid"] == "79.99"));
+        let (charges, succeeded) = app
+            .stripe_charges(&stripe_customer(&app, customer).await)
+            .await;
+        assert_eq!(succeeded, 13, "{customer}: {charges:?}");
+    }
+}
+
+#[tokio::test]
+async fn replaying_the_scheduler_for_past_dates_and_racing_workers_bill_nothing_twice() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Replayed").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    let id = sub["id"].as_str().expect("id");
+    let start = time(&sub["current_period_start"]);
+    advance_to(&app, start + Months::new(3) + Duration::hours(1)).await;
+    let queue = app.services.queue().expect("queue");
+    // Replays of every past renewal date, and two runs at once for today.
+    for months in 1..=3 {
+        billing_jobs::scheduler::run(&app.store, queue, start + Months::new(months))
+            .await
+            .expect("scheduler");
+    }
+    let now = start + Months::new(3) + Duration::hours(1);
+    join_all([
+        billing_jobs::scheduler::run(&app.store, queue, now),
+        billing_jobs::scheduler::run(&app.store, queue, now),
+    ])
+    .await;
+    join_all([
+        billing_jobs::worker::drain(&app.services),
+        billing_jobs::worker::drain(&app.services),
+    ])
+    .await;
+    assert_eq!(invoices(&app, id).await.len(), 4);
+    let (_, succeeded) = app
+        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .await;
+    assert_eq!(succeeded, 4);
+}
+
+#[tokio::test]
+async fn the_test_clock_reads_the_same_time_everywhere_and_never_goes_back() {
+    let app = TestApp::with_test_clock().await;
+    let admin = app.admin();
+    let before = app.get("/api/v1/test-clock", &admin).await.ok(200).body["now"].clone();
+    let after = app.advance(json!({"by_seconds": 3600})).await;
+    assert_eq!(time(&json!(after)), time(&before) + Duration::hours(1));
+    app.call(
+        Method::POST,
+        "/api/v1/test-clock/advance",
+        &admin,
+        Some(json!({"to": before})),
+    )
+    .await
+    .problem(422);
+    // Customers may read it but not move it.
+    let customer = app.create_customer("Clockwatcher").await;
+    let token = app.customer_token(&customer);
+    app.call(
+        Method::POST,
+        "/api/v1/test-clock/advance",
+        &token,
+        Some(json!({"by_seconds": 1})),
+    )
+    .await
+    .problem(403);
+    // Without the test clock the endpoints do not exist.
+    let plain = TestApp::spawn().await;
+    plain
+        .get("/api/v1/test-clock", &plain.admin())
+        .await
+        .problem(404);
+}
