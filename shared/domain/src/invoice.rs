@@ -292,24 +292,13 @@ impl Invoice {
         next_attempt_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
-        self.ensure_open("charge")?;
-        let amount = self
-            .amount_due()
-            .map_err(|e| BillingError::Conflict(e.to_string()))?;
-        self.next_attempt_at = next_attempt_at;
-        self.push_attempt(
-            PaymentRecord {
-                processor_payment_id: payment_id.map(str::to_owned),
-                attempt: self.attempt_count + 1,
-                amount,
-                status: PaymentStatus::Failed,
-                failure_code: Some(code.to_owned()),
-                failure_message: Some(message.to_owned()),
-                created_at: now,
-            },
+        self.record_unsettled(
+            payment_id,
+            PaymentStatus::Failed,
+            Some((code, message)),
+            next_attempt_at,
             now,
-        );
-        Ok(())
+        )
     }
 
     /// A charge that waits for the customer to authenticate; the invoice stays open, and
@@ -320,6 +309,24 @@ impl Invoice {
         next_attempt_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
+        self.record_unsettled(
+            Some(payment_id),
+            PaymentStatus::RequiresAction,
+            None,
+            next_attempt_at,
+            now,
+        )
+    }
+
+    /// An attempt that left the invoice open.
+    fn record_unsettled(
+        &mut self,
+        payment_id: Option<&str>,
+        status: PaymentStatus,
+        failure: Option<(&str, &str)>,
+        next_attempt_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
         self.ensure_open("charge")?;
         let amount = self
             .amount_due()
@@ -327,12 +334,12 @@ impl Invoice {
         self.next_attempt_at = next_attempt_at;
         self.push_attempt(
             PaymentRecord {
-                processor_payment_id: Some(payment_id.to_owned()),
+                processor_payment_id: payment_id.map(str::to_owned),
                 attempt: self.attempt_count + 1,
                 amount,
-                status: PaymentStatus::RequiresAction,
-                failure_code: None,
-                failure_message: None,
+                status,
+                failure_code: failure.map(|(code, _)| code.to_owned()),
+                failure_message: failure.map(|(_, message)| message.to_owned()),
                 created_at: now,
             },
             now,
