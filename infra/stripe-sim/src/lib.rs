@@ -275,7 +275,8 @@ impl Simulator {
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let fingerprint = format!("{method} {path}?{query}\n{}", String::from_utf8_lossy(body));
+        // Stripe compares the parameters, not their order (clients send maps in any order).
+        let fingerprint = format!("{method} {path}?{query}\n{:?}", parse_form(body));
         if let (&Method::POST, Some(key)) = (method, &key) {
             if let Some(stored) = state.idempotency.get(key) {
                 if stored.fingerprint != fingerprint {

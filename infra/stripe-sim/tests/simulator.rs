@@ -171,6 +171,15 @@ async fn idempotency_keys_replay_and_refuse_other_parameters() {
         .charge(&customer, &pm, Some("renewal:sub_1:2026-12-01"))
         .await;
     assert_eq!(first, again);
+    // The same parameters in another order (clients send maps unordered) are the same request.
+    let reordered = sim
+        .post(
+            "/v1/payment_intents",
+            &format!("metadata[invoice_id]=in_1&off_session=true&confirm=true&payment_method={pm}&customer={customer}&currency=usd&amount=7999"),
+            Some("renewal:sub_1:2026-12-01"),
+        )
+        .await;
+    assert_eq!(first, reordered);
     let other = sim
         .post(
             "/v1/payment_intents",

@@ -196,7 +196,8 @@ impl From<BillingError> for ApiError {
                 code,
                 message,
             },
-            BillingError::Payment(PaymentError::Transient(cause)) => ApiError::Unavailable(cause),
+            BillingError::Payment(PaymentError::Transient(cause))
+            | BillingError::Interrupted(cause) => ApiError::Unavailable(cause),
             BillingError::Payment(PaymentError::Rejected(cause)) => {
                 ApiError::PaymentProcessor(cause)
             }

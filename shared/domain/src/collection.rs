@@ -29,6 +29,38 @@ pub enum TrialEndWithoutPaymentMethod {
     Cancel,
 }
 
+/// The steps of a renewal where a worker can die (and where fault-injection tests kill it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Checkpoint {
+    BeforeInvoiceWrite,
+    AfterInvoiceWrite,
+    /// Before the charge is sent to the processor.
+    BeforeCharge,
+    /// The processor charged, and nothing is recorded yet.
+    AfterCharge,
+    /// The charge's outcome is on the invoice; the subscription is not moved yet.
+    AfterChargeRecorded,
+    /// The subscription is in its next period; the queue message is not deleted yet.
+    AfterPeriodUpdate,
+    /// The work is done; the message is about to be deleted.
+    BeforeMessageDelete,
+}
+
+/// Called at each [`Checkpoint`]; an error stops the work there, as a crash would.
+pub trait Checkpoints: Send + Sync {
+    fn reach(&self, point: Checkpoint) -> Result<(), BillingError>;
+}
+
+/// Production: nothing happens at checkpoints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCheckpoints;
+
+impl Checkpoints for NoCheckpoints {
+    fn reach(&self, _: Checkpoint) -> Result<(), BillingError> {
+        Ok(())
+    }
+}
+
 /// How many state changes one call of [`Billing::process_due`] makes at most (a subscription
 /// that fell far behind catches up over several calls).
 const MAX_STEPS: usize = 8;
@@ -392,7 +424,10 @@ impl Billing {
                 ("customer_id".into(), customer.id.to_string()),
             ],
         };
-        match self.payments.charge(&request).await {
+        self.checkpoints.reach(Checkpoint::BeforeCharge)?;
+        let charged = self.payments.charge(&request).await;
+        self.checkpoints.reach(Checkpoint::AfterCharge)?;
+        match charged {
             Ok(ChargeOutcome::Succeeded { payment_id }) => {
                 invoice.record_payment(&payment_id, amount, now)?
             }
@@ -411,7 +446,8 @@ impl Billing {
             }
             Err(transient) => return Err(payment_error(transient)),
         }
-        self.store_invoice(invoice).await
+        self.store_invoice(invoice).await?;
+        self.checkpoints.reach(Checkpoint::AfterChargeRecorded)
     }
 
     /// Stores a charged invoice. If another worker recorded the same attempt first, its
@@ -546,7 +582,10 @@ impl Billing {
             };
             self.do_work(&mut sub, work, now).await?;
             match self.subscriptions.update_subscription(&mut sub).await {
-                Ok(()) => outcome.steps.push(step),
+                Ok(()) => {
+                    self.checkpoints.reach(Checkpoint::AfterPeriodUpdate)?;
+                    outcome.steps.push(step)
+                }
                 Err(StoreError::VersionConflict) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
                 }
@@ -620,7 +659,9 @@ impl Billing {
             .await?
             .ok_or(BillingError::NotFound("plan"))?;
         let (period, _) = sub.next_period()?;
+        self.checkpoints.reach(Checkpoint::BeforeInvoiceWrite)?;
         let mut invoice = self.period_invoice(sub, &plan, period).await?;
+        self.checkpoints.reach(Checkpoint::AfterInvoiceWrite)?;
         // Charged once by the renewal; after that, only dunning retries charge it.
         if invoice.attempt_count == 0 {
             self.collect(&mut invoice, sub, &customer, true, Some(now))

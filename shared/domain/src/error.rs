@@ -27,6 +27,9 @@ pub enum BillingError {
         code: String,
         message: String,
     },
+    /// The work stopped at a checkpoint (a fault-injection test's simulated crash).
+    #[error("interrupted at {0}")]
+    Interrupted(String),
     /// The payment processor could not be used.
     #[error(transparent)]
     Payment(#[from] PaymentError),

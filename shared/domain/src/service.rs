@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::access::Actor;
 use crate::catalogue::{NewPlan, Plan, PlanPatch};
 use crate::clock::{Clock, FixedClock};
-use crate::collection::TrialEndWithoutPaymentMethod;
+use crate::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
 use crate::customer::{Customer, CustomerPatch, NewCustomer};
 use crate::dunning::DunningPolicy;
 use crate::error::BillingError;
@@ -31,6 +31,8 @@ pub struct Billing {
     /// When failed renewals are retried, and what follows the last failure.
     pub dunning: DunningPolicy,
     pub trial_end_without_payment_method: TrialEndWithoutPaymentMethod,
+    /// Where a renewal can be interrupted on purpose (fault-injection tests); a no-op otherwise.
+    pub checkpoints: Arc<dyn Checkpoints>,
 }
 
 fn stale_on_conflict(what: &'static str) -> impl Fn(StoreError) -> BillingError {

@@ -19,6 +19,7 @@ pub mod worker;
 
 use std::sync::Arc;
 
+use billing_domain::collection::NoCheckpoints;
 use billing_domain::ports::StoreError;
 use billing_domain::service::Billing;
 use billing_payments_stripe::StripeGateway;
@@ -73,6 +74,7 @@ impl Services {
             clock: Arc::new(SystemClock),
             dunning: settings.dunning.clone(),
             trial_end_without_payment_method: settings.trial_end_without_payment_method,
+            checkpoints: Arc::new(NoCheckpoints),
         };
         let time = if settings.test_clock {
             TimeSource::TestClock(store.clone())

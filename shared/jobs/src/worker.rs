@@ -1,5 +1,6 @@
 //! The renewal worker: each message names a subscription with work due; the domain does it.
 
+use billing_domain::collection::Checkpoint;
 use billing_domain::ids::SubscriptionId;
 use billing_domain::BillingError;
 use serde::Serialize;
@@ -76,7 +77,12 @@ pub async fn drain(services: &Services) -> Result<DrainReport, JobError> {
             ..
         } in &batch
         {
-            if failed.contains(message_id) {
+            let crashed = services
+                .billing
+                .checkpoints
+                .reach(Checkpoint::BeforeMessageDelete)
+                .is_err();
+            if failed.contains(message_id) || crashed {
                 report.failed += 1;
                 queue.release(receipt_handle).await?;
             } else {

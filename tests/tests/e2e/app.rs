@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use billing_api::state::SystemClock;
 use billing_api::AppState;
-use billing_domain::collection::TrialEndWithoutPaymentMethod;
+use billing_domain::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
 use billing_domain::dunning::DunningPolicy;
 use billing_jobs::{RenewalQueue, Services, Settings};
 use billing_store_dynamodb::DynamoStore;
@@ -97,8 +97,20 @@ impl TestApp {
         Self::spawn_with(|s| s.test_clock = true).await
     }
 
+    /// A test app on the test clock whose renewals stop at `checkpoints` (fault injection).
+    pub async fn with_checkpoints(checkpoints: Arc<dyn Checkpoints>) -> TestApp {
+        Self::build(|s| s.test_clock = true, Some(checkpoints)).await
+    }
+
     /// A test app whose billing settings `adjust` changes first (dunning, trials...).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::build(adjust, None).await
+    }
+
+    async fn build(
+        adjust: impl FnOnce(&mut Settings),
+        checkpoints: Option<Arc<dyn Checkpoints>>,
+    ) -> TestApp {
         let config = sdk_config().await;
         let name = format!("e2e-{}", uuid::Uuid::new_v4().simple());
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), name.clone());
@@ -137,8 +149,11 @@ impl TestApp {
             trial_end_without_payment_method: TrialEndWithoutPaymentMethod::Pause,
         };
         adjust(&mut settings);
-        let services =
+        let mut services =
             Services::new(store.clone(), Some(queue), &settings).expect("services wire up");
+        if let Some(checkpoints) = checkpoints {
+            services.billing.checkpoints = checkpoints;
+        }
         let api_config = Config {
             table_name: name,
             jwt_secret: Some(SECRET.into()),

@@ -1,6 +1,12 @@
 //! Billing through the API and the test clock only: first charges, renewals, dunning, SCA, and
 //! the simulator's own records as the judge of what was charged.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use billing_domain::collection::{Checkpoint, Checkpoints};
+use billing_domain::BillingError;
 use chrono::{DateTime, Duration, Months, Utc};
 use futures::future::join_all;
 use reqwest::Method;
@@ -376,4 +382,82 @@ async fn the_test_clock_reads_the_same_time_everywhere_and_never_goes_back() {
         .get("/api/v1/test-clock", &plain.admin())
         .await
         .problem(404);
+}
+
+/// Once armed, kills the worker every other time it reaches each checkpoint.
+#[derive(Default)]
+struct KillEveryOtherTime {
+    armed: AtomicBool,
+    reached: Mutex<HashMap<Checkpoint, u32>>,
+}
+
+impl Checkpoints for KillEveryOtherTime {
+    fn reach(&self, point: Checkpoint) -> Result<(), BillingError> {
+        if !self.armed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut reached = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let n = reached.entry(point).or_default();
+        *n += 1;
+        if *n % 2 == 1 {
+            Err(BillingError::Interrupted(format!("{point:?}")))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_at_every_step_and_redelivered_charges_every_period_exactly_once() {
+    let killer = Arc::new(KillEveryOtherTime::default());
+    let app = TestApp::with_checkpoints(killer.clone()).await;
+    let customer = app.create_customer("Crashy").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    let id = sub["id"].as_str().expect("id");
+    let start = time(&sub["current_period_start"]);
+    killer.armed.store(true, Ordering::SeqCst);
+    advance_to(&app, start + Months::new(6) + Duration::hours(1)).await;
+
+    let reached = killer
+        .reached
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for point in [
+        Checkpoint::BeforeInvoiceWrite,
+        Checkpoint::AfterInvoiceWrite,
+        Checkpoint::BeforeCharge,
+        Checkpoint::AfterCharge,
+        Checkpoint::AfterChargeRecorded,
+        Checkpoint::AfterPeriodUpdate,
+        Checkpoint::BeforeMessageDelete,
+    ] {
+        assert!(
+            reached.get(&point).is_some_and(|n| *n >= 6),
+            "the worker was killed at {point:?} on every renewal: {reached:?}"
+        );
+    }
+    let invoices = invoices(&app, id).await;
+    assert_eq!(
+        invoices.len(),
+        7,
+        "{:?} {}",
+        invoices
+            .iter()
+            .map(|i| (i["period_start"].clone(), i["status"].clone()))
+            .collect::<Vec<_>>(),
+        subscription(&app, id).await
+    );
+    for (n, invoice) in invoices.iter().rev().enumerate() {
+        let n = u32::try_from(n).expect("small");
+        assert_eq!(invoice["status"], "paid");
+        assert_eq!(time(&invoice["period_start"]), start + Months::new(n));
+    }
+    let (charges, succeeded) = app
+        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .await;
+    assert_eq!(succeeded, 7, "{charges:?}");
+    let sub = subscription(&app, id).await;
+    assert_eq!(time(&sub["current_period_start"]), start + Months::new(6));
+    assert_eq!(sub["status"], "active");
 }
