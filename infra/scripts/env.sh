@@ -17,3 +17,5 @@ export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local}"
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:12111}"
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
 export STRIPE_SIM_ADDR="${STRIPE_SIM_ADDR:-127.0.0.1:12111}"
+# Where the simulator posts its signed events: the local gateway's webhook endpoint.
+export STRIPE_WEBHOOK_URL="${STRIPE_WEBHOOK_URL-http://$LOCAL_GATEWAY_ADDR/webhooks/stripe}"

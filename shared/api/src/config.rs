@@ -18,6 +18,8 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     /// `JWT_AUDIENCE`: the required `aud`, when set.
     pub jwt_audience: Option<String>,
+    /// `STRIPE_WEBHOOK_SECRET`: the webhook endpoint's signing secret (`whsec_...`).
+    pub stripe_webhook_secret: Option<String>,
     /// `IDEMPOTENCY_TTL_HOURS`: how long an `Idempotency-Key` is remembered (default 24).
     pub idempotency_ttl_hours: i64,
 }
@@ -35,6 +37,7 @@ impl Config {
             jwt_jwks: var("JWT_JWKS"),
             jwt_issuer: var("JWT_ISSUER"),
             jwt_audience: var("JWT_AUDIENCE"),
+            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET"),
             idempotency_ttl_hours: match var("IDEMPOTENCY_TTL_HOURS") {
                 Some(v) => v.parse().map_err(|_| {
                     format!("IDEMPOTENCY_TTL_HOURS must be a whole number, got {v:?}")

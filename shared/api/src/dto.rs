@@ -794,3 +794,11 @@ impl TryFrom<&Invoice> for InvoiceResponse {
         })
     }
 }
+
+/// The answer to a Stripe webhook delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+    /// The event was received before; nothing was done again.
+    pub duplicate: bool,
+}

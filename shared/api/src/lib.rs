@@ -13,6 +13,7 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod state;
+pub mod stripe_signature;
 
 pub use billing_jobs::telemetry;
 pub use routes::{handle, match_route, Endpoint, Function, Route, ROUTES};

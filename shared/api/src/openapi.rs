@@ -7,7 +7,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
-use crate::routes::{customers, invoices, meta, plans, subscriptions, test_clock};
+use crate::routes::{customers, invoices, meta, plans, subscriptions, test_clock, webhooks};
 
 /// The error answers every authenticated endpoint can give, as problem+json.
 pub struct ErrorResponses;
@@ -77,10 +77,11 @@ impl Modify for BearerAuth {
         invoices::list, invoices::get, invoices::pay,
         meta::health, meta::openapi,
         test_clock::get, test_clock::advance,
+        webhooks::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
     modifiers(&BearerAuth),
-    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "meta"),
+    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "meta"), (name = "webhooks"),
         (name = "test-clock", description = "Local stack and tests only (`TEST_CLOCK=1`); 404 when deployed."))
 )]
 pub struct ApiDoc;

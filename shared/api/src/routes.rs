@@ -7,6 +7,7 @@ pub(crate) mod meta;
 pub(crate) mod plans;
 pub(crate) mod subscriptions;
 pub(crate) mod test_clock;
+pub(crate) mod webhooks;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -31,15 +32,17 @@ pub enum Function {
     PlansApi,
     InvoicesApi,
     MetaApi,
+    StripeWebhooks,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::SubscriptionsApi,
         Function::CustomersApi,
         Function::PlansApi,
         Function::InvoicesApi,
         Function::MetaApi,
+        Function::StripeWebhooks,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -50,6 +53,7 @@ impl Function {
             Function::PlansApi => "plans-api",
             Function::InvoicesApi => "invoices-api",
             Function::MetaApi => "meta-api",
+            Function::StripeWebhooks => "stripe-webhooks",
         }
     }
 
@@ -61,6 +65,7 @@ impl Function {
             Function::PlansApi => "PlansApiFunction",
             Function::InvoicesApi => "InvoicesApiFunction",
             Function::MetaApi => "MetaApiFunction",
+            Function::StripeWebhooks => "StripeWebhooksFunction",
         }
     }
 }
@@ -91,6 +96,7 @@ pub enum Endpoint {
     OpenApi,
     GetTestClock,
     AdvanceTestClock,
+    StripeWebhook,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +115,10 @@ impl Route {
     }
 
     fn is_public(&self) -> bool {
-        matches!(self.endpoint, Endpoint::Health | Endpoint::OpenApi)
+        matches!(
+            self.endpoint,
+            Endpoint::Health | Endpoint::OpenApi | Endpoint::StripeWebhook
+        )
     }
 
     /// Served by the local stack only, never deployed (not in `template.yaml`).
@@ -155,6 +164,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/v1/invoices/{id}/pay" => PayInvoice @ InvoicesApi),
     route!("GET" "/api/v1/health" => Health @ MetaApi),
     route!("GET" "/api/v1/openapi.json" => OpenApi @ MetaApi),
+    route!("POST" "/webhooks/stripe" => StripeWebhook @ StripeWebhooks),
     route!("GET" "/api/v1/test-clock" => GetTestClock @ MetaApi),
     route!("POST" "/api/v1/test-clock/advance" => AdvanceTestClock @ MetaApi),
 ];
@@ -387,6 +397,9 @@ async fn handle_inner(
         headers,
         body,
     };
+    if route.endpoint == Endpoint::StripeWebhook {
+        return webhooks::receive(state, &ctx).await;
+    }
     if route.is_public() {
         return meta::dispatch(state, route.endpoint, &ctx).await;
     }
@@ -441,6 +454,7 @@ async fn dispatch(
         Endpoint::GetTestClock => test_clock::get(state, ctx, principal).await,
         Endpoint::AdvanceTestClock => test_clock::advance(state, ctx, principal).await,
         Endpoint::Health | Endpoint::OpenApi => meta::dispatch(state, endpoint, ctx).await,
+        Endpoint::StripeWebhook => webhooks::receive(state, ctx).await,
     }
 }
 

@@ -22,6 +22,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub store: DynamoStore,
     pub idempotency_ttl_hours: i64,
+    pub stripe_webhook_secret: Option<String>,
 }
 
 impl AppState {
@@ -34,6 +35,7 @@ impl AppState {
             services,
             auth,
             idempotency_ttl_hours: config.idempotency_ttl_hours,
+            stripe_webhook_secret: config.stripe_webhook_secret.clone(),
         }
     }
 

@@ -671,3 +671,111 @@ impl Billing {
         self.settle(sub, &mut invoice).await
     }
 }
+
+impl Billing {
+    /// The processor reports that `payment_id` succeeded for `invoice_id` (a webhook, e.g.
+    /// after the customer authenticated). Pays the invoice if it did not know yet and brings
+    /// its subscription back to active. A redelivered or late event changes nothing; an event
+    /// that arrives before the worker recorded the charge is recorded here, and the worker
+    /// then finds the invoice paid. Returns whether anything changed.
+    pub async fn confirm_payment(
+        &self,
+        invoice_id: &InvoiceId,
+        payment_id: &str,
+        amount: crate::money::Money,
+    ) -> Result<bool, BillingError> {
+        let mut changed = false;
+        let mut settled = None;
+        for _ in 0..CONFLICT_RETRIES {
+            let mut invoice = self
+                .invoices
+                .get_invoice(invoice_id)
+                .await?
+                .ok_or(BillingError::NotFound("invoice"))?;
+            if invoice.status != InvoiceStatus::Open {
+                settled = Some(invoice);
+                break;
+            }
+            let now = self.now();
+            let known = invoice
+                .payments
+                .iter()
+                .any(|p| p.processor_payment_id.as_deref() == Some(payment_id));
+            changed = if known {
+                invoice.confirm_payment(payment_id, amount, now)?
+            } else {
+                invoice.record_payment(payment_id, amount, now)?;
+                true
+            };
+            match self.invoices.update_invoice(&mut invoice).await {
+                Ok(()) => {
+                    settled = Some(invoice);
+                    break;
+                }
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(invoice) = settled else {
+            return Err(BillingError::StaleVersion("invoice"));
+        };
+        if invoice.status == InvoiceStatus::Paid {
+            self.reactivate_after_payment(&invoice).await?;
+        }
+        Ok(changed)
+    }
+
+    /// A subscription whose latest invoice is paid is active again (incomplete or past due
+    /// before). Nothing happens for an older invoice or a subscription that has ended.
+    async fn reactivate_after_payment(&self, invoice: &Invoice) -> Result<(), BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut sub) = self
+                .subscriptions
+                .get_subscription(&invoice.subscription_id)
+                .await?
+            else {
+                return Ok(());
+            };
+            let owes = matches!(
+                sub.status,
+                SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue
+            );
+            if sub.latest_invoice_id.as_ref() != Some(&invoice.id) || !owes {
+                return Ok(());
+            }
+            sub.payment_succeeded(self.now());
+            match self.subscriptions.update_subscription(&mut sub).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BillingError::StaleVersion("subscription"))
+    }
+
+    /// The processor deleted its customer: forget it and the payment method on file, so the
+    /// next charge fails visibly (dunning) instead of charging a customer that is gone.
+    pub async fn processor_customer_deleted(
+        &self,
+        customer_id: &CustomerId,
+        processor_customer_id: &str,
+    ) -> Result<bool, BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut customer) = self.customers.get_customer(customer_id).await? else {
+                return Ok(false);
+            };
+            if customer.processor_customer_id.as_deref() != Some(processor_customer_id) {
+                return Ok(false);
+            }
+            customer.processor_customer_id = None;
+            customer.default_payment_method_id = None;
+            customer.updated_at = self.now();
+            match self.customers.update_customer(&mut customer).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BillingError::StaleVersion("customer"))
+    }
+}

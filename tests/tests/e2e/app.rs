@@ -161,6 +161,7 @@ impl TestApp {
             jwt_jwks: None,
             jwt_issuer: None,
             jwt_audience: None,
+            stripe_webhook_secret: Some(WEBHOOK_SECRET.into()),
             idempotency_ttl_hours: 24,
         };
         let auth = Authenticator::new(Some(SECRET), None, None, None).expect("auth config");

@@ -12,7 +12,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::TestApp;
+use crate::app::{Answer, TestApp, WEBHOOK_SECRET};
 
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str()
@@ -460,4 +460,152 @@ async fn a_worker_killed_at_every_step_and_redelivered_charges_every_period_exac
     let sub = subscription(&app, id).await;
     assert_eq!(time(&sub["current_period_start"]), start + Months::new(6));
     assert_eq!(sub["status"], "active");
+}
+
+/// Posts `event` to the webhook endpoint signed with `secret` at `timestamp`.
+async fn deliver(app: &TestApp, event: &Value, secret: &str, timestamp: i64) -> Answer {
+    let payload = event.to_string();
+    let signature = stripe_sim::signature_header(&payload, secret, timestamp);
+    app.raw(
+        Method::POST,
+        "/webhooks/stripe",
+        None,
+        Some(payload),
+        &[("stripe-signature", signature.as_str())],
+    )
+    .await
+}
+
+fn event(id: &str, kind: &str, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": Utc::now().timestamp(),
+           "livemode": false, "pending_webhooks": 1, "api_version": "2026-09-30.endive",
+           "data": {"object": object}})
+}
+
+#[tokio::test]
+async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_once() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Authenticates").await;
+    let sub = subscribe_with(
+        &app,
+        &customer,
+        "plan_premium_month",
+        "pm_card_authenticationRequired",
+    )
+    .await;
+    let id = sub["id"].as_str().expect("id");
+    let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
+    let invoice = app
+        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
+        .await
+        .ok(200)
+        .body;
+    let pi_id = invoice["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .expect("pi");
+    let mut pi = app
+        .stripe_get(&format!("/v1/payment_intents/{pi_id}"))
+        .await;
+    assert_eq!(pi["metadata"]["invoice_id"], invoice_id);
+    let now = Utc::now().timestamp();
+
+    // Forged, stale and unsigned deliveries are refused and change nothing.
+    pi["status"] = json!("succeeded");
+    pi["amount_received"] = json!(7999);
+    let succeeded = event("evt_auth_ok", "payment_intent.succeeded", pi.clone());
+    deliver(&app, &succeeded, "whsec_forged", now)
+        .await
+        .problem(400);
+    deliver(&app, &succeeded, WEBHOOK_SECRET, now - 400)
+        .await
+        .problem(400);
+    app.raw(
+        Method::POST,
+        "/webhooks/stripe",
+        None,
+        Some(succeeded.to_string()),
+        &[],
+    )
+    .await
+    .problem(400);
+    assert_eq!(subscription(&app, id).await["status"], "incomplete");
+
+    // The genuine event, delivered twice, and a stale failure arriving after it.
+    for _ in 0..2 {
+        deliver(&app, &succeeded, WEBHOOK_SECRET, now).await.ok(200);
+    }
+    let mut failed = pi.clone();
+    failed["status"] = json!("requires_payment_method");
+    failed["amount_received"] = json!(0);
+    deliver(
+        &app,
+        &event(
+            "evt_auth_failed_earlier",
+            "payment_intent.payment_failed",
+            failed,
+        ),
+        WEBHOOK_SECRET,
+        now,
+    )
+    .await
+    .ok(200);
+    let again = deliver(&app, &succeeded, WEBHOOK_SECRET, now).await.ok(200);
+    assert_eq!(again.body["duplicate"], true);
+
+    let sub = subscription(&app, id).await;
+    assert_eq!(sub["status"], "active");
+    let invoice = app
+        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["amount_paid"], "79.99");
+    assert_eq!(invoice["payments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(invoice["payments"][0]["status"], "succeeded");
+    // An event for something that is not ours is acknowledged and ignored.
+    deliver(
+        &app,
+        &event("evt_other", "charge.dispute.created", json!({"id": "dp_1"})),
+        WEBHOOK_SECRET,
+        now,
+    )
+    .await
+    .ok(200);
+}
+
+#[tokio::test]
+async fn a_payment_webhook_that_arrives_before_the_worker_records_the_charge_is_not_counted_twice()
+{
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Early Event").await;
+    let sub = subscribe_with(&app, &customer, "plan_basic_month", "pm_card_visa").await;
+    let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
+    let invoice = app
+        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
+        .await
+        .ok(200)
+        .body;
+    let pi_id = invoice["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .expect("pi");
+    let pi = app
+        .stripe_get(&format!("/v1/payment_intents/{pi_id}"))
+        .await;
+    let now = Utc::now().timestamp();
+    deliver(
+        &app,
+        &event("evt_early", "payment_intent.succeeded", pi),
+        WEBHOOK_SECRET,
+        now,
+    )
+    .await
+    .ok(200);
+    let invoice = app
+        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(invoice["amount_paid"], "29.99");
+    assert_eq!(invoice["payments"].as_array().map(Vec::len), Some(1));
 }
