@@ -33,8 +33,8 @@ macro_rules! api_enum {
 }
 
 use billing_domain::invoice::{
-    Invoice, InvoiceStatus as DInvoiceStatus, LineKind as DLineKind,
-    PaymentStatus as DPaymentStatus,
+    BillingReason as DBillingReason, Invoice, InvoiceLine, InvoiceStatus as DInvoiceStatus,
+    LineKind as DLineKind, PaymentStatus as DPaymentStatus,
 };
 use catalogue::{Feature as DFeature, PlanStatus as DPlanStatus, Tier as DTier};
 use customer::PaymentTerms as DPaymentTerms;
@@ -68,6 +68,10 @@ api_enum!(CancellationReason => DReason {
 
 api_enum!(InvoiceStatus => DInvoiceStatus {
     Draft = "draft", Open = "open", Paid = "paid", Void = "void", Uncollectible = "uncollectible",
+});
+api_enum!(BillingReason => DBillingReason {
+    SubscriptionCreate = "subscription_create", SubscriptionCycle = "subscription_cycle",
+    SubscriptionUpdate = "subscription_update",
 });
 api_enum!(PaymentStatus => DPaymentStatus {
     Succeeded = "succeeded", RequiresAction = "requires_action", Failed = "failed",
@@ -625,6 +629,8 @@ pub struct SubscriptionResponse {
     pub latest_invoice_id: Option<String>,
     /// While past due: when the open invoice is charged again (`null`: no more retries).
     pub next_payment_attempt: Option<DateTime<Utc>>,
+    /// A downgrade waiting for the end of the period.
+    pub scheduled_plan_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -656,6 +662,7 @@ impl From<&Subscription> for SubscriptionResponse {
             metadata: s.metadata.clone(),
             latest_invoice_id: s.latest_invoice_id.as_ref().map(ToString::to_string),
             next_payment_attempt: s.next_payment_attempt,
+            scheduled_plan_id: s.scheduled_plan_id.as_ref().map(ToString::to_string),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -691,6 +698,9 @@ pub struct InvoiceResponse {
     pub subscription_id: String,
     pub customer_id: String,
     pub status: InvoiceStatus,
+    /// Why it was made: `subscription_create`, `subscription_cycle` (a renewal) or
+    /// `subscription_update` (a plan change).
+    pub billing_reason: BillingReason,
     pub currency: Currency,
     pub subtotal: String,
     pub discount: String,
@@ -705,6 +715,66 @@ pub struct InvoiceResponse {
     /// Every charge attempt, oldest first.
     pub payments: Vec<PaymentDto>,
     pub created_at: DateTime<Utc>,
+}
+
+fn line_dtos(lines: &[InvoiceLine]) -> Vec<InvoiceLineDto> {
+    lines
+        .iter()
+        .map(|l| InvoiceLineDto {
+            kind: l.kind.into(),
+            description: l.description.clone(),
+            amount: l.amount.amount().to_string(),
+            period_start: l.period.start,
+            period_end: l.period.end,
+        })
+        .collect()
+}
+
+/// A preview of the next invoice (nothing stored or charged): the next renewal, or what a plan
+/// change would bill now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpcomingInvoiceResponse {
+    pub subscription_id: String,
+    pub customer_id: String,
+    pub currency: Currency,
+    pub subtotal: String,
+    pub discount: String,
+    pub total: String,
+    pub amount_due: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub lines: Vec<InvoiceLineDto>,
+}
+
+impl TryFrom<&Invoice> for UpcomingInvoiceResponse {
+    type Error = money::MoneyError;
+    fn try_from(i: &Invoice) -> Result<Self, Self::Error> {
+        let text = |m: Money| m.amount().to_string();
+        Ok(UpcomingInvoiceResponse {
+            subscription_id: i.subscription_id.to_string(),
+            customer_id: i.customer_id.to_string(),
+            currency: i.currency.into(),
+            subtotal: text(i.subtotal()?),
+            discount: text(i.discount()?),
+            total: text(i.total()?),
+            amount_due: text(i.amount_due()?),
+            period_start: i.period.start,
+            period_end: i.period.end,
+            lines: line_dtos(&i.lines),
+        })
+    }
+}
+
+/// `POST /subscriptions/{id}/change-plan`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlanRequest {
+    #[schema(example = "plan_premium_month")]
+    pub plan_id: String,
+    /// Prorate an immediate change by the second (default true).
+    pub prorate: Option<bool>,
+    /// Default: upgrades at once, downgrades at the end of the period.
+    pub at_period_end: Option<bool>,
 }
 
 /// One charge attempt of an invoice.
@@ -756,6 +826,7 @@ impl TryFrom<&Invoice> for InvoiceResponse {
             subscription_id: i.subscription_id.to_string(),
             customer_id: i.customer_id.to_string(),
             status: i.status.into(),
+            billing_reason: i.billing_reason.into(),
             currency: i.currency.into(),
             subtotal: text(i.subtotal()?),
             discount: text(i.discount()?),
@@ -766,17 +837,7 @@ impl TryFrom<&Invoice> for InvoiceResponse {
             period_end: i.period.end,
             attempt_count: i.attempt_count,
             next_attempt_at: i.next_attempt_at,
-            lines: i
-                .lines
-                .iter()
-                .map(|l| InvoiceLineDto {
-                    kind: l.kind.into(),
-                    description: l.description.clone(),
-                    amount: text(l.amount),
-                    period_start: l.period.start,
-                    period_end: l.period.end,
-                })
-                .collect(),
+            lines: line_dtos(&i.lines),
             payments: i
                 .payments
                 .iter()

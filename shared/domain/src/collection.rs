@@ -11,14 +11,39 @@ use crate::catalogue::Plan;
 use crate::customer::Customer;
 use crate::dunning::FinalAction;
 use crate::error::BillingError;
-use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
-use crate::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind};
 use crate::page::PageRequest;
 use crate::payments::{AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError};
 use crate::period::Period;
 use crate::ports::StoreError;
 use crate::service::Billing;
 use crate::subscription::{DueWork, NewSubscription, Subscription, SubscriptionStatus};
+
+/// A period's invoice before it is stored: the plan's price for `period`, then the
+/// subscription's pending lines (credits of an immediate downgrade).
+pub(crate) fn period_draft(
+    sub: &Subscription,
+    plan: &Plan,
+    period: Period,
+    now: DateTime<Utc>,
+) -> Result<Invoice, BillingError> {
+    let mut lines = vec![InvoiceLine {
+        kind: LineKind::Subscription,
+        description: format!("{} ({})", plan.name, plan.interval),
+        amount: plan.price,
+        period,
+    }];
+    lines.extend(sub.pending_lines.iter().cloned());
+    Invoice::draft(
+        sub.id.clone(),
+        sub.customer_id.clone(),
+        plan.price.currency(),
+        period,
+        lines,
+        now,
+    )
+}
 
 /// What happens when a trial ends and no payment method is on file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -271,7 +296,12 @@ impl Billing {
             return Ok(sub);
         }
         let mut invoice = self
-            .period_invoice(&sub, &plan, sub.current_period())
+            .period_invoice(
+                &sub,
+                &plan,
+                sub.current_period(),
+                BillingReason::SubscriptionCreate,
+            )
             .await?;
         sub.latest_invoice_id = Some(invoice.id.clone());
         // A processor that stays unreachable leaves the subscription incomplete with its
@@ -324,12 +354,14 @@ impl Billing {
 
     // ---- invoices and charges --------------------------------------------------------------
 
-    /// The invoice of `period`, created (open) if this is the first time it is asked for.
+    /// The invoice of `period`, created (open) if this is the first time it is asked for: the
+    /// plan's price plus the subscription's pending lines.
     async fn period_invoice(
         &self,
         sub: &Subscription,
         plan: &Plan,
         period: Period,
+        reason: BillingReason,
     ) -> Result<Invoice, BillingError> {
         if let Some(existing) = self
             .invoices
@@ -339,20 +371,7 @@ impl Billing {
             return Ok(existing);
         }
         let now = self.now();
-        let line = InvoiceLine {
-            kind: LineKind::Subscription,
-            description: format!("{} ({})", plan.name, plan.interval),
-            amount: plan.price,
-            period,
-        };
-        let mut invoice = Invoice::draft(
-            sub.id.clone(),
-            sub.customer_id.clone(),
-            plan.price.currency(),
-            period,
-            vec![line],
-            now,
-        )?;
+        let mut invoice = period_draft(sub, plan, period, now)?.because(reason);
         invoice.finalize(now)?;
         match self.invoices.insert_invoice(&invoice).await {
             Ok(()) => Ok(invoice),
@@ -370,7 +389,7 @@ impl Billing {
     /// Charges what `invoice` still owes and records the outcome on it (stored). A transient
     /// processor error records nothing: the caller's retry repeats the same attempt with the
     /// same idempotency key. `first_failure` starts the dunning clock for renewals.
-    async fn collect(
+    pub(crate) async fn collect(
         &self,
         invoice: &mut Invoice,
         sub: &Subscription,
@@ -452,7 +471,7 @@ impl Billing {
 
     /// Stores a charged invoice. If another worker recorded the same attempt first, its
     /// version wins and is loaded instead (the charge itself was the same idempotent call).
-    async fn store_invoice(&self, invoice: &mut Invoice) -> Result<(), BillingError> {
+    pub(crate) async fn store_invoice(&self, invoice: &mut Invoice) -> Result<(), BillingError> {
         match self.invoices.update_invoice(invoice).await {
             Ok(()) => Ok(()),
             Err(StoreError::VersionConflict) => {
@@ -490,7 +509,7 @@ impl Billing {
 
     /// Moves `sub` after its latest invoice was charged: active when paid; past due while
     /// dunning retries; after the last retry, the configured final action.
-    async fn settle(
+    pub(crate) async fn settle(
         &self,
         sub: &mut Subscription,
         invoice: &mut Invoice,
@@ -630,7 +649,14 @@ impl Billing {
         }
     }
 
-    async fn customer_of(&self, sub: &Subscription) -> Result<Customer, BillingError> {
+    pub(crate) async fn plan(&self, id: &PlanId) -> Result<Plan, BillingError> {
+        self.plans
+            .get_plan(id)
+            .await?
+            .ok_or(BillingError::NotFound("plan"))
+    }
+
+    pub(crate) async fn customer_of(&self, sub: &Subscription) -> Result<Customer, BillingError> {
         self.customers
             .get_customer(&sub.customer_id)
             .await?
@@ -653,20 +679,26 @@ impl Billing {
                 }
             };
         }
-        let plan = self
-            .plans
-            .get_plan(&sub.plan_id)
-            .await?
-            .ok_or(BillingError::NotFound("plan"))?;
+        if let Some(next) = sub.scheduled_plan_id.clone() {
+            let plan = self.plan(&next).await?;
+            sub.take_scheduled_plan(&plan);
+        }
+        let plan = self.plan(&sub.plan_id).await?;
         let (period, _) = sub.next_period()?;
         self.checkpoints.reach(Checkpoint::BeforeInvoiceWrite)?;
-        let mut invoice = self.period_invoice(sub, &plan, period).await?;
+        let mut invoice = self
+            .period_invoice(sub, &plan, period, BillingReason::SubscriptionCycle)
+            .await?;
         self.checkpoints.reach(Checkpoint::AfterInvoiceWrite)?;
         // Charged once by the renewal; after that, only dunning retries charge it.
         if invoice.attempt_count == 0 {
             self.collect(&mut invoice, sub, &customer, true, Some(now))
                 .await?;
         }
+        // The pending lines are on this invoice now.
+        let included = invoice.lines.len().saturating_sub(1);
+        sub.pending_lines
+            .drain(..included.min(sub.pending_lines.len()));
         sub.enter_next_period(invoice.id.clone(), now)?;
         self.settle(sub, &mut invoice).await
     }

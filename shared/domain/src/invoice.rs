@@ -55,6 +55,26 @@ pub struct InvoiceLine {
     pub period: Period,
 }
 
+/// Why an invoice was made, as Stripe's `billing_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingReason {
+    /// The first period, at subscription time.
+    SubscriptionCreate,
+    /// A renewal: one per period.
+    #[default]
+    SubscriptionCycle,
+    /// A plan change billed at once.
+    SubscriptionUpdate,
+}
+
+impl BillingReason {
+    /// Period invoices are unique per period start; a plan change is not a period invoice.
+    pub fn is_period_invoice(self) -> bool {
+        !matches!(self, BillingReason::SubscriptionUpdate)
+    }
+}
+
 /// Where a payment attempt stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +106,7 @@ pub struct Invoice {
     pub customer_id: CustomerId,
     pub currency: Currency,
     pub status: InvoiceStatus,
+    pub billing_reason: BillingReason,
     pub lines: Vec<InvoiceLine>,
     pub amount_paid: Money,
     pub period: Period,
@@ -142,6 +163,7 @@ impl Invoice {
             customer_id,
             currency,
             status: InvoiceStatus::Draft,
+            billing_reason: BillingReason::default(),
             lines,
             amount_paid: Money::zero(currency),
             period,
@@ -156,6 +178,11 @@ impl Invoice {
             .total()
             .map_err(|e| BillingError::Conflict(e.to_string()))?;
         Ok(invoice)
+    }
+
+    pub fn because(mut self, reason: BillingReason) -> Invoice {
+        self.billing_reason = reason;
+        self
     }
 
     pub fn subtotal(&self) -> Result<Money, MoneyError> {

@@ -17,6 +17,7 @@ pub mod money;
 pub mod page;
 pub mod payments;
 pub mod period;
+pub mod plan_change;
 pub mod ports;
 pub mod proration;
 pub mod service;

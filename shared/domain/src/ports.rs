@@ -73,8 +73,8 @@ pub trait SubscriptionRepo: Send + Sync {
 #[async_trait]
 pub trait InvoiceRepo: Send + Sync {
     async fn get_invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError>;
-    /// Stores a new invoice, at most one per subscription and period start: a second invoice for
-    /// the same period fails with [`StoreError::AlreadyExists`] (load it with
+    /// Stores a new invoice, at most one per subscription and period start (plan-change
+    /// invoices apart, one per instant): a second invoice for the same period fails with [`StoreError::AlreadyExists`] (load it with
     /// [`InvoiceRepo::find_period_invoice`]), so retried renewals never invoice twice.
     async fn insert_invoice(&self, invoice: &Invoice) -> Result<(), StoreError>;
     /// The invoice of a subscription's period, if one was created.

@@ -21,6 +21,7 @@ use crate::catalogue::Plan;
 use crate::customer::{merge_metadata, Metadata};
 use crate::error::BillingError;
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::invoice::InvoiceLine;
 use crate::period::Interval;
 use crate::period::Period;
 use crate::validation::{self, FieldError};
@@ -160,6 +161,11 @@ pub struct Subscription {
     pub latest_invoice_id: Option<InvoiceId>,
     /// While past due: when dunning next retries the open invoice (`None`: no more retries).
     pub next_payment_attempt: Option<DateTime<Utc>>,
+    /// A plan change that takes effect at the end of the current period (downgrades).
+    pub scheduled_plan_id: Option<PlanId>,
+    /// Lines for the next invoice (credits of an immediate downgrade), as Stripe's pending
+    /// invoice items.
+    pub pending_lines: Vec<InvoiceLine>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every stored update must match it and bumps it.
@@ -253,6 +259,8 @@ impl Subscription {
             exclusive: !plan.allow_multiple,
             latest_invoice_id: None,
             next_payment_attempt: None,
+            scheduled_plan_id: None,
+            pending_lines: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 0,
@@ -469,7 +477,8 @@ impl Subscription {
     /// The period after the current one, and the `periods_elapsed` it will have. After a trial
     /// the first paid period starts at the anchor (the trial's end).
     pub fn next_period(&self) -> Result<(Period, u32), BillingError> {
-        // During a trial the period runs up to the anchor, where the first paid period starts.
+        // During a trial (or before a new interval's anchor) the period runs up to the anchor,
+        // where the next period starts.
         let in_trial = self.current_period_start < self.billing_cycle_anchor;
         let elapsed = if in_trial {
             0
@@ -550,6 +559,57 @@ impl Subscription {
         self.next_payment_attempt = None;
         self.pause = None;
         self.updated_at = now;
+    }
+}
+
+impl Subscription {
+    /// Whether the plan may change now: only a live subscription in good standing.
+    pub fn ensure_plan_can_change(&self, to: &Plan) -> Result<(), BillingError> {
+        match self.status {
+            SubscriptionStatus::Active | SubscriptionStatus::Trialing => {}
+            other => return Err(illegal(other, "change the plan of")),
+        }
+        if self.cancel_at_period_end {
+            return Err(BillingError::Conflict(
+                "the subscription is set to cancel; reactivate it first".into(),
+            ));
+        }
+        if to.id == self.plan_id {
+            return Err(BillingError::field(
+                "plan_id",
+                "the subscription is on this plan already",
+            ));
+        }
+        if !to.is_active() {
+            return Err(BillingError::field("plan_id", "the plan is archived"));
+        }
+        Ok(())
+    }
+
+    /// Moves to `plan` now. A new interval restarts the periods now (a new billing anchor), as
+    /// Stripe does; the same interval keeps the current period.
+    pub fn switch_plan(&mut self, plan: &Plan, now: DateTime<Utc>) -> Result<(), BillingError> {
+        let interval_changed = plan.interval != self.interval;
+        self.plan_id = plan.id.clone();
+        self.interval = plan.interval;
+        self.scheduled_plan_id = None;
+        if interval_changed && self.status != SubscriptionStatus::Trialing {
+            self.restart_periods_at(now)?;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Takes the scheduled plan at the period's end, before the next period is invoiced. A new
+    /// interval anchors the periods at this boundary.
+    pub fn take_scheduled_plan(&mut self, plan: &Plan) {
+        if plan.interval != self.interval {
+            self.interval = plan.interval;
+            self.billing_cycle_anchor = self.current_period_end;
+            self.periods_elapsed = 0;
+        }
+        self.plan_id = plan.id.clone();
+        self.scheduled_plan_id = None;
     }
 }
 

@@ -8,7 +8,7 @@ use billing_domain::catalogue::{Feature, Limit, Plan, PlanStatus, Tier, TierLimi
 use billing_domain::customer::{Address, Company, Customer, Email, Metadata, PaymentTerms};
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::invoice::{
-    Invoice, InvoiceLine, InvoiceStatus, LineKind, PaymentRecord, PaymentStatus,
+    BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind, PaymentRecord, PaymentStatus,
 };
 use billing_domain::money::{Currency, Money};
 use billing_domain::period::Interval;
@@ -289,6 +289,10 @@ pub struct SubscriptionItem {
     pub latest_invoice_id: Option<String>,
     #[serde(default)]
     pub next_payment_attempt: Option<String>,
+    #[serde(default)]
+    pub scheduled_plan_id: Option<String>,
+    #[serde(default)]
+    pub pending_lines: Vec<PendingLineItem>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -329,6 +333,15 @@ impl From<&Subscription> for SubscriptionItem {
             exclusive: s.exclusive,
             latest_invoice_id: s.latest_invoice_id.as_ref().map(ToString::to_string),
             next_payment_attempt: s.next_payment_attempt.map(ts),
+            scheduled_plan_id: s.scheduled_plan_id.as_ref().map(ToString::to_string),
+            pending_lines: s
+                .pending_lines
+                .iter()
+                .map(|l| PendingLineItem {
+                    currency: l.amount.currency(),
+                    line: InvoiceLineItem::from(l),
+                })
+                .collect(),
             created_at: ts(s.created_at),
             updated_at: ts(s.updated_at),
             version: s.version,
@@ -376,6 +389,17 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .transpose()
                 .map_err(corrupt("latest_invoice_id"))?,
             next_payment_attempt: parse_opt_ts("next_payment_attempt", &i.next_payment_attempt)?,
+            scheduled_plan_id: i
+                .scheduled_plan_id
+                .as_deref()
+                .map(PlanId::from_str)
+                .transpose()
+                .map_err(corrupt("scheduled_plan_id"))?,
+            pending_lines: i
+                .pending_lines
+                .into_iter()
+                .map(|p| p.line.into_line(p.currency))
+                .collect::<Result<_, _>>()?,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,
@@ -393,6 +417,10 @@ pub fn subscription_invoices_gsi1pk(id: &SubscriptionId) -> String {
 pub fn period_invoice_sk(period_start: DateTime<Utc>) -> String {
     format!("INVOICE_PERIOD#{}", ts(period_start))
 }
+/// A plan change's invoice: at most one per subscription and instant.
+pub fn update_invoice_sk(at: DateTime<Utc>) -> String {
+    format!("INVOICE_UPDATE#{}", ts(at))
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InvoiceLineItem {
@@ -401,6 +429,40 @@ pub struct InvoiceLineItem {
     amount: String,
     period_start: String,
     period_end: String,
+}
+
+impl From<&InvoiceLine> for InvoiceLineItem {
+    fn from(l: &InvoiceLine) -> Self {
+        InvoiceLineItem {
+            kind: l.kind,
+            description: l.description.clone(),
+            amount: l.amount.amount().to_string(),
+            period_start: ts(l.period.start),
+            period_end: ts(l.period.end),
+        }
+    }
+}
+
+impl InvoiceLineItem {
+    fn into_line(self, currency: Currency) -> Result<InvoiceLine, StoreError> {
+        Ok(InvoiceLine {
+            kind: self.kind,
+            description: self.description,
+            amount: money("lines.amount", &self.amount, currency)?,
+            period: Period {
+                start: parse_ts("lines.period_start", &self.period_start)?,
+                end: parse_ts("lines.period_end", &self.period_end)?,
+            },
+        })
+    }
+}
+
+/// A subscription's pending invoice line, with its currency (the subscription has none).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingLineItem {
+    currency: Currency,
+    #[serde(flatten)]
+    line: InvoiceLineItem,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -426,6 +488,8 @@ pub struct InvoiceItem {
     pub customer_id: String,
     pub currency: Currency,
     pub status: InvoiceStatus,
+    #[serde(default)]
+    pub billing_reason: BillingReason,
     pub lines: Vec<InvoiceLineItem>,
     pub amount_paid: String,
     pub period_start: String,
@@ -452,17 +516,8 @@ impl From<&Invoice> for InvoiceItem {
             customer_id: i.customer_id.to_string(),
             currency: i.currency,
             status: i.status,
-            lines: i
-                .lines
-                .iter()
-                .map(|l| InvoiceLineItem {
-                    kind: l.kind,
-                    description: l.description.clone(),
-                    amount: l.amount.amount().to_string(),
-                    period_start: ts(l.period.start),
-                    period_end: ts(l.period.end),
-                })
-                .collect(),
+            billing_reason: i.billing_reason,
+            lines: i.lines.iter().map(InvoiceLineItem::from).collect(),
             amount_paid: i.amount_paid.amount().to_string(),
             period_start: ts(i.period.start),
             period_end: ts(i.period.end),
@@ -494,17 +549,7 @@ impl TryFrom<InvoiceItem> for Invoice {
         let lines = i
             .lines
             .into_iter()
-            .map(|l| {
-                Ok(InvoiceLine {
-                    kind: l.kind,
-                    description: l.description,
-                    amount: money("lines.amount", &l.amount, i.currency)?,
-                    period: Period {
-                        start: parse_ts("lines.period_start", &l.period_start)?,
-                        end: parse_ts("lines.period_end", &l.period_end)?,
-                    },
-                })
-            })
+            .map(|l| l.into_line(i.currency))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let payments = i
             .payments
@@ -528,6 +573,7 @@ impl TryFrom<InvoiceItem> for Invoice {
             customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
             currency: i.currency,
             status: i.status,
+            billing_reason: i.billing_reason,
             lines,
             amount_paid: money("amount_paid", &i.amount_paid, i.currency)?,
             period: Period {

@@ -636,7 +636,11 @@ impl InvoiceRepo for DynamoStore {
             .map_err(unavailable)?;
         let guard = encode(&PeriodInvoiceGuard {
             pk: items::subscription_pk(&invoice.subscription_id),
-            sk: items::period_invoice_sk(invoice.period.start),
+            sk: if invoice.billing_reason.is_period_invoice() {
+                items::period_invoice_sk(invoice.period.start)
+            } else {
+                items::update_invoice_sk(invoice.period.start)
+            },
             entity: "period_invoice".into(),
             invoice_id: invoice.id.to_string(),
         })?;

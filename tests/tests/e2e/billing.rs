@@ -109,6 +109,12 @@ async fn premium_monthly_is_charged_79_99_on_subscribing_and_on_each_of_12_renew
         assert_eq!(invoice["amount_paid"], "79.99");
         assert_eq!(invoice["total"], "79.99");
         assert_eq!(invoice["attempt_count"], 1);
+        let reason = if n == 0 {
+            "subscription_create"
+        } else {
+            "subscription_cycle"
+        };
+        assert_eq!(invoice["billing_reason"], reason);
         // Contiguous periods: none skipped, none twice.
         assert_eq!(time(&invoice["period_start"]), start + Months::new(n));
         assert_eq!(time(&invoice["period_end"]), start + Months::new(n + 1));

@@ -11,6 +11,7 @@ mod concurrency;
 mod customers;
 mod idempotency;
 mod invoices;
+mod plan_changes;
 mod plans;
 mod subscriptions;
 mod template;

@@ -1,9 +1,9 @@
 //! Invoices: read by operators and by the customer they belong to (404 for others').
 
-use billing_domain::ids::{InvoiceId, SubscriptionId};
+use billing_domain::ids::{InvoiceId, PlanId, SubscriptionId};
 
 use crate::auth::{Permission, Principal};
-use crate::dto::{InvoiceResponse, List};
+use crate::dto::{InvoiceResponse, List, UpcomingInvoiceResponse};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::routes::{Ctx, Reply};
@@ -76,4 +76,38 @@ pub async fn pay(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
         .map_err(|_| ApiError::NotFound("invoice"))?;
     let invoice = state.billing.pay_invoice(&actor, &id).await?;
     Ok(Reply::json(200, &response(&invoice)?)?.with_etag(invoice.version))
+}
+
+/// A preview of the next invoice, like Stripe's upcoming invoice; with `plan_id`, what changing
+/// to that plan would bill (its proration lines). Nothing is stored or charged.
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}/upcoming-invoice", tag = "invoices",
+    params(("id" = String, Path, description = "subscription id"),
+        ("plan_id" = Option<String>, Query, description = "preview a change to this plan")),
+    responses((status = 200, description = "The preview", body = UpcomingInvoiceResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn upcoming(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let id: SubscriptionId = ctx
+        .param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("subscription"))?;
+    let query = ctx.query(&["plan_id"])?;
+    let plan_id: Option<PlanId> = query
+        .get("plan_id")
+        .map(|raw| {
+            raw.parse()
+                .map_err(|_| ApiError::field("query.plan_id", "no plan with this id"))
+        })
+        .transpose()?;
+    let preview = state
+        .billing
+        .upcoming_invoice(&actor, &id, plan_id.as_ref())
+        .await?;
+    let body = UpcomingInvoiceResponse::try_from(&preview)
+        .map_err(|e| ApiError::Internal(format!("upcoming invoice: {e}")))?;
+    Reply::json(200, &body)
 }

@@ -2,12 +2,13 @@
 //! only its own subscriptions (404 for others').
 
 use billing_domain::ids::{CustomerId, SubscriptionId};
+use billing_domain::plan_change::PlanChange;
 use billing_domain::subscription::{NewSubscription, Subscription};
 
 use crate::auth::{Permission, Principal};
 use crate::dto::{
-    CancelSubscriptionRequest, CreateSubscriptionRequest, List, PauseRequest, SubscriptionResponse,
-    UpdateSubscriptionRequest,
+    CancelSubscriptionRequest, ChangePlanRequest, CreateSubscriptionRequest, List, PauseRequest,
+    SubscriptionResponse, UpdateSubscriptionRequest,
 };
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
@@ -157,6 +158,42 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     let sub = state
         .billing
         .update_subscription(&actor, &id, request.into(), expected)
+        .await?;
+    reply(200, &sub)
+}
+
+/// Upgrade or downgrade. By default an upgrade applies at once, prorated by the second and
+/// charged now (the plan changes only once paid, else 402); a downgrade waits for the period's
+/// end. A new interval resets the billing anchor.
+#[utoipa::path(post, path = "/api/v1/subscriptions/{id}/change-plan", tag = "subscriptions",
+    params(("id" = String, Path, description = "subscription id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = ChangePlanRequest,
+    responses((status = 200, description = "The subscription, on its new plan or with `scheduled_plan_id`", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn change_plan(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = subscription_id(ctx)?;
+    let request: ChangePlanRequest = json_body(&ctx.body, &ctx.headers)?;
+    let plan_id = request
+        .plan_id
+        .parse()
+        .map_err(|_| ApiError::field("plan_id", "no plan with this id"))?;
+    let sub = state
+        .billing
+        .change_plan(
+            &actor,
+            &id,
+            PlanChange {
+                plan_id,
+                prorate: request.prorate.unwrap_or(true),
+                at_period_end: request.at_period_end,
+            },
+        )
         .await?;
     reply(200, &sub)
 }
