@@ -34,7 +34,7 @@ macro_rules! api_enum {
 
 use billing_domain::invoice::{
     BillingReason as DBillingReason, Invoice, InvoiceLine, InvoiceStatus as DInvoiceStatus,
-    LineKind as DLineKind, PaymentStatus as DPaymentStatus,
+    LineKind as DLineKind, PaymentStatus as DPaymentStatus, RefundReason as DRefundReason,
 };
 use catalogue::{Feature as DFeature, PlanStatus as DPlanStatus, Tier as DTier};
 use customer::PaymentTerms as DPaymentTerms;
@@ -72,6 +72,9 @@ api_enum!(InvoiceStatus => DInvoiceStatus {
 api_enum!(BillingReason => DBillingReason {
     SubscriptionCreate = "subscription_create", SubscriptionCycle = "subscription_cycle",
     SubscriptionUpdate = "subscription_update",
+});
+api_enum!(RefundReason => DRefundReason {
+    Duplicate = "duplicate", Fraudulent = "fraudulent", RequestedByCustomer = "requested_by_customer",
 });
 api_enum!(PaymentStatus => DPaymentStatus {
     Succeeded = "succeeded", RequiresAction = "requires_action", Failed = "failed",
@@ -714,6 +717,9 @@ pub struct InvoiceResponse {
     pub lines: Vec<InvoiceLineDto>,
     /// Every charge attempt, oldest first.
     pub payments: Vec<PaymentDto>,
+    #[schema(example = "0.00")]
+    pub amount_refunded: String,
+    pub refunds: Vec<RefundDto>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -851,7 +857,54 @@ impl TryFrom<&Invoice> for InvoiceResponse {
                     created_at: p.created_at,
                 })
                 .collect(),
+            amount_refunded: text(i.amount_refunded()?),
+            refunds: i
+                .refunds
+                .iter()
+                .map(|r| RefundDto {
+                    stripe_refund_id: r.processor_refund_id.clone(),
+                    stripe_payment_intent_id: r.processor_payment_id.clone(),
+                    amount: text(r.amount),
+                    reason: r.reason.map(Into::into),
+                    created_at: r.created_at,
+                })
+                .collect(),
             created_at: i.created_at,
+        })
+    }
+}
+
+/// A refund of a payment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundDto {
+    #[schema(example = "re_1Nispe2eZvKYlo2Cd31jOCgZ")]
+    pub stripe_refund_id: String,
+    pub stripe_payment_intent_id: String,
+    #[schema(example = "10.00")]
+    pub amount: String,
+    pub reason: Option<RefundReason>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /invoices/{id}/refunds` (operators).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInvoiceRequest {
+    /// A decimal string in the invoice's currency; omitted: all that is left to refund.
+    #[schema(example = "10.00")]
+    pub amount: Option<String>,
+    pub reason: Option<RefundReason>,
+}
+
+impl RefundInvoiceRequest {
+    pub fn into_domain(self) -> Result<billing_domain::refunds::RefundRequest, FieldError> {
+        Ok(billing_domain::refunds::RefundRequest {
+            amount: self
+                .amount
+                .as_deref()
+                .map(|raw| decimal("amount", raw))
+                .transpose()?,
+            reason: self.reason.map(Into::into),
         })
     }
 }

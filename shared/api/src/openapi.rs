@@ -75,7 +75,7 @@ impl Modify for BearerAuth {
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
         subscriptions::resume, subscriptions::cancel, subscriptions::update,
         subscriptions::change_plan,
-        invoices::list, invoices::get, invoices::pay, invoices::upcoming,
+        invoices::list, invoices::get, invoices::pay, invoices::upcoming, invoices::refund,
         meta::health, meta::openapi,
         test_clock::get, test_clock::advance,
         webhooks::receive,

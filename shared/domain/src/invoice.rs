@@ -99,6 +99,25 @@ pub struct PaymentRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// Why an operator refunded (Stripe's refund reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundReason {
+    Duplicate,
+    Fraudulent,
+    RequestedByCustomer,
+}
+
+/// Money given back from a successful payment (`re_...` at Stripe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub processor_refund_id: String,
+    pub processor_payment_id: String,
+    pub amount: Money,
+    pub reason: Option<RefundReason>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub id: InvoiceId,
@@ -115,6 +134,8 @@ pub struct Invoice {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// Every charge attempt, oldest first.
     pub payments: Vec<PaymentRecord>,
+    /// Refunds, oldest first. A refunded invoice stays paid; its `amount_refunded` grows.
+    pub refunds: Vec<RefundRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -170,6 +191,7 @@ impl Invoice {
             attempt_count: 0,
             next_attempt_at: None,
             payments: Vec::new(),
+            refunds: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 0,
@@ -238,6 +260,58 @@ impl Invoice {
         };
         self.updated_at = now;
         Ok(())
+    }
+
+    pub fn amount_refunded(&self) -> Result<Money, MoneyError> {
+        sum(self.currency, self.refunds.iter().map(|r| &r.amount))
+    }
+
+    /// The idempotency key of the next refund: the same for a repeated request, another for
+    /// the next refund.
+    pub fn next_refund_key(&self) -> String {
+        format!("invoice:{}:refund:{}", self.id, self.refunds.len() + 1)
+    }
+
+    /// The successful payment that `amount` can be refunded from (the newest with enough left).
+    pub fn refundable_payment(&self, amount: Money) -> Result<String, BillingError> {
+        if amount.is_negative() || amount.amount().is_zero() {
+            return Err(BillingError::field("amount", "must be more than zero"));
+        }
+        let conflict = |e: MoneyError| BillingError::Conflict(e.to_string());
+        let mut most = Money::zero(self.currency);
+        for payment in self.payments.iter().rev() {
+            let Some(id) = payment
+                .processor_payment_id
+                .as_deref()
+                .filter(|_| payment.status == PaymentStatus::Succeeded)
+            else {
+                continue;
+            };
+            let refunded = sum(
+                self.currency,
+                self.refunds
+                    .iter()
+                    .filter(|r| r.processor_payment_id == id)
+                    .map(|r| &r.amount),
+            )
+            .map_err(conflict)?;
+            let left = payment.amount.checked_sub(&refunded).map_err(conflict)?;
+            if !left.checked_sub(&amount).map_err(conflict)?.is_negative() {
+                return Ok(id.to_owned());
+            }
+            if left.amount() > most.amount() {
+                most = left;
+            }
+        }
+        Err(BillingError::field(
+            "amount",
+            format!("at most {} can be refunded from one payment", most.amount()),
+        ))
+    }
+
+    pub fn record_refund(&mut self, refund: RefundRecord, now: DateTime<Utc>) {
+        self.refunds.push(refund);
+        self.updated_at = now;
     }
 
     /// The idempotency key of the next charge attempt: the same for a repeated attempt (a

@@ -20,6 +20,7 @@ pub mod period;
 pub mod plan_change;
 pub mod ports;
 pub mod proration;
+pub mod refunds;
 pub mod service;
 pub mod subscription;
 pub mod validation;

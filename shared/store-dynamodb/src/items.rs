@@ -9,6 +9,7 @@ use billing_domain::customer::{Address, Company, Customer, Email, Metadata, Paym
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::invoice::{
     BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind, PaymentRecord, PaymentStatus,
+    RefundReason, RefundRecord,
 };
 use billing_domain::money::{Currency, Money};
 use billing_domain::period::Interval;
@@ -477,6 +478,15 @@ pub struct PaymentItem {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+pub struct RefundItem {
+    processor_refund_id: String,
+    processor_payment_id: String,
+    amount: String,
+    reason: Option<RefundReason>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 pub struct InvoiceItem {
     pub pk: String,
     pub sk: String,
@@ -498,6 +508,8 @@ pub struct InvoiceItem {
     pub next_attempt_at: Option<String>,
     #[serde(default)]
     pub payments: Vec<PaymentItem>,
+    #[serde(default)]
+    pub refunds: Vec<RefundItem>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -536,6 +548,17 @@ impl From<&Invoice> for InvoiceItem {
                     created_at: ts(p.created_at),
                 })
                 .collect(),
+            refunds: i
+                .refunds
+                .iter()
+                .map(|r| RefundItem {
+                    processor_refund_id: r.processor_refund_id.clone(),
+                    processor_payment_id: r.processor_payment_id.clone(),
+                    amount: r.amount.amount().to_string(),
+                    reason: r.reason,
+                    created_at: ts(r.created_at),
+                })
+                .collect(),
             created_at: ts(i.created_at),
             updated_at: ts(i.updated_at),
             version: i.version,
@@ -566,6 +589,19 @@ impl TryFrom<InvoiceItem> for Invoice {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let refunds = i
+            .refunds
+            .into_iter()
+            .map(|r| {
+                Ok(RefundRecord {
+                    processor_refund_id: r.processor_refund_id,
+                    processor_payment_id: r.processor_payment_id,
+                    amount: money("refunds.amount", &r.amount, i.currency)?,
+                    reason: r.reason,
+                    created_at: parse_ts("refunds.created_at", &r.created_at)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Invoice {
             id: InvoiceId::from_str(&i.id).map_err(corrupt("id"))?,
             subscription_id: SubscriptionId::from_str(&i.subscription_id)
@@ -583,6 +619,7 @@ impl TryFrom<InvoiceItem> for Invoice {
             attempt_count: i.attempt_count,
             next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
             payments,
+            refunds,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,

@@ -615,3 +615,73 @@ async fn a_payment_webhook_that_arrives_before_the_worker_records_the_charge_is_
     assert_eq!(invoice["amount_paid"], "29.99");
     assert_eq!(invoice["payments"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn operators_refund_part_then_the_rest_of_a_payment_once_per_request() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Refunded").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
+    let path = format!("/api/v1/invoices/{invoice_id}/refunds");
+    let body = json!({"amount": "10.00", "reason": "requested_by_customer"}).to_string();
+    for _ in 0..2 {
+        let refunded = app
+            .raw(
+                Method::POST,
+                &path,
+                Some(&app.admin()),
+                Some(body.clone()),
+                &[("idempotency-key", "refund-1")],
+            )
+            .await
+            .ok(201);
+        assert_eq!(refunded.body["amount_refunded"], "10.00");
+    }
+    // Customers may not refund themselves.
+    app.call(
+        Method::POST,
+        &path,
+        &app.customer_token(&customer),
+        Some(json!({})),
+    )
+    .await
+    .problem(403);
+    let too_much = app
+        .call(
+            Method::POST,
+            &path,
+            &app.admin(),
+            Some(json!({"amount": "70.00"})),
+        )
+        .await
+        .problem(422);
+    assert_eq!(too_much.fields(), ["amount"]);
+    let rest = app
+        .call(Method::POST, &path, &app.admin(), Some(json!({})))
+        .await
+        .ok(201)
+        .body;
+    assert_eq!(rest["amount_refunded"], "79.99");
+    assert_eq!(rest["status"], "paid");
+    assert_eq!(rest["refunds"][1]["amount"], "69.99");
+    assert!(rest["refunds"][0]["stripe_refund_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("re_")));
+    app.call(Method::POST, &path, &app.admin(), Some(json!({})))
+        .await
+        .problem(422);
+    let pi = rest["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .expect("pi");
+    let refunds = app
+        .stripe_get(&format!("/v1/refunds?payment_intent={pi}"))
+        .await;
+    let amounts: Vec<i64> = refunds["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["amount"].as_i64())
+        .collect();
+    assert_eq!(amounts.iter().sum::<i64>(), 7999, "{refunds}");
+    assert_eq!(amounts.len(), 2);
+}

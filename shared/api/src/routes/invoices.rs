@@ -3,9 +3,10 @@
 use billing_domain::ids::{InvoiceId, PlanId, SubscriptionId};
 
 use crate::auth::{Permission, Principal};
-use crate::dto::{InvoiceResponse, List, UpcomingInvoiceResponse};
+use crate::dto::{InvoiceResponse, List, RefundInvoiceRequest, UpcomingInvoiceResponse};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
+use crate::request::json_body;
 use crate::routes::{Ctx, Reply};
 use crate::state::AppState;
 
@@ -110,4 +111,26 @@ pub async fn upcoming(
     let body = UpcomingInvoiceResponse::try_from(&preview)
         .map_err(|e| ApiError::Internal(format!("upcoming invoice: {e}")))?;
     Reply::json(200, &body)
+}
+
+/// Refund part or all of a paid invoice (operators). Answers the invoice with the refund in
+/// `refunds`; `Idempotency-Key` makes a retried request refund once.
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/refunds", tag = "invoices",
+    params(("id" = String, Path, description = "invoice id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = RefundInvoiceRequest,
+    responses((status = 201, description = "Refunded", body = InvoiceResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn refund(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::OperatorWrite)?;
+    let id: InvoiceId = ctx
+        .param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("invoice"))?;
+    let request: RefundInvoiceRequest = json_body(&ctx.body, &ctx.headers)?;
+    let invoice = state
+        .billing
+        .refund_invoice(&actor, &id, request.into_domain()?)
+        .await?;
+    Ok(Reply::json(201, &response(&invoice)?)?.with_etag(invoice.version))
 }

@@ -1,0 +1,72 @@
+//! Refunds by operators: full or partial, from a successful payment, once per request.
+
+use rust_decimal::Decimal;
+
+use crate::access::Actor;
+use crate::error::BillingError;
+use crate::ids::InvoiceId;
+use crate::invoice::{Invoice, RefundReason, RefundRecord};
+use crate::money::Money;
+use crate::ports::StoreError;
+use crate::service::Billing;
+
+/// `POST /invoices/{id}/refunds`.
+#[derive(Debug, Clone, Default)]
+pub struct RefundRequest {
+    /// In the invoice's currency; `None` refunds everything not refunded yet.
+    pub amount: Option<Decimal>,
+    pub reason: Option<RefundReason>,
+}
+
+impl Billing {
+    /// Refunds part or all of what an invoice was paid. The processor call carries the key of
+    /// the invoice's next refund, so a retried request refunds once.
+    pub async fn refund_invoice(
+        &self,
+        actor: &Actor,
+        id: &InvoiceId,
+        request: RefundRequest,
+    ) -> Result<Invoice, BillingError> {
+        if !matches!(actor, Actor::Operator) {
+            return Err(BillingError::NotFound("invoice"));
+        }
+        let mut invoice = self.get_invoice(actor, id).await?;
+        let conflict = |e: crate::money::MoneyError| BillingError::Conflict(e.to_string());
+        let left = invoice
+            .amount_paid
+            .checked_sub(&invoice.amount_refunded().map_err(conflict)?)
+            .map_err(conflict)?;
+        let amount = match request.amount {
+            Some(amount) => Money::new(amount, invoice.currency)
+                .map_err(|e| BillingError::field("amount", e.to_string()))?,
+            None => left,
+        };
+        if amount.amount() > left.amount() {
+            return Err(BillingError::field(
+                "amount",
+                format!("at most {} is left to refund", left.amount()),
+            ));
+        }
+        let payment_id = invoice.refundable_payment(amount)?;
+        let refund_id = self
+            .payments
+            .refund(&payment_id, amount, &invoice.next_refund_key())
+            .await?;
+        let now = self.now();
+        invoice.record_refund(
+            RefundRecord {
+                processor_refund_id: refund_id,
+                processor_payment_id: payment_id,
+                amount,
+                reason: request.reason,
+                created_at: now,
+            },
+            now,
+        );
+        match self.invoices.update_invoice(&mut invoice).await {
+            Ok(()) => Ok(invoice),
+            Err(StoreError::VersionConflict) => Err(BillingError::StaleVersion("invoice")),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
