@@ -34,7 +34,7 @@ mkdir -p .local
 cargo test --workspace --all-targets 2>&1 | tee .local/cargo-test.log
 
 step "schemathesis"
-infra/scripts/schemathesis.sh
+infra/scripts/schemathesis.sh 2>&1 | tee .local/schemathesis.log
 
 # One closing line for the whole run: every Rust test, summed over the test binaries.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

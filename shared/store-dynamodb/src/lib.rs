@@ -578,28 +578,41 @@ impl SubscriptionRepo for DynamoStore {
 impl DynamoStore {
     /// Runs a transaction. A canceled one answers `Ok(Err(codes))` with each item's reason code
     /// ("ConditionalCheckFailed", "None", ...), in the order of `items`.
+    /// Runs a transaction. Canceled: the reason code of each item. A conflict with another
+    /// transaction on the same items (`TransactionConflict`) is retried a few times first, as
+    /// DynamoDB advises.
     async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Vec<String>>, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Ok(())),
-            Err(SdkError::ServiceError(se)) => match se.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(tc) => Ok(Err(tc
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None").to_owned())
-                    .collect())),
-                other => Err(unavailable(other)),
-            },
-            Err(other) => Err(unavailable(other)),
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let codes = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Ok(())),
+                Err(SdkError::ServiceError(se)) => match se.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(tc) => tc
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_owned())
+                        .collect::<Vec<_>>(),
+                    other => return Err(unavailable(other)),
+                },
+                Err(other) => return Err(unavailable(other)),
+            };
+            let conflict = codes.iter().any(|c| c == "TransactionConflict")
+                && !codes.iter().any(|c| c == "ConditionalCheckFailed");
+            if !conflict || attempt >= 4 {
+                return Ok(Err(codes));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
         }
     }
 }

@@ -31,6 +31,11 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
     }) {
         let id = if route.path.contains("/plans/") {
             "plan_basic_month".to_owned()
+        } else if route.path.starts_with("/api/v1/invoices/") {
+            sub.body["latest_invoice_id"]
+                .as_str()
+                .expect("invoice")
+                .to_owned()
         } else if route.path.contains("/customers/") {
             customer.clone()
         } else {
