@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the local stack) and `make test` (run every test).
-.PHONY: dev test bench emulator-up emulator-down token lint
+.PHONY: dev test bench bench-renewals emulator-up emulator-down token lint
 
 dev:
 	infra/scripts/dev.sh
@@ -9,6 +9,10 @@ test:
 
 bench:
 	infra/scripts/bench.sh
+
+# What one renewal costs: AWS and Stripe calls counted, priced per million renewals.
+bench-renewals:
+	infra/scripts/bench-renewals.sh
 
 emulator-up:
 	infra/scripts/emulator.sh start

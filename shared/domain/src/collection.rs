@@ -584,8 +584,11 @@ impl Billing {
     pub async fn process_due(&self, id: &SubscriptionId) -> Result<DueOutcome, BillingError> {
         let mut outcome = DueOutcome::default();
         let mut conflicts = 0;
+        // The subscription as stored: loaded once, then kept (with its new version) after each
+        // step; loaded again only when another writer changed it.
+        let mut stored = self.subscriptions.get_subscription(id).await?;
         while outcome.steps.len() < MAX_STEPS {
-            let Some(mut sub) = self.subscriptions.get_subscription(id).await? else {
+            let Some(mut sub) = stored.take() else {
                 return Ok(outcome);
             };
             let now = self.now();
@@ -603,10 +606,12 @@ impl Billing {
             match self.subscriptions.update_subscription(&mut sub).await {
                 Ok(()) => {
                     self.checkpoints.reach(Checkpoint::AfterPeriodUpdate)?;
-                    outcome.steps.push(step)
+                    outcome.steps.push(step);
+                    stored = Some(sub);
                 }
                 Err(StoreError::VersionConflict) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
+                    stored = self.subscriptions.get_subscription(id).await?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -1,0 +1,305 @@
+//! `renewal-bench`: what one renewal costs. Subscribes `BENCH_RENEWALS` customers (default
+//! 100) in the emulator with the Stripe simulator, moves the test clock past their period end,
+//! then runs the real scheduler and drains the renewal queue through the real worker, counting
+//! every AWS call (an SDK interceptor) and every Stripe call (a counting payments port), and
+//! timing the work in-process. Prices the calls per 1,000,000 renewals at the list prices below
+//! and writes `docs/renewal-cost.md` and the README's section. Needs the emulator
+//! (`make bench-renewals`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use billing_domain::access::Actor;
+use billing_domain::customer::NewCustomer;
+use billing_domain::money::Money;
+use billing_domain::payments::{
+    AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway,
+};
+use billing_domain::subscription::NewSubscription;
+use billing_jobs::{scheduler, worker, RenewalQueue, Services, Settings};
+use billing_payments_stripe::StripeGateway;
+use billing_store_dynamodb::DynamoStore;
+use rust_decimal::Decimal;
+use tokio::net::TcpListener;
+
+type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
+
+fn bump(counts: &Counts, key: String) {
+    let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+    *counts.entry(key).or_default() += 1;
+}
+
+/// Counts every AWS operation the clients execute (SDK retries not included).
+#[derive(Debug)]
+struct CallCounter(Counts);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "call-counter"
+    }
+
+    /// Once per operation (serialization happens before the retry loop), when the operation's
+    /// metadata is in the bag.
+    fn read_after_serialization(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let key = match cfg.load::<Metadata>() {
+            Some(m) => format!("{} {}", m.service(), m.name()),
+            None => "unknown".into(),
+        };
+        bump(&self.0, key);
+        Ok(())
+    }
+}
+
+/// The payments port, counting its calls.
+struct CountingGateway {
+    inner: StripeGateway,
+    counts: Counts,
+}
+
+#[async_trait]
+impl PaymentGateway for CountingGateway {
+    async fn create_customer(
+        &self,
+        our_id: &str,
+        name: &str,
+        email: &str,
+        key: &str,
+    ) -> Result<String, PaymentError> {
+        bump(&self.counts, "Stripe POST /v1/customers".into());
+        self.inner.create_customer(our_id, name, email, key).await
+    }
+    async fn attach_payment_method(
+        &self,
+        customer: &str,
+        pm: &str,
+        key: &str,
+    ) -> Result<AttachOutcome, PaymentError> {
+        bump(
+            &self.counts,
+            "Stripe POST /v1/payment_methods/{id}/attach".into(),
+        );
+        self.inner.attach_payment_method(customer, pm, key).await
+    }
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, PaymentError> {
+        bump(&self.counts, "Stripe POST /v1/payment_intents".into());
+        self.inner.charge(request).await
+    }
+    async fn refund(&self, id: &str, amount: Money, key: &str) -> Result<String, PaymentError> {
+        bump(&self.counts, "Stripe POST /v1/refunds".into());
+        self.inner.refund(id, amount, key).await
+    }
+}
+
+/// List prices, us-east-1, on-demand (checked 2026-11; update here and the README together).
+mod price {
+    /// DynamoDB on-demand: per million write request units (1 KB each).
+    pub const DYNAMODB_WRITE_PER_MILLION_MICRO_USD: u64 = 625_000;
+    /// DynamoDB on-demand: per million read request units (a strongly consistent 4 KB read).
+    pub const DYNAMODB_READ_PER_MILLION_MICRO_USD: u64 = 125_000;
+    /// SQS standard: per million requests (64 KB each).
+    pub const SQS_PER_MILLION_MICRO_USD: u64 = 400_000;
+    /// Lambda arm64: per GB-second, in millionths of a micro-dollar (0.0000133334 USD).
+    pub const LAMBDA_GB_SECOND_PICO_USD: u64 = 13_333_400;
+    /// Lambda: per million requests.
+    pub const LAMBDA_REQUEST_PER_MILLION_MICRO_USD: u64 = 200_000;
+    /// EventBridge custom events: per million.
+    pub const EVENTBRIDGE_PER_MILLION_MICRO_USD: u64 = 1_000_000;
+    /// The renewal worker's memory (template.yaml), in MB.
+    pub const WORKER_MEMORY_MB: u64 = 256;
+    /// Messages per worker invocation (the SQS event source's batch size).
+    pub const BATCH_SIZE: u64 = 10;
+}
+
+/// DynamoDB request units an operation consumes, assuming items under 1 KB written and 4 KB
+/// read (billing items are; see docs/table-design.md): transactions cost two per item.
+fn dynamodb_units(operation: &str) -> (u64, u64) {
+    match operation {
+        "GetItem" | "Query" => (1, 0),
+        "PutItem" | "UpdateItem" | "DeleteItem" => (0, 1),
+        // An invoice and its period guard.
+        "TransactWriteItems" => (0, 4),
+        _ => (0, 0),
+    }
+}
+
+fn usd(micro_usd: Decimal) -> String {
+    format!("${}", (micro_usd / Decimal::from(1_000_000)).round_dp(2))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| ".".into()));
+    let renewals: u64 = std::env::var("BENCH_RENEWALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let counts: Counts = Arc::default();
+    let sdk = aws_config::load_from_env().await;
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(CallCounter(counts.clone()))
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(CallCounter(counts.clone()))
+            .build(),
+    );
+    let name = format!("bench-renewals-{}", uuid::Uuid::new_v4().simple());
+    let store = DynamoStore::new(dynamodb, name.clone());
+    local_stack::prepare(&store, &billing_jobs::SystemClock).await?;
+    let queue = RenewalQueue::create(sqs, &name, local_stack::MAX_RECEIVES).await?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let sim_base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(stripe_sim::serve(
+        listener,
+        Arc::new(stripe_sim::Simulator::new(stripe_sim::Config::default())?),
+    ));
+    let mut settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    settings.stripe_api_base = Some(sim_base.clone());
+    settings.test_clock = true;
+    let mut services = Services::new(store.clone(), Some(queue.clone()), &settings)?;
+    services.billing.payments = Arc::new(CountingGateway {
+        inner: StripeGateway::new(&settings.stripe_secret_key, Some(&sim_base))
+            .map_err(anyhow::Error::msg)?,
+        counts: counts.clone(),
+    });
+
+    let billing = services.billing_now().await?;
+    let mut period_end = billing.now();
+    for n in 0..renewals {
+        let customer = billing
+            .create_customer(NewCustomer {
+                name: format!("Bench {n}"),
+                email: format!("bench{n}@bench.example"),
+                ..NewCustomer::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let sub = billing
+            .subscribe(
+                &Actor::Operator,
+                NewSubscription {
+                    customer_id: customer.id,
+                    plan_id: "plan_premium_month".parse().map_err(anyhow::Error::msg)?,
+                    payment_method_id: Some("pm_card_visa".into()),
+                    auto_renew: true,
+                    metadata: Default::default(),
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        period_end = period_end.max(sub.current_period_end);
+    }
+    let as_of = period_end + chrono::Duration::minutes(1);
+    // From here on, as deployed: no test clock to read, the worker's clock at `as_of`.
+    services.time = billing_jobs::TimeSource::System;
+    services.billing = services.billing.at(as_of);
+    counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+
+    let started = Instant::now();
+    let scheduled = scheduler::run(&store, &queue, as_of).await?;
+    let scheduler_time = started.elapsed();
+    let started = Instant::now();
+    let drained = worker::drain(&services).await?;
+    let worker_time = started.elapsed();
+    anyhow::ensure!(
+        scheduled.sent as u64 == renewals && drained.processed as u64 == renewals,
+        "expected {renewals} renewals, sent {} processed {}",
+        scheduled.sent,
+        drained.processed
+    );
+    let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let report = render(renewals, &counts, scheduler_time, worker_time);
+    println!("{report}");
+    std::fs::write(
+        root.join("docs/renewal-cost.md"),
+        format!("# What a renewal costs\n\n{report}"),
+    )
+    .context("docs/renewal-cost.md")?;
+    let readme_path = root.join("README.md");
+    let readme = std::fs::read_to_string(&readme_path)?;
+    let (start, end) = ("<!-- renewal-cost:start -->", "<!-- renewal-cost:end -->");
+    if let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) {
+        let updated = format!("{}{start}\n{report}\n{}", &readme[..a], &readme[b..]);
+        std::fs::write(&readme_path, updated)?;
+    }
+    Ok(())
+}
+
+fn render(
+    renewals: u64,
+    counts: &BTreeMap<String, u64>,
+    scheduler_time: Duration,
+    worker_time: Duration,
+) -> String {
+    let per = |n: u64| Decimal::from(n) / Decimal::from(renewals);
+    let mut rows = String::from("| call | per renewal |\n|---|---:|\n");
+    let (mut reads, mut writes, mut sqs, mut eventbridge) =
+        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    for (call, n) in counts {
+        rows.push_str(&format!("| {call} | {} |\n", per(*n).round_dp(2)));
+        if let Some(op) = call.strip_prefix("DynamoDB ") {
+            let (r, w) = dynamodb_units(op);
+            reads += per(*n) * Decimal::from(r);
+            writes += per(*n) * Decimal::from(w);
+        } else if call.starts_with("SQS ") {
+            sqs += per(*n);
+        } else if call.starts_with("EventBridge ") {
+            eventbridge += per(*n);
+        }
+    }
+    let worker_ms = Decimal::from(worker_time.as_millis() as u64) / Decimal::from(renewals);
+    let million = Decimal::from(1_000_000);
+    let dynamodb_cost = reads * Decimal::from(price::DYNAMODB_READ_PER_MILLION_MICRO_USD)
+        + writes * Decimal::from(price::DYNAMODB_WRITE_PER_MILLION_MICRO_USD);
+    let sqs_cost = sqs * Decimal::from(price::SQS_PER_MILLION_MICRO_USD);
+    let eventbridge_cost = eventbridge * Decimal::from(price::EVENTBRIDGE_PER_MILLION_MICRO_USD);
+    // GB-seconds per million renewals = ms/1000 * MB/1024 * 1e6; price in pico-USD per GB-s.
+    let gb_seconds = worker_ms / Decimal::from(1000) * Decimal::from(price::WORKER_MEMORY_MB)
+        / Decimal::from(1024)
+        * million;
+    let lambda_cost = gb_seconds * Decimal::from(price::LAMBDA_GB_SECOND_PICO_USD) / million
+        + Decimal::from(price::LAMBDA_REQUEST_PER_MILLION_MICRO_USD)
+            / Decimal::from(price::BATCH_SIZE);
+    let total = dynamodb_cost + sqs_cost + eventbridge_cost + lambda_cost;
+    format!(
+        "Measured by `make bench-renewals` ({renewals} monthly renewals against the emulator and the Stripe simulator, debug build; scheduler run {} ms in all, worker {} ms per renewal in-process, emulator latency included).\n\n\
+{rows}\n\
+| per 1,000,000 renewals | cost |\n|---|---:|\n\
+| DynamoDB ({} reads, {} writes per renewal, on-demand) | {} |\n\
+| SQS ({} requests per renewal) | {} |\n\
+| EventBridge ({} events per renewal) | {} |\n\
+| Lambda worker ({} ms at {} MB, batches of {}) | {} |\n\
+| **total AWS** | **{}** |\n\n\
+Prices: us-east-1 list prices in `infra/local-stack/src/bin/renewal_bench.rs` (DynamoDB on-demand $0.625 per million writes and $0.125 per million reads; SQS $0.40 per million requests; Lambda arm64 $0.0000133334 per GB-second and $0.20 per million requests; EventBridge $1.00 per million events). Request units assume items under 1 KB written and 4 KB read; a transaction costs two units per item. Stripe's own fee per charge is not an AWS cost and is not included.\n",
+        scheduler_time.as_millis(),
+        worker_ms.round_dp(1),
+        reads.round_dp(2),
+        writes.round_dp(2),
+        usd(dynamodb_cost),
+        sqs.round_dp(2),
+        usd(sqs_cost),
+        eventbridge.round_dp(2),
+        usd(eventbridge_cost),
+        worker_ms.round_dp(1),
+        price::WORKER_MEMORY_MB,
+        price::BATCH_SIZE,
+        usd(lambda_cost),
+        usd(total),
+    )
+}
