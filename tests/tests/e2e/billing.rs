@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use billing_domain::collection::{Checkpoint, Checkpoints};
+use billing_domain::collection::{Checkpoint, Checkpoints, TrialEndWithoutPaymentMethod};
 use billing_domain::BillingError;
 use chrono::{DateTime, Duration, Months, Utc};
 use futures::future::join_all;
@@ -684,4 +684,74 @@ async fn operators_refund_part_then_the_rest_of_a_payment_once_per_request() {
         .collect();
     assert_eq!(amounts.iter().sum::<i64>(), 7999, "{refunds}");
     assert_eq!(amounts.len(), 2);
+}
+
+/// A 14-day trial plan, created by an operator.
+async fn trial_plan(app: &TestApp) {
+    app.call(
+        Method::POST,
+        "/api/v1/plans",
+        &app.admin(),
+        Some(
+            json!({"id": "plan_trial", "name": "Try it", "tier": "premium", "interval": "month",
+                    "price": "79.99", "currency": "usd", "trial_days": 14}),
+        ),
+    )
+    .await
+    .ok(201);
+}
+
+#[tokio::test]
+async fn a_trial_with_a_card_charges_nothing_until_it_ends_then_bills_from_its_end() {
+    let app = TestApp::with_test_clock().await;
+    trial_plan(&app).await;
+    let customer = app.create_customer("Trialist").await;
+    let sub = subscribe_with(&app, &customer, "plan_trial", "pm_card_visa").await;
+    assert_eq!(sub["status"], "trialing");
+    let id = sub["id"].as_str().expect("id");
+    let trial_end = time(&sub["trial_end"]);
+    assert!(invoices(&app, id).await.is_empty());
+    let stripe = stripe_customer(&app, &customer).await;
+    assert_eq!(app.stripe_charges(&stripe).await.1, 0);
+
+    advance_to(&app, trial_end + Duration::hours(1)).await;
+    let sub = subscription(&app, id).await;
+    assert_eq!(sub["status"], "active");
+    assert_eq!(time(&sub["current_period_start"]), trial_end);
+    assert_eq!(time(&sub["current_period_end"]), trial_end + Months::new(1));
+    let invoices = invoices(&app, id).await;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0]["amount_paid"], "79.99");
+    assert_eq!(app.stripe_charges(&stripe).await.1, 1);
+}
+
+#[tokio::test]
+async fn a_trial_without_a_card_pauses_at_its_end_or_cancels_as_configured() {
+    for (setting, status) in [
+        (TrialEndWithoutPaymentMethod::Pause, "paused"),
+        (TrialEndWithoutPaymentMethod::Cancel, "canceled"),
+    ] {
+        let app = TestApp::spawn_with(|s| {
+            s.test_clock = true;
+            s.trial_end_without_payment_method = setting;
+        })
+        .await;
+        trial_plan(&app).await;
+        let customer = app.create_customer("No Card").await;
+        let sub = app
+            .call(
+                Method::POST,
+                "/api/v1/subscriptions",
+                &app.admin(),
+                Some(json!({"customer_id": customer, "subscription_plan_id": "plan_trial"})),
+            )
+            .await
+            .ok(201)
+            .body;
+        assert_eq!(sub["status"], "trialing");
+        let id = sub["id"].as_str().expect("id");
+        advance_to(&app, time(&sub["trial_end"]) + Duration::hours(1)).await;
+        assert_eq!(subscription(&app, id).await["status"], status);
+        assert!(invoices(&app, id).await.is_empty());
+    }
 }
