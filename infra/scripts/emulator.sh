@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local AWS emulator (moto server) on 127.0.0.1:4566.
+# The local AWS emulator (moto server) on 127.0.0.1:4566, one request at a time
+# (infra/scripts/moto_serve.py says why).
 #   emulator.sh start   start it in the background unless one already answers; wait until ready
 #   emulator.sh stop    stop the one this script started
 #   emulator.sh run     run it in the foreground
@@ -17,7 +18,7 @@ case "${1:-start}" in
   start)
     if ready; then echo "emulator: already up at $url" >&2; exit 0; fi
     "$root/infra/scripts/venv.sh"
-    nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$state/emulator.log" 2>&1 &
+    nohup "$venv/bin/python" "$root/infra/scripts/moto_serve.py" 127.0.0.1 "$port" > "$state/emulator.log" 2>&1 &
     echo $! > "$state/emulator.pid"
     for _ in $(seq 1 100); do
       if ready; then echo "emulator: up at $url (pid $(cat "$state/emulator.pid"))" >&2; exit 0; fi
@@ -36,7 +37,7 @@ case "${1:-start}" in
     ;;
   run)
     "$root/infra/scripts/venv.sh"
-    exec "$venv/bin/moto_server" -H 127.0.0.1 -p "$port"
+    exec "$venv/bin/python" "$root/infra/scripts/moto_serve.py" 127.0.0.1 "$port"
     ;;
   *) echo "usage: $0 start|stop|run" >&2; exit 2 ;;
 esac

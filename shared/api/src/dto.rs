@@ -211,6 +211,8 @@ pub struct PlanResponse {
     pub limits: PlanLimits,
     /// Whether a customer may hold this plan next to another live subscription.
     pub allow_multiple: bool,
+    /// Where a subscription that ends at its period end moves the customer (the free plan).
+    pub fallback_plan_id: Option<String>,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -229,6 +231,7 @@ impl From<&Plan> for PlanResponse {
             features: p.features.iter().map(|f| (*f).into()).collect(),
             limits: (&p.limits).into(),
             allow_multiple: p.allow_multiple,
+            fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
             status: p.status.into(),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -258,6 +261,14 @@ pub struct CreatePlanRequest {
     pub limits: Option<PlanLimits>,
     #[serde(default)]
     pub allow_multiple: bool,
+    /// A free plan the customer moves to when a subscription on this one ends at its period end.
+    #[schema(example = "plan_free_month")]
+    pub fallback_plan_id: Option<String>,
+}
+
+fn plan_id_field(field: &str, raw: &str) -> Result<billing_domain::ids::PlanId, FieldError> {
+    raw.parse()
+        .map_err(|e: billing_domain::ids::IdError| FieldError::new(field, e.to_string()))
 }
 
 impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
@@ -272,6 +283,10 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
                 }))
             });
         let price = v.check(money_in("price", &r.price, currency));
+        let fallback_plan_id = r
+            .fallback_plan_id
+            .as_deref()
+            .and_then(|raw| v.check(plan_id_field("fallback_plan_id", raw)));
         let limits = match r.limits.map(|l| l.into_domain(currency)) {
             Some(Ok(l)) => Some(l),
             Some(Err(errors)) => {
@@ -291,6 +306,7 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
             features: r.features.map(|f| f.into_iter().map(Into::into).collect()),
             limits,
             allow_multiple: r.allow_multiple,
+            fallback_plan_id,
         })
     }
 }
@@ -305,6 +321,9 @@ pub struct UpdatePlanRequest {
     pub features: Option<BTreeSet<Feature>>,
     pub limits: Option<PlanLimits>,
     pub allow_multiple: Option<bool>,
+    /// `null` removes the fallback.
+    #[serde(default, deserialize_with = "double_option")]
+    pub fallback_plan_id: Option<Option<String>>,
 }
 
 impl UpdatePlanRequest {
@@ -317,6 +336,15 @@ impl UpdatePlanRequest {
                 .map(|f| f.into_iter().map(Into::into).collect()),
             limits: self.limits.map(|l| l.into_domain(currency)).transpose()?,
             allow_multiple: self.allow_multiple,
+            fallback_plan_id: self
+                .fallback_plan_id
+                .map(|f| {
+                    f.as_deref()
+                        .map(|raw| plan_id_field("fallback_plan_id", raw))
+                        .transpose()
+                })
+                .transpose()
+                .map_err(|e| vec![e])?,
         })
     }
 }

@@ -295,6 +295,9 @@ pub struct Plan {
     pub limits: TierLimits,
     /// Whether a customer may hold this plan next to another live subscription.
     pub allow_multiple: bool,
+    /// Where a subscription that ends at its period end (canceled then, or not renewed) moves
+    /// the customer: the free tier for the seeded paid plans; `None`: nowhere.
+    pub fallback_plan_id: Option<PlanId>,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -313,6 +316,7 @@ pub struct NewPlan {
     pub features: Option<BTreeSet<Feature>>,
     pub limits: Option<TierLimits>,
     pub allow_multiple: bool,
+    pub fallback_plan_id: Option<PlanId>,
 }
 
 /// An operator's change to a plan. Price, currency, tier and interval are fixed once a plan
@@ -324,6 +328,8 @@ pub struct PlanPatch {
     pub features: Option<BTreeSet<Feature>>,
     pub limits: Option<TierLimits>,
     pub allow_multiple: Option<bool>,
+    /// `Some(None)` removes the fallback.
+    pub fallback_plan_id: Option<Option<PlanId>>,
 }
 
 impl Plan {
@@ -343,9 +349,16 @@ impl Plan {
             .limits
             .unwrap_or_else(|| new.tier.standard_limits_in(new.price.currency()));
         v.extend(limits.validate(new.price.currency()));
+        let id = new.id.unwrap_or_else(PlanId::generate);
+        if new.fallback_plan_id.as_ref() == Some(&id) {
+            v.push(FieldError::new(
+                "fallback_plan_id",
+                "a plan cannot fall back to itself",
+            ));
+        }
         v.finish()?;
         Ok(Plan {
-            id: new.id.unwrap_or_else(PlanId::generate),
+            id,
             name: name.unwrap_or_default(),
             tier: new.tier,
             interval: new.interval,
@@ -354,6 +367,7 @@ impl Plan {
             features: new.features.unwrap_or_else(|| new.tier.standard_features()),
             limits,
             allow_multiple: new.allow_multiple,
+            fallback_plan_id: new.fallback_plan_id,
             status: PlanStatus::Active,
             created_at: now,
             updated_at: now,
@@ -378,6 +392,14 @@ impl Plan {
         if let Some(limits) = &patch.limits {
             v.extend(limits.validate(self.price.currency()));
         }
+        if let Some(Some(fallback)) = &patch.fallback_plan_id {
+            if *fallback == self.id {
+                v.push(FieldError::new(
+                    "fallback_plan_id",
+                    "a plan cannot fall back to itself",
+                ));
+            }
+        }
         v.finish()?;
         if let Some(name) = name {
             self.name = name;
@@ -393,6 +415,9 @@ impl Plan {
         }
         if let Some(allow) = patch.allow_multiple {
             self.allow_multiple = allow;
+        }
+        if let Some(fallback) = patch.fallback_plan_id {
+            self.fallback_plan_id = fallback;
         }
         self.updated_at = now;
         Ok(())
@@ -440,6 +465,12 @@ fn standard_plan(tier: Tier, interval: Interval, now: DateTime<Utc>) -> Plan {
         features: tier.standard_features(),
         limits: tier.standard_limits(),
         allow_multiple: false,
+        fallback_plan_id: match tier {
+            Tier::Free => None,
+            Tier::Basic | Tier::Premium | Tier::Enterprise => {
+                PlanId::from_str("plan_free_month").ok()
+            }
+        },
         status: PlanStatus::Active,
         created_at: now,
         updated_at: now,
@@ -530,6 +561,7 @@ mod tests {
                 features: None,
                 limits: None,
                 allow_multiple: false,
+                fallback_plan_id: None,
             },
             t0(),
         )

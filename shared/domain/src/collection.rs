@@ -110,50 +110,76 @@ impl Billing {
     /// as the default. Declined cards are a 402 naming `field`.
     async fn attach_payment_method(
         &self,
-        mut customer: Customer,
+        customer: Customer,
         payment_method_id: &str,
         field: &str,
     ) -> Result<Customer, BillingError> {
+        let mut customer = self.ensure_processor_customer(customer).await?;
+        let Some(processor_id) = customer.processor_customer_id.clone() else {
+            return Err(BillingError::StaleVersion("customer"));
+        };
+        let outcome = self
+            .payments
+            .attach_payment_method(
+                &processor_id,
+                payment_method_id,
+                &format!("attach:{processor_id}:{payment_method_id}"),
+            )
+            .await
+            .map_err(|e| match e {
+                PaymentError::Rejected(message) => BillingError::field(field, message),
+                transient => payment_error(transient),
+            })?;
+        if let AttachOutcome::Declined { code, message } = outcome {
+            return Err(BillingError::PaymentDeclined {
+                field: field.to_owned(),
+                code,
+                message,
+            });
+        }
         for _ in 0..CONFLICT_RETRIES {
-            let processor_id = match &customer.processor_customer_id {
-                Some(id) => id.clone(),
-                None => self
-                    .payments
-                    .create_customer(
-                        customer.id.as_str(),
-                        &customer.name,
-                        customer.email.as_str(),
-                        &format!("customer:{}", customer.id),
-                    )
-                    .await
-                    .map_err(payment_error)?,
-            };
-            let outcome = self
-                .payments
-                .attach_payment_method(
-                    &processor_id,
-                    payment_method_id,
-                    &format!("attach:{}:{payment_method_id}", customer.id),
-                )
-                .await
-                .map_err(|e| match e {
-                    PaymentError::Rejected(message) => BillingError::field(field, message),
-                    transient => payment_error(transient),
-                })?;
-            if let AttachOutcome::Declined { code, message } = outcome {
-                return Err(BillingError::PaymentDeclined {
-                    field: field.to_owned(),
-                    code,
-                    message,
-                });
-            }
-            if customer.processor_customer_id.as_deref() == Some(processor_id.as_str())
-                && customer.default_payment_method_id.as_deref() == Some(payment_method_id)
-            {
+            if customer.default_payment_method_id.as_deref() == Some(payment_method_id) {
                 return Ok(customer);
             }
-            customer.processor_customer_id = Some(processor_id);
             customer.set_default_payment_method(payment_method_id, self.now());
+            match self.customers.update_customer(&mut customer).await {
+                Ok(()) => return Ok(customer),
+                Err(StoreError::VersionConflict) => {
+                    customer = self
+                        .customers
+                        .get_customer(&customer.id)
+                        .await?
+                        .ok_or(BillingError::NotFound("customer"))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BillingError::StaleVersion("customer"))
+    }
+
+    /// The customer with its processor customer, created and stored first if it has none. The
+    /// key carries the customer's version: a retry of the same request gets the same processor
+    /// customer, and a changed customer (name, email) is not refused as a reused key.
+    async fn ensure_processor_customer(
+        &self,
+        mut customer: Customer,
+    ) -> Result<Customer, BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            if customer.processor_customer_id.is_some() {
+                return Ok(customer);
+            }
+            let processor_id = self
+                .payments
+                .create_customer(
+                    customer.id.as_str(),
+                    &customer.name,
+                    customer.email.as_str(),
+                    &format!("customer:{}:v{}", customer.id, customer.version),
+                )
+                .await
+                .map_err(payment_error)?;
+            customer.processor_customer_id = Some(processor_id);
+            customer.updated_at = self.now();
             match self.customers.update_customer(&mut customer).await {
                 Ok(()) => return Ok(customer),
                 Err(StoreError::VersionConflict) => {
@@ -601,6 +627,7 @@ impl Billing {
                 DueWork::RetryPayment(_) => "retry_payment",
                 DueWork::Resume => "resume",
                 DueWork::ExpireIncomplete => "expire_incomplete",
+                DueWork::StartSuccessor(_) => "start_successor",
             };
             self.do_work(&mut sub, work, now).await?;
             match self.subscriptions.update_subscription(&mut sub).await {
@@ -630,6 +657,13 @@ impl Billing {
             DueWork::End(status) => {
                 let at = sub.current_period_end;
                 sub.end(status, at, now);
+                sub.successor_plan_id = self.plan(&sub.plan_id).await?.fallback_plan_id;
+                Ok(())
+            }
+            DueWork::StartSuccessor(plan_id) => {
+                self.start_successor(sub, &plan_id).await?;
+                sub.successor_plan_id = None;
+                sub.updated_at = now;
                 Ok(())
             }
             DueWork::ExpireIncomplete => {
@@ -651,6 +685,41 @@ impl Billing {
                     .map(|_| ())
             }
             DueWork::Renew => self.renew(sub, now).await,
+        }
+    }
+
+    /// Subscribes the customer of an ended subscription to its plan's fallback (a free plan),
+    /// from the moment it ended. Nothing happens if the customer subscribed to something else
+    /// meanwhile, or the fallback is not free (it would need a payment).
+    async fn start_successor(
+        &self,
+        ended: &Subscription,
+        plan_id: &PlanId,
+    ) -> Result<(), BillingError> {
+        let Some(plan) = self.plans.get_plan(plan_id).await? else {
+            return Ok(());
+        };
+        if !plan.price.amount().is_zero() || !plan.is_active() {
+            return Ok(());
+        }
+        let at = ended.ended_at.unwrap_or(ended.updated_at);
+        let mut successor = Subscription::start(
+            NewSubscription {
+                customer_id: ended.customer_id.clone(),
+                plan_id: plan.id.clone(),
+                payment_method_id: None,
+                auto_renew: true,
+                metadata: [("previous_subscription_id".to_owned(), ended.id.to_string())].into(),
+            },
+            &plan,
+            at,
+        )?;
+        successor.id = ended.successor_id()?;
+        match self.subscriptions.insert_subscription(&successor).await {
+            Ok(()) | Err(StoreError::AlreadyExists) | Err(StoreError::SubscriptionSlotTaken) => {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -85,8 +85,20 @@ impl Billing {
             .ok_or(BillingError::NotFound("plan"))
     }
 
+    /// A plan's fallback must exist (it is where its subscriptions go when they end).
+    async fn check_fallback(&self, plan: &Plan) -> Result<(), BillingError> {
+        match &plan.fallback_plan_id {
+            Some(id) if self.plans.get_plan(id).await?.is_none() => Err(BillingError::field(
+                "fallback_plan_id",
+                "no plan with this id",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn create_plan(&self, new: NewPlan) -> Result<Plan, BillingError> {
         let plan = Plan::create(new, self.now())?;
+        self.check_fallback(&plan).await?;
         match self.plans.insert_plan(&plan).await {
             Ok(()) => Ok(plan),
             Err(StoreError::AlreadyExists) => Err(BillingError::Conflict(format!(
@@ -106,6 +118,7 @@ impl Billing {
         let mut plan = self.get_plan(id).await?;
         check_version("plan", plan.version, expected_version)?;
         plan.apply(patch, self.now())?;
+        self.check_fallback(&plan).await?;
         self.plans
             .update_plan(&mut plan)
             .await

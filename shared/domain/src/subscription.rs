@@ -166,6 +166,9 @@ pub struct Subscription {
     /// Lines for the next invoice (credits of an immediate downgrade), as Stripe's pending
     /// invoice items.
     pub pending_lines: Vec<InvoiceLine>,
+    /// Ended at its period end on a plan with a fallback: the plan the customer moves to. Cleared
+    /// once that subscription exists.
+    pub successor_plan_id: Option<PlanId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every stored update must match it and bumps it.
@@ -261,6 +264,7 @@ impl Subscription {
             next_payment_attempt: None,
             scheduled_plan_id: None,
             pending_lines: Vec::new(),
+            successor_plan_id: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -435,14 +439,21 @@ impl Subscription {
                 .created_at
                 .checked_add_signed(Duration::hours(INCOMPLETE_EXPIRES_AFTER_HOURS)),
             SubscriptionStatus::Paused => self.pause.as_ref().and_then(|p| p.resumes_at),
-            SubscriptionStatus::Canceled | SubscriptionStatus::Expired => None,
+            SubscriptionStatus::Canceled | SubscriptionStatus::Expired => self
+                .successor_plan_id
+                .as_ref()
+                .map(|_| self.ended_at.unwrap_or(self.updated_at)),
         }
     }
 
     /// What the scheduler must do for this subscription at `now`, if anything.
     pub fn due_work(&self, now: DateTime<Utc>) -> Option<DueWork> {
         match self.status {
-            SubscriptionStatus::Canceled | SubscriptionStatus::Expired => None,
+            SubscriptionStatus::Canceled | SubscriptionStatus::Expired => self
+                .successor_plan_id
+                .clone()
+                .filter(|_| self.next_due_at().is_some_and(|at| at <= now))
+                .map(DueWork::StartSuccessor),
             SubscriptionStatus::Paused => self
                 .pause
                 .as_ref()
@@ -563,6 +574,14 @@ impl Subscription {
 }
 
 impl Subscription {
+    /// The id of the subscription that follows this one (the fallback plan's): derived, so a
+    /// repeated attempt finds it instead of making another.
+    pub fn successor_id(&self) -> Result<SubscriptionId, BillingError> {
+        format!("{}_next", self.id)
+            .parse()
+            .map_err(|_| BillingError::Conflict("the subscription id is too long to follow".into()))
+    }
+
     /// Whether the plan may change now: only a live subscription in good standing.
     pub fn ensure_plan_can_change(&self, to: &Plan) -> Result<(), BillingError> {
         match self.status {
@@ -630,6 +649,8 @@ pub enum DueWork {
     Resume,
     /// The first payment was never completed.
     ExpireIncomplete,
+    /// Ended on a plan with a fallback: subscribe the customer to it.
+    StartSuccessor(PlanId),
 }
 
 /// Checks a cancellation comment, for callers that validate before loading the subscription.

@@ -106,6 +106,8 @@ pub struct PlanItem {
     pub features: Vec<Feature>,
     pub limits: LimitsItem,
     pub allow_multiple: bool,
+    #[serde(default)]
+    pub fallback_plan_id: Option<String>,
     pub status: PlanStatus,
     pub created_at: String,
     pub updated_at: String,
@@ -140,6 +142,7 @@ impl From<&Plan> for PlanItem {
                 tracked_products_limit: p.limits.tracked_products_limit.as_option().copied(),
             },
             allow_multiple: p.allow_multiple,
+            fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
             status: p.status,
             created_at: ts(p.created_at),
             updated_at: ts(p.updated_at),
@@ -174,6 +177,12 @@ impl TryFrom<PlanItem> for Plan {
                 tracked_products_limit: Limit::from_option(i.limits.tracked_products_limit),
             },
             allow_multiple: i.allow_multiple,
+            fallback_plan_id: i
+                .fallback_plan_id
+                .as_deref()
+                .map(PlanId::from_str)
+                .transpose()
+                .map_err(corrupt("fallback_plan_id"))?,
             status: i.status,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
@@ -294,6 +303,8 @@ pub struct SubscriptionItem {
     pub scheduled_plan_id: Option<String>,
     #[serde(default)]
     pub pending_lines: Vec<PendingLineItem>,
+    #[serde(default)]
+    pub successor_plan_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -343,6 +354,7 @@ impl From<&Subscription> for SubscriptionItem {
                     line: InvoiceLineItem::from(l),
                 })
                 .collect(),
+            successor_plan_id: s.successor_plan_id.as_ref().map(ToString::to_string),
             created_at: ts(s.created_at),
             updated_at: ts(s.updated_at),
             version: s.version,
@@ -401,6 +413,12 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .into_iter()
                 .map(|p| p.line.into_line(p.currency))
                 .collect::<Result<_, _>>()?,
+            successor_plan_id: i
+                .successor_plan_id
+                .as_deref()
+                .map(PlanId::from_str)
+                .transpose()
+                .map_err(corrupt("successor_plan_id"))?,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,

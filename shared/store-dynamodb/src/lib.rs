@@ -541,6 +541,14 @@ impl SubscriptionRepo for DynamoStore {
                 Ok(())
             }
             Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
+            // The slot is another subscription's already (the one that followed this one):
+            // nothing to give back.
+            Err(codes) if failed(&codes, 1) => {
+                let item = encode(&items::SubscriptionItem::from(&*subscription))?;
+                self.update(item, subscription.version).await?;
+                subscription.version += 1;
+                Ok(())
+            }
             Err(codes) => Err(StoreError::Unavailable(format!(
                 "transaction canceled: {codes:?}"
             ))),

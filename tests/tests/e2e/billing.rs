@@ -755,3 +755,79 @@ async fn a_trial_without_a_card_pauses_at_its_end_or_cancels_as_configured() {
         assert!(invoices(&app, id).await.is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_subscription_that_ends_at_its_period_end_drops_to_the_free_plan() {
+    let app = TestApp::with_test_clock().await;
+    for (change, ended) in [
+        (json!({"auto_renew": false}), "expired"),
+        (json!({"cancel_at_period_end": true}), "canceled"),
+    ] {
+        let customer = app.create_customer("Leaving").await;
+        let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+        let id = sub["id"].as_str().expect("id");
+        app.call(
+            Method::PATCH,
+            &format!("/api/v1/subscriptions/{id}"),
+            &app.admin(),
+            Some(change),
+        )
+        .await
+        .ok(200);
+        let end = time(&sub["current_period_end"]);
+        advance_to(&app, end + Duration::hours(1)).await;
+        assert_eq!(subscription(&app, id).await["status"], ended);
+        let listed = app
+            .get(
+                &format!("/api/v1/subscriptions?customer_id={customer}"),
+                &app.admin(),
+            )
+            .await
+            .ok(200)
+            .body;
+        let free = listed["data"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|s| s["plan_id"] == "plan_free_month")
+            .cloned()
+            .unwrap_or_else(|| panic!("no free subscription: {listed}"));
+        assert_eq!(free["status"], "active");
+        assert_eq!(time(&free["current_period_start"]), end);
+        assert_eq!(free["metadata"]["previous_subscription_id"], id);
+        // Only the first Premium month was ever charged.
+        let (_, succeeded) = app
+            .stripe_charges(&stripe_customer(&app, &customer).await)
+            .await;
+        assert_eq!(succeeded, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_customer_changed_after_a_refused_card_still_subscribes() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Typo Card").await;
+    let refused = app
+        .call(
+            Method::POST,
+            "/api/v1/subscriptions",
+            &app.admin(),
+            Some(
+                json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month",
+                        "payment_method_id": "pm_does_not_exist"}),
+            ),
+        )
+        .await
+        .problem(422);
+    assert_eq!(refused.fields(), ["payment_method_id"]);
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/customers/{customer}"),
+        &app.admin(),
+        Some(json!({"name": "Typo Card Ltd", "email": "ap@typo.example"})),
+    )
+    .await
+    .ok(200);
+    let sub = subscribe_with(&app, &customer, "plan_basic_month", "pm_card_visa").await;
+    assert_eq!(sub["status"], "active");
+}

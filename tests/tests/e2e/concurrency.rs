@@ -101,5 +101,9 @@ async fn concurrent_subscribes_for_one_customer_create_exactly_one() {
         )
         .await
         .ok(200);
-    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        listed.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{listed:?} {answers:?}"
+    );
 }

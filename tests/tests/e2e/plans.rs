@@ -1,5 +1,5 @@
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::app::TestApp;
 
@@ -124,4 +124,40 @@ async fn a_plan_id_can_be_taken_only_once() {
     app.call(Method::POST, "/api/v1/plans", &app.admin(), Some(body))
         .await
         .problem(409);
+}
+
+#[tokio::test]
+async fn a_plans_fallback_must_be_another_existing_plan() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let seeded = app
+        .get("/api/v1/plans/plan_basic_month", &admin)
+        .await
+        .ok(200);
+    assert_eq!(seeded.body["fallback_plan_id"], "plan_free_month");
+    for (fallback, id) in [("plan_nope", "plan_a"), ("plan_b", "plan_b")] {
+        let answer = app
+            .call(
+                Method::POST,
+                "/api/v1/plans",
+                &admin,
+                Some(
+                    json!({"id": id, "name": "X", "tier": "basic", "interval": "month",
+                            "price": "9.99", "currency": "usd", "fallback_plan_id": fallback}),
+                ),
+            )
+            .await
+            .problem(422);
+        assert_eq!(answer.fields(), ["fallback_plan_id"]);
+    }
+    let cleared = app
+        .call(
+            Method::PATCH,
+            "/api/v1/plans/plan_basic_month",
+            &admin,
+            Some(json!({"fallback_plan_id": null})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(cleared.body["fallback_plan_id"], Value::Null);
 }
