@@ -104,6 +104,24 @@ fn bill_for_change(
     })
 }
 
+/// The draft invoice of an immediate change (charged now, or previewed).
+fn change_invoice(
+    sub: &Subscription,
+    to: &Plan,
+    bill: ChangeBill,
+    now: DateTime<Utc>,
+) -> Result<Invoice, BillingError> {
+    Ok(Invoice::draft(
+        sub.id.clone(),
+        sub.customer_id.clone(),
+        to.price.currency(),
+        bill.period,
+        bill.lines,
+        now,
+    )?
+    .because(BillingReason::SubscriptionUpdate))
+}
+
 fn sum(lines: &[InvoiceLine], zero: Money) -> Result<Money, BillingError> {
     lines
         .iter()
@@ -149,15 +167,7 @@ impl Billing {
             return self.store_changed(sub).await;
         }
         let customer = self.customer_of(&sub).await?;
-        let mut invoice = Invoice::draft(
-            sub.id.clone(),
-            sub.customer_id.clone(),
-            to.price.currency(),
-            bill.period,
-            bill.lines,
-            now,
-        )?
-        .because(BillingReason::SubscriptionUpdate);
+        let mut invoice = change_invoice(&sub, &to, bill, now)?;
         invoice.finalize(now)?;
         self.invoices
             .insert_invoice(&invoice)
@@ -243,14 +253,7 @@ impl Billing {
                 next.scheduled_plan_id = Some(to.id.clone());
             } else {
                 let bill = bill_for_change(&sub, &from, &to, true, now)?;
-                return Invoice::draft(
-                    sub.id.clone(),
-                    sub.customer_id.clone(),
-                    to.price.currency(),
-                    bill.period,
-                    bill.lines,
-                    now,
-                );
+                return change_invoice(&sub, &to, bill, now);
             }
         }
         if let Some(scheduled) = next.scheduled_plan_id.clone() {
