@@ -347,25 +347,11 @@ impl Billing {
                 .is_some_and(|p| p.status == crate::invoice::PaymentStatus::Failed) =>
             {
                 // Declined with the customer present: nothing was bought.
-                let (code, message) = invoice
-                    .payments
-                    .last()
-                    .map(|p| {
-                        (
-                            p.failure_code.clone().unwrap_or_default(),
-                            p.failure_message.clone().unwrap_or_default(),
-                        )
-                    })
-                    .unwrap_or_default();
                 invoice.void(self.now())?;
                 self.invoices.update_invoice(&mut invoice).await?;
                 sub.end(SubscriptionStatus::Expired, self.now(), self.now());
                 self.subscriptions.update_subscription(&mut sub).await?;
-                return Err(BillingError::PaymentDeclined {
-                    field: "payment_method_id".into(),
-                    code,
-                    message,
-                });
+                return Err(invoice.declined());
             }
             // Needs authentication, or the processor is unreachable: incomplete, and the
             // invoice can be paid later (`POST /invoices/{id}/pay` or the webhook).

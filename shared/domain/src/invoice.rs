@@ -314,6 +314,21 @@ impl Invoice {
         self.updated_at = now;
     }
 
+    /// Why the last attempt did not pay, as the 402 a customer present is answered with: the
+    /// processor's decline, or the authentication it still waits for.
+    pub fn declined(&self) -> BillingError {
+        let last = self.payments.last();
+        BillingError::PaymentDeclined {
+            field: "payment_method_id".into(),
+            code: last
+                .and_then(|p| p.failure_code.clone())
+                .unwrap_or_else(|| "authentication_required".into()),
+            message: last
+                .and_then(|p| p.failure_message.clone())
+                .unwrap_or_else(|| "the payment needs authentication".into()),
+        }
+    }
+
     /// The idempotency key of the next charge attempt: the same for a repeated attempt (a
     /// retried worker), different for the next dunning retry.
     pub fn next_attempt_key(&self) -> String {

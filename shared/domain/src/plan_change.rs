@@ -182,27 +182,9 @@ impl Billing {
             .await?;
         if invoice.status != InvoiceStatus::Paid {
             // Stripe's `pending_if_incomplete`: nothing changes until the upgrade is paid.
-            let (code, message) = invoice
-                .payments
-                .last()
-                .map(|p| {
-                    (
-                        p.failure_code
-                            .clone()
-                            .unwrap_or_else(|| "authentication_required".into()),
-                        p.failure_message
-                            .clone()
-                            .unwrap_or_else(|| "the payment needs authentication".into()),
-                    )
-                })
-                .unwrap_or_default();
             invoice.void(self.now())?;
             self.store_invoice(&mut invoice).await?;
-            return Err(BillingError::PaymentDeclined {
-                field: "payment_method_id".into(),
-                code,
-                message,
-            });
+            return Err(invoice.declined());
         }
         sub.switch_plan(&to, now)?;
         sub.latest_invoice_id = Some(invoice.id.clone());
