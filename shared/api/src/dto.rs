@@ -2,6 +2,8 @@
 //! Money is a decimal string next to a `currency`; times are RFC 3339 UTC; lists are
 //! `{"data": [...], "has_more": bool}`.
 
+pub mod coupons;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
@@ -545,6 +547,15 @@ pub struct CreateSubscriptionRequest {
     pub auto_renew: bool,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Trial days for this subscription instead of the plan's (0: no trial).
+    #[schema(minimum = 0, maximum = 730)]
+    pub trial_days: Option<u32>,
+    /// Operators: a coupon id to apply.
+    #[schema(example = "coupon_spring25")]
+    pub coupon: Option<String>,
+    /// A promotion code to redeem (case-insensitive).
+    #[schema(example = "SPRING25")]
+    pub promotion_code: Option<String>,
 }
 
 fn yes() -> bool {
@@ -563,6 +574,10 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
                 FieldError::new("subscription_plan_id", e.to_string())
             },
         ));
+        let discount = v.check(coupons::discount_request(
+            r.coupon.as_deref(),
+            r.promotion_code,
+        ));
         v.finish()?;
         match (customer_id, plan_id) {
             (Some(customer_id), Some(plan_id)) => Ok(subscription::NewSubscription {
@@ -571,6 +586,8 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
                 payment_method_id: r.payment_method_id,
                 auto_renew: r.auto_renew,
                 metadata: r.metadata,
+                trial_days: r.trial_days,
+                discount: discount.unwrap_or_default(),
             }),
             _ => Err(vec![FieldError::new("body", "invalid subscription")]),
         }
@@ -662,6 +679,8 @@ pub struct SubscriptionResponse {
     pub next_payment_attempt: Option<DateTime<Utc>>,
     /// A downgrade waiting for the end of the period.
     pub scheduled_plan_id: Option<String>,
+    /// The coupon applied to its invoices.
+    pub discount: Option<coupons::DiscountDto>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -694,6 +713,7 @@ impl From<&Subscription> for SubscriptionResponse {
             latest_invoice_id: s.latest_invoice_id.as_ref().map(ToString::to_string),
             next_payment_attempt: s.next_payment_attempt,
             scheduled_plan_id: s.scheduled_plan_id.as_ref().map(ToString::to_string),
+            discount: s.discount.as_ref().map(coupons::DiscountDto::from),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }

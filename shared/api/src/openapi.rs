@@ -7,7 +7,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
-use crate::routes::{customers, invoices, meta, plans, subscriptions, test_clock, webhooks};
+use crate::routes::{
+    coupons, customers, invoices, meta, plans, subscriptions, test_clock, webhooks,
+};
 
 /// The error answers every authenticated endpoint can give, as problem+json.
 pub struct ErrorResponses;
@@ -74,7 +76,10 @@ impl Modify for BearerAuth {
         customers::set_payment_method,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
         subscriptions::resume, subscriptions::cancel, subscriptions::update,
-        subscriptions::change_plan,
+        subscriptions::change_plan, coupons::apply, coupons::remove,
+        coupons::create, coupons::list, coupons::get, coupons::archive,
+        coupons::create_promotion_code, coupons::list_promotion_codes,
+        coupons::get_promotion_code, coupons::update_promotion_code,
         invoices::list, invoices::get, invoices::pay, invoices::upcoming, invoices::refund,
         meta::health, meta::openapi,
         test_clock::get, test_clock::advance,
@@ -82,7 +87,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
     modifiers(&BearerAuth),
-    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "meta"), (name = "webhooks"),
+    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "coupons", description = "Coupons and promotion codes (admins create them)."), (name = "meta"), (name = "webhooks"),
         (name = "test-clock", description = "Local stack and tests only (`TEST_CLOCK=1`); 404 when deployed."))
 )]
 pub struct ApiDoc;

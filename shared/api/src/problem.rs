@@ -218,6 +218,9 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownCursor => {
                 ApiError::field("starting_after", "names no item of this list")
             }
+            StoreError::RedemptionRefused(_) => {
+                ApiError::field("coupon", "the redemption limit is reached")
+            }
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Corrupt(cause) => ApiError::Internal(cause),
         }

@@ -1,6 +1,7 @@
 //! The route table and the dispatcher. The table is the single source for the functions' routing,
 //! the local gateway and `template.yaml` (a test checks they agree).
 
+pub(crate) mod coupons;
 pub(crate) mod customers;
 pub(crate) mod invoices;
 pub(crate) mod meta;
@@ -95,6 +96,16 @@ pub enum Endpoint {
     GetInvoice,
     PayInvoice,
     RefundInvoice,
+    CreateCoupon,
+    ListCoupons,
+    GetCoupon,
+    ArchiveCoupon,
+    CreatePromotionCode,
+    ListPromotionCodes,
+    GetPromotionCode,
+    UpdatePromotionCode,
+    ApplyDiscount,
+    RemoveDiscount,
     Health,
     OpenApi,
     GetTestClock,
@@ -150,6 +161,14 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/v1/plans" => CreatePlan @ PlansApi),
     route!("PATCH" "/api/v1/plans/{id}" => UpdatePlan @ PlansApi),
     route!("POST" "/api/v1/plans/{id}/archive" => ArchivePlan @ PlansApi),
+    route!("POST" "/api/v1/coupons" => CreateCoupon @ PlansApi),
+    route!("GET" "/api/v1/coupons" => ListCoupons @ PlansApi),
+    route!("GET" "/api/v1/coupons/{id}" => GetCoupon @ PlansApi),
+    route!("DELETE" "/api/v1/coupons/{id}" => ArchiveCoupon @ PlansApi),
+    route!("GET" "/api/v1/coupons/{id}/promotion-codes" => ListPromotionCodes @ PlansApi),
+    route!("POST" "/api/v1/promotion-codes" => CreatePromotionCode @ PlansApi),
+    route!("GET" "/api/v1/promotion-codes/{id}" => GetPromotionCode @ PlansApi),
+    route!("PATCH" "/api/v1/promotion-codes/{id}" => UpdatePromotionCode @ PlansApi),
     route!("POST" "/api/v1/customers" => CreateCustomer @ CustomersApi),
     route!("GET" "/api/v1/customers" => ListCustomers @ CustomersApi),
     route!("GET" "/api/v1/customers/{id}" => GetCustomer @ CustomersApi),
@@ -163,6 +182,8 @@ pub const ROUTES: &[Route] = &[
     route!("DELETE" "/api/v1/subscriptions/{id}" => CancelSubscription @ SubscriptionsApi),
     route!("PATCH" "/api/v1/subscriptions/{id}" => UpdateSubscription @ SubscriptionsApi),
     route!("POST" "/api/v1/subscriptions/{id}/change-plan" => ChangePlan @ SubscriptionsApi),
+    route!("POST" "/api/v1/subscriptions/{id}/discount" => ApplyDiscount @ SubscriptionsApi),
+    route!("DELETE" "/api/v1/subscriptions/{id}/discount" => RemoveDiscount @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}/invoices" => ListInvoices @ InvoicesApi),
     route!("GET" "/api/v1/subscriptions/{id}/upcoming-invoice" => UpcomingInvoice @ InvoicesApi),
     route!("GET" "/api/v1/invoices/{id}" => GetInvoice @ InvoicesApi),
@@ -460,6 +481,20 @@ async fn dispatch(
         Endpoint::ChangePlan => subscriptions::change_plan(state, ctx, principal).await,
         Endpoint::UpcomingInvoice => invoices::upcoming(state, ctx, principal).await,
         Endpoint::SetPaymentMethod => customers::set_payment_method(state, ctx, principal).await,
+        Endpoint::CreateCoupon => coupons::create(state, ctx, principal).await,
+        Endpoint::ListCoupons => coupons::list(state, ctx, principal).await,
+        Endpoint::GetCoupon => coupons::get(state, ctx, principal).await,
+        Endpoint::ArchiveCoupon => coupons::archive(state, ctx, principal).await,
+        Endpoint::CreatePromotionCode => {
+            coupons::create_promotion_code(state, ctx, principal).await
+        }
+        Endpoint::ListPromotionCodes => coupons::list_promotion_codes(state, ctx, principal).await,
+        Endpoint::GetPromotionCode => coupons::get_promotion_code(state, ctx, principal).await,
+        Endpoint::UpdatePromotionCode => {
+            coupons::update_promotion_code(state, ctx, principal).await
+        }
+        Endpoint::ApplyDiscount => coupons::apply(state, ctx, principal).await,
+        Endpoint::RemoveDiscount => coupons::remove(state, ctx, principal).await,
         Endpoint::GetTestClock => test_clock::get(state, ctx, principal).await,
         Endpoint::AdvanceTestClock => test_clock::advance(state, ctx, principal).await,
         Endpoint::Health | Endpoint::OpenApi => meta::dispatch(state, endpoint, ctx).await,

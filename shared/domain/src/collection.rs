@@ -21,7 +21,7 @@ use crate::service::Billing;
 use crate::subscription::{DueWork, NewSubscription, Subscription, SubscriptionStatus};
 
 /// A period's invoice before it is stored: the plan's price for `period`, then the
-/// subscription's pending lines (credits of an immediate downgrade).
+/// subscription's pending lines (credits of an immediate downgrade), then its discount.
 pub(crate) fn period_draft(
     sub: &Subscription,
     plan: &Plan,
@@ -35,6 +35,9 @@ pub(crate) fn period_draft(
         period,
     }];
     lines.extend(sub.pending_lines.iter().cloned());
+    if let Some(discount) = &sub.discount {
+        lines.extend(discount.period_line(&plan.id, &lines, period)?);
+    }
     Invoice::draft(
         sub.id.clone(),
         sub.customer_id.clone(),
@@ -284,6 +287,7 @@ impl Billing {
             }
         };
         let now = self.now();
+        let discount = new.discount.clone();
         let mut sub = Subscription::start(
             NewSubscription {
                 customer_id: customer.id.clone(),
@@ -293,6 +297,16 @@ impl Billing {
             now,
         )?;
         let charge_now = sub.status == SubscriptionStatus::Active;
+        // The first billed period: this one, or the one after the trial.
+        let first_billed = if charge_now {
+            sub.current_period_start
+        } else {
+            sub.current_period_end
+        };
+        let redeemed = self
+            .prepare_discount(actor, &discount, &plan, &sub.customer_id, first_billed)
+            .await?;
+        sub.discount = redeemed.as_ref().map(|r| r.discount.clone());
         let payable = !plan.price.amount().is_zero();
         let customer = match sub.payment_method_id.clone() {
             Some(pm) => {
@@ -310,12 +324,23 @@ impl Billing {
         if charge_now {
             sub.status = SubscriptionStatus::Incomplete;
         }
-        match self.subscriptions.insert_subscription(&sub).await {
+        let inserted = match &redeemed {
+            Some(r) => {
+                self.subscriptions
+                    .insert_subscription_redeeming(&sub, &r.redemption)
+                    .await
+            }
+            None => self.subscriptions.insert_subscription(&sub).await,
+        };
+        match inserted {
             Ok(()) => {}
             Err(StoreError::SubscriptionSlotTaken) => return Err(BillingError::Conflict(
                 "the customer already has a live subscription; change its plan or cancel it first"
                     .into(),
             )),
+            Err(StoreError::RedemptionRefused(limit)) => {
+                return Err(crate::discounts::refused(limit, &discount))
+            }
             Err(e) => return Err(e.into()),
         }
         if !charge_now {
@@ -696,6 +721,8 @@ impl Billing {
                 payment_method_id: None,
                 auto_renew: true,
                 metadata: [("previous_subscription_id".to_owned(), ended.id.to_string())].into(),
+                trial_days: Some(0),
+                discount: Default::default(),
             },
             &plan,
             at,
@@ -755,8 +782,12 @@ impl Billing {
             self.collect(&mut invoice, sub, &customer, true, Some(now))
                 .await?;
         }
-        // The pending lines are on this invoice now.
-        let included = invoice.lines.len().saturating_sub(1);
+        // The pending lines (proration credits) are on this invoice now.
+        let included = invoice
+            .lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Proration)
+            .count();
         sub.pending_lines
             .drain(..included.min(sub.pending_lines.len()));
         sub.enter_next_period(invoice.id.clone(), now)?;

@@ -91,6 +91,18 @@ prefixed_id!(
     "in_"
 );
 
+prefixed_id!(
+    /// A coupon: a discount operators define (`coupon_spring25`).
+    CouponId,
+    "coupon_"
+);
+
+prefixed_id!(
+    /// A promotion code: a customer-facing code that redeems a coupon.
+    PromotionCodeId,
+    "promo_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

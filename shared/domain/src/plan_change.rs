@@ -111,12 +111,16 @@ fn change_invoice(
     bill: ChangeBill,
     now: DateTime<Utc>,
 ) -> Result<Invoice, BillingError> {
+    let mut lines = bill.lines;
+    if let Some(discount) = &sub.discount {
+        lines.extend(discount.change_line(&to.id, &lines, bill.period, now)?);
+    }
     Ok(Invoice::draft(
         sub.id.clone(),
         sub.customer_id.clone(),
         to.price.currency(),
         bill.period,
-        bill.lines,
+        lines,
         now,
     )?
     .because(BillingReason::SubscriptionUpdate))

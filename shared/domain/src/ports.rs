@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::catalogue::Plan;
+use crate::coupon::{Coupon, PromotionCode, Redemption, RedemptionLimit};
 use crate::customer::Customer;
-use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::ids::{CouponId, CustomerId, InvoiceId, PlanId, PromotionCodeId, SubscriptionId};
 use crate::invoice::Invoice;
 use crate::page::{Page, PageRequest};
 use crate::subscription::Subscription;
@@ -24,6 +25,10 @@ pub enum StoreError {
     /// A pagination cursor that names no item of this list.
     #[error("starting_after names no item of this list")]
     UnknownCursor,
+    /// A coupon, promotion code or per-customer limit refused the redemption (or the coupon or
+    /// code was archived meanwhile); nothing was written.
+    #[error("the redemption was refused: {0:?}")]
+    RedemptionRefused(RedemptionLimit),
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("stored item is unreadable: {0}")]
@@ -62,6 +67,20 @@ pub trait SubscriptionRepo: Send + Sync {
     /// Conditional on `subscription.version`; bumps it. An exclusive subscription that has ended
     /// gives the customer's slot back in the same transaction.
     async fn update_subscription(&self, subscription: &mut Subscription) -> Result<(), StoreError>;
+    /// [`SubscriptionRepo::insert_subscription`] and the redemption of its discount, in one
+    /// transaction: every limit of `redemption` is counted by a conditional write, and
+    /// [`StoreError::RedemptionRefused`] names the one that refused (nothing is written then).
+    async fn insert_subscription_redeeming(
+        &self,
+        subscription: &Subscription,
+        redemption: &Redemption,
+    ) -> Result<(), StoreError>;
+    /// [`SubscriptionRepo::update_subscription`] and a redemption, in one transaction.
+    async fn update_subscription_redeeming(
+        &self,
+        subscription: &mut Subscription,
+        redemption: &Redemption,
+    ) -> Result<(), StoreError>;
     /// A customer's subscriptions, newest first.
     async fn list_subscriptions(
         &self,
@@ -91,6 +110,32 @@ pub trait InvoiceRepo: Send + Sync {
         subscription_id: &SubscriptionId,
         page: &PageRequest,
     ) -> Result<Page<Invoice>, StoreError>;
+}
+
+#[async_trait]
+pub trait CouponRepo: Send + Sync {
+    /// Fails with [`StoreError::AlreadyExists`] when the id is taken.
+    async fn insert_coupon(&self, coupon: &Coupon) -> Result<(), StoreError>;
+    async fn get_coupon(&self, id: &CouponId) -> Result<Option<Coupon>, StoreError>;
+    /// Every coupon, newest first.
+    async fn list_coupons(&self) -> Result<Vec<Coupon>, StoreError>;
+    /// Conditional on `coupon.version` (a redemption bumps it too); bumps it.
+    async fn update_coupon(&self, coupon: &mut Coupon) -> Result<(), StoreError>;
+    /// Fails with [`StoreError::AlreadyExists`] when the code is taken.
+    async fn insert_promotion_code(&self, code: &PromotionCode) -> Result<(), StoreError>;
+    async fn get_promotion_code(
+        &self,
+        id: &PromotionCodeId,
+    ) -> Result<Option<PromotionCode>, StoreError>;
+    /// The promotion code spelled `code` (already normalized).
+    async fn find_promotion_code(&self, code: &str) -> Result<Option<PromotionCode>, StoreError>;
+    /// A coupon's promotion codes, newest first.
+    async fn list_promotion_codes(
+        &self,
+        coupon_id: &CouponId,
+    ) -> Result<Vec<PromotionCode>, StoreError>;
+    /// Conditional on `code.version` (a redemption bumps it too); bumps it.
+    async fn update_promotion_code(&self, code: &mut PromotionCode) -> Result<(), StoreError>;
 }
 
 /// What an idempotent write answered the first time.

@@ -16,7 +16,7 @@ use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::invoice::Invoice;
 use crate::page::{Page, PageRequest};
 use crate::payments::PaymentGateway;
-use crate::ports::{CustomerRepo, InvoiceRepo, PlanRepo, StoreError, SubscriptionRepo};
+use crate::ports::{CouponRepo, CustomerRepo, InvoiceRepo, PlanRepo, StoreError, SubscriptionRepo};
 use crate::subscription::{CancelRequest, Subscription, SubscriptionPatch};
 
 /// The ports the service works through.
@@ -26,6 +26,7 @@ pub struct Billing {
     pub customers: Arc<dyn CustomerRepo>,
     pub subscriptions: Arc<dyn SubscriptionRepo>,
     pub invoices: Arc<dyn InvoiceRepo>,
+    pub coupons: Arc<dyn CouponRepo>,
     pub payments: Arc<dyn PaymentGateway>,
     pub clock: Arc<dyn Clock>,
     /// When failed renewals are retried, and what follows the last failure.

@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Plan;
+use crate::coupon::{Discount, DiscountRequest};
 use crate::customer::{merge_metadata, Metadata};
 use crate::error::BillingError;
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
@@ -169,6 +170,8 @@ pub struct Subscription {
     /// Ended at its period end on a plan with a fallback: the plan the customer moves to. Cleared
     /// once that subscription exists.
     pub successor_plan_id: Option<PlanId>,
+    /// A coupon applied to this subscription's invoices.
+    pub discount: Option<Discount>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every stored update must match it and bumps it.
@@ -183,7 +186,14 @@ pub struct NewSubscription {
     pub payment_method_id: Option<String>,
     pub auto_renew: bool,
     pub metadata: Metadata,
+    /// Trial days for this subscription instead of the plan's (0: no trial).
+    pub trial_days: Option<u32>,
+    /// A coupon or promotion code to redeem.
+    pub discount: DiscountRequest,
 }
+
+/// The longest trial a subscription can be given.
+pub const MAX_TRIAL_DAYS: u32 = 730;
 
 /// The request to cancel.
 #[derive(Debug, Clone, Default)]
@@ -211,7 +221,8 @@ fn illegal(status: SubscriptionStatus, action: &str) -> BillingError {
 }
 
 impl Subscription {
-    /// Starts a subscription: trialing when the plan has trial days, active otherwise.
+    /// Starts a subscription: trialing when it has trial days (its own or the plan's), active
+    /// otherwise.
     pub fn start(
         new: NewSubscription,
         plan: &Plan,
@@ -227,9 +238,16 @@ impl Subscription {
             validation::text("payment_method_id", pm, 255)?;
         }
         let metadata = merge_metadata(&Metadata::new(), &new.metadata)?;
-        let (status, trial_end, period_end) = if plan.trial_days > 0 {
+        let trial_days = new.trial_days.unwrap_or(plan.trial_days);
+        if trial_days > MAX_TRIAL_DAYS {
+            return Err(BillingError::field(
+                "trial_days",
+                format!("must be at most {MAX_TRIAL_DAYS}"),
+            ));
+        }
+        let (status, trial_end, period_end) = if trial_days > 0 {
             let end = now
-                .checked_add_signed(Duration::days(i64::from(plan.trial_days)))
+                .checked_add_signed(Duration::days(i64::from(trial_days)))
                 .ok_or_else(|| out_of_range("trial_days"))?;
             (SubscriptionStatus::Trialing, Some(end), end)
         } else {
@@ -265,6 +283,7 @@ impl Subscription {
             scheduled_plan_id: None,
             pending_lines: Vec::new(),
             successor_plan_id: None,
+            discount: None,
             created_at: now,
             updated_at: now,
             version: 0,

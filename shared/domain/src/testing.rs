@@ -37,5 +37,7 @@ pub fn new_subscription() -> NewSubscription {
         payment_method_id: Some("pm_card_visa".into()),
         auto_renew: true,
         metadata: Metadata::new(),
+        trial_days: None,
+        discount: Default::default(),
     }
 }

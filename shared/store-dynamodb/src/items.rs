@@ -305,6 +305,8 @@ pub struct SubscriptionItem {
     pub pending_lines: Vec<PendingLineItem>,
     #[serde(default)]
     pub successor_plan_id: Option<String>,
+    #[serde(default)]
+    pub discount: Option<crate::coupons::DiscountItem>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -355,6 +357,7 @@ impl From<&Subscription> for SubscriptionItem {
                 })
                 .collect(),
             successor_plan_id: s.successor_plan_id.as_ref().map(ToString::to_string),
+            discount: s.discount.as_ref().map(crate::coupons::DiscountItem::from),
             created_at: ts(s.created_at),
             updated_at: ts(s.updated_at),
             version: s.version,
@@ -419,6 +422,10 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .map(PlanId::from_str)
                 .transpose()
                 .map_err(corrupt("successor_plan_id"))?,
+            discount: i
+                .discount
+                .map(billing_domain::coupon::Discount::try_from)
+                .transpose()?,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,

@@ -4,6 +4,7 @@
 //!
 //! Depends on the domain and the AWS SDK; the domain never depends on it.
 
+mod coupons;
 mod items;
 mod table;
 
@@ -16,6 +17,7 @@ use aws_sdk_dynamodb::types::{
 };
 pub use aws_sdk_dynamodb::Client;
 use billing_domain::catalogue::Plan;
+use billing_domain::coupon::{Redemption, RedemptionLimit};
 use billing_domain::customer::Customer;
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::invoice::Invoice;
@@ -471,42 +473,35 @@ impl SubscriptionRepo for DynamoStore {
     }
 
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        let item = encode(&items::SubscriptionItem::from(subscription))?;
-        if !subscription.exclusive || subscription.status.is_ended() {
-            return self.insert(item).await;
-        }
-        let put_subscription = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(unavailable)?;
-        let mut slot = key(
-            items::customer_pk(&subscription.customer_id),
-            items::SINGLE_SLOT_SK,
-        );
-        slot.insert("entity".into(), s("subscription_slot"));
-        slot.insert("subscription_id".into(), s(subscription.id.to_string()));
-        let put_slot = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(slot))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(unavailable)?;
-        let outcome = self
-            .transact(vec![
-                TransactWriteItem::builder().put(put_subscription).build(),
-                TransactWriteItem::builder().put(put_slot).build(),
-            ])
-            .await?;
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(codes) if failed(&codes, 1) => Err(StoreError::SubscriptionSlotTaken),
-            Err(codes) if failed(&codes, 0) => Err(StoreError::AlreadyExists),
-            Err(codes) => Err(StoreError::Unavailable(format!(
-                "transaction canceled: {codes:?}"
-            ))),
+        self.insert_subscription_with(subscription, None).await
+    }
+
+    async fn insert_subscription_redeeming(
+        &self,
+        subscription: &Subscription,
+        redemption: &Redemption,
+    ) -> Result<(), StoreError> {
+        self.insert_subscription_with(subscription, Some(redemption))
+            .await
+    }
+
+    async fn update_subscription_redeeming(
+        &self,
+        subscription: &mut Subscription,
+        redemption: &Redemption,
+    ) -> Result<(), StoreError> {
+        let item = encode(&items::SubscriptionItem::from(&*subscription))?;
+        let put = self.versioned_put(item, subscription.version)?;
+        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        let redemption = self.redemption_writes(redemption)?;
+        writes.extend(redemption.iter().map(|(w, _)| w.clone()));
+        match self.transact(writes).await? {
+            Ok(()) => {
+                subscription.version += 1;
+                Ok(())
+            }
+            Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
+            Err(codes) => Err(refusal(&codes, 1, &redemption)),
         }
     }
 
@@ -584,8 +579,57 @@ impl SubscriptionRepo for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Runs a transaction. A canceled one answers `Ok(Err(codes))` with each item's reason code
-    /// ("ConditionalCheckFailed", "None", ...), in the order of `items`.
+    /// Stores a new subscription: with the customer's single slot when it is exclusive, and with
+    /// the redemption of its discount when there is one, all in one transaction.
+    async fn insert_subscription_with(
+        &self,
+        subscription: &Subscription,
+        redemption: Option<&Redemption>,
+    ) -> Result<(), StoreError> {
+        let item = encode(&items::SubscriptionItem::from(subscription))?;
+        let takes_slot = subscription.exclusive && !subscription.status.is_ended();
+        if !takes_slot && redemption.is_none() {
+            return self.insert(item).await;
+        }
+        let put_subscription = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        let mut writes = vec![TransactWriteItem::builder().put(put_subscription).build()];
+        if takes_slot {
+            let mut slot = key(
+                items::customer_pk(&subscription.customer_id),
+                items::SINGLE_SLOT_SK,
+            );
+            slot.insert("entity".into(), s("subscription_slot"));
+            slot.insert("subscription_id".into(), s(subscription.id.to_string()));
+            let put_slot = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(slot))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(unavailable)?;
+            writes.push(TransactWriteItem::builder().put(put_slot).build());
+        }
+        let first_redemption = writes.len();
+        let redemption = match redemption {
+            Some(r) => self.redemption_writes(r)?,
+            None => Vec::new(),
+        };
+        writes.extend(redemption.iter().map(|(w, _)| w.clone()));
+        match self.transact(writes).await? {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 0) => Err(StoreError::AlreadyExists),
+            Err(codes) if takes_slot && failed(&codes, 1) => Err(StoreError::SubscriptionSlotTaken),
+            Err(codes) => Err(refusal(&codes, first_redemption, &redemption)),
+        }
+    }
+
     /// Runs a transaction. Canceled: the reason code of each item. A conflict with another
     /// transaction on the same items (`TransactionConflict`) is retried a few times first, as
     /// DynamoDB advises.
@@ -623,6 +667,22 @@ impl DynamoStore {
             tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
         }
     }
+}
+
+/// Which redemption write (from `first` on) refused a canceled transaction.
+fn refusal(
+    codes: &[String],
+    first: usize,
+    redemption: &[(TransactWriteItem, RedemptionLimit)],
+) -> StoreError {
+    redemption
+        .iter()
+        .enumerate()
+        .find(|(i, _)| failed(codes, first + i))
+        .map_or_else(
+            || StoreError::Unavailable(format!("transaction canceled: {codes:?}")),
+            |(_, (_, limit))| StoreError::RedemptionRefused(*limit),
+        )
 }
 
 fn failed(codes: &[String], index: usize) -> bool {

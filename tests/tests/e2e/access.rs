@@ -69,6 +69,16 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
             "/api/v1/subscriptions".to_owned(),
             Some(json!({"customer_id": b, "subscription_plan_id": "plan_basic_year"})),
         ),
+        (
+            Method::POST,
+            format!("/api/v1/subscriptions/{sub_b_id}/discount"),
+            Some(json!({"promotion_code": "ANYCODE"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/subscriptions/{sub_b_id}/discount"),
+            None,
+        ),
     ];
     for (method, path, body) in attempts {
         let answer = app.call(method.clone(), &path, &token_a, body).await;
@@ -104,6 +114,30 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
             Method::GET,
             "/api/v1/subscriptions/plans?include_archived=true",
             None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/coupons",
+            Some(json!({"name": "Mine", "percent_off": "100", "duration": "forever"})),
+        ),
+        (Method::GET, "/api/v1/coupons", None),
+        (Method::GET, "/api/v1/coupons/coupon_x", None),
+        (Method::DELETE, "/api/v1/coupons/coupon_x", None),
+        (
+            Method::GET,
+            "/api/v1/coupons/coupon_x/promotion-codes",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/promotion-codes",
+            Some(json!({"code": "FREEBIE", "coupon_id": "coupon_x"})),
+        ),
+        (Method::GET, "/api/v1/promotion-codes/promo_x", None),
+        (
+            Method::PATCH,
+            "/api/v1/promotion-codes/promo_x",
+            Some(json!({"active": true})),
         ),
     ];
     for (method, path, body) in operators_only {

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod billing;
 mod concurrency;
+mod coupons;
 mod customers;
 mod idempotency;
 mod invoices;

@@ -199,6 +199,8 @@ async fn main() -> anyhow::Result<()> {
                     payment_method_id: Some("pm_card_visa".into()),
                     auto_renew: true,
                     metadata: Default::default(),
+                    trial_days: None,
+                    discount: Default::default(),
                 },
             )
             .await
