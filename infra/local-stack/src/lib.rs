@@ -21,6 +21,21 @@ pub async fn prepare_queue(name: &str) -> Result<RenewalQueue, JobError> {
     RenewalQueue::create(aws_sdk_sqs::Client::new(&config), name, MAX_RECEIVES).await
 }
 
+/// Creates the event bus and the notifications queue (with its dead-letter queue) that the
+/// bus's rule delivers every billing event to; returns the queue.
+pub async fn prepare_events(bus: &str, queue_name: &str) -> Result<RenewalQueue, JobError> {
+    let config = aws_config::load_from_env().await;
+    let queue =
+        RenewalQueue::create(aws_sdk_sqs::Client::new(&config), queue_name, MAX_RECEIVES).await?;
+    billing_jobs::EventBus::create(
+        aws_sdk_eventbridge::Client::new(&config),
+        bus,
+        &queue.arn().await?,
+    )
+    .await?;
+    Ok(queue)
+}
+
 /// Creates the table if needed and seeds the standard catalogue (plans already there are kept).
 pub async fn prepare(store: &DynamoStore, clock: &dyn Clock) -> Result<usize, StoreError> {
     create_table(store.client(), store.table()).await?;

@@ -1,4 +1,4 @@
-//! `local-stack`: creates the table and the renewal queue, seeds the catalogue, serves the local
+//! `local-stack`: creates the table, the renewal queue, the event bus and the notifications queue, seeds the catalogue, serves the local
 //! gateway at `LOCAL_GATEWAY_ADDR` (default 127.0.0.1:3000), and every `TICK_SECONDS` (default
 //! 60) does what EventBridge and the SQS event source mapping do when deployed: runs the
 //! scheduler and drains the queue through the worker. Configuration as the functions' (README).
@@ -25,6 +25,17 @@ async fn main() -> anyhow::Result<()> {
         let queue = local_stack::prepare_queue(&name).await?;
         std::env::set_var("RENEWAL_QUEUE_URL", queue.url());
     }
+    // The event bus and the notifications queue its rule feeds, as template.yaml declares them.
+    let bus = std::env::var("EVENT_BUS_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "billing-events".into());
+    let notifications = std::env::var("NOTIFICATIONS_QUEUE_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "billing-notifications".into());
+    local_stack::prepare_events(&bus, &notifications).await?;
+    std::env::set_var("EVENT_BUS_NAME", &bus);
     let state = AppState::from_env()
         .await
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
@@ -60,7 +71,9 @@ async fn ticker(services: Services, every: Duration) {
         let run = async {
             let now = services.time.now().await?;
             scheduler::run(&services.store, services.queue()?, now).await?;
-            worker::drain(&services).await
+            let report = worker::drain(&services).await?;
+            services.relay_events().await?;
+            Ok::<_, billing_jobs::JobError>(report)
         };
         match run.await {
             Ok(report) if report.processed + report.failed > 0 => {

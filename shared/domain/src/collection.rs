@@ -323,6 +323,8 @@ impl Billing {
         };
         if charge_now {
             sub.status = SubscriptionStatus::Incomplete;
+        } else {
+            sub.record_created(now);
         }
         let inserted = match &redeemed {
             Some(r) => {
@@ -343,6 +345,8 @@ impl Billing {
             }
             Err(e) => return Err(e.into()),
         }
+        // The insert stored the events.
+        sub.events.clear();
         if !charge_now {
             return Ok(sub);
         }
@@ -639,6 +643,7 @@ impl Billing {
                 DueWork::Resume => "resume",
                 DueWork::ExpireIncomplete => "expire_incomplete",
                 DueWork::StartSuccessor(_) => "start_successor",
+                DueWork::RemindTrialEnd => "remind_trial_end",
             };
             self.do_work(&mut sub, work, now).await?;
             match self.subscriptions.update_subscription(&mut sub).await {
@@ -665,6 +670,10 @@ impl Billing {
     ) -> Result<(), BillingError> {
         match work {
             DueWork::Resume => sub.resume(now),
+            DueWork::RemindTrialEnd => {
+                sub.remind_trial_end(now);
+                Ok(())
+            }
             DueWork::End(status) => {
                 let at = sub.current_period_end;
                 sub.end(status, at, now);
@@ -728,6 +737,7 @@ impl Billing {
             at,
         )?;
         successor.id = ended.successor_id()?;
+        successor.record_created(at);
         match self.subscriptions.insert_subscription(&successor).await {
             Ok(()) | Err(StoreError::AlreadyExists) | Err(StoreError::SubscriptionSlotTaken) => {
                 Ok(())
@@ -768,7 +778,7 @@ impl Billing {
         }
         if let Some(next) = sub.scheduled_plan_id.clone() {
             let plan = self.plan(&next).await?;
-            sub.take_scheduled_plan(&plan);
+            sub.take_scheduled_plan(&plan, now);
         }
         let plan = self.plan(&sub.plan_id).await?;
         let (period, _) = sub.next_period()?;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::BillingError;
+use crate::events::{EventFacts, EventKind, Outbox};
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
 use crate::money::{Currency, Money, MoneyError};
 use crate::period::Period;
@@ -136,6 +137,8 @@ pub struct Invoice {
     pub payments: Vec<PaymentRecord>,
     /// Refunds, oldest first. A refunded invoice stays paid; its `amount_refunded` grows.
     pub refunds: Vec<RefundRecord>,
+    /// Events recorded since the last stored write; the next write stores them with it.
+    pub events: Outbox,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -192,6 +195,7 @@ impl Invoice {
             next_attempt_at: None,
             payments: Vec::new(),
             refunds: Vec::new(),
+            events: Outbox::default(),
             created_at: now,
             updated_at: now,
             version: 0,
@@ -310,8 +314,30 @@ impl Invoice {
     }
 
     pub fn record_refund(&mut self, refund: RefundRecord, now: DateTime<Utc>) {
+        self.record(EventKind::InvoiceRefunded, now, refund.amount, None);
         self.refunds.push(refund);
         self.updated_at = now;
+    }
+
+    /// Records `kind` for this invoice (stored with its next write).
+    fn record(
+        &mut self,
+        kind: EventKind,
+        now: DateTime<Utc>,
+        amount: Money,
+        facts: Option<EventFacts>,
+    ) {
+        self.events.record(
+            kind,
+            now,
+            EventFacts {
+                invoice_id: Some(self.id.clone()),
+                amount: Some(amount),
+                period_start: Some(self.period.start),
+                period_end: Some(self.period.end),
+                ..facts.unwrap_or_default()
+            },
+        );
     }
 
     /// Why the last attempt did not pay, as the 402 a customer present is answered with: the
@@ -388,14 +414,15 @@ impl Invoice {
             },
             now,
         );
-        self.settle_if_paid();
+        self.settle_if_paid(now);
         Ok(())
     }
 
-    fn settle_if_paid(&mut self) {
+    fn settle_if_paid(&mut self, now: DateTime<Utc>) {
         if self.amount_due().is_ok_and(|due| due.amount().is_zero()) {
             self.status = InvoiceStatus::Paid;
             self.next_attempt_at = None;
+            self.record(EventKind::InvoicePaid, now, self.amount_paid, None);
         }
     }
 
@@ -448,6 +475,21 @@ impl Invoice {
             .amount_due()
             .map_err(|e| BillingError::Conflict(e.to_string()))?;
         self.next_attempt_at = next_attempt_at;
+        let kind = if status == PaymentStatus::RequiresAction {
+            EventKind::InvoicePaymentActionRequired
+        } else {
+            EventKind::InvoicePaymentFailed
+        };
+        self.record(
+            kind,
+            now,
+            amount,
+            Some(EventFacts {
+                next_attempt_at,
+                reason: failure.map(|(code, _)| code.to_owned()),
+                ..EventFacts::default()
+            }),
+        );
         self.push_attempt(
             PaymentRecord {
                 processor_payment_id: payment_id.map(str::to_owned),
@@ -489,7 +531,7 @@ impl Invoice {
         self.payments[index].status = PaymentStatus::Succeeded;
         self.payments[index].amount = amount;
         self.updated_at = now;
-        self.settle_if_paid();
+        self.settle_if_paid(now);
         Ok(true)
     }
 
@@ -514,6 +556,8 @@ impl Invoice {
         self.status = InvoiceStatus::Uncollectible;
         self.next_attempt_at = None;
         self.updated_at = now;
+        let due = self.amount_due().unwrap_or(self.amount_paid);
+        self.record(EventKind::InvoiceMarkedUncollectible, now, due, None);
         Ok(())
     }
 }

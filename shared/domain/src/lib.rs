@@ -13,6 +13,7 @@ pub mod customer;
 pub mod discounts;
 pub mod dunning;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod invoice;
 pub mod money;

@@ -244,7 +244,7 @@ impl Billing {
         }
         if let Some(scheduled) = next.scheduled_plan_id.clone() {
             let plan = self.plan(&scheduled).await?;
-            next.take_scheduled_plan(&plan);
+            next.take_scheduled_plan(&plan, now);
         }
         let plan = self.plan(&next.plan_id).await?;
         let (period, _) = next.next_period()?;

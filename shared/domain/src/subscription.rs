@@ -21,6 +21,7 @@ use crate::catalogue::Plan;
 use crate::coupon::{Discount, DiscountRequest};
 use crate::customer::{merge_metadata, Metadata};
 use crate::error::BillingError;
+use crate::events::{EventFacts, EventKind, Outbox, TRIAL_REMINDER_DAYS};
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::invoice::InvoiceLine;
 use crate::period::Interval;
@@ -172,6 +173,10 @@ pub struct Subscription {
     pub successor_plan_id: Option<PlanId>,
     /// A coupon applied to this subscription's invoices.
     pub discount: Option<Discount>,
+    /// Whether the trial's reminder event was recorded.
+    pub trial_reminder_sent: bool,
+    /// Events recorded since the last stored write; the next write stores them with it.
+    pub events: Outbox,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every stored update must match it and bumps it.
@@ -284,6 +289,8 @@ impl Subscription {
             pending_lines: Vec::new(),
             successor_plan_id: None,
             discount: None,
+            trial_reminder_sent: false,
+            events: Outbox::default(),
             created_at: now,
             updated_at: now,
             version: 0,
@@ -319,6 +326,14 @@ impl Subscription {
             resumes_at,
         });
         self.updated_at = now;
+        self.record(
+            EventKind::SubscriptionPaused,
+            now,
+            EventFacts {
+                ends_at: resumes_at,
+                ..EventFacts::default()
+            },
+        );
         Ok(())
     }
 
@@ -345,6 +360,7 @@ impl Subscription {
         }
         self.pause = None;
         self.updated_at = now;
+        self.record(EventKind::SubscriptionResumed, now, EventFacts::default());
         Ok(())
     }
 
@@ -375,13 +391,32 @@ impl Subscription {
         });
         self.canceled_at = Some(now);
         // An incomplete subscription has no paid period to run out.
+        let reason = request.reason.map(|r| r.as_str().to_owned());
         if request.immediately || self.status == SubscriptionStatus::Incomplete {
             self.status = SubscriptionStatus::Canceled;
             self.ended_at = Some(now);
             self.cancel_at_period_end = false;
             self.pause = None;
+            self.record(
+                EventKind::SubscriptionCanceled,
+                now,
+                EventFacts {
+                    ends_at: Some(now),
+                    reason,
+                    ..EventFacts::default()
+                },
+            );
         } else {
             self.cancel_at_period_end = true;
+            self.record(
+                EventKind::SubscriptionCancelScheduled,
+                now,
+                EventFacts {
+                    ends_at: Some(self.current_period_end),
+                    reason,
+                    ..EventFacts::default()
+                },
+            );
         }
         self.updated_at = now;
         Ok(())
@@ -445,9 +480,12 @@ impl Subscription {
     /// an incomplete one's window to pay. `None` when nothing is due ever again.
     pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
         match self.status {
-            SubscriptionStatus::Trialing | SubscriptionStatus::Active => {
-                Some(self.current_period_end)
-            }
+            SubscriptionStatus::Trialing | SubscriptionStatus::Active => Some(
+                self.trial_reminder_at()
+                    .map_or(self.current_period_end, |at| {
+                        at.min(self.current_period_end)
+                    }),
+            ),
             SubscriptionStatus::PastDue => Some(
                 self.next_payment_attempt
                     .map_or(self.current_period_end, |at| {
@@ -492,7 +530,9 @@ impl Subscription {
             | SubscriptionStatus::Active
             | SubscriptionStatus::PastDue => {
                 if self.current_period_end > now {
-                    None
+                    self.trial_reminder_at()
+                        .filter(|at| *at <= now)
+                        .map(|_| DueWork::RemindTrialEnd)
                 } else if self.cancel_at_period_end {
                     Some(DueWork::End(SubscriptionStatus::Canceled))
                 } else if !self.auto_renew {
@@ -546,16 +586,29 @@ impl Subscription {
         self.current_period_start = period.start;
         self.current_period_end = period.end;
         self.periods_elapsed = elapsed;
-        self.latest_invoice_id = Some(invoice_id);
+        self.latest_invoice_id = Some(invoice_id.clone());
         if self.status == SubscriptionStatus::Trialing {
             self.status = SubscriptionStatus::Active;
         }
         self.updated_at = now;
+        self.record(
+            EventKind::SubscriptionRenewed,
+            now,
+            EventFacts {
+                invoice_id: Some(invoice_id),
+                period_start: Some(period.start),
+                period_end: Some(period.end),
+                ..EventFacts::default()
+            },
+        );
         Ok(())
     }
 
     /// The latest invoice is paid: an incomplete or past-due subscription becomes active.
     pub fn payment_succeeded(&mut self, now: DateTime<Utc>) {
+        if self.status == SubscriptionStatus::Incomplete {
+            self.record_created(now);
+        }
         if matches!(
             self.status,
             SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue
@@ -589,6 +642,72 @@ impl Subscription {
         self.next_payment_attempt = None;
         self.pause = None;
         self.updated_at = now;
+        let kind = if status == SubscriptionStatus::Expired {
+            EventKind::SubscriptionExpired
+        } else {
+            EventKind::SubscriptionCanceled
+        };
+        self.record(
+            kind,
+            now,
+            EventFacts {
+                ends_at: Some(at),
+                ..EventFacts::default()
+            },
+        );
+    }
+
+    /// Records that the subscription is live: its first payment went through, or it needs none
+    /// yet (a trial, a free plan).
+    pub fn record_created(&mut self, now: DateTime<Utc>) {
+        self.record(
+            EventKind::SubscriptionCreated,
+            now,
+            EventFacts {
+                period_start: Some(self.current_period_start),
+                period_end: Some(self.current_period_end),
+                ends_at: self.trial_end,
+                ..EventFacts::default()
+            },
+        );
+    }
+
+    /// Records `kind` for this subscription (stored with its next write).
+    pub fn record(&mut self, kind: EventKind, at: DateTime<Utc>, facts: EventFacts) {
+        self.events.record(
+            kind,
+            at,
+            EventFacts {
+                plan_id: facts.plan_id.or_else(|| Some(self.plan_id.clone())),
+                ..facts
+            },
+        );
+    }
+
+    /// When the trial's reminder is due: [`TRIAL_REMINDER_DAYS`] before it ends, once.
+    pub fn trial_reminder_at(&self) -> Option<DateTime<Utc>> {
+        if self.status != SubscriptionStatus::Trialing || self.trial_reminder_sent {
+            return None;
+        }
+        self.trial_end
+            .and_then(|end| end.checked_sub_signed(Duration::days(TRIAL_REMINDER_DAYS)))
+    }
+
+    /// Records the trial's reminder (once).
+    pub fn remind_trial_end(&mut self, now: DateTime<Utc>) {
+        if self.trial_reminder_at().is_none() {
+            return;
+        }
+        self.trial_reminder_sent = true;
+        self.updated_at = now;
+        self.record(
+            EventKind::SubscriptionTrialWillEnd,
+            now,
+            EventFacts {
+                ends_at: self.trial_end,
+                ..EventFacts::default()
+            },
+        );
     }
 }
 
@@ -628,7 +747,15 @@ impl Subscription {
     /// Stripe does; the same interval keeps the current period.
     pub fn switch_plan(&mut self, plan: &Plan, now: DateTime<Utc>) -> Result<(), BillingError> {
         let interval_changed = plan.interval != self.interval;
-        self.plan_id = plan.id.clone();
+        let previous = std::mem::replace(&mut self.plan_id, plan.id.clone());
+        self.record(
+            EventKind::SubscriptionPlanChanged,
+            now,
+            EventFacts {
+                previous_plan_id: Some(previous),
+                ..EventFacts::default()
+            },
+        );
         self.interval = plan.interval;
         self.scheduled_plan_id = None;
         if interval_changed && self.status != SubscriptionStatus::Trialing {
@@ -640,14 +767,22 @@ impl Subscription {
 
     /// Takes the scheduled plan at the period's end, before the next period is invoiced. A new
     /// interval anchors the periods at this boundary.
-    pub fn take_scheduled_plan(&mut self, plan: &Plan) {
+    pub fn take_scheduled_plan(&mut self, plan: &Plan, now: DateTime<Utc>) {
         if plan.interval != self.interval {
             self.interval = plan.interval;
             self.billing_cycle_anchor = self.current_period_end;
             self.periods_elapsed = 0;
         }
-        self.plan_id = plan.id.clone();
+        let previous = std::mem::replace(&mut self.plan_id, plan.id.clone());
         self.scheduled_plan_id = None;
+        self.record(
+            EventKind::SubscriptionPlanChanged,
+            now,
+            EventFacts {
+                previous_plan_id: Some(previous),
+                ..EventFacts::default()
+            },
+        );
     }
 }
 
@@ -670,6 +805,8 @@ pub enum DueWork {
     ExpireIncomplete,
     /// Ended on a plan with a fallback: subscribe the customer to it.
     StartSuccessor(PlanId),
+    /// The trial ends soon: record its reminder.
+    RemindTrialEnd,
 }
 
 /// Checks a cancellation comment, for callers that validate before loading the subscription.

@@ -1,4 +1,4 @@
-//! The `main` of the scheduler and renewal-worker functions.
+//! The `main` of the scheduler, renewal-worker and event-relay functions.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
@@ -60,6 +60,21 @@ pub async fn scheduler_main() -> Result<(), Error> {
         let schedule: ScheduleEvent = serde_json::from_value(event.payload).unwrap_or_default();
         let at = as_of(services, &schedule).await?;
         let report = scheduler::run(&services.store, services.queue()?, at).await?;
+        Ok::<_, Error>(serde_json::to_value(report)?)
+    }))
+    .await
+}
+
+/// The event relay: invoked every minute by its schedule; publishes the outbox to the bus.
+pub async fn event_relay_main() -> Result<(), Error> {
+    crate::telemetry::init();
+    let services = Services::from_env().await?;
+    if services.events.is_none() {
+        return Err("EVENT_BUS_NAME is not set".into());
+    }
+    let services = &services;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let report = services.relay_events().await?;
         Ok::<_, Error>(serde_json::to_value(report)?)
     }))
     .await

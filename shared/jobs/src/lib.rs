@@ -8,6 +8,7 @@
 //! Also here: the time source (system or test clock) and the wiring the functions and the API
 //! share.
 
+pub mod events;
 pub mod functions;
 pub mod queue;
 pub mod scheduler;
@@ -25,6 +26,7 @@ use billing_domain::service::Billing;
 use billing_payments_stripe::StripeGateway;
 use billing_store_dynamodb::DynamoStore;
 
+pub use events::EventBus;
 pub use queue::RenewalQueue;
 pub use settings::Settings;
 pub use time::{SystemClock, TimeSource};
@@ -48,6 +50,8 @@ pub struct Services {
     pub billing: Billing,
     pub store: DynamoStore,
     pub queue: Option<RenewalQueue>,
+    /// Where the event relay publishes (unset: events stay in the outbox).
+    pub events: Option<EventBus>,
     pub time: TimeSource,
 }
 
@@ -86,6 +90,7 @@ impl Services {
             billing,
             store,
             queue,
+            events: None,
             time,
         })
     }
@@ -102,7 +107,20 @@ impl Services {
             .renewal_queue_url
             .as_ref()
             .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
-        Self::new(store, queue, &settings)
+        let mut services = Self::new(store, queue, &settings)?;
+        services.events = settings
+            .event_bus_name
+            .as_ref()
+            .map(|name| EventBus::new(aws_sdk_eventbridge::Client::new(&config), name));
+        Ok(services)
+    }
+
+    /// Publishes the outbox's events, when a bus is configured.
+    pub async fn relay_events(&self) -> Result<events::RelayReport, JobError> {
+        match &self.events {
+            Some(bus) => events::relay(&self.store, bus, self.time.now().await?).await,
+            None => Ok(events::RelayReport::default()),
+        }
     }
 
     /// The domain service with its clock at the time source's now (the test clock's time when

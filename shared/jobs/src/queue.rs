@@ -33,6 +33,21 @@ fn sqs<E: std::fmt::Debug>(e: E) -> JobError {
     JobError::Queue(format!("{e:?}"))
 }
 
+async fn queue_arn(client: &Client, url: &str) -> Result<String, JobError> {
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(sqs)?;
+    attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| JobError::Queue(format!("the queue {url} has no ARN")))
+}
+
 impl RenewalQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
@@ -55,18 +70,7 @@ impl RenewalQueue {
             .await
             .map_err(sqs)?;
         let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
-        let attributes = client
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(sqs)?;
-        let dlq_arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .ok_or_else(|| JobError::Queue("the dead-letter queue has no ARN".into()))?;
+        let dlq_arn = queue_arn(&client, &dlq_url).await?;
         let redrive = serde_json::json!({
             "deadLetterTargetArn": dlq_arn,
             "maxReceiveCount": max_receives.to_string(),
@@ -83,6 +87,11 @@ impl RenewalQueue {
             .queue_url()
             .ok_or_else(|| JobError::Queue("create_queue answered no URL".into()))?;
         Ok(Self::new(client, url))
+    }
+
+    /// The queue's ARN (what an EventBridge rule targets).
+    pub async fn arn(&self) -> Result<String, JobError> {
+        queue_arn(&self.client, &self.url).await
     }
 
     /// Sends one message per entry, ten per call; returns how many were sent.

@@ -20,6 +20,8 @@ pub struct Settings {
     pub stripe_backoff: Duration,
     /// `RENEWAL_QUEUE_URL`: the SQS queue between the scheduler and the renewal worker.
     pub renewal_queue_url: Option<String>,
+    /// `EVENT_BUS_NAME`: the EventBridge bus the event relay publishes domain events to.
+    pub event_bus_name: Option<String>,
     /// `TEST_CLOCK=1`: time comes from the test clock in the table (never deployed).
     pub test_clock: bool,
     /// `DUNNING_RETRY_DAYS` (default `3,5,7`) and `DUNNING_FINAL_ACTION` (`cancel`, the
@@ -81,6 +83,7 @@ impl Settings {
             stripe_max_attempts: number("STRIPE_MAX_ATTEMPTS", 6)?,
             stripe_backoff: Duration::from_millis(number("STRIPE_BACKOFF_MS", 200)?),
             renewal_queue_url: var("RENEWAL_QUEUE_URL"),
+            event_bus_name: var("EVENT_BUS_NAME"),
             test_clock: matches!(var("TEST_CLOCK").as_deref(), Some("1" | "true")),
             dunning: DunningPolicy {
                 retry_after_days,

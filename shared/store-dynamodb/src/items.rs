@@ -307,6 +307,8 @@ pub struct SubscriptionItem {
     pub successor_plan_id: Option<String>,
     #[serde(default)]
     pub discount: Option<crate::coupons::DiscountItem>,
+    #[serde(default)]
+    pub trial_reminder_sent: bool,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -358,6 +360,7 @@ impl From<&Subscription> for SubscriptionItem {
                 .collect(),
             successor_plan_id: s.successor_plan_id.as_ref().map(ToString::to_string),
             discount: s.discount.as_ref().map(crate::coupons::DiscountItem::from),
+            trial_reminder_sent: s.trial_reminder_sent,
             created_at: ts(s.created_at),
             updated_at: ts(s.updated_at),
             version: s.version,
@@ -426,6 +429,8 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .discount
                 .map(billing_domain::coupon::Discount::try_from)
                 .transpose()?,
+            trial_reminder_sent: i.trial_reminder_sent,
+            events: Default::default(),
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,
@@ -645,6 +650,7 @@ impl TryFrom<InvoiceItem> for Invoice {
             next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
             payments,
             refunds,
+            events: Default::default(),
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,

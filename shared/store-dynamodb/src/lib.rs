@@ -5,6 +5,7 @@
 //! Depends on the domain and the AWS SDK; the domain never depends on it.
 
 mod coupons;
+mod events;
 mod items;
 mod table;
 
@@ -19,6 +20,7 @@ pub use aws_sdk_dynamodb::Client;
 use billing_domain::catalogue::Plan;
 use billing_domain::coupon::{Redemption, RedemptionLimit};
 use billing_domain::customer::Customer;
+use billing_domain::events::DomainEvent;
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::invoice::Invoice;
 use billing_domain::page::{Page, PageRequest};
@@ -495,9 +497,13 @@ impl SubscriptionRepo for DynamoStore {
         let mut writes = vec![TransactWriteItem::builder().put(put).build()];
         let redemption = self.redemption_writes(redemption)?;
         writes.extend(redemption.iter().map(|(w, _)| w.clone()));
+        writes.extend(
+            self.event_writes(&subscription_events(subscription, subscription.version + 1))?,
+        );
         match self.transact(writes).await? {
             Ok(()) => {
                 subscription.version += 1;
+                subscription.events.clear();
                 Ok(())
             }
             Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
@@ -507,43 +513,51 @@ impl SubscriptionRepo for DynamoStore {
 
     async fn update_subscription(&self, subscription: &mut Subscription) -> Result<(), StoreError> {
         let item = encode(&items::SubscriptionItem::from(&*subscription))?;
-        if !(subscription.exclusive && subscription.status.is_ended()) {
+        let events =
+            self.event_writes(&subscription_events(subscription, subscription.version + 1))?;
+        let ends = subscription.exclusive && subscription.status.is_ended();
+        if !ends && events.is_empty() {
             self.update(item, subscription.version).await?;
             subscription.version += 1;
             return Ok(());
         }
-        // The subscription ends: give the customer's single slot back in the same transaction.
-        let put = self.versioned_put(item, subscription.version)?;
-        let release_slot = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                items::customer_pk(&subscription.customer_id),
-                items::SINGLE_SLOT_SK,
-            )))
-            .condition_expression("attribute_not_exists(pk) OR subscription_id = :id")
-            .expression_attribute_values(":id", s(subscription.id.to_string()))
-            .build()
-            .map_err(unavailable)?;
-        let outcome = self
-            .transact(vec![
-                TransactWriteItem::builder().put(put).build(),
-                TransactWriteItem::builder().delete(release_slot).build(),
-            ])
-            .await?;
+        let put = TransactWriteItem::builder()
+            .put(self.versioned_put(item, subscription.version)?)
+            .build();
+        let mut writes = vec![put.clone()];
+        if ends {
+            // The subscription ends: give the customer's single slot back in the same
+            // transaction.
+            let release_slot = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    items::customer_pk(&subscription.customer_id),
+                    items::SINGLE_SLOT_SK,
+                )))
+                .condition_expression("attribute_not_exists(pk) OR subscription_id = :id")
+                .expression_attribute_values(":id", s(subscription.id.to_string()))
+                .build()
+                .map_err(unavailable)?;
+            writes.push(TransactWriteItem::builder().delete(release_slot).build());
+        }
+        writes.extend(events.iter().cloned());
+        let outcome = match self.transact(writes).await? {
+            // The slot is another subscription's already (the one that followed this one):
+            // nothing to give back.
+            Err(codes) if ends && !failed(&codes, 0) && failed(&codes, 1) => {
+                let mut writes = vec![put];
+                writes.extend(events);
+                self.transact(writes).await?
+            }
+            other => other,
+        };
         match outcome {
             Ok(()) => {
                 subscription.version += 1;
+                subscription.events.clear();
                 Ok(())
             }
             Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
-            // The slot is another subscription's already (the one that followed this one):
-            // nothing to give back.
-            Err(codes) if failed(&codes, 1) => {
-                let item = encode(&items::SubscriptionItem::from(&*subscription))?;
-                self.update(item, subscription.version).await?;
-                subscription.version += 1;
-                Ok(())
-            }
             Err(codes) => Err(StoreError::Unavailable(format!(
                 "transaction canceled: {codes:?}"
             ))),
@@ -578,6 +592,20 @@ impl SubscriptionRepo for DynamoStore {
     }
 }
 
+fn subscription_events(sub: &Subscription, sequence: u64) -> Vec<DomainEvent> {
+    sub.events
+        .stamped(sub.id.as_str(), &sub.customer_id, &sub.id, sequence)
+}
+
+fn invoice_events(invoice: &Invoice, sequence: u64) -> Vec<DomainEvent> {
+    invoice.events.stamped(
+        invoice.id.as_str(),
+        &invoice.customer_id,
+        &invoice.subscription_id,
+        sequence,
+    )
+}
+
 impl DynamoStore {
     /// Stores a new subscription: with the customer's single slot when it is exclusive, and with
     /// the redemption of its discount when there is one, all in one transaction.
@@ -588,7 +616,8 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let item = encode(&items::SubscriptionItem::from(subscription))?;
         let takes_slot = subscription.exclusive && !subscription.status.is_ended();
-        if !takes_slot && redemption.is_none() {
+        let events = self.event_writes(&subscription_events(subscription, subscription.version))?;
+        if !takes_slot && redemption.is_none() && events.is_empty() {
             return self.insert(item).await;
         }
         let put_subscription = Put::builder()
@@ -622,6 +651,7 @@ impl DynamoStore {
             None => Vec::new(),
         };
         writes.extend(redemption.iter().map(|(w, _)| w.clone()));
+        writes.extend(events);
         match self.transact(writes).await? {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 0) => Err(StoreError::AlreadyExists),
@@ -731,12 +761,12 @@ impl InvoiceRepo for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(unavailable)?;
-        let outcome = self
-            .transact(vec![
-                TransactWriteItem::builder().put(put_invoice).build(),
-                TransactWriteItem::builder().put(put_guard).build(),
-            ])
-            .await?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(put_invoice).build(),
+            TransactWriteItem::builder().put(put_guard).build(),
+        ];
+        writes.extend(self.event_writes(&invoice_events(invoice, invoice.version))?);
+        let outcome = self.transact(writes).await?;
         match outcome {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 0) || failed(&codes, 1) => Err(StoreError::AlreadyExists),
@@ -770,12 +800,27 @@ impl InvoiceRepo for DynamoStore {
     }
 
     async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError> {
-        self.update(
-            encode(&items::InvoiceItem::from(&*invoice))?,
-            invoice.version,
-        )
-        .await?;
+        let item = encode(&items::InvoiceItem::from(&*invoice))?;
+        let events = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
+        if events.is_empty() {
+            self.update(item, invoice.version).await?;
+        } else {
+            let mut writes = vec![TransactWriteItem::builder()
+                .put(self.versioned_put(item, invoice.version)?)
+                .build()];
+            writes.extend(events);
+            match self.transact(writes).await? {
+                Ok(()) => {}
+                Err(codes) if failed(&codes, 0) => return Err(StoreError::VersionConflict),
+                Err(codes) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "transaction canceled: {codes:?}"
+                    )))
+                }
+            }
+        }
         invoice.version += 1;
+        invoice.events.clear();
         Ok(())
     }
 

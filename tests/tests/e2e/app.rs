@@ -12,7 +12,7 @@ use billing_api::state::SystemClock;
 use billing_api::AppState;
 use billing_domain::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
 use billing_domain::dunning::DunningPolicy;
-use billing_jobs::{RenewalQueue, Services, Settings};
+use billing_jobs::{EventBus, RenewalQueue, Services, Settings};
 use billing_store_dynamodb::DynamoStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -30,6 +30,8 @@ pub struct TestApp {
     pub services: Services,
     /// The test's own Stripe simulator.
     pub sim_base: String,
+    /// The queue the event bus's rule delivers every billing event to.
+    pub notifications: RenewalQueue,
 }
 
 /// An answer: status, content type and JSON body (Null when empty or not JSON).
@@ -144,13 +146,30 @@ impl TestApp {
             stripe_max_attempts: 10,
             stripe_backoff: Duration::from_millis(5),
             renewal_queue_url: Some(queue.url().to_owned()),
+            event_bus_name: Some(name.clone()),
             test_clock: false,
             dunning: DunningPolicy::default(),
             trial_end_without_payment_method: TrialEndWithoutPaymentMethod::Pause,
         };
         adjust(&mut settings);
+        // The event bus and its notifications queue, as template.yaml declares them.
+        let notifications = RenewalQueue::create(
+            aws_sdk_sqs::Client::new(&config),
+            &format!("{name}-notifications"),
+            local_stack::MAX_RECEIVES,
+        )
+        .await
+        .expect("the notifications queue");
+        let bus = EventBus::create(
+            aws_sdk_eventbridge::Client::new(&config),
+            &name,
+            &notifications.arn().await.expect("queue arn"),
+        )
+        .await
+        .expect("the event bus");
         let mut services =
             Services::new(store.clone(), Some(queue), &settings).expect("services wire up");
+        services.events = Some(bus);
         if let Some(checkpoints) = checkpoints {
             services.billing.checkpoints = checkpoints;
         }
@@ -175,6 +194,7 @@ impl TestApp {
             store,
             services,
             sim_base,
+            notifications,
         }
     }
 
@@ -323,6 +343,37 @@ impl TestApp {
         let data = list["data"].as_array().cloned().unwrap_or_default();
         let succeeded = data.iter().filter(|pi| pi["status"] == "succeeded").count();
         (data, succeeded)
+    }
+
+    /// Runs the event relay once (as its schedule does) and answers what it published.
+    pub async fn relay(&self) -> usize {
+        self.services
+            .relay_events()
+            .await
+            .expect("the relay publishes")
+            .published
+    }
+
+    /// The events the bus delivered to the notifications queue since the last call (each
+    /// envelope's `detail`), taken off the queue.
+    pub async fn delivered_events(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let batch = self.notifications.receive().await.expect("receive");
+            if batch.is_empty() {
+                return events;
+            }
+            for message in batch {
+                let envelope: Value = serde_json::from_str(&message.body).expect("json");
+                assert_eq!(envelope["source"], "billing");
+                assert_eq!(envelope["detail-type"], envelope["detail"]["type"]);
+                events.push(envelope["detail"].clone());
+                self.notifications
+                    .delete(&message.receipt_handle)
+                    .await
+                    .expect("delete");
+            }
+        }
     }
 
     /// Sets the simulator's fault rates.

@@ -16,13 +16,16 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
         .await
         .ok(201);
     let sub_id = sub.body["id"].as_str().expect("id");
-    // Every route that reads a body (archive, resume and pay take none; the test clock is off).
+    // Every route that reads a body (archives, resume, pay and removing a discount take none;
+    // the test clock is off).
     for route in ROUTES.iter().filter(|r| {
         r.method != "GET"
             && !r.is_local_only()
             && !matches!(
                 r.endpoint,
                 Endpoint::ArchivePlan
+                    | Endpoint::ArchiveCoupon
+                    | Endpoint::RemoveDiscount
                     | Endpoint::ResumeSubscription
                     | Endpoint::PayInvoice
                     // Signed by Stripe: a bad body fails its signature first (billing tests).
@@ -31,6 +34,8 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
     }) {
         let id = if route.path.contains("/plans/") {
             "plan_basic_month".to_owned()
+        } else if route.path.starts_with("/api/v1/promotion-codes/") {
+            "promo_unknown".to_owned()
         } else if route.path.starts_with("/api/v1/invoices/") {
             sub.body["latest_invoice_id"]
                 .as_str()

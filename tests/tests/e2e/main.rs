@@ -10,6 +10,7 @@ mod billing;
 mod concurrency;
 mod coupons;
 mod customers;
+mod events;
 mod idempotency;
 mod invoices;
 mod plan_changes;

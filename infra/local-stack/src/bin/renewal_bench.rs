@@ -1,6 +1,7 @@
 //! `renewal-bench`: what one renewal costs. Subscribes `BENCH_RENEWALS` customers (default
 //! 100) in the emulator with the Stripe simulator, moves the test clock past their period end,
-//! then runs the real scheduler and drains the renewal queue through the real worker, counting
+//! then runs the real scheduler, drains the renewal queue through the real worker and publishes
+//! the renewals' events through the real event relay, counting
 //! every AWS call (an SDK interceptor) and every Stripe call (a counting payments port), and
 //! timing the work in-process. Prices the calls per 1,000,000 renewals at the list prices below
 //! and writes `docs/renewal-cost.md` and the README's section. Needs the emulator
@@ -125,11 +126,14 @@ mod price {
 
 /// DynamoDB request units an operation consumes, assuming items under 1 KB written and 4 KB
 /// read (billing items are; see docs/table-design.md): transactions cost two per item.
+/// The row that counts events put on the bus (EventBridge's billing unit).
+const EVENTS_PUBLISHED: &str = "EventBridge events published";
+
 fn dynamodb_units(operation: &str) -> (u64, u64) {
     match operation {
         "GetItem" | "Query" => (1, 0),
         "PutItem" | "UpdateItem" | "DeleteItem" => (0, 1),
-        // An invoice and its period guard.
+        // Two items (an invoice and its period guard, or a change and its event), two units each.
         "TransactWriteItems" => (0, 4),
         _ => (0, 0),
     }
@@ -158,10 +162,23 @@ async fn main() -> anyhow::Result<()> {
             .interceptor(CallCounter(counts.clone()))
             .build(),
     );
+    let eventbridge = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&sdk)
+            .interceptor(CallCounter(counts.clone()))
+            .build(),
+    );
     let name = format!("bench-renewals-{}", uuid::Uuid::new_v4().simple());
     let store = DynamoStore::new(dynamodb, name.clone());
     local_stack::prepare(&store, &billing_jobs::SystemClock).await?;
-    let queue = RenewalQueue::create(sqs, &name, local_stack::MAX_RECEIVES).await?;
+    let queue = RenewalQueue::create(sqs.clone(), &name, local_stack::MAX_RECEIVES).await?;
+    let notifications = RenewalQueue::create(
+        sqs,
+        &format!("{name}-notifications"),
+        local_stack::MAX_RECEIVES,
+    )
+    .await?;
+    let bus =
+        billing_jobs::EventBus::create(eventbridge, &name, &notifications.arn().await?).await?;
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let sim_base = format!("http://{}", listener.local_addr()?);
@@ -173,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
     settings.stripe_api_base = Some(sim_base.clone());
     settings.test_clock = true;
     let mut services = Services::new(store.clone(), Some(queue.clone()), &settings)?;
+    services.events = Some(bus);
     services.billing.payments = Arc::new(CountingGateway {
         inner: StripeGateway::new(&settings.stripe_secret_key, Some(&sim_base))
             .map_err(anyhow::Error::msg)?,
@@ -211,6 +229,8 @@ async fn main() -> anyhow::Result<()> {
     // From here on, as deployed: no test clock to read, the worker's clock at `as_of`.
     services.time = billing_jobs::TimeSource::System;
     services.billing = services.billing.at(as_of);
+    // The subscriptions' own events are published before counting starts.
+    services.relay_events().await?;
     counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
 
     let started = Instant::now();
@@ -219,6 +239,20 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let drained = worker::drain(&services).await?;
     let worker_time = started.elapsed();
+    // The event relay's share: the renewals' events, published (its schedule runs it).
+    let started = Instant::now();
+    let relayed = services.relay_events().await?;
+    let relay_time = started.elapsed();
+    eprintln!(
+        "worker {} ms, relay {} ms ({} events)",
+        worker_time.as_millis(),
+        relay_time.as_millis(),
+        relayed.published
+    );
+    counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(EVENTS_PUBLISHED.into(), relayed.published as u64);
     anyhow::ensure!(
         scheduled.sent as u64 == renewals && drained.processed as u64 == renewals,
         "expected {renewals} renewals, sent {} processed {}",
@@ -226,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
         drained.processed
     );
     let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let report = render(renewals, &counts, scheduler_time, worker_time);
+    let report = render(renewals, &counts, scheduler_time, worker_time + relay_time);
     println!("{report}");
     std::fs::write(
         root.join("docs/renewal-cost.md"),
@@ -247,6 +281,7 @@ fn render(
     renewals: u64,
     counts: &BTreeMap<String, u64>,
     scheduler_time: Duration,
+    // The worker's and the event relay's time (Lambda bills both).
     worker_time: Duration,
 ) -> String {
     let per = |n: u64| Decimal::from(n) / Decimal::from(renewals);
@@ -261,7 +296,8 @@ fn render(
             writes += per(*n) * Decimal::from(w);
         } else if call.starts_with("SQS ") {
             sqs += per(*n);
-        } else if call.starts_with("EventBridge ") {
+        } else if call == EVENTS_PUBLISHED {
+            // EventBridge bills per event, not per PutEvents call.
             eventbridge += per(*n);
         }
     }
@@ -280,13 +316,13 @@ fn render(
             / Decimal::from(price::BATCH_SIZE);
     let total = dynamodb_cost + sqs_cost + eventbridge_cost + lambda_cost;
     format!(
-        "Measured by `make bench-renewals` ({renewals} monthly renewals against the emulator and the Stripe simulator, debug build; scheduler run {} ms in all, worker {} ms per renewal in-process, emulator latency included).\n\n\
+        "Measured by `make bench-renewals` ({renewals} monthly renewals against the emulator and the Stripe simulator, debug build; scheduler run {} ms in all, worker and event relay {} ms per renewal in-process, emulator latency included).\n\n\
 {rows}\n\
 | per 1,000,000 renewals | cost |\n|---|---:|\n\
 | DynamoDB ({} reads, {} writes per renewal, on-demand) | {} |\n\
 | SQS ({} requests per renewal) | {} |\n\
 | EventBridge ({} events per renewal) | {} |\n\
-| Lambda worker ({} ms at {} MB, batches of {}) | {} |\n\
+| Lambda worker and relay ({} ms at {} MB, batches of {}) | {} |\n\
 | **total AWS** | **{}** |\n\n\
 Prices: us-east-1 list prices in `infra/local-stack/src/bin/renewal_bench.rs` (DynamoDB on-demand $0.625 per million writes and $0.125 per million reads; SQS $0.40 per million requests; Lambda arm64 $0.0000133334 per GB-second and $0.20 per million requests; EventBridge $1.00 per million events). Request units assume items under 1 KB written and 4 KB read; a transaction costs two units per item. Stripe's own fee per charge is not an AWS cost and is not included.\n",
         scheduler_time.as_millis(),

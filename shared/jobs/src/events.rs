@@ -1,0 +1,196 @@
+//! The event relay: publishes the outbox's domain events to the EventBridge bus, whose rule
+//! hands each one to the notifications queue (SQS). Runs on a one-minute schedule when deployed,
+//! and after every test-clock advance and local tick.
+//!
+//! At least once: an event is taken out of the outbox only after the bus accepted it, so a relay
+//! that dies in between publishes it again; receivers dedupe by `id`.
+
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_eventbridge::Client;
+use billing_domain::events::{DomainEvent, EVENT_SCHEMA_VERSION};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::JobError;
+
+/// The `source` of every event on the bus.
+pub const EVENT_SOURCE: &str = "billing";
+
+/// How many events one PutEvents call carries (EventBridge's limit).
+const BATCH: usize = 10;
+
+/// How many outbox events one relay run takes at most.
+const MAX_PER_RUN: usize = 1000;
+
+fn bus_error<E: std::fmt::Debug>(e: E) -> JobError {
+    JobError::Queue(format!("event bus: {e:?}"))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The event as published (schema version 1): the bus envelope's `detail`.
+pub fn detail(event: &DomainEvent) -> Value {
+    let f = &event.facts;
+    let mut data = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            data.insert(k.to_owned(), Value::String(v));
+        }
+    };
+    put("plan_id", f.plan_id.as_ref().map(ToString::to_string));
+    put(
+        "previous_plan_id",
+        f.previous_plan_id.as_ref().map(ToString::to_string),
+    );
+    put("invoice_id", f.invoice_id.as_ref().map(ToString::to_string));
+    put("amount", f.amount.map(|m| m.amount().to_string()));
+    put("currency", f.amount.map(|m| m.currency().code().to_owned()));
+    put("period_start", f.period_start.map(rfc3339));
+    put("period_end", f.period_end.map(rfc3339));
+    put("next_attempt_at", f.next_attempt_at.map(rfc3339));
+    put("ends_at", f.ends_at.map(rfc3339));
+    put("reason", f.reason.clone());
+    json!({
+        "id": event.id,
+        "type": event.kind.as_str(),
+        "version": EVENT_SCHEMA_VERSION,
+        "created": rfc3339(event.occurred_at),
+        "sequence": event.sequence,
+        "customer_id": event.customer_id.to_string(),
+        "subscription_id": event.subscription_id.to_string(),
+        "data": data,
+    })
+}
+
+/// What one relay run did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RelayReport {
+    pub published: usize,
+    pub failed: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct EventBus {
+    client: Client,
+    name: String,
+}
+
+impl EventBus {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates the bus and a rule that sends every billing event to the queue with ARN
+    /// `queue_arn`, as `template.yaml` declares them (the local stack and tests).
+    pub async fn create(client: Client, name: &str, queue_arn: &str) -> Result<EventBus, JobError> {
+        match client.create_event_bus().name(name).send().await {
+            Ok(_) => {}
+            Err(e) if format!("{e:?}").contains("ResourceAlreadyExists") => {}
+            Err(e) => return Err(bus_error(e)),
+        }
+        let rule = format!("{name}-notifications");
+        client
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(name)
+            .event_pattern(json!({"source": [EVENT_SOURCE]}).to_string())
+            .send()
+            .await
+            .map_err(bus_error)?;
+        client
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(name)
+            .targets(
+                Target::builder()
+                    .id("notifications")
+                    .arn(queue_arn)
+                    .build()
+                    .map_err(bus_error)?,
+            )
+            .send()
+            .await
+            .map_err(bus_error)?;
+        Ok(EventBus::new(client, name))
+    }
+
+    /// Publishes `events`; answers the ids the bus accepted.
+    async fn publish(&self, events: &[DomainEvent]) -> Result<Vec<String>, JobError> {
+        let entries = events
+            .iter()
+            .map(|e| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.name)
+                    .source(EVENT_SOURCE)
+                    .detail_type(e.kind.as_str())
+                    .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(
+                        e.occurred_at.timestamp(),
+                    ))
+                    .resources(e.subscription_id.to_string())
+                    .detail(detail(e).to_string())
+                    .build()
+            })
+            .collect::<Vec<_>>();
+        let out = self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(bus_error)?;
+        // Results come back in the order of the entries; a failed one has an error code.
+        Ok(events
+            .iter()
+            .zip(out.entries())
+            .filter(|(_, result)| result.error_code().is_none())
+            .map(|(e, _)| e.id.clone())
+            .collect())
+    }
+}
+
+/// Publishes what is waiting in the outbox, oldest first.
+pub async fn relay(
+    store: &billing_store_dynamodb::DynamoStore,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+) -> Result<RelayReport, JobError> {
+    let mut report = RelayReport::default();
+    // The outbox index is eventually consistent: an event just taken out may still be listed.
+    let mut done = std::collections::HashSet::new();
+    while report.published + report.failed < MAX_PER_RUN {
+        let waiting: Vec<DomainEvent> = store
+            .unpublished_events(100)
+            .await?
+            .into_iter()
+            .filter(|e| !done.contains(&e.id))
+            .collect();
+        if waiting.is_empty() {
+            break;
+        }
+        let mut progress = false;
+        for batch in waiting.chunks(BATCH) {
+            let accepted = bus.publish(batch).await?;
+            report.failed += batch.len() - accepted.len();
+            for id in &accepted {
+                store.mark_published(id, now).await?;
+                done.insert(id.clone());
+            }
+            progress |= !accepted.is_empty();
+            report.published += accepted.len();
+        }
+        if !progress {
+            break;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,200 @@
+//! The outbox: domain events stored in the same transaction as the change they describe.
+//!
+//! `EVENT#<id>` / `EVENT`, listed in gsi1 under `OUTBOX` (oldest first) until the relay has
+//! published it; publishing removes the gsi1 keys (a sparse index), and the item expires after
+//! [`EVENT_RETENTION_DAYS`].
+
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use billing_domain::events::{DomainEvent, EventFacts, EventKind};
+use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use billing_domain::money::{Currency, Money};
+use billing_domain::ports::StoreError;
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::items::{parse_ts, ts};
+use crate::{decode, encode, key, s, unavailable, DynamoStore, GSI1};
+
+const OUTBOX_GSI1PK: &str = "OUTBOX";
+
+/// How long published events are kept.
+pub const EVENT_RETENTION_DAYS: i64 = 90;
+
+fn corrupt<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| StoreError::Corrupt(format!("{field}: {e}"))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EventItem {
+    pk: String,
+    sk: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    gsi1pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    gsi1sk: Option<String>,
+    entity: String,
+    id: String,
+    kind: EventKind,
+    occurred_at: String,
+    customer_id: String,
+    subscription_id: String,
+    sequence: u64,
+    plan_id: Option<String>,
+    previous_plan_id: Option<String>,
+    invoice_id: Option<String>,
+    amount: Option<String>,
+    currency: Option<Currency>,
+    period_start: Option<String>,
+    period_end: Option<String>,
+    next_attempt_at: Option<String>,
+    ends_at: Option<String>,
+    reason: Option<String>,
+    expires_at: i64,
+}
+
+fn opt_ts(field: &'static str, v: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    v.as_deref().map(|t| parse_ts(field, t)).transpose()
+}
+
+impl From<&DomainEvent> for EventItem {
+    fn from(e: &DomainEvent) -> Self {
+        let f = &e.facts;
+        EventItem {
+            pk: format!("EVENT#{}", e.id),
+            sk: "EVENT".into(),
+            gsi1pk: Some(OUTBOX_GSI1PK.into()),
+            gsi1sk: Some(format!("{}#{}", ts(e.occurred_at), e.id)),
+            entity: "event".into(),
+            id: e.id.clone(),
+            kind: e.kind,
+            occurred_at: ts(e.occurred_at),
+            customer_id: e.customer_id.to_string(),
+            subscription_id: e.subscription_id.to_string(),
+            sequence: e.sequence,
+            plan_id: f.plan_id.as_ref().map(ToString::to_string),
+            previous_plan_id: f.previous_plan_id.as_ref().map(ToString::to_string),
+            invoice_id: f.invoice_id.as_ref().map(ToString::to_string),
+            amount: f.amount.map(|m| m.amount().to_string()),
+            currency: f.amount.map(|m| m.currency()),
+            period_start: f.period_start.map(ts),
+            period_end: f.period_end.map(ts),
+            next_attempt_at: f.next_attempt_at.map(ts),
+            ends_at: f.ends_at.map(ts),
+            reason: f.reason.clone(),
+            expires_at: (e.occurred_at + Duration::days(EVENT_RETENTION_DAYS)).timestamp(),
+        }
+    }
+}
+
+impl TryFrom<EventItem> for DomainEvent {
+    type Error = StoreError;
+    fn try_from(i: EventItem) -> Result<Self, Self::Error> {
+        let amount = match (i.amount, i.currency) {
+            (Some(a), Some(c)) => Some(
+                Money::new(Decimal::from_str(&a).map_err(corrupt("amount"))?, c)
+                    .map_err(corrupt("amount"))?,
+            ),
+            _ => None,
+        };
+        let plan = |v: Option<String>, field: &'static str| {
+            v.as_deref()
+                .map(PlanId::from_str)
+                .transpose()
+                .map_err(corrupt(field))
+        };
+        Ok(DomainEvent {
+            id: i.id,
+            kind: i.kind,
+            occurred_at: parse_ts("occurred_at", &i.occurred_at)?,
+            customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
+            subscription_id: SubscriptionId::from_str(&i.subscription_id)
+                .map_err(corrupt("subscription_id"))?,
+            sequence: i.sequence,
+            facts: EventFacts {
+                plan_id: plan(i.plan_id, "plan_id")?,
+                previous_plan_id: plan(i.previous_plan_id, "previous_plan_id")?,
+                invoice_id: i
+                    .invoice_id
+                    .as_deref()
+                    .map(InvoiceId::from_str)
+                    .transpose()
+                    .map_err(corrupt("invoice_id"))?,
+                amount,
+                period_start: opt_ts("period_start", i.period_start)?,
+                period_end: opt_ts("period_end", i.period_end)?,
+                next_attempt_at: opt_ts("next_attempt_at", i.next_attempt_at)?,
+                ends_at: opt_ts("ends_at", i.ends_at)?,
+                reason: i.reason,
+            },
+        })
+    }
+}
+
+impl DynamoStore {
+    /// The puts that store `events` in the outbox, for the transaction of their change.
+    pub(crate) fn event_writes(
+        &self,
+        events: &[DomainEvent],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        events
+            .iter()
+            .map(|e| {
+                let put = Put::builder()
+                    .table_name(self.table())
+                    .set_item(Some(encode(&EventItem::from(e))?))
+                    .build()
+                    .map_err(unavailable)?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect()
+    }
+
+    /// Up to `limit` events not yet published, oldest first.
+    pub async fn unpublished_events(&self, limit: i32) -> Result<Vec<DomainEvent>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(OUTBOX_GSI1PK))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| decode::<EventItem>(item).and_then(DomainEvent::try_from))
+            .collect()
+    }
+
+    /// Takes a published event out of the outbox.
+    pub async fn mark_published(
+        &self,
+        id: &str,
+        published_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(format!("EVENT#{id}"), "EVENT")))
+            .update_expression("REMOVE gsi1pk, gsi1sk SET published_at = :at")
+            .expression_attribute_values(":at", AttributeValue::S(ts(published_at)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// One stored event, published or not.
+    pub async fn event(&self, id: &str) -> Result<Option<DomainEvent>, StoreError> {
+        self.get::<EventItem>(format!("EVENT#{id}"), "EVENT")
+            .await?
+            .map(DomainEvent::try_from)
+            .transpose()
+    }
+}

@@ -1,0 +1,150 @@
+//! Domain events: stored with each change, published by the relay to the EventBridge bus, and
+//! delivered by the bus's rule to the notifications queue (all in the emulator).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::app::TestApp;
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str().expect("a time").parse().expect("RFC 3339")
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["type"].as_str()).collect()
+}
+
+#[tokio::test]
+async fn every_change_reaches_the_notifications_queue_once_in_order_with_its_figures() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Eventful").await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_premium_month")
+        .await
+        .ok(201)
+        .body;
+    let id = sub["id"].as_str().expect("id");
+    assert_eq!(app.relay().await, 2);
+    let created = app.delivered_events().await;
+    assert_eq!(types(&created), ["invoice.paid", "subscription.created"]);
+    let paid = &created[0];
+    assert_eq!(paid["data"]["amount"], "79.99");
+    assert_eq!(paid["data"]["currency"], "usd");
+    assert_eq!(paid["data"]["invoice_id"], sub["latest_invoice_id"]);
+    assert_eq!(paid["customer_id"], customer.as_str());
+    assert_eq!(paid["version"], 1);
+    assert_eq!(created[1]["subscription_id"], id);
+    assert_eq!(created[1]["data"]["plan_id"], "plan_premium_month");
+
+    // A renewal, then a card that fails and a cancellation.
+    app.advance(
+        json!({"to": (time(&sub["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/customers/{customer}/payment-method"),
+        &app.admin(),
+        Some(json!({"payment_method_id": "pm_card_chargeCustomerFail"})),
+    )
+    .await
+    .ok(200);
+    let renewed = app
+        .get(&format!("/api/v1/subscriptions/{id}"), &app.admin())
+        .await
+        .ok(200)
+        .body;
+    app.advance(
+        json!({"to": (time(&renewed["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/subscriptions/{id}"),
+        &app.admin(),
+        Some(json!({"immediately": true, "reason": "too_expensive"})),
+    )
+    .await
+    .ok(200);
+    app.relay().await;
+    let later = app.delivered_events().await;
+    assert_eq!(
+        types(&later),
+        [
+            "invoice.paid",
+            "subscription.renewed",
+            "invoice.payment_failed",
+            "subscription.renewed",
+            "subscription.canceled"
+        ],
+        "{later:#?}"
+    );
+    let failed = &later[2];
+    assert_eq!(failed["data"]["amount"], "79.99");
+    assert_eq!(failed["data"]["reason"], "generic_decline");
+    let retry = time(&failed["data"]["next_attempt_at"]);
+    assert_eq!(
+        retry - time(&renewed["current_period_end"]),
+        Duration::days(3)
+    );
+    assert_eq!(later[4]["data"]["reason"], "too_expensive");
+
+    // Ids are unique and a subscription's sequence only grows.
+    let all: Vec<&Value> = created.iter().chain(later.iter()).collect();
+    let ids: HashSet<&str> = all.iter().filter_map(|e| e["id"].as_str()).collect();
+    assert_eq!(ids.len(), all.len());
+    let sequences: Vec<u64> = all
+        .iter()
+        .filter(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("subscription."))
+        })
+        .filter_map(|e| e["sequence"].as_u64())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+
+    // Nothing is published twice.
+    assert_eq!(app.relay().await, 0);
+    assert!(app.delivered_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_trial_reminder_goes_out_three_days_before_the_trial_ends_and_only_once() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Trying").await;
+    let sub = app
+        .call(
+            Method::POST,
+            "/api/v1/subscriptions",
+            &app.admin(),
+            Some(
+                json!({"customer_id": customer, "subscription_plan_id": "plan_premium_month",
+                        "payment_method_id": "pm_card_visa", "trial_days": 14}),
+            ),
+        )
+        .await
+        .ok(201)
+        .body;
+    let trial_end = time(&sub["trial_end"]);
+    app.advance(json!({"to": (trial_end - Duration::days(3) - Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(
+        types(&app.delivered_events().await),
+        ["subscription.created"]
+    );
+    app.advance(json!({"to": (trial_end - Duration::days(2)).to_rfc3339()}))
+        .await;
+    let reminders = app.delivered_events().await;
+    assert_eq!(types(&reminders), ["subscription.trial_will_end"]);
+    assert_eq!(time(&reminders[0]["data"]["ends_at"]), trial_end);
+    app.advance(json!({"to": (trial_end + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(
+        types(&app.delivered_events().await),
+        ["invoice.paid", "subscription.renewed"]
+    );
+}
