@@ -274,10 +274,6 @@ impl Billing {
         }
         sub.discount = None;
         sub.updated_at = self.now();
-        match self.subscriptions.update_subscription(&mut sub).await {
-            Ok(()) => Ok(sub),
-            Err(StoreError::VersionConflict) => Err(BillingError::StaleVersion("subscription")),
-            Err(e) => Err(e.into()),
-        }
+        self.store_changed(sub).await
     }
 }

@@ -195,7 +195,11 @@ impl Billing {
         self.store_changed(sub).await
     }
 
-    async fn store_changed(&self, mut sub: Subscription) -> Result<Subscription, BillingError> {
+    /// Stores a changed subscription; a concurrent change is a stale version.
+    pub(crate) async fn store_changed(
+        &self,
+        mut sub: Subscription,
+    ) -> Result<Subscription, BillingError> {
         match self.subscriptions.update_subscription(&mut sub).await {
             Ok(()) => Ok(sub),
             Err(StoreError::VersionConflict) => Err(BillingError::StaleVersion("subscription")),

@@ -28,8 +28,8 @@ use billing_domain::ports::{CouponRepo, StoreError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::items::{parse_ts, ts};
-use crate::{encode, key, n, s, unavailable, DynamoStore};
+use crate::items::{corrupt, parse_opt_ts, parse_ts, ts};
+use crate::{canceled, encode, key, n, s, unavailable, DynamoStore};
 
 const COUPONS_GSI1PK: &str = "COUPONS";
 
@@ -44,10 +44,6 @@ fn code_guard_pk(code: &str) -> String {
 }
 fn coupon_codes_gsi1pk(id: &CouponId) -> String {
     format!("COUPON#{id}#CODES")
-}
-
-fn corrupt<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> StoreError {
-    move |e| StoreError::Corrupt(format!("{field}: {e}"))
 }
 
 /// A coupon's terms, as kept on the coupon and on every discount made from it.
@@ -149,11 +145,7 @@ impl TryFrom<DiscountItem> for Discount {
             coupon: CouponTerms::try_from(i.coupon)?,
             promotion_code: i.promotion_code,
             start: parse_ts("discount.start", &i.start)?,
-            end: i
-                .end
-                .as_deref()
-                .map(|e| parse_ts("discount.end", e))
-                .transpose()?,
+            end: parse_opt_ts("discount.end", &i.end)?,
         })
     }
 }
@@ -202,11 +194,7 @@ impl TryFrom<CouponItem> for Coupon {
     fn try_from(i: CouponItem) -> Result<Self, Self::Error> {
         Ok(Coupon {
             terms: CouponTerms::try_from(i.terms)?,
-            redeem_by: i
-                .redeem_by
-                .as_deref()
-                .map(|t| parse_ts("redeem_by", t))
-                .transpose()?,
+            redeem_by: parse_opt_ts("redeem_by", &i.redeem_by)?,
             max_redemptions: i.max_redemptions,
             max_redemptions_per_customer: i.max_redemptions_per_customer,
             times_redeemed: i.times_redeemed,
@@ -267,11 +255,7 @@ impl TryFrom<PromotionCodeItem> for PromotionCode {
             code: i.code,
             coupon_id: CouponId::from_str(&i.coupon_id).map_err(corrupt("coupon_id"))?,
             active: i.active,
-            expires_at: i
-                .expires_at
-                .as_deref()
-                .map(|t| parse_ts("expires_at", t))
-                .transpose()?,
+            expires_at: parse_opt_ts("expires_at", &i.expires_at)?,
             max_redemptions: i.max_redemptions,
             times_redeemed: i.times_redeemed,
             created_at: parse_ts("created_at", &i.created_at)?,
@@ -440,9 +424,7 @@ impl CouponRepo for DynamoStore {
             Err(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
                 Err(StoreError::AlreadyExists)
             }
-            Err(codes) => Err(StoreError::Unavailable(format!(
-                "transaction canceled: {codes:?}"
-            ))),
+            Err(codes) => Err(canceled(&codes)),
         }
     }
 

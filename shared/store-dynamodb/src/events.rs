@@ -15,17 +15,13 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::items::{parse_ts, ts};
+use crate::items::{corrupt, parse_opt_ts, parse_ts, ts};
 use crate::{decode, encode, key, s, unavailable, DynamoStore, GSI1};
 
 const OUTBOX_GSI1PK: &str = "OUTBOX";
 
 /// How long published events are kept.
 pub const EVENT_RETENTION_DAYS: i64 = 90;
-
-fn corrupt<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> StoreError {
-    move |e| StoreError::Corrupt(format!("{field}: {e}"))
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct EventItem {
@@ -53,10 +49,6 @@ struct EventItem {
     ends_at: Option<String>,
     reason: Option<String>,
     expires_at: i64,
-}
-
-fn opt_ts(field: &'static str, v: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    v.as_deref().map(|t| parse_ts(field, t)).transpose()
 }
 
 impl From<&DomainEvent> for EventItem {
@@ -123,10 +115,10 @@ impl TryFrom<EventItem> for DomainEvent {
                     .transpose()
                     .map_err(corrupt("invoice_id"))?,
                 amount,
-                period_start: opt_ts("period_start", i.period_start)?,
-                period_end: opt_ts("period_end", i.period_end)?,
-                next_attempt_at: opt_ts("next_attempt_at", i.next_attempt_at)?,
-                ends_at: opt_ts("ends_at", i.ends_at)?,
+                period_start: parse_opt_ts("period_start", &i.period_start)?,
+                period_end: parse_opt_ts("period_end", &i.period_end)?,
+                next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
+                ends_at: parse_opt_ts("ends_at", &i.ends_at)?,
                 reason: i.reason,
             },
         })

@@ -36,11 +36,14 @@ pub fn parse_ts(field: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("{field}: {e}")))
 }
 
-fn parse_opt_ts(field: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn parse_opt_ts(
+    field: &str,
+    s: &Option<String>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     s.as_deref().map(|s| parse_ts(field, s)).transpose()
 }
 
-fn corrupt<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> StoreError {
+pub(crate) fn corrupt<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> StoreError {
     move |e| StoreError::Corrupt(format!("{field}: {e}"))
 }
 

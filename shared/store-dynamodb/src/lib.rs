@@ -558,9 +558,7 @@ impl SubscriptionRepo for DynamoStore {
                 Ok(())
             }
             Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
-            Err(codes) => Err(StoreError::Unavailable(format!(
-                "transaction canceled: {codes:?}"
-            ))),
+            Err(codes) => Err(canceled(&codes)),
         }
     }
 
@@ -699,6 +697,11 @@ impl DynamoStore {
     }
 }
 
+/// A transaction canceled for a reason the caller does not handle.
+fn canceled(codes: &[String]) -> StoreError {
+    StoreError::Unavailable(format!("transaction canceled: {codes:?}"))
+}
+
 /// Which redemption write (from `first` on) refused a canceled transaction.
 fn refusal(
     codes: &[String],
@@ -710,7 +713,7 @@ fn refusal(
         .enumerate()
         .find(|(i, _)| failed(codes, first + i))
         .map_or_else(
-            || StoreError::Unavailable(format!("transaction canceled: {codes:?}")),
+            || canceled(codes),
             |(_, (_, limit))| StoreError::RedemptionRefused(*limit),
         )
 }
@@ -770,9 +773,7 @@ impl InvoiceRepo for DynamoStore {
         match outcome {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 0) || failed(&codes, 1) => Err(StoreError::AlreadyExists),
-            Err(codes) => Err(StoreError::Unavailable(format!(
-                "transaction canceled: {codes:?}"
-            ))),
+            Err(codes) => Err(canceled(&codes)),
         }
     }
 
@@ -812,11 +813,7 @@ impl InvoiceRepo for DynamoStore {
             match self.transact(writes).await? {
                 Ok(()) => {}
                 Err(codes) if failed(&codes, 0) => return Err(StoreError::VersionConflict),
-                Err(codes) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "transaction canceled: {codes:?}"
-                    )))
-                }
+                Err(codes) => return Err(canceled(&codes)),
             }
         }
         invoice.version += 1;

@@ -376,6 +376,30 @@ impl TestApp {
         }
     }
 
+    /// The Stripe customer id stored on `customer`.
+    pub async fn stripe_customer(&self, customer: &str) -> String {
+        self.get(&format!("/api/v1/customers/{customer}"), &self.admin())
+            .await
+            .ok(200)
+            .body["stripe_customer_id"]
+            .as_str()
+            .expect("a Stripe customer")
+            .to_owned()
+    }
+
+    /// The amounts the simulator charged `customer` successfully, smallest first.
+    pub async fn charged_amounts(&self, customer: &str) -> Vec<i64> {
+        let stripe = self.stripe_customer(customer).await;
+        let (charges, _) = self.stripe_charges(&stripe).await;
+        let mut amounts: Vec<i64> = charges
+            .iter()
+            .filter(|pi| pi["status"] == "succeeded")
+            .filter_map(|pi| pi["amount"].as_i64())
+            .collect();
+        amounts.sort_unstable();
+        amounts
+    }
+
     /// Sets the simulator's fault rates.
     pub async fn stripe_faults(&self, error_rate: f32, after_commit_rate: f32) {
         let status = self
@@ -388,4 +412,12 @@ impl TestApp {
             .status();
         assert!(status.is_success());
     }
+}
+
+/// A time field of an answer.
+pub fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str()
+        .unwrap_or_else(|| panic!("a time, got {v}"))
+        .parse()
+        .expect("RFC 3339")
 }

@@ -12,14 +12,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::{Answer, TestApp, WEBHOOK_SECRET};
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .unwrap_or_else(|| panic!("a time, got {v}"))
-        .parse()
-        .expect("RFC 3339")
-}
+use crate::app::{time, Answer, TestApp, WEBHOOK_SECRET};
 
 /// Subscribes with `payment_method` and returns the answer's body.
 async fn subscribe_with(app: &TestApp, customer: &str, plan: &str, payment_method: &str) -> Value {
@@ -57,16 +50,6 @@ async fn invoices(app: &TestApp, sub: &str) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-async fn stripe_customer(app: &TestApp, customer: &str) -> String {
-    app.get(&format!("/api/v1/customers/{customer}"), &app.admin())
-        .await
-        .ok(200)
-        .body["stripe_customer_id"]
-        .as_str()
-        .expect("a Stripe customer")
-        .to_owned()
 }
 
 async fn set_payment_method(app: &TestApp, customer: &str, payment_method: &str) -> Value {
@@ -121,7 +104,7 @@ async fn premium_monthly_is_charged_79_99_on_subscribing_and_on_each_of_12_renew
     }
     assert_eq!(sub["latest_invoice_id"], invoices[0]["id"]);
     let (charges, succeeded) = app
-        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .stripe_charges(&app.stripe_customer(&customer).await)
         .await;
     assert_eq!(succeeded, 13, "{charges:?}");
     assert!(charges
@@ -173,7 +156,7 @@ async fn a_failing_card_goes_past_due_is_retried_after_3_5_and_7_days_then_cance
     advance_to(&app, renewal + Months::new(2)).await;
     assert_eq!(invoices(&app, id).await.len(), 2);
     let (charges, succeeded) = app
-        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .stripe_charges(&app.stripe_customer(&customer).await)
         .await;
     assert_eq!(succeeded, 1, "only the first period was paid: {charges:?}");
 }
@@ -214,7 +197,7 @@ async fn a_new_payment_method_recovers_a_past_due_subscription_at_once() {
     // The dunning retries that were planned charge nothing more.
     advance_to(&app, renewal + Duration::days(8)).await;
     let (charges, succeeded) = app
-        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .stripe_charges(&app.stripe_customer(&customer).await)
         .await;
     assert_eq!(succeeded, 2, "{charges:?}");
     assert_eq!(subscription(&app, id).await["status"], "active");
@@ -291,7 +274,7 @@ async fn a_card_that_needs_authentication_leaves_the_subscription_incomplete_wit
     assert_eq!(sub["status"], "expired");
     assert_eq!(invoices(&app, id).await[0]["status"], "void");
     let (_, succeeded) = app
-        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .stripe_charges(&app.stripe_customer(&customer).await)
         .await;
     assert_eq!(succeeded, 0);
 }
@@ -317,7 +300,7 @@ async fn with_stripe_failing_and_losing_answers_a_year_charges_each_period_exact
             .iter()
             .all(|i| i["status"] == "paid" && i["amount_paid"] == "79.99"));
         let (charges, succeeded) = app
-            .stripe_charges(&stripe_customer(&app, customer).await)
+            .stripe_charges(&app.stripe_customer(customer).await)
             .await;
         assert_eq!(succeeded, 13, "{customer}: {charges:?}");
     }
@@ -351,7 +334,7 @@ async fn replaying_the_scheduler_for_past_dates_and_racing_workers_bill_nothing_
     .await;
     assert_eq!(invoices(&app, id).await.len(), 4);
     let (_, succeeded) = app
-        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .stripe_charges(&app.stripe_customer(&customer).await)
         .await;
     assert_eq!(succeeded, 4);
 }
@@ -460,7 +443,7 @@ async fn a_worker_killed_at_every_step_and_redelivered_charges_every_period_exac
         assert_eq!(time(&invoice["period_start"]), start + Months::new(n));
     }
     let (charges, succeeded) = app
-        .stripe_charges(&stripe_customer(&app, &customer).await)
+        .stripe_charges(&app.stripe_customer(&customer).await)
         .await;
     assert_eq!(succeeded, 7, "{charges:?}");
     let sub = subscription(&app, id).await;
@@ -711,7 +694,7 @@ async fn a_trial_with_a_card_charges_nothing_until_it_ends_then_bills_from_its_e
     let id = sub["id"].as_str().expect("id");
     let trial_end = time(&sub["trial_end"]);
     assert!(invoices(&app, id).await.is_empty());
-    let stripe = stripe_customer(&app, &customer).await;
+    let stripe = app.stripe_customer(&customer).await;
     assert_eq!(app.stripe_charges(&stripe).await.1, 0);
 
     advance_to(&app, trial_end + Duration::hours(1)).await;
@@ -797,7 +780,7 @@ async fn a_subscription_that_ends_at_its_period_end_drops_to_the_free_plan() {
         assert_eq!(free["metadata"]["previous_subscription_id"], id);
         // Only the first Premium month was ever charged.
         let (_, succeeded) = app
-            .stripe_charges(&stripe_customer(&app, &customer).await)
+            .stripe_charges(&app.stripe_customer(&customer).await)
             .await;
         assert_eq!(succeeded, 1);
     }

@@ -1,14 +1,10 @@
 //! Coupons and promotion codes, through the API, the test clock and the Stripe simulator.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::TestApp;
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str().expect("a time").parse().expect("RFC 3339")
-}
+use crate::app::{time, TestApp};
 
 async fn create_coupon(app: &TestApp, body: Value) -> Value {
     app.call(Method::POST, "/api/v1/coupons", &app.admin(), Some(body))
@@ -50,26 +46,6 @@ async fn subscribe_with(
     }
     app.call(Method::POST, "/api/v1/subscriptions", token, Some(body))
         .await
-}
-
-/// The amounts the simulator charged a customer, smallest first.
-async fn charged(app: &TestApp, customer: &str) -> Vec<i64> {
-    let stripe = app
-        .get(&format!("/api/v1/customers/{customer}"), &app.admin())
-        .await
-        .ok(200)
-        .body["stripe_customer_id"]
-        .as_str()
-        .expect("stripe customer")
-        .to_owned();
-    let (charges, _) = app.stripe_charges(&stripe).await;
-    let mut amounts: Vec<i64> = charges
-        .iter()
-        .filter(|pi| pi["status"] == "succeeded")
-        .filter_map(|pi| pi["amount"].as_i64())
-        .collect();
-    amounts.sort_unstable();
-    amounts
 }
 
 /// A subscription's invoice totals, oldest first.
@@ -179,7 +155,7 @@ async fn a_promotion_code_for_three_months_takes_25_percent_off_three_invoices_a
         ["59.99", "59.99", "59.99", "79.99", "79.99"]
     );
     assert_eq!(
-        charged(&app, &customer).await,
+        app.charged_amounts(&customer).await,
         [5999, 5999, 5999, 7999, 7999]
     );
     let coupon = app
@@ -267,7 +243,7 @@ async fn an_amount_off_coupon_applied_later_discounts_the_next_invoice_once() {
         end = time(&now["current_period_end"]);
     }
     assert_eq!(totals(&app, id).await, ["79.99", "69.99", "79.99"]);
-    assert_eq!(charged(&app, &customer).await, [6999, 7999, 7999]);
+    assert_eq!(app.charged_amounts(&customer).await, [6999, 7999, 7999]);
 }
 
 #[tokio::test]
@@ -307,7 +283,7 @@ async fn a_removed_discount_leaves_the_next_invoices_at_the_full_price() {
     .await;
     // 50 % of 29.99 = 14.995: 15.00 off, 14.99 charged, then the full price.
     assert_eq!(totals(&app, id).await, ["14.99", "29.99"]);
-    assert_eq!(charged(&app, &customer).await, [1499, 2999]);
+    assert_eq!(app.charged_amounts(&customer).await, [1499, 2999]);
 }
 
 #[tokio::test]
@@ -656,7 +632,7 @@ async fn a_subscription_with_its_own_trial_gets_its_coupon_from_the_first_paid_p
         Duration::days(7)
     );
     assert_eq!(time(&sub["discount"]["start"]), trial_end);
-    assert!(charged(&app, &customer).await.is_empty());
+    assert!(app.charged_amounts(&customer).await.is_empty());
     let id = sub["id"].as_str().expect("id");
     app.advance(json!({"to": (trial_end + Duration::hours(1)).to_rfc3339()}))
         .await;
@@ -672,7 +648,7 @@ async fn a_subscription_with_its_own_trial_gets_its_coupon_from_the_first_paid_p
     .await;
     // 50 % of 79.99 = 39.995: 40.00 off the first paid period, then the full price.
     assert_eq!(totals(&app, id).await, ["39.99", "79.99"]);
-    assert_eq!(charged(&app, &customer).await, [3999, 7999]);
+    assert_eq!(app.charged_amounts(&customer).await, [3999, 7999]);
 
     // `trial_days: 0` skips a plan's trial; a trial longer than two years is refused.
     let other = app.create_customer("No trial").await;
@@ -708,5 +684,5 @@ async fn a_subscription_with_its_own_trial_gets_its_coupon_from_the_first_paid_p
     .ok(201)
     .body;
     assert_eq!(direct["status"], "active");
-    assert_eq!(charged(&app, &other).await, [2999]);
+    assert_eq!(app.charged_amounts(&other).await, [2999]);
 }

@@ -3,15 +3,11 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::TestApp;
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str().expect("a time").parse().expect("RFC 3339")
-}
+use crate::app::{time, TestApp};
 
 fn types(events: &[Value]) -> Vec<&str> {
     events.iter().filter_map(|e| e["type"].as_str()).collect()

@@ -4,11 +4,7 @@ use chrono::{DateTime, Duration, Months, TimeZone, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::TestApp;
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str().expect("a time").parse().expect("RFC 3339")
-}
+use crate::app::{time, TestApp};
 
 /// A test app whose clock stands at 1 April 2030 (April has 30 days), with a customer
 /// subscribed to `plan` by card.
@@ -37,25 +33,6 @@ async fn change(app: &TestApp, sub: &str, body: Value) -> crate::app::Answer {
         Some(body),
     )
     .await
-}
-
-async fn stripe_amounts(app: &TestApp, customer: &str) -> Vec<i64> {
-    let stripe = app
-        .get(&format!("/api/v1/customers/{customer}"), &app.admin())
-        .await
-        .ok(200)
-        .body["stripe_customer_id"]
-        .as_str()
-        .expect("stripe customer")
-        .to_owned();
-    let (charges, _) = app.stripe_charges(&stripe).await;
-    let mut amounts: Vec<i64> = charges
-        .iter()
-        .filter(|pi| pi["status"] == "succeeded")
-        .filter_map(|pi| pi["amount"].as_i64())
-        .collect();
-    amounts.sort_unstable();
-    amounts
 }
 
 #[tokio::test]
@@ -104,14 +81,14 @@ async fn an_upgrade_from_basic_to_premium_on_day_10_of_a_30_day_month_charges_th
     assert_eq!(invoice["status"], "paid");
     assert_eq!(invoice["total"], "33.34");
     assert_eq!(invoice["lines"][0]["kind"], "proration");
-    assert_eq!(stripe_amounts(&app, &customer).await, [2999, 3334]);
+    assert_eq!(app.charged_amounts(&customer).await, [2999, 3334]);
 
     // The next renewal is on the new price.
     app.advance(
         json!({"to": (time(&sub["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
     )
     .await;
-    assert_eq!(stripe_amounts(&app, &customer).await, [2999, 3334, 7999]);
+    assert_eq!(app.charged_amounts(&customer).await, [2999, 3334, 7999]);
 }
 
 #[tokio::test]
@@ -146,7 +123,7 @@ async fn a_downgrade_waits_for_the_end_of_the_period() {
         .body;
     assert_eq!(renewed["plan_id"], "plan_basic_month");
     assert_eq!(renewed["scheduled_plan_id"], Value::Null);
-    assert_eq!(stripe_amounts(&app, &customer).await, [2999, 7999]);
+    assert_eq!(app.charged_amounts(&customer).await, [2999, 7999]);
 }
 
 #[tokio::test]
@@ -184,7 +161,7 @@ async fn an_immediate_downgrade_credits_the_next_invoice() {
         json!({"to": (time(&sub["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
     )
     .await;
-    assert_eq!(stripe_amounts(&app, &customer).await, [1333, 7999]);
+    assert_eq!(app.charged_amounts(&customer).await, [1333, 7999]);
     // The credit was used once.
     let upcoming = app
         .get(
@@ -213,7 +190,7 @@ async fn a_change_of_interval_resets_the_billing_anchor() {
         now + Duration::weeks(1)
     );
     // Half the month unused: 40.00 back, 19.99 for the new week; the credit covers it.
-    assert_eq!(stripe_amounts(&app, &customer).await, [7999]);
+    assert_eq!(app.charged_amounts(&customer).await, [7999]);
     let upcoming = app
         .get(
             &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
