@@ -38,9 +38,13 @@ const FIXTURES: &str = include_str!("../fixtures/fixtures3.json");
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Card {
     Succeeds,
-    Declined { decline_code: &'static str },
+    Declined {
+        decline_code: &'static str,
+    },
     ChargesFail,
     NeedsAuthentication,
+    /// Succeeds, then the cardholder's bank disputes the charge as fraudulent.
+    Disputed,
 }
 
 fn test_card(token: &str) -> Option<(Card, &'static str, &'static str)> {
@@ -63,6 +67,7 @@ fn test_card(token: &str) -> Option<(Card, &'static str, &'static str)> {
         ),
         "pm_card_chargeCustomerFail" => (Card::ChargesFail, "visa", "0341"),
         "pm_card_authenticationRequired" => (Card::NeedsAuthentication, "visa", "3184"),
+        "pm_card_createDispute" => (Card::Disputed, "visa", "0259"),
         _ => return None,
     })
 }
@@ -88,6 +93,7 @@ struct State {
     payment_methods: BTreeMap<String, (Card, Value)>,
     payment_intents: Vec<Value>,
     refunds: Vec<Value>,
+    disputes: Vec<Value>,
     events: Vec<Value>,
     idempotency: HashMap<String, Stored>,
     /// Fault rates in parts per million.
@@ -220,9 +226,24 @@ impl Simulator {
     }
 
     fn event(&self, state: &mut State, kind: &str, object: &Value) -> Value {
+        self.event_changing(state, kind, object, None)
+    }
+
+    /// An event whose `data.previous_attributes` says what the change replaced.
+    fn event_changing(
+        &self,
+        state: &mut State,
+        kind: &str,
+        object: &Value,
+        previous: Option<Value>,
+    ) -> Value {
+        let mut data = json!({"object": object});
+        if let Some(previous) = previous {
+            data["previous_attributes"] = previous;
+        }
         let event = self.object(
             "event",
-            json!({"id": new_id("evt"), "type": kind, "created": now(), "data": {"object": object},
+            json!({"id": new_id("evt"), "type": kind, "created": now(), "data": data,
                    "api_version": "2026-09-30.endive", "pending_webhooks": 1,
                    "request": {"id": null, "idempotency_key": null}}),
         );
@@ -460,9 +481,14 @@ impl Simulator {
                 let Some((_, pm)) = state.payment_methods.get_mut(*id) else {
                     return no_such("PaymentMethod", id);
                 };
-                pm["customer"] = Value::Null;
+                let previous = json!({"customer": pm["customer"].take()});
                 let pm = pm.clone();
-                events.push(self.event(state, "payment_method.detached", &pm));
+                events.push(self.event_changing(
+                    state,
+                    "payment_method.detached",
+                    &pm,
+                    Some(previous),
+                ));
                 (200, pm)
             }
             (&Method::GET, ["v1", "payment_methods", id]) => match state.payment_methods.get(*id) {
@@ -512,6 +538,41 @@ impl Simulator {
                     200,
                     json!({"object": "list", "data": data, "has_more": false, "url": "/v1/refunds"}),
                 )
+            }
+            (&Method::GET, ["v1", "disputes"]) => {
+                let data: Vec<Value> = state
+                    .disputes
+                    .iter()
+                    .rev()
+                    .filter(|d| {
+                        query
+                            .get("payment_intent")
+                            .is_none_or(|p| d["payment_intent"] == p.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                (
+                    200,
+                    json!({"object": "list", "data": data, "has_more": false, "url": "/v1/disputes"}),
+                )
+            }
+            (&Method::GET, ["v1", "disputes", id]) => {
+                match state.disputes.iter().find(|d| d["id"] == *id) {
+                    Some(d) => (200, d.clone()),
+                    None => no_such("dispute", id),
+                }
+            }
+            (&Method::POST, ["v1", "disputes", id]) => {
+                // Stripe's test mode: evidence `winning_evidence` wins, `losing_evidence` loses.
+                let status = match form.get("evidence[uncategorized_text]").map(String::as_str) {
+                    Some("winning_evidence") => "won",
+                    Some("losing_evidence") => "lost",
+                    _ => "under_review",
+                };
+                self.move_dispute(state, id, status, events)
+            }
+            (&Method::POST, ["v1", "disputes", id, "close"]) => {
+                self.move_dispute(state, id, "lost", events)
             }
             (&Method::GET, ["v1", "events"]) => {
                 let data: Vec<Value> = state.events.iter().rev().cloned().collect();
@@ -583,7 +644,7 @@ impl Simulator {
         let mut failure: Option<(&str, &str, &str)> = None;
         if let (true, Some(card)) = (confirm, card) {
             match card {
-                Card::Succeeds => {
+                Card::Succeeds | Card::Disputed => {
                     pi["status"] = json!("succeeded");
                     pi["amount_received"] = json!(amount);
                     pi["latest_charge"] = json!(new_id("ch"));
@@ -625,6 +686,16 @@ impl Simulator {
         if let Some(kind) = event_type {
             events.push(self.event(state, kind, &pi));
         }
+        if card == Some(Card::Disputed) && pi["status"] == "succeeded" {
+            let dispute = self.object(
+                "dispute",
+                json!({"id": new_id("dp"), "amount": amount, "currency": currency, "charge": pi["latest_charge"],
+                       "payment_intent": pi["id"], "created": now(), "reason": "fraudulent",
+                       "status": "needs_response", "is_charge_refundable": false, "livemode": false}),
+            );
+            state.disputes.push(dispute.clone());
+            events.push(self.event(state, "charge.dispute.created", &dispute));
+        }
         match failure {
             Some((code, decline_code, message)) => (
                 answer_status,
@@ -651,6 +722,21 @@ impl Simulator {
         else {
             return no_such("payment_intent", pi_id);
         };
+        let disputed = state.disputes.iter().any(|d| {
+            d["payment_intent"] == pi_id.as_str()
+                && matches!(
+                    d["status"].as_str(),
+                    Some("needs_response" | "under_review" | "lost")
+                )
+        });
+        if disputed {
+            return error(
+                400,
+                "invalid_request_error",
+                "charge_disputed",
+                "This charge has been disputed and cannot be refunded.",
+            );
+        }
         if pi["status"] != "succeeded" {
             return error(
                 400,
@@ -703,6 +789,42 @@ impl Simulator {
         );
         events.push(self.event(state, "charge.refunded", &charge));
         (200, refund)
+    }
+}
+
+impl Simulator {
+    /// Moves a dispute to `status`; a closed dispute is not moved again.
+    fn move_dispute(
+        &self,
+        state: &mut State,
+        id: &str,
+        status: &str,
+        events: &mut Vec<Value>,
+    ) -> Answer {
+        let Some(dispute) = state.disputes.iter_mut().find(|d| d["id"] == id) else {
+            return no_such("dispute", id);
+        };
+        if matches!(
+            dispute["status"].as_str(),
+            Some("won" | "lost" | "warning_closed" | "prevented")
+        ) {
+            return error(
+                400,
+                "invalid_request_error",
+                "dispute_already_closed",
+                "This dispute is already closed.",
+            );
+        }
+        let previous = json!({"status": dispute["status"].take()});
+        dispute["status"] = json!(status);
+        let dispute = dispute.clone();
+        let kind = if status == "under_review" {
+            "charge.dispute.updated"
+        } else {
+            "charge.dispute.closed"
+        };
+        events.push(self.event_changing(state, kind, &dispute, Some(previous)));
+        (200, dispute)
     }
 }
 

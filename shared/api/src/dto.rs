@@ -768,6 +768,8 @@ pub struct InvoiceResponse {
     #[schema(example = "0.00")]
     pub amount_refunded: String,
     pub refunds: Vec<RefundDto>,
+    /// Disputes (chargebacks) of its payments, as Stripe reported them; oldest first.
+    pub disputes: Vec<DisputeDto>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -917,9 +919,42 @@ impl TryFrom<&Invoice> for InvoiceResponse {
                     created_at: r.created_at,
                 })
                 .collect(),
+            disputes: i
+                .disputes
+                .iter()
+                .map(|d| DisputeDto {
+                    stripe_dispute_id: d.processor_dispute_id.clone(),
+                    stripe_payment_intent_id: d.processor_payment_id.clone(),
+                    amount: text(d.amount),
+                    reason: d.reason.clone(),
+                    status: d.status.as_str().to_owned(),
+                    created_at: d.created_at,
+                    updated_at: d.updated_at,
+                })
+                .collect(),
             created_at: i.created_at,
         })
     }
+}
+
+/// A dispute (chargeback) of a payment. While it is open or once it is lost, the payment cannot
+/// also be refunded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisputeDto {
+    #[schema(example = "dp_1Nispe2eZvKYlo2Cd31jOCgZ")]
+    pub stripe_dispute_id: String,
+    pub stripe_payment_intent_id: String,
+    #[schema(example = "79.99")]
+    pub amount: String,
+    /// The bank's reason, as Stripe gives it (`fraudulent`, `product_not_received`...).
+    #[schema(example = "fraudulent")]
+    pub reason: String,
+    /// Stripe's dispute status: `needs_response`, `under_review`, `won`, `lost`,
+    /// `warning_needs_response`, `warning_under_review`, `warning_closed` or `prevented`.
+    #[schema(example = "needs_response")]
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A refund of a payment.
@@ -945,7 +980,11 @@ pub struct RefundInvoiceRequest {
 }
 
 impl RefundInvoiceRequest {
-    pub fn into_domain(self) -> Result<billing_domain::refunds::RefundRequest, FieldError> {
+    /// `request_key`: the caller's `Idempotency-Key`, hashed (see [`crate::idempotency::request_key`]).
+    pub fn into_domain(
+        self,
+        request_key: Option<String>,
+    ) -> Result<billing_domain::refunds::RefundRequest, FieldError> {
         Ok(billing_domain::refunds::RefundRequest {
             amount: self
                 .amount
@@ -953,6 +992,7 @@ impl RefundInvoiceRequest {
                 .map(|raw| decimal("amount", raw))
                 .transpose()?,
             reason: self.reason.map(Into::into),
+            request_key,
         })
     }
 }

@@ -12,6 +12,16 @@ use crate::problem::ApiError;
 use crate::routes::Reply;
 use crate::state::AppState;
 
+/// A request's `Idempotency-Key` as a short, processor-safe token for the keys of the calls it
+/// makes (the caller's key is scoped by `subject`, as the replay store scopes it).
+pub fn request_key(subject: &str, key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(subject.as_bytes());
+    h.update(b"\n");
+    h.update(key.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(method.as_bytes());

@@ -104,20 +104,22 @@ fn payment_error(e: PaymentError) -> BillingError {
 }
 
 /// Retries `op` when another writer changed the item first (it reloads and decides again).
-const CONFLICT_RETRIES: usize = 4;
+pub(crate) const CONFLICT_RETRIES: usize = 4;
 
 impl Billing {
     // ---- payment methods -------------------------------------------------------------------
 
     /// Makes sure the customer has a processor customer, and attaches `payment_method_id` to it
-    /// as the default. Declined cards are a 402 naming `field`.
+    /// as the default. Declined cards are a 402 naming `field`. Returns the customer and the
+    /// id of the attached payment method (the processor's: a test token such as `pm_card_visa`
+    /// becomes a payment method of its own when attached).
     async fn attach_payment_method(
         &self,
         customer: Customer,
         payment_method_id: &str,
         field: &str,
-    ) -> Result<Customer, BillingError> {
-        let mut customer = self.ensure_processor_customer(customer).await?;
+    ) -> Result<(Customer, String), BillingError> {
+        let customer = self.ensure_processor_customer(customer).await?;
         let Some(processor_id) = customer.processor_customer_id.clone() else {
             return Err(BillingError::StaleVersion("customer"));
         };
@@ -133,31 +135,82 @@ impl Billing {
                 PaymentError::Rejected(message) => BillingError::field(field, message),
                 transient => payment_error(transient),
             })?;
-        if let AttachOutcome::Declined { code, message } = outcome {
-            return Err(BillingError::PaymentDeclined {
-                field: field.to_owned(),
-                code,
-                message,
-            });
-        }
-        for _ in 0..CONFLICT_RETRIES {
-            if customer.default_payment_method_id.as_deref() == Some(payment_method_id) {
-                return Ok(customer);
+        let attached = match outcome {
+            AttachOutcome::Attached { payment_method_id } => payment_method_id,
+            AttachOutcome::Declined { code, message } => {
+                return Err(BillingError::PaymentDeclined {
+                    field: field.to_owned(),
+                    code,
+                    message,
+                })
             }
-            customer.set_default_payment_method(payment_method_id, self.now());
-            match self.customers.update_customer(&mut customer).await {
-                Ok(()) => return Ok(customer),
-                Err(StoreError::VersionConflict) => {
-                    customer = self
-                        .customers
-                        .get_customer(&customer.id)
-                        .await?
-                        .ok_or(BillingError::NotFound("customer"))?;
+        };
+        let now = self.now();
+        let customer = self
+            .update_customer_with(&customer.id, Some(customer.clone()), |c| {
+                if c.default_payment_method_id.as_deref() == Some(attached.as_str()) {
+                    return false;
                 }
+                c.set_default_payment_method(&attached, now);
+                true
+            })
+            .await?
+            .0;
+        Ok((customer, attached))
+    }
+
+    /// Loads customer `id` (or starts from `loaded`), applies `change` (`false`: nothing to
+    /// change) and stores it conditionally; when another writer came first, loads it again and
+    /// decides again. Returns the customer as stored and whether this call changed it.
+    pub(crate) async fn update_customer_with(
+        &self,
+        id: &CustomerId,
+        mut loaded: Option<Customer>,
+        mut change: impl FnMut(&mut Customer) -> bool + Send,
+    ) -> Result<(Customer, bool), BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut customer = match loaded.take() {
+                Some(c) => c,
+                None => self
+                    .customers
+                    .get_customer(id)
+                    .await?
+                    .ok_or(BillingError::NotFound("customer"))?,
+            };
+            if !change(&mut customer) {
+                return Ok((customer, false));
+            }
+            match self.customers.update_customer(&mut customer).await {
+                Ok(()) => return Ok((customer, true)),
+                Err(StoreError::VersionConflict) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(BillingError::StaleVersion("customer"))
+    }
+
+    /// [`Billing::update_customer_with`] for invoices; `change` may fail (an illegal move).
+    pub(crate) async fn update_invoice_with(
+        &self,
+        id: &InvoiceId,
+        mut change: impl FnMut(&mut Invoice) -> Result<bool, BillingError> + Send,
+    ) -> Result<(Invoice, bool), BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut invoice = self
+                .invoices
+                .get_invoice(id)
+                .await?
+                .ok_or(BillingError::NotFound("invoice"))?;
+            if !change(&mut invoice)? {
+                return Ok((invoice, false));
+            }
+            match self.invoices.update_invoice(&mut invoice).await {
+                Ok(()) => return Ok((invoice, true)),
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BillingError::StaleVersion("invoice"))
     }
 
     /// The customer with its processor customer, created and stored first if it has none. The
@@ -208,9 +261,22 @@ impl Billing {
     ) -> Result<Customer, BillingError> {
         crate::validation::text("payment_method_id", payment_method_id, 255)?;
         let customer = self.get_customer(actor, customer_id).await?;
-        let customer = self
+        let (customer, attached) = self
             .attach_payment_method(customer, payment_method_id, "payment_method_id")
             .await?;
+        for sub in self.live_subscriptions(&customer.id).await? {
+            self.move_to_payment_method(&sub.id, &customer, &attached)
+                .await?;
+        }
+        Ok(customer)
+    }
+
+    /// The customer's subscriptions that have not ended, every page of them.
+    pub(crate) async fn live_subscriptions(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Vec<Subscription>, BillingError> {
+        let mut live = Vec::new();
         let mut page = PageRequest {
             limit: 100,
             starting_after: None,
@@ -218,20 +284,18 @@ impl Billing {
         loop {
             let subs = self
                 .subscriptions
-                .list_subscriptions(&customer.id, &page)
+                .list_subscriptions(customer_id, &page)
                 .await?;
-            for sub in &subs.data {
-                if !sub.status.is_ended() {
-                    self.move_to_payment_method(&sub.id, &customer, payment_method_id)
-                        .await?;
-                }
-            }
-            match subs.data.last() {
-                Some(last) if subs.has_more => page.starting_after = Some(last.id.to_string()),
-                _ => break,
+            let next = match subs.data.last() {
+                Some(last) if subs.has_more => Some(last.id.to_string()),
+                _ => None,
+            };
+            live.extend(subs.data.into_iter().filter(|s| !s.status.is_ended()));
+            match next {
+                Some(cursor) => page.starting_after = Some(cursor),
+                None => return Ok(live),
             }
         }
-        Ok(customer)
     }
 
     async fn move_to_payment_method(
@@ -310,8 +374,11 @@ impl Billing {
         let payable = !plan.price.amount().is_zero();
         let customer = match sub.payment_method_id.clone() {
             Some(pm) => {
-                self.attach_payment_method(customer, &pm, "payment_method_id")
-                    .await?
+                let (customer, attached) = self
+                    .attach_payment_method(customer, &pm, "payment_method_id")
+                    .await?;
+                sub.payment_method_id = Some(attached);
+                customer
             }
             None if charge_now && payable && customer.default_payment_method_id.is_none() => {
                 return Err(BillingError::field(
@@ -566,7 +633,12 @@ impl Billing {
                 invoice.mark_uncollectible(now)?;
                 self.store_invoice(invoice).await?;
                 match self.dunning.final_action {
-                    FinalAction::Cancel => sub.end(SubscriptionStatus::Canceled, now, now),
+                    FinalAction::Cancel => {
+                        sub.end(SubscriptionStatus::Canceled, now, now);
+                        // Where the plan says so, the customer drops to its free plan, as at
+                        // a period end.
+                        sub.successor_plan_id = self.plan(&sub.plan_id).await?.fallback_plan_id;
+                    }
                     FinalAction::LeaveUnpaid => sub.payment_failed(None, now),
                 }
             }
@@ -802,113 +874,5 @@ impl Billing {
             .drain(..included.min(sub.pending_lines.len()));
         sub.enter_next_period(invoice.id.clone(), now)?;
         self.settle(sub, &mut invoice).await
-    }
-}
-
-impl Billing {
-    /// The processor reports that `payment_id` succeeded for `invoice_id` (a webhook, e.g.
-    /// after the customer authenticated). Pays the invoice if it did not know yet and brings
-    /// its subscription back to active. A redelivered or late event changes nothing; an event
-    /// that arrives before the worker recorded the charge is recorded here, and the worker
-    /// then finds the invoice paid. Returns whether anything changed.
-    pub async fn confirm_payment(
-        &self,
-        invoice_id: &InvoiceId,
-        payment_id: &str,
-        amount: crate::money::Money,
-    ) -> Result<bool, BillingError> {
-        let mut changed = false;
-        let mut settled = None;
-        for _ in 0..CONFLICT_RETRIES {
-            let mut invoice = self
-                .invoices
-                .get_invoice(invoice_id)
-                .await?
-                .ok_or(BillingError::NotFound("invoice"))?;
-            if invoice.status != InvoiceStatus::Open {
-                settled = Some(invoice);
-                break;
-            }
-            let now = self.now();
-            let known = invoice
-                .payments
-                .iter()
-                .any(|p| p.processor_payment_id.as_deref() == Some(payment_id));
-            changed = if known {
-                invoice.confirm_payment(payment_id, amount, now)?
-            } else {
-                invoice.record_payment(payment_id, amount, now)?;
-                true
-            };
-            match self.invoices.update_invoice(&mut invoice).await {
-                Ok(()) => {
-                    settled = Some(invoice);
-                    break;
-                }
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let Some(invoice) = settled else {
-            return Err(BillingError::StaleVersion("invoice"));
-        };
-        if invoice.status == InvoiceStatus::Paid {
-            self.reactivate_after_payment(&invoice).await?;
-        }
-        Ok(changed)
-    }
-
-    /// A subscription whose latest invoice is paid is active again (incomplete or past due
-    /// before). Nothing happens for an older invoice or a subscription that has ended.
-    async fn reactivate_after_payment(&self, invoice: &Invoice) -> Result<(), BillingError> {
-        for _ in 0..CONFLICT_RETRIES {
-            let Some(mut sub) = self
-                .subscriptions
-                .get_subscription(&invoice.subscription_id)
-                .await?
-            else {
-                return Ok(());
-            };
-            let owes = matches!(
-                sub.status,
-                SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue
-            );
-            if sub.latest_invoice_id.as_ref() != Some(&invoice.id) || !owes {
-                return Ok(());
-            }
-            sub.payment_succeeded(self.now());
-            match self.subscriptions.update_subscription(&mut sub).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("subscription"))
-    }
-
-    /// The processor deleted its customer: forget it and the payment method on file, so the
-    /// next charge fails visibly (dunning) instead of charging a customer that is gone.
-    pub async fn processor_customer_deleted(
-        &self,
-        customer_id: &CustomerId,
-        processor_customer_id: &str,
-    ) -> Result<bool, BillingError> {
-        for _ in 0..CONFLICT_RETRIES {
-            let Some(mut customer) = self.customers.get_customer(customer_id).await? else {
-                return Ok(false);
-            };
-            if customer.processor_customer_id.as_deref() != Some(processor_customer_id) {
-                return Ok(false);
-            }
-            customer.processor_customer_id = None;
-            customer.default_payment_method_id = None;
-            customer.updated_at = self.now();
-            match self.customers.update_customer(&mut customer).await {
-                Ok(()) => return Ok(true),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("customer"))
     }
 }

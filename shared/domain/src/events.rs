@@ -52,10 +52,16 @@ pub enum EventKind {
     InvoiceMarkedUncollectible,
     #[serde(rename = "invoice.refunded")]
     InvoiceRefunded,
+    /// The customer's bank disputes a payment (a chargeback); `reason` is the bank's.
+    #[serde(rename = "invoice.dispute_opened")]
+    InvoiceDisputeOpened,
+    /// A dispute closed; `reason` is the outcome (`won`, `lost`, `warning_closed`...).
+    #[serde(rename = "invoice.dispute_closed")]
+    InvoiceDisputeClosed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -70,6 +76,8 @@ impl EventKind {
         EventKind::InvoicePaymentActionRequired,
         EventKind::InvoiceMarkedUncollectible,
         EventKind::InvoiceRefunded,
+        EventKind::InvoiceDisputeOpened,
+        EventKind::InvoiceDisputeClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +96,8 @@ impl EventKind {
             EventKind::InvoicePaymentActionRequired => "invoice.payment_action_required",
             EventKind::InvoiceMarkedUncollectible => "invoice.marked_uncollectible",
             EventKind::InvoiceRefunded => "invoice.refunded",
+            EventKind::InvoiceDisputeOpened => "invoice.dispute_opened",
+            EventKind::InvoiceDisputeClosed => "invoice.dispute_closed",
         }
     }
 }

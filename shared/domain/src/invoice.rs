@@ -119,6 +119,85 @@ pub struct RefundRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// Where a dispute (a chargeback) stands, as Stripe reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    WarningNeedsResponse,
+    WarningUnderReview,
+    WarningClosed,
+    NeedsResponse,
+    UnderReview,
+    Won,
+    Lost,
+    Prevented,
+}
+
+impl DisputeStatus {
+    /// Stripe's spelling; `None` for a status this version does not know.
+    pub fn parse(status: &str) -> Option<DisputeStatus> {
+        DisputeStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == status)
+    }
+
+    const ALL: [DisputeStatus; 8] = [
+        DisputeStatus::WarningNeedsResponse,
+        DisputeStatus::WarningUnderReview,
+        DisputeStatus::WarningClosed,
+        DisputeStatus::NeedsResponse,
+        DisputeStatus::UnderReview,
+        DisputeStatus::Won,
+        DisputeStatus::Lost,
+        DisputeStatus::Prevented,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeStatus::WarningNeedsResponse => "warning_needs_response",
+            DisputeStatus::WarningUnderReview => "warning_under_review",
+            DisputeStatus::WarningClosed => "warning_closed",
+            DisputeStatus::NeedsResponse => "needs_response",
+            DisputeStatus::UnderReview => "under_review",
+            DisputeStatus::Won => "won",
+            DisputeStatus::Lost => "lost",
+            DisputeStatus::Prevented => "prevented",
+        }
+    }
+
+    /// A closed dispute never opens again: a late "created" event cannot undo its outcome.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            DisputeStatus::WarningClosed
+                | DisputeStatus::Won
+                | DisputeStatus::Lost
+                | DisputeStatus::Prevented
+        )
+    }
+
+    /// The money is held or gone: the payment cannot be refunded as well.
+    pub fn holds_funds(self) -> bool {
+        matches!(
+            self,
+            DisputeStatus::NeedsResponse | DisputeStatus::UnderReview | DisputeStatus::Lost
+        )
+    }
+}
+
+/// A customer's bank disputing a payment (`dp_...` at Stripe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeRecord {
+    pub processor_dispute_id: String,
+    pub processor_payment_id: String,
+    pub amount: Money,
+    /// The bank's reason (`fraudulent`, `product_not_received`...).
+    pub reason: String,
+    pub status: DisputeStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub id: InvoiceId,
@@ -137,6 +216,8 @@ pub struct Invoice {
     pub payments: Vec<PaymentRecord>,
     /// Refunds, oldest first. A refunded invoice stays paid; its `amount_refunded` grows.
     pub refunds: Vec<RefundRecord>,
+    /// Disputes of its payments, oldest first.
+    pub disputes: Vec<DisputeRecord>,
     /// Events recorded since the last stored write; the next write stores them with it.
     pub events: Outbox,
     pub created_at: DateTime<Utc>,
@@ -195,6 +276,7 @@ impl Invoice {
             next_attempt_at: None,
             payments: Vec::new(),
             refunds: Vec::new(),
+            disputes: Vec::new(),
             events: Outbox::default(),
             created_at: now,
             updated_at: now,
@@ -288,6 +370,7 @@ impl Invoice {
                 .processor_payment_id
                 .as_deref()
                 .filter(|_| payment.status == PaymentStatus::Succeeded)
+                .filter(|id| !self.is_disputed(id))
             else {
                 continue;
             };
@@ -311,6 +394,135 @@ impl Invoice {
             "amount",
             format!("at most {} can be refunded from one payment", most.amount()),
         ))
+    }
+
+    /// Whether a dispute holds the funds of payment `payment_id` (open, or lost).
+    pub fn is_disputed(&self, payment_id: &str) -> bool {
+        self.disputes
+            .iter()
+            .any(|d| d.processor_payment_id == payment_id && d.status.holds_funds())
+    }
+
+    /// Records refunds the processor made that this invoice does not know yet (made in the
+    /// processor's dashboard, or made by a refund call whose answer was lost). Returns whether
+    /// any was new.
+    pub fn record_processor_refunds(
+        &mut self,
+        payment_id: &str,
+        refunds: &[crate::payments::ProcessorRefund],
+        now: DateTime<Utc>,
+    ) -> bool {
+        let mut changed = false;
+        for refund in refunds.iter().filter(|r| r.gave_back) {
+            let known = self
+                .refunds
+                .iter()
+                .any(|r| r.processor_refund_id == refund.refund_id);
+            if known || refund.amount.currency() != self.currency {
+                continue;
+            }
+            self.record_refund(
+                RefundRecord {
+                    processor_refund_id: refund.refund_id.clone(),
+                    processor_payment_id: payment_id.to_owned(),
+                    amount: refund.amount,
+                    reason: None,
+                    created_at: now,
+                },
+                now,
+            );
+            changed = true;
+        }
+        changed
+    }
+
+    /// Records a dispute's state as the processor reports it. A dispute is opened once and
+    /// closed once: a report that arrives after the dispute closed, or repeats what is known,
+    /// changes nothing. Returns whether anything changed.
+    pub fn record_dispute(&mut self, report: DisputeRecord, now: DateTime<Utc>) -> bool {
+        let index = self
+            .disputes
+            .iter()
+            .position(|d| d.processor_dispute_id == report.processor_dispute_id);
+        let facts = |reason: &str| EventFacts {
+            reason: Some(reason.to_owned()),
+            ..EventFacts::default()
+        };
+        let index = match index {
+            Some(i) => {
+                let known = self.disputes[i].status;
+                if known.is_closed() || known == report.status {
+                    return false;
+                }
+                self.disputes[i].status = report.status;
+                self.disputes[i].updated_at = now;
+                i
+            }
+            None => {
+                let (amount, reason) = (report.amount, report.reason.clone());
+                self.disputes.push(report);
+                self.record(
+                    EventKind::InvoiceDisputeOpened,
+                    now,
+                    amount,
+                    Some(facts(&reason)),
+                );
+                self.disputes.len() - 1
+            }
+        };
+        let dispute = &self.disputes[index];
+        if dispute.status.is_closed() {
+            let (amount, outcome) = (dispute.amount, dispute.status.as_str());
+            self.record(
+                EventKind::InvoiceDisputeClosed,
+                now,
+                amount,
+                Some(facts(outcome)),
+            );
+        }
+        self.updated_at = now;
+        true
+    }
+
+    /// The processor reports that payment `payment_id` failed after it asked for
+    /// authentication (the customer did not complete it, or the card then declined). Attempts
+    /// the invoice knows as succeeded or failed stay as they are, so the report cannot undo a
+    /// later success; attempts it does not know yet are recorded by the charging worker, which
+    /// asks the processor again under the attempt's key. Returns whether anything changed.
+    pub fn record_reported_failure(
+        &mut self,
+        payment_id: &str,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if self.status != InvoiceStatus::Open {
+            return false;
+        }
+        let Some(index) = self.payments.iter().position(|p| {
+            p.processor_payment_id.as_deref() == Some(payment_id)
+                && p.status == PaymentStatus::RequiresAction
+        }) else {
+            return false;
+        };
+        let payment = &mut self.payments[index];
+        payment.status = PaymentStatus::Failed;
+        payment.failure_code = Some(code.to_owned());
+        payment.failure_message = Some(message.to_owned());
+        let amount = payment.amount;
+        let next_attempt_at = self.next_attempt_at;
+        self.record(
+            EventKind::InvoicePaymentFailed,
+            now,
+            amount,
+            Some(EventFacts {
+                next_attempt_at,
+                reason: Some(code.to_owned()),
+                ..EventFacts::default()
+            }),
+        );
+        self.updated_at = now;
+        true
     }
 
     pub fn record_refund(&mut self, refund: RefundRecord, now: DateTime<Utc>) {
@@ -715,7 +927,121 @@ mod tests {
         ]
     }
 
+    fn paid_invoice() -> Invoice {
+        let mut inv = invoice(vec![line(LineKind::Subscription, 7999)]);
+        inv.finalize(t0()).expect("finalize");
+        inv.record_payment("pi_1", usd(7999), t0()).expect("paid");
+        inv.events.clear();
+        inv
+    }
+
+    fn dispute(status: DisputeStatus) -> DisputeRecord {
+        DisputeRecord {
+            processor_dispute_id: "dp_1".into(),
+            processor_payment_id: "pi_1".into(),
+            amount: usd(7999),
+            reason: "fraudulent".into(),
+            status,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    }
+
+    #[test]
+    fn a_lost_dispute_blocks_refunds_and_a_won_one_does_not() {
+        let mut inv = paid_invoice();
+        assert!(inv.refundable_payment(usd(1000)).is_ok());
+        assert!(inv.record_dispute(dispute(DisputeStatus::NeedsResponse), t0()));
+        assert!(inv.refundable_payment(usd(1000)).is_err());
+        assert!(inv.record_dispute(dispute(DisputeStatus::Won), t0()));
+        assert_eq!(
+            inv.refundable_payment(usd(1000)).ok().as_deref(),
+            Some("pi_1")
+        );
+        assert_eq!(
+            inv.events.kinds(),
+            [
+                EventKind::InvoiceDisputeOpened,
+                EventKind::InvoiceDisputeClosed
+            ]
+        );
+        // Closed stays closed.
+        assert!(!inv.record_dispute(dispute(DisputeStatus::Lost), t0()));
+        assert_eq!(
+            DisputeStatus::parse("warning_closed"),
+            Some(DisputeStatus::WarningClosed)
+        );
+        assert_eq!(DisputeStatus::parse("charge_refunded"), None);
+    }
+
+    #[test]
+    fn refunds_reported_by_the_processor_are_recorded_once() {
+        let mut inv = paid_invoice();
+        let reported = |id: &str, cents, gave_back| crate::payments::ProcessorRefund {
+            refund_id: id.into(),
+            amount: usd(cents),
+            gave_back,
+        };
+        let refunds = [
+            reported("re_1", 2000, true),
+            reported("re_failed", 500, false),
+        ];
+        assert!(inv.record_processor_refunds("pi_1", &refunds, t0()));
+        assert!(!inv.record_processor_refunds("pi_1", &refunds, t0()));
+        assert_eq!(inv.amount_refunded(), Ok(usd(2000)));
+        assert_eq!(inv.events.kinds(), [EventKind::InvoiceRefunded]);
+    }
+
+    #[test]
+    fn a_reported_failure_moves_only_an_attempt_waiting_for_authentication() {
+        let mut inv = invoice(vec![line(LineKind::Subscription, 7999)]);
+        inv.finalize(t0()).expect("finalize");
+        inv.record_requires_action("pi_1", None, t0())
+            .expect("recorded");
+        inv.events.clear();
+        assert!(!inv.record_reported_failure("pi_unknown", "x", "y", t0()));
+        assert!(inv.record_reported_failure("pi_1", "authentication_failed", "no", t0()));
+        assert!(!inv.record_reported_failure("pi_1", "authentication_failed", "no", t0()));
+        assert_eq!(inv.payments[0].status, PaymentStatus::Failed);
+        assert_eq!(inv.attempt_count, 1);
+        assert_eq!(inv.events.kinds(), [EventKind::InvoicePaymentFailed]);
+        // A later success of the same payment still pays the invoice.
+        assert!(inv
+            .confirm_payment("pi_1", usd(7999), t0())
+            .expect("confirmed"));
+        assert_eq!(inv.status, InvoiceStatus::Paid);
+        assert!(!inv.record_reported_failure("pi_1", "late", "late", t0()));
+    }
+
+    fn any_dispute_report() -> impl Strategy<Value = DisputeStatus> {
+        prop_oneof![
+            Just(DisputeStatus::NeedsResponse),
+            Just(DisputeStatus::UnderReview),
+            Just(DisputeStatus::Lost),
+        ]
+    }
+
     proptest! {
+        /// Stripe's dispute events (created, updated, closed as lost) delivered in any order,
+        /// any number of times: the dispute ends lost, opened once and closed once.
+        #[test]
+        fn dispute_reports_in_any_order_open_and_close_once(
+            mut reports in proptest::collection::vec(any_dispute_report(), 0..8),
+            at in 0usize..8,
+        ) {
+            reports.insert(at.min(reports.len()), DisputeStatus::Lost);
+            let mut inv = paid_invoice();
+            for status in reports {
+                inv.record_dispute(dispute(status), t0());
+            }
+            prop_assert_eq!(inv.disputes.len(), 1);
+            prop_assert_eq!(inv.disputes[0].status, DisputeStatus::Lost);
+            prop_assert_eq!(
+                inv.events.kinds(),
+                vec![EventKind::InvoiceDisputeOpened, EventKind::InvoiceDisputeClosed]
+            );
+        }
+
         #[test]
         fn totals_always_equal_the_sum_of_the_lines(lines in proptest::collection::vec(any_line(), 0..20), paid in 0i64..20_000_000) {
             let mut inv = invoice(lines.clone());

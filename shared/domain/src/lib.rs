@@ -22,6 +22,7 @@ pub mod payments;
 pub mod period;
 pub mod plan_change;
 pub mod ports;
+pub mod processor_reports;
 pub mod proration;
 pub mod refunds;
 pub mod service;

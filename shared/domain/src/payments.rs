@@ -45,6 +45,27 @@ pub enum AttachOutcome {
     Declined { code: String, message: String },
 }
 
+/// A refund as the processor holds it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorRefund {
+    /// `re_...` at Stripe.
+    pub refund_id: String,
+    pub amount: Money,
+    /// Failed and canceled refunds gave nothing back; pending and succeeded ones did.
+    pub gave_back: bool,
+}
+
+/// A payment as the processor holds it now. Webhook events are hints: handlers read the
+/// current state, so an event that arrives late or twice cannot move anything backwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorPayment {
+    pub payment_id: String,
+    /// Our invoice, from the metadata we gave the payment; `None` for payments not ours.
+    pub invoice_id: Option<String>,
+    /// Every refund of the payment, oldest first.
+    pub refunds: Vec<ProcessorRefund>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentError {
     /// Worth retrying later with the same idempotency key (rate limit, 5xx, network).
@@ -80,4 +101,17 @@ pub trait PaymentGateway: Send + Sync {
         amount: Money,
         idempotency_key: &str,
     ) -> Result<String, PaymentError>;
+    /// The payment `payment_id` (`pi_...`) with its refunds; `None` if the processor has none.
+    async fn payment(&self, payment_id: &str) -> Result<Option<ProcessorPayment>, PaymentError>;
+    /// The processor customer a payment method is attached to now, if any.
+    async fn payment_method_owner(
+        &self,
+        payment_method_id: &str,
+    ) -> Result<Option<String>, PaymentError>;
+    /// Our customer id, from the metadata of the processor's customer; `None` if it was
+    /// deleted or is not ours.
+    async fn customer_reference(
+        &self,
+        processor_customer_id: &str,
+    ) -> Result<Option<String>, PaymentError>;
 }

@@ -7,7 +7,6 @@ use crate::error::BillingError;
 use crate::ids::InvoiceId;
 use crate::invoice::{Invoice, RefundReason, RefundRecord};
 use crate::money::Money;
-use crate::ports::StoreError;
 use crate::service::Billing;
 
 /// `POST /invoices/{id}/refunds`.
@@ -16,6 +15,10 @@ pub struct RefundRequest {
     /// In the invoice's currency; `None` refunds everything not refunded yet.
     pub amount: Option<Decimal>,
     pub reason: Option<RefundReason>,
+    /// The caller's own key for this request (its `Idempotency-Key`, hashed). The processor's
+    /// refund is keyed by it, so a retried request refunds once even if the refund was meanwhile
+    /// recorded from the processor's report. Without it, the key is the invoice's next refund.
+    pub request_key: Option<String>,
 }
 
 impl Billing {
@@ -30,7 +33,7 @@ impl Billing {
         if !matches!(actor, Actor::Operator) {
             return Err(BillingError::NotFound("invoice"));
         }
-        let mut invoice = self.get_invoice(actor, id).await?;
+        let invoice = self.get_invoice(actor, id).await?;
         let conflict = |e: crate::money::MoneyError| BillingError::Conflict(e.to_string());
         let left = invoice
             .amount_paid
@@ -50,23 +53,36 @@ impl Billing {
         let payment_id = invoice.refundable_payment(amount)?;
         let refund_id = self
             .payments
-            .refund(&payment_id, amount, &invoice.next_refund_key())
+            .refund(
+                &payment_id,
+                amount,
+                &match &request.request_key {
+                    Some(key) => format!("invoice:{}:refund:request:{key}", invoice.id),
+                    None => invoice.next_refund_key(),
+                },
+            )
             .await?;
         let now = self.now();
-        invoice.record_refund(
-            RefundRecord {
-                processor_refund_id: refund_id,
-                processor_payment_id: payment_id,
-                amount,
-                reason: request.reason,
-                created_at: now,
-            },
-            now,
-        );
-        match self.invoices.update_invoice(&mut invoice).await {
-            Ok(()) => Ok(invoice),
-            Err(StoreError::VersionConflict) => Err(BillingError::StaleVersion("invoice")),
-            Err(e) => Err(e.into()),
-        }
+        let refund = RefundRecord {
+            processor_refund_id: refund_id,
+            processor_payment_id: payment_id,
+            amount,
+            reason: request.reason,
+            created_at: now,
+        };
+        // The processor's own report (`charge.refunded`) may have recorded the refund first.
+        let (invoice, _) = self
+            .update_invoice_with(&invoice.id, |invoice| {
+                let known = invoice
+                    .refunds
+                    .iter()
+                    .any(|r| r.processor_refund_id == refund.processor_refund_id);
+                if !known {
+                    invoice.record_refund(refund.clone(), now);
+                }
+                Ok(!known)
+            })
+            .await?;
+        Ok(invoice)
     }
 }

@@ -10,15 +10,22 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use billing_domain::money::Currency;
 use billing_domain::money::Money;
 use billing_domain::payments::{
-    AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway,
+    AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
+    ProcessorRefund,
 };
 use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
-use stripe_core::customer::{CreateCustomer, UpdateCustomer, UpdateCustomerInvoiceSettings};
-use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
-use stripe_core::refund::CreateRefund;
-use stripe_payment::payment_method::AttachPaymentMethod;
+use stripe_core::customer::{
+    CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
+    UpdateCustomerInvoiceSettings,
+};
+use stripe_core::payment_intent::{
+    CreatePaymentIntent, CreatePaymentIntentOffSession, RetrievePaymentIntent,
+};
+use stripe_core::refund::{CreateRefund, ListRefund};
+use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
 
 /// The Stripe gateway. Build once at cold start.
 #[derive(Clone)]
@@ -44,6 +51,8 @@ enum Failure {
         code: String,
         message: String,
     },
+    /// 404: no such object.
+    Missing(String),
     Rejected(String),
 }
 
@@ -64,6 +73,7 @@ fn classify(error: StripeError) -> Failure {
                 .unwrap_or_else(|| "card_declined".into()),
             message: e.message.unwrap_or_default(),
         },
+        StripeError::Stripe(e, 404) => Failure::Missing(e.message.unwrap_or_default()),
         StripeError::Stripe(e, status) => {
             Failure::Rejected(format!("HTTP {status}: {}", e.message.unwrap_or_default()))
         }
@@ -132,7 +142,9 @@ impl StripeGateway {
 
 fn rejected<T>(failure: Failure) -> Result<T, PaymentError> {
     match failure {
-        Failure::Retry(why) | Failure::Rejected(why) => Err(PaymentError::Rejected(why)),
+        Failure::Retry(why) | Failure::Rejected(why) | Failure::Missing(why) => {
+            Err(PaymentError::Rejected(why))
+        }
         Failure::Declined { code, message, .. } => {
             Err(PaymentError::Rejected(format!("{code}: {message}")))
         }
@@ -295,6 +307,76 @@ impl PaymentGateway for StripeGateway {
             .await?
         {
             Ok(refund) => Ok(refund.id.as_str().to_owned()),
+            Err(failure) => rejected(failure),
+        }
+    }
+
+    async fn payment(&self, payment_id: &str) -> Result<Option<ProcessorPayment>, PaymentError> {
+        let retrieve = RetrievePaymentIntent::new(payment_id);
+        let intent = match self
+            .call("retrieve_payment_intent", || retrieve.send(&self.client))
+            .await?
+        {
+            Ok(pi) => pi,
+            Err(Failure::Missing(_)) => return Ok(None),
+            Err(failure) => return rejected(failure),
+        };
+        let list = ListRefund::new().payment_intent(payment_id).limit(100);
+        let refunds = match self
+            .call("list_refunds", || list.send(&self.client))
+            .await?
+        {
+            Ok(list) => list.data,
+            Err(failure) => return rejected(failure),
+        };
+        let mut refunds: Vec<ProcessorRefund> = refunds
+            .into_iter()
+            .filter_map(|r| {
+                let currency = r.currency.to_string().parse::<Currency>().ok()?;
+                Some(ProcessorRefund {
+                    refund_id: r.id.as_str().to_owned(),
+                    amount: Money::from_minor_units(r.amount, currency),
+                    gave_back: !matches!(r.status.as_deref(), Some("failed" | "canceled")),
+                })
+            })
+            .collect();
+        // Stripe lists newest first.
+        refunds.reverse();
+        Ok(Some(ProcessorPayment {
+            payment_id: intent.id.as_str().to_owned(),
+            invoice_id: intent.metadata.get("invoice_id").cloned(),
+            refunds,
+        }))
+    }
+
+    async fn payment_method_owner(
+        &self,
+        payment_method_id: &str,
+    ) -> Result<Option<String>, PaymentError> {
+        let retrieve = RetrievePaymentMethod::new(payment_method_id);
+        match self
+            .call("retrieve_payment_method", || retrieve.send(&self.client))
+            .await?
+        {
+            Ok(pm) => Ok(pm.customer.map(|c| c.id().as_str().to_owned())),
+            Err(Failure::Missing(_)) => Ok(None),
+            Err(failure) => rejected(failure),
+        }
+    }
+
+    async fn customer_reference(
+        &self,
+        processor_customer_id: &str,
+    ) -> Result<Option<String>, PaymentError> {
+        let retrieve = RetrieveCustomer::new(processor_customer_id);
+        match self
+            .call("retrieve_customer", || retrieve.send(&self.client))
+            .await?
+        {
+            Ok(RetrieveCustomerReturned::Customer(customer)) => Ok(customer
+                .metadata
+                .and_then(|m| m.get("customer_id").cloned())),
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) | Err(Failure::Missing(_)) => Ok(None),
             Err(failure) => rejected(failure),
         }
     }

@@ -86,6 +86,46 @@ async fn a_visa_card_is_charged_and_refunded() {
         .await
         .expect("refund");
     assert!(refund.starts_with("re_"));
+
+    // What the webhook handlers read back parses with async-stripe's own types.
+    let second = s
+        .gateway
+        .refund(&payment_id, usd(500), "refund:in_1:2")
+        .await
+        .expect("refund");
+    let payment = s
+        .gateway
+        .payment(&payment_id)
+        .await
+        .expect("retrieve")
+        .expect("exists");
+    assert_eq!(payment.invoice_id, None, "the metadata has no invoice_id");
+    let refunds: Vec<(String, Money)> = payment
+        .refunds
+        .iter()
+        .map(|r| (r.refund_id.clone(), r.amount))
+        .collect();
+    assert_eq!(refunds, [(refund, usd(1000)), (second, usd(500))]);
+    assert!(payment.refunds.iter().all(|r| r.gave_back));
+    assert_eq!(s.gateway.payment("pi_unknown").await, Ok(None));
+
+    assert_eq!(
+        s.gateway.customer_reference(&customer).await,
+        Ok(Some("cus_1".to_owned()))
+    );
+    assert_eq!(s.gateway.customer_reference("cus_unknown").await, Ok(None));
+    assert_eq!(
+        s.gateway.payment_method_owner(&pm).await,
+        Ok(Some(customer.clone()))
+    );
+    let detached = reqwest::Client::new()
+        .post(format!("{}/v1/payment_methods/{pm}/detach", s.base))
+        .bearer_auth("sk_test_dashboard")
+        .send()
+        .await
+        .expect("detach");
+    assert!(detached.status().is_success());
+    assert_eq!(s.gateway.payment_method_owner(&pm).await, Ok(None));
 }
 
 #[tokio::test]

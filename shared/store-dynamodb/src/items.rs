@@ -8,8 +8,8 @@ use billing_domain::catalogue::{Feature, Limit, Plan, PlanStatus, Tier, TierLimi
 use billing_domain::customer::{Address, Company, Customer, Email, Metadata, PaymentTerms};
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::invoice::{
-    BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind, PaymentRecord, PaymentStatus,
-    RefundReason, RefundRecord,
+    BillingReason, DisputeRecord, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, LineKind,
+    PaymentRecord, PaymentStatus, RefundReason, RefundRecord,
 };
 use billing_domain::money::{Currency, Money};
 use billing_domain::period::Interval;
@@ -520,6 +520,17 @@ pub struct RefundItem {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+pub struct DisputeItem {
+    processor_dispute_id: String,
+    processor_payment_id: String,
+    amount: String,
+    reason: String,
+    status: DisputeStatus,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 pub struct InvoiceItem {
     pub pk: String,
     pub sk: String,
@@ -543,6 +554,8 @@ pub struct InvoiceItem {
     pub payments: Vec<PaymentItem>,
     #[serde(default)]
     pub refunds: Vec<RefundItem>,
+    #[serde(default)]
+    pub disputes: Vec<DisputeItem>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -592,6 +605,19 @@ impl From<&Invoice> for InvoiceItem {
                     created_at: ts(r.created_at),
                 })
                 .collect(),
+            disputes: i
+                .disputes
+                .iter()
+                .map(|d| DisputeItem {
+                    processor_dispute_id: d.processor_dispute_id.clone(),
+                    processor_payment_id: d.processor_payment_id.clone(),
+                    amount: d.amount.amount().to_string(),
+                    reason: d.reason.clone(),
+                    status: d.status,
+                    created_at: ts(d.created_at),
+                    updated_at: ts(d.updated_at),
+                })
+                .collect(),
             created_at: ts(i.created_at),
             updated_at: ts(i.updated_at),
             version: i.version,
@@ -635,6 +661,21 @@ impl TryFrom<InvoiceItem> for Invoice {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let disputes = i
+            .disputes
+            .into_iter()
+            .map(|d| {
+                Ok(DisputeRecord {
+                    processor_dispute_id: d.processor_dispute_id,
+                    processor_payment_id: d.processor_payment_id,
+                    amount: money("disputes.amount", &d.amount, i.currency)?,
+                    reason: d.reason,
+                    status: d.status,
+                    created_at: parse_ts("disputes.created_at", &d.created_at)?,
+                    updated_at: parse_ts("disputes.updated_at", &d.updated_at)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Invoice {
             id: InvoiceId::from_str(&i.id).map_err(corrupt("id"))?,
             subscription_id: SubscriptionId::from_str(&i.subscription_id)
@@ -653,6 +694,7 @@ impl TryFrom<InvoiceItem> for Invoice {
             next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
             payments,
             refunds,
+            disputes,
             events: Default::default(),
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,

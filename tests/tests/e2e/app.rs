@@ -400,6 +400,60 @@ impl TestApp {
         amounts
     }
 
+    /// A POST on the simulator's Stripe API, as the Stripe dashboard would make it.
+    pub async fn stripe_post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let answer = self
+            .http
+            .post(format!("{}{path}", self.sim_base))
+            .bearer_auth("sk_test_dashboard")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                form.iter()
+                    .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            )
+            .send()
+            .await
+            .expect("the simulator answers");
+        assert!(answer.status().is_success(), "{path}: {}", answer.status());
+        answer.json().await.expect("json")
+    }
+
+    /// The events the simulator recorded of type `kind`, oldest first (what Stripe sends).
+    pub async fn stripe_events(&self, kind: &str) -> Vec<Value> {
+        let mut events: Vec<Value> = self.stripe_get("/v1/events").await["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["type"] == kind)
+            .collect();
+        events.reverse();
+        events
+    }
+
+    /// Posts `event` to the webhook endpoint signed with `secret` at `timestamp`.
+    pub async fn deliver(&self, event: &Value, secret: &str, timestamp: i64) -> Answer {
+        let payload = event.to_string();
+        let signature = stripe_sim::signature_header(&payload, secret, timestamp);
+        self.raw(
+            Method::POST,
+            "/webhooks/stripe",
+            None,
+            Some(payload),
+            &[("stripe-signature", signature.as_str())],
+        )
+        .await
+    }
+
+    /// Delivers `event` signed genuinely, now, and expects it received.
+    pub async fn deliver_ok(&self, event: &Value) -> Answer {
+        self.deliver(event, WEBHOOK_SECRET, chrono::Utc::now().timestamp())
+            .await
+            .ok(200)
+    }
+
     /// Sets the simulator's fault rates.
     pub async fn stripe_faults(&self, error_rate: f32, after_commit_rate: f32) {
         let status = self
@@ -412,6 +466,24 @@ impl TestApp {
             .status();
         assert!(status.is_success());
     }
+}
+
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A Stripe event around `object`, shaped as Stripe sends them.
+pub fn stripe_event(id: &str, kind: &str, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": chrono::Utc::now().timestamp(),
+           "livemode": false, "pending_webhooks": 1, "api_version": "2026-09-30.endive",
+           "data": {"object": object}})
 }
 
 /// A time field of an answer.

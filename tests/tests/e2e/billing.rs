@@ -12,10 +12,15 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::{time, Answer, TestApp, WEBHOOK_SECRET};
+use crate::app::{stripe_event, time, TestApp, WEBHOOK_SECRET};
 
 /// Subscribes with `payment_method` and returns the answer's body.
-async fn subscribe_with(app: &TestApp, customer: &str, plan: &str, payment_method: &str) -> Value {
+pub(crate) async fn subscribe_with(
+    app: &TestApp,
+    customer: &str,
+    plan: &str,
+    payment_method: &str,
+) -> Value {
     app.call(
         Method::POST,
         "/api/v1/subscriptions",
@@ -32,14 +37,14 @@ async fn subscribe_with(app: &TestApp, customer: &str, plan: &str, payment_metho
     .body
 }
 
-async fn subscription(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn subscription(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/api/v1/subscriptions/{id}"), &app.admin())
         .await
         .ok(200)
         .body
 }
 
-async fn invoices(app: &TestApp, sub: &str) -> Vec<Value> {
+pub(crate) async fn invoices(app: &TestApp, sub: &str) -> Vec<Value> {
     app.get(
         &format!("/api/v1/subscriptions/{sub}/invoices?limit=100"),
         &app.admin(),
@@ -65,7 +70,7 @@ async fn set_payment_method(app: &TestApp, customer: &str, payment_method: &str)
 }
 
 /// Advances the clock to `at`.
-async fn advance_to(app: &TestApp, at: DateTime<Utc>) {
+pub(crate) async fn advance_to(app: &TestApp, at: DateTime<Utc>) {
     let now = app.advance(json!({"to": at.to_rfc3339()})).await;
     assert_eq!(now.parse::<DateTime<Utc>>().expect("time"), at);
 }
@@ -152,6 +157,10 @@ async fn a_failing_card_goes_past_due_is_retried_after_3_5_and_7_days_then_cance
     let invoice = &invoices(&app, id).await[0];
     assert_eq!(invoice["status"], "uncollectible");
     assert_eq!(invoice["attempt_count"], 4);
+    // Premium's fallback: the customer keeps the free plan from the cancellation on.
+    let free = free_successor(&app, &customer).await;
+    assert_eq!(time(&free["current_period_start"]), time(&sub["ended_at"]));
+    assert_eq!(free["metadata"]["previous_subscription_id"], id);
     // Nothing more happens later.
     advance_to(&app, renewal + Months::new(2)).await;
     assert_eq!(invoices(&app, id).await.len(), 2);
@@ -186,11 +195,24 @@ async fn a_new_payment_method_recovers_a_past_due_subscription_at_once() {
     advance_to(&app, renewal + Duration::hours(1)).await;
     assert_eq!(subscription(&app, id).await["status"], "past_due");
 
-    set_payment_method(&app, &customer, "pm_card_mastercard").await;
+    let updated = set_payment_method(&app, &customer, "pm_card_mastercard").await;
     let sub = subscription(&app, id).await;
     assert_eq!(sub["status"], "active");
     assert_eq!(sub["next_payment_attempt"], Value::Null);
-    assert_eq!(sub["payment_method_id"], "pm_card_mastercard");
+    // The payment method Stripe made of the test token, on the customer and the subscription.
+    let attached = &updated["default_payment_method_id"];
+    assert_eq!(&sub["payment_method_id"], attached);
+    let card = app
+        .stripe_get(&format!(
+            "/v1/payment_methods/{}",
+            attached.as_str().expect("pm")
+        ))
+        .await;
+    assert_eq!(card["card"]["brand"], "mastercard");
+    assert_eq!(
+        card["customer"],
+        app.stripe_customer(&customer).await.as_str()
+    );
     let invoice = &invoices(&app, id).await[0];
     assert_eq!(invoice["status"], "paid");
     assert_eq!(invoice["amount_paid"], "29.99");
@@ -451,26 +473,6 @@ async fn a_worker_killed_at_every_step_and_redelivered_charges_every_period_exac
     assert_eq!(sub["status"], "active");
 }
 
-/// Posts `event` to the webhook endpoint signed with `secret` at `timestamp`.
-async fn deliver(app: &TestApp, event: &Value, secret: &str, timestamp: i64) -> Answer {
-    let payload = event.to_string();
-    let signature = stripe_sim::signature_header(&payload, secret, timestamp);
-    app.raw(
-        Method::POST,
-        "/webhooks/stripe",
-        None,
-        Some(payload),
-        &[("stripe-signature", signature.as_str())],
-    )
-    .await
-}
-
-fn event(id: &str, kind: &str, object: Value) -> Value {
-    json!({"id": id, "object": "event", "type": kind, "created": Utc::now().timestamp(),
-           "livemode": false, "pending_webhooks": 1, "api_version": "2026-09-30.endive",
-           "data": {"object": object}})
-}
-
 #[tokio::test]
 async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_once() {
     let app = TestApp::with_test_clock().await;
@@ -501,11 +503,11 @@ async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_
     // Forged, stale and unsigned deliveries are refused and change nothing.
     pi["status"] = json!("succeeded");
     pi["amount_received"] = json!(7999);
-    let succeeded = event("evt_auth_ok", "payment_intent.succeeded", pi.clone());
-    deliver(&app, &succeeded, "whsec_forged", now)
+    let succeeded = stripe_event("evt_auth_ok", "payment_intent.succeeded", pi.clone());
+    app.deliver(&succeeded, "whsec_forged", now)
         .await
         .problem(400);
-    deliver(&app, &succeeded, WEBHOOK_SECRET, now - 400)
+    app.deliver(&succeeded, WEBHOOK_SECRET, now - 400)
         .await
         .problem(400);
     app.raw(
@@ -521,14 +523,13 @@ async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_
 
     // The genuine event, delivered twice, and a stale failure arriving after it.
     for _ in 0..2 {
-        deliver(&app, &succeeded, WEBHOOK_SECRET, now).await.ok(200);
+        app.deliver(&succeeded, WEBHOOK_SECRET, now).await.ok(200);
     }
     let mut failed = pi.clone();
     failed["status"] = json!("requires_payment_method");
     failed["amount_received"] = json!(0);
-    deliver(
-        &app,
-        &event(
+    app.deliver(
+        &stripe_event(
             "evt_auth_failed_earlier",
             "payment_intent.payment_failed",
             failed,
@@ -538,7 +539,7 @@ async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_
     )
     .await
     .ok(200);
-    let again = deliver(&app, &succeeded, WEBHOOK_SECRET, now).await.ok(200);
+    let again = app.deliver(&succeeded, WEBHOOK_SECRET, now).await.ok(200);
     assert_eq!(again.body["duplicate"], true);
 
     let sub = subscription(&app, id).await;
@@ -553,9 +554,8 @@ async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_
     assert_eq!(invoice["payments"].as_array().map(Vec::len), Some(1));
     assert_eq!(invoice["payments"][0]["status"], "succeeded");
     // An event for something that is not ours is acknowledged and ignored.
-    deliver(
-        &app,
-        &event("evt_other", "charge.dispute.created", json!({"id": "dp_1"})),
+    app.deliver(
+        &stripe_event("evt_other", "charge.dispute.created", json!({"id": "dp_1"})),
         WEBHOOK_SECRET,
         now,
     )
@@ -582,9 +582,8 @@ async fn a_payment_webhook_that_arrives_before_the_worker_records_the_charge_is_
         .stripe_get(&format!("/v1/payment_intents/{pi_id}"))
         .await;
     let now = Utc::now().timestamp();
-    deliver(
-        &app,
-        &event("evt_early", "payment_intent.succeeded", pi),
+    app.deliver(
+        &stripe_event("evt_early", "payment_intent.succeeded", pi),
         WEBHOOK_SECRET,
         now,
     )
@@ -739,6 +738,27 @@ async fn a_trial_without_a_card_pauses_at_its_end_or_cancels_as_configured() {
     }
 }
 
+/// The customer's subscription to the free plan, which must be active.
+async fn free_successor(app: &TestApp, customer: &str) -> Value {
+    let listed = app
+        .get(
+            &format!("/api/v1/subscriptions?customer_id={customer}"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    let free = listed["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["plan_id"] == "plan_free_month")
+        .cloned()
+        .unwrap_or_else(|| panic!("no free subscription: {listed}"));
+    assert_eq!(free["status"], "active");
+    free
+}
+
 #[tokio::test]
 async fn a_subscription_that_ends_at_its_period_end_drops_to_the_free_plan() {
     let app = TestApp::with_test_clock().await;
@@ -760,22 +780,7 @@ async fn a_subscription_that_ends_at_its_period_end_drops_to_the_free_plan() {
         let end = time(&sub["current_period_end"]);
         advance_to(&app, end + Duration::hours(1)).await;
         assert_eq!(subscription(&app, id).await["status"], ended);
-        let listed = app
-            .get(
-                &format!("/api/v1/subscriptions?customer_id={customer}"),
-                &app.admin(),
-            )
-            .await
-            .ok(200)
-            .body;
-        let free = listed["data"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .find(|s| s["plan_id"] == "plan_free_month")
-            .cloned()
-            .unwrap_or_else(|| panic!("no free subscription: {listed}"));
-        assert_eq!(free["status"], "active");
+        let free = free_successor(&app, &customer).await;
         assert_eq!(time(&free["current_period_start"]), end);
         assert_eq!(free["metadata"]["previous_subscription_id"], id);
         // Only the first Premium month was ever charged.

@@ -15,5 +15,6 @@ mod idempotency;
 mod invoices;
 mod plan_changes;
 mod plans;
+mod stripe_events;
 mod subscriptions;
 mod template;

@@ -22,7 +22,7 @@ use billing_domain::access::Actor;
 use billing_domain::customer::NewCustomer;
 use billing_domain::money::Money;
 use billing_domain::payments::{
-    AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway,
+    AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
 };
 use billing_domain::subscription::NewSubscription;
 use billing_jobs::{scheduler, worker, RenewalQueue, Services, Settings};
@@ -101,6 +101,18 @@ impl PaymentGateway for CountingGateway {
     async fn refund(&self, id: &str, amount: Money, key: &str) -> Result<String, PaymentError> {
         bump(&self.counts, "Stripe POST /v1/refunds".into());
         self.inner.refund(id, amount, key).await
+    }
+    async fn payment(&self, id: &str) -> Result<Option<ProcessorPayment>, PaymentError> {
+        bump(&self.counts, "Stripe GET /v1/payment_intents/{id}".into());
+        self.inner.payment(id).await
+    }
+    async fn payment_method_owner(&self, id: &str) -> Result<Option<String>, PaymentError> {
+        bump(&self.counts, "Stripe GET /v1/payment_methods/{id}".into());
+        self.inner.payment_method_owner(id).await
+    }
+    async fn customer_reference(&self, id: &str) -> Result<Option<String>, PaymentError> {
+        bump(&self.counts, "Stripe GET /v1/customers/{id}".into());
+        self.inner.customer_reference(id).await
     }
 }
 

@@ -128,9 +128,11 @@ pub async fn refund(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         .parse()
         .map_err(|_| ApiError::NotFound("invoice"))?;
     let request: RefundInvoiceRequest = json_body(&ctx.body, &ctx.headers)?;
+    let request_key = crate::request::header(&ctx.headers, "idempotency-key")
+        .map(|key| crate::idempotency::request_key(&principal.subject, key));
     let invoice = state
         .billing
-        .refund_invoice(&actor, &id, request.into_domain()?)
+        .refund_invoice(&actor, &id, request.into_domain(request_key)?)
         .await?;
     Ok(Reply::json(201, &response(&invoice)?)?.with_etag(invoice.version))
 }

@@ -2,8 +2,11 @@
 //! each processed once however often it is delivered, in any order.
 
 use billing_domain::ids::{CustomerId, InvoiceId};
+use billing_domain::invoice::DisputeStatus;
 use billing_domain::money::{Currency, Money};
+use billing_domain::payments::PaymentError;
 use billing_domain::ports::IdempotencyClaim;
+use billing_domain::processor_reports::DisputeReport;
 use billing_domain::BillingError;
 use chrono::Duration;
 use serde::Deserialize;
@@ -30,6 +33,9 @@ struct StripeEvent {
 #[derive(Debug, Deserialize)]
 struct EventData {
     object: Value,
+    /// The fields an `*.updated` or `payment_method.detached` event changed, as they were.
+    #[serde(default)]
+    previous_attributes: Option<Value>,
 }
 
 fn text<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
@@ -127,12 +133,16 @@ pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
 
 /// What each event type does. Events we do not use, and events about objects that are not
 /// ours (another system on the same Stripe account), are acknowledged and change nothing.
+/// Handlers only move things forward and read the current state where the event could be
+/// stale, so redelivered and out-of-order events change nothing twice.
 async fn process(state: &AppState, event: &StripeEvent) -> Result<(), ApiError> {
     let object = &event.data.object;
+    let billing = &state.billing;
+    let invoice_id = || metadata(object, "invoice_id").and_then(|id| id.parse::<InvoiceId>().ok());
     let outcome = match event.kind.as_str() {
         "payment_intent.succeeded" => {
             let (Some(invoice), Some(payment), Some(currency)) = (
-                metadata(object, "invoice_id").and_then(|id| id.parse::<InvoiceId>().ok()),
+                invoice_id(),
                 text(object, "id"),
                 text(object, "currency").and_then(|c| c.parse::<Currency>().ok()),
             ) else {
@@ -142,15 +152,70 @@ async fn process(state: &AppState, event: &StripeEvent) -> Result<(), ApiError> 
                 .get("amount_received")
                 .and_then(Value::as_i64)
                 .unwrap_or_default();
-            state
-                .billing
+            billing
                 .confirm_payment(
                     &invoice,
                     payment,
                     Money::from_minor_units(received, currency),
                 )
                 .await
-                .map(|_| ())
+        }
+        "payment_intent.payment_failed" => {
+            let (Some(invoice), Some(payment)) = (invoice_id(), text(object, "id")) else {
+                return Ok(());
+            };
+            let error = object.get("last_payment_error");
+            let code = error
+                .and_then(|e| text(e, "decline_code").or_else(|| text(e, "code")))
+                .unwrap_or("payment_failed");
+            let message = error
+                .and_then(|e| text(e, "message"))
+                .unwrap_or("the payment failed");
+            billing
+                .payment_failure_reported(&invoice, payment, code, message)
+                .await
+        }
+        // The charging worker records the attempt and its `invoice.payment_action_required`
+        // event from Stripe's answer, under the attempt's idempotency key; the event adds
+        // nothing it does not know (a known attempt already asks for authentication).
+        "payment_intent.requires_action" => Ok(false),
+        "charge.refunded" | "charge.refund.updated" => {
+            let Some(payment) = text(object, "payment_intent") else {
+                return Ok(());
+            };
+            billing.processor_refunds_reported(payment).await
+        }
+        "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
+            let (Some(id), Some(payment), Some(amount), Some(currency), Some(status)) = (
+                text(object, "id"),
+                text(object, "payment_intent"),
+                object.get("amount").and_then(Value::as_i64),
+                text(object, "currency").and_then(|c| c.parse::<Currency>().ok()),
+                text(object, "status").and_then(DisputeStatus::parse),
+            ) else {
+                return Ok(());
+            };
+            billing
+                .dispute_reported(DisputeReport {
+                    dispute_id: id.to_owned(),
+                    payment_id: payment.to_owned(),
+                    amount: Money::from_minor_units(amount, currency),
+                    reason: text(object, "reason").unwrap_or("general").to_owned(),
+                    status,
+                })
+                .await
+        }
+        "payment_method.detached" => {
+            let previous = event.data.previous_attributes.as_ref();
+            let (Some(payment_method), Some(customer)) = (
+                text(object, "id"),
+                previous.and_then(|p| text(p, "customer")),
+            ) else {
+                return Ok(());
+            };
+            billing
+                .payment_method_detached(customer, payment_method)
+                .await
         }
         "customer.deleted" => {
             let (Some(customer), Some(stripe_id)) = (
@@ -159,22 +224,24 @@ async fn process(state: &AppState, event: &StripeEvent) -> Result<(), ApiError> 
             ) else {
                 return Ok(());
             };
-            state
-                .billing
+            billing
                 .processor_customer_deleted(&customer, stripe_id)
                 .await
-                .map(|_| ())
         }
-        // The worker records failures and authentication requests when it charges; refunds
-        // and disputes are recorded by the operator's refund call (issue 4 follow-up).
-        _ => Ok(()),
+        _ => Ok(false),
     };
+    let outcome = outcome.map(|changed| {
+        tracing::info!(event = %event.id, kind = %event.kind, changed, "stripe event processed");
+    });
     match outcome {
         Ok(()) => Ok(()),
         Err(BillingError::Store(e)) => Err(e.into()),
         Err(BillingError::StaleVersion(what)) => Err(ApiError::Unavailable(format!(
             "the {what} kept changing; Stripe will deliver the event again"
         ))),
+        Err(BillingError::Payment(PaymentError::Transient(why))) => Err(ApiError::Unavailable(
+            format!("Stripe could not be asked ({why}); Stripe will deliver the event again"),
+        )),
         Err(other) => {
             tracing::warn!(event = %event.id, kind = %event.kind, error = %other, "event ignored");
             Ok(())
