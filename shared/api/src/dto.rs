@@ -34,9 +34,11 @@ macro_rules! api_enum {
     };
 }
 
+use billing_domain::credit::CreditTransactionKind as DCreditTransactionKind;
 use billing_domain::invoice::{
     BillingReason as DBillingReason, Invoice, InvoiceLine, InvoiceStatus as DInvoiceStatus,
-    LineKind as DLineKind, PaymentStatus as DPaymentStatus, RefundReason as DRefundReason,
+    LineKind as DLineKind, PaymentStatus as DPaymentStatus,
+    RefundDestination as DRefundDestination, RefundReason as DRefundReason,
 };
 use catalogue::{Feature as DFeature, PlanStatus as DPlanStatus, Tier as DTier};
 use customer::PaymentTerms as DPaymentTerms;
@@ -77,6 +79,12 @@ api_enum!(BillingReason => DBillingReason {
 });
 api_enum!(RefundReason => DRefundReason {
     Duplicate = "duplicate", Fraudulent = "fraudulent", RequestedByCustomer = "requested_by_customer",
+});
+api_enum!(
+    /// Where refunded money goes: back to the card through Stripe, or to the customer's credit
+    /// balance, spent on the next invoices.
+    RefundDestination => DRefundDestination {
+    PaymentMethod = "payment_method", CreditBalance = "credit_balance",
 });
 api_enum!(PaymentStatus => DPaymentStatus {
     Succeeded = "succeeded", RequiresAction = "requires_action", Failed = "failed",
@@ -741,7 +749,8 @@ pub struct InvoiceLineDto {
 }
 
 /// An invoice. `total = subtotal - discount` = the sum of the lines;
-/// `amount_due = max(total - amount_paid, 0)`.
+/// `amount_due = max(total - credit_applied - amount_paid, 0)`; a negative total is
+/// `credit_issued` to the customer's credit balance.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvoiceResponse {
     #[schema(example = "in_0cc175b9c0f1b6a831c399e2")]
@@ -756,6 +765,12 @@ pub struct InvoiceResponse {
     pub subtotal: String,
     pub discount: String,
     pub total: String,
+    /// The customer's credit spent on this invoice (paid before any card is charged).
+    #[schema(example = "0.00")]
+    pub credit_applied: String,
+    /// Credit this invoice gave the customer's balance (its total was negative).
+    #[schema(example = "0.00")]
+    pub credit_issued: String,
     pub amount_due: String,
     pub amount_paid: String,
     pub period_start: DateTime<Utc>,
@@ -796,6 +811,10 @@ pub struct UpcomingInvoiceResponse {
     pub subtotal: String,
     pub discount: String,
     pub total: String,
+    /// The customer's credit, as it stands, that would pay part of it.
+    pub credit_applied: String,
+    /// Credit it would give the customer's balance (a negative total).
+    pub credit_issued: String,
     pub amount_due: String,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
@@ -813,6 +832,8 @@ impl TryFrom<&Invoice> for UpcomingInvoiceResponse {
             subtotal: text(i.subtotal()?),
             discount: text(i.discount()?),
             total: text(i.total()?),
+            credit_applied: text(i.credit_spent()),
+            credit_issued: text(i.credit_issued()),
             amount_due: text(i.amount_due()?),
             period_start: i.period.start,
             period_end: i.period.end,
@@ -887,6 +908,8 @@ impl TryFrom<&Invoice> for InvoiceResponse {
             subtotal: text(i.subtotal()?),
             discount: text(i.discount()?),
             total: text(i.total()?),
+            credit_applied: text(i.credit_spent()),
+            credit_issued: text(i.credit_issued()),
             amount_due: text(i.amount_due()?),
             amount_paid: text(i.amount_paid),
             period_start: i.period.start,
@@ -913,6 +936,7 @@ impl TryFrom<&Invoice> for InvoiceResponse {
                 .iter()
                 .map(|r| RefundDto {
                     stripe_refund_id: r.processor_refund_id.clone(),
+                    to: r.destination.into(),
                     stripe_payment_intent_id: r.processor_payment_id.clone(),
                     amount: text(r.amount),
                     reason: r.reason.map(Into::into),
@@ -957,11 +981,78 @@ pub struct DisputeDto {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A customer's credit in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditBalanceDto {
+    pub currency: Currency,
+    #[schema(example = "20.00")]
+    pub amount: String,
+}
+
+/// `GET /customers/{id}/credit-balance`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditBalanceResponse {
+    pub customer_id: String,
+    /// One entry per currency the customer has or had credit in.
+    pub balances: Vec<CreditBalanceDto>,
+}
+
+impl CreditBalanceResponse {
+    pub fn new(customer_id: &str, balances: &[Money]) -> Self {
+        CreditBalanceResponse {
+            customer_id: customer_id.to_owned(),
+            balances: balances
+                .iter()
+                .map(|m| CreditBalanceDto {
+                    currency: m.currency().into(),
+                    amount: m.amount().to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+api_enum!(
+    /// Why a customer's credit changed.
+    CreditTransactionKind => DCreditTransactionKind {
+    AppliedToInvoice = "applied_to_invoice", InvoiceCredit = "invoice_credit",
+    InvoiceVoided = "invoice_voided", Refund = "refund",
+});
+
+/// One change of a customer's credit balance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditTransactionDto {
+    #[schema(example = "in_0cc175b9c0f1b6a831c399e2:applied")]
+    pub id: String,
+    pub kind: CreditTransactionKind,
+    /// Positive adds credit, negative spends it.
+    #[schema(example = "-20.00")]
+    pub amount: String,
+    pub currency: Currency,
+    pub invoice_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&billing_domain::credit::CreditTransaction> for CreditTransactionDto {
+    fn from(t: &billing_domain::credit::CreditTransaction) -> Self {
+        CreditTransactionDto {
+            id: t.id.clone(),
+            kind: t.kind.into(),
+            amount: t.amount.amount().to_string(),
+            currency: t.amount.currency().into(),
+            invoice_id: t.invoice_id.as_ref().map(ToString::to_string),
+            created_at: t.created_at,
+        }
+    }
+}
+
 /// A refund of a payment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RefundDto {
+    /// Stripe's refund; `null` for a refund to the credit balance.
     #[schema(example = "re_1Nispe2eZvKYlo2Cd31jOCgZ")]
-    pub stripe_refund_id: String,
+    pub stripe_refund_id: Option<String>,
+    pub to: RefundDestination,
     pub stripe_payment_intent_id: String,
     #[schema(example = "10.00")]
     pub amount: String,
@@ -977,6 +1068,8 @@ pub struct RefundInvoiceRequest {
     #[schema(example = "10.00")]
     pub amount: Option<String>,
     pub reason: Option<RefundReason>,
+    /// `payment_method` (the default) or `credit_balance`.
+    pub to: Option<RefundDestination>,
 }
 
 impl RefundInvoiceRequest {
@@ -993,6 +1086,7 @@ impl RefundInvoiceRequest {
                 .transpose()?,
             reason: self.reason.map(Into::into),
             request_key,
+            to: self.to.map(Into::into).unwrap_or_default(),
         })
     }
 }

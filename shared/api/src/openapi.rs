@@ -73,7 +73,7 @@ impl Modify for BearerAuth {
     paths(
         plans::list, plans::get, plans::create, plans::update, plans::archive,
         customers::create, customers::list, customers::get, customers::update,
-        customers::set_payment_method,
+        customers::set_payment_method, customers::credit_balance, customers::credit_transactions,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
         subscriptions::resume, subscriptions::cancel, subscriptions::update,
         subscriptions::change_plan, coupons::apply, coupons::remove,

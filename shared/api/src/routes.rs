@@ -92,6 +92,8 @@ pub enum Endpoint {
     ChangePlan,
     UpcomingInvoice,
     SetPaymentMethod,
+    GetCreditBalance,
+    ListCreditTransactions,
     ListInvoices,
     GetInvoice,
     PayInvoice,
@@ -174,6 +176,8 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/v1/customers/{id}" => GetCustomer @ CustomersApi),
     route!("PATCH" "/api/v1/customers/{id}" => UpdateCustomer @ CustomersApi),
     route!("PUT" "/api/v1/customers/{id}/payment-method" => SetPaymentMethod @ CustomersApi),
+    route!("GET" "/api/v1/customers/{id}/credit-balance" => GetCreditBalance @ CustomersApi),
+    route!("GET" "/api/v1/customers/{id}/credit-transactions" => ListCreditTransactions @ CustomersApi),
     route!("POST" "/api/v1/subscriptions" => CreateSubscription @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions" => ListSubscriptions @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}" => GetSubscription @ SubscriptionsApi),
@@ -481,6 +485,10 @@ async fn dispatch(
         Endpoint::ChangePlan => subscriptions::change_plan(state, ctx, principal).await,
         Endpoint::UpcomingInvoice => invoices::upcoming(state, ctx, principal).await,
         Endpoint::SetPaymentMethod => customers::set_payment_method(state, ctx, principal).await,
+        Endpoint::GetCreditBalance => customers::credit_balance(state, ctx, principal).await,
+        Endpoint::ListCreditTransactions => {
+            customers::credit_transactions(state, ctx, principal).await
+        }
         Endpoint::CreateCoupon => coupons::create(state, ctx, principal).await,
         Endpoint::ListCoupons => coupons::list(state, ctx, principal).await,
         Endpoint::GetCoupon => coupons::get(state, ctx, principal).await,

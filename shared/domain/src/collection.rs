@@ -479,19 +479,45 @@ impl Billing {
             return Ok(existing);
         }
         let now = self.now();
-        let mut invoice = period_draft(sub, plan, period, now)?.because(reason);
-        invoice.finalize(now)?;
-        match self.invoices.insert_invoice(&invoice).await {
-            Ok(()) => Ok(invoice),
-            Err(StoreError::AlreadyExists) => self
+        let draft = period_draft(sub, plan, period, now)?.because(reason);
+        match self.open_invoice(draft).await {
+            Ok(invoice) => Ok(invoice),
+            Err(BillingError::Store(StoreError::AlreadyExists)) => self
                 .invoices
                 .find_period_invoice(&sub.id, period.start)
                 .await?
                 .ok_or_else(|| {
                     BillingError::Conflict("the period's invoice vanished while created".into())
                 }),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Stores a draft as an open invoice (or paid, when credit or nothing is due): the
+    /// customer's credit is applied first, and spent in the same transaction that stores the
+    /// invoice. When the balance changed meanwhile, it is read again.
+    /// [`StoreError::AlreadyExists`] comes back as it is (a second invoice for the period).
+    pub(crate) async fn open_invoice(&self, draft: Invoice) -> Result<Invoice, BillingError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut invoice = draft.clone();
+            let now = self.now();
+            let balance = self
+                .credits
+                .credit_balance(&invoice.customer_id, invoice.currency)
+                .await?;
+            invoice.apply_credit(balance, now)?;
+            invoice.finalize(now)?;
+            match self.invoices.insert_invoice(&invoice).await {
+                Ok(()) => {
+                    invoice.events.clear();
+                    invoice.credit_changes.clear();
+                    return Ok(invoice);
+                }
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(BillingError::Store(e)),
+            }
+        }
+        Err(BillingError::StaleVersion("credit balance"))
     }
 
     /// Charges what `invoice` still owes and records the outcome on it (stored). A transient

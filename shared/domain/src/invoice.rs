@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::credit::{CreditTransaction, CreditTransactionKind};
 use crate::error::BillingError;
 use crate::events::{EventFacts, EventKind, Outbox};
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
@@ -109,10 +110,23 @@ pub enum RefundReason {
     RequestedByCustomer,
 }
 
+/// Where refunded money goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundDestination {
+    /// Back to the card, through the processor.
+    #[default]
+    PaymentMethod,
+    /// To the customer's credit balance, spent on the next invoices.
+    CreditBalance,
+}
+
 /// Money given back from a successful payment (`re_...` at Stripe).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRecord {
-    pub processor_refund_id: String,
+    /// The processor's refund; `None` for a refund to the credit balance.
+    pub processor_refund_id: Option<String>,
+    pub destination: RefundDestination,
     pub processor_payment_id: String,
     pub amount: Money,
     pub reason: Option<RefundReason>,
@@ -218,6 +232,12 @@ pub struct Invoice {
     pub refunds: Vec<RefundRecord>,
     /// Disputes of its payments, oldest first.
     pub disputes: Vec<DisputeRecord>,
+    /// The customer's credit this invoice moved: positive when credit paid part of it,
+    /// negative when its negative total went to the customer's balance.
+    pub credit_applied: Money,
+    /// Changes of the customer's credit balance recorded since the last stored write; the next
+    /// write stores them with it, in the same transaction.
+    pub credit_changes: Vec<CreditTransaction>,
     /// Events recorded since the last stored write; the next write stores them with it.
     pub events: Outbox,
     pub created_at: DateTime<Utc>,
@@ -277,6 +297,8 @@ impl Invoice {
             payments: Vec::new(),
             refunds: Vec::new(),
             disputes: Vec::new(),
+            credit_applied: Money::zero(currency),
+            credit_changes: Vec::new(),
             events: Outbox::default(),
             created_at: now,
             updated_at: now,
@@ -320,8 +342,12 @@ impl Invoice {
     }
 
     /// What is still to be paid; never negative (a negative total is a credit, not a debt).
+    /// What is left to pay: the total less the credit applied and what was paid.
     pub fn amount_due(&self) -> Result<Money, MoneyError> {
-        let due = self.total()?.checked_sub(&self.amount_paid)?;
+        let due = self
+            .total()?
+            .checked_sub(&self.credit_applied)?
+            .checked_sub(&self.amount_paid)?;
         Ok(if due.is_negative() {
             Money::zero(self.currency)
         } else {
@@ -330,6 +356,63 @@ impl Invoice {
     }
 
     /// Draft → open; an invoice with nothing to pay is paid at once.
+    /// Moves the customer's credit on a draft (see [`crate::credit`]): spends what of
+    /// `balance` the invoice can use, or credits a negative total. Replaces what an earlier
+    /// call on this draft decided (a retry after the balance changed).
+    pub fn apply_credit(&mut self, balance: Money, now: DateTime<Utc>) -> Result<(), BillingError> {
+        if self.status != InvoiceStatus::Draft {
+            return Err(illegal(self.status, "apply credit to"));
+        }
+        let conflict = |e: MoneyError| BillingError::Conflict(e.to_string());
+        self.credit_applied = Money::zero(self.currency);
+        self.credit_changes.clear();
+        let total = self.total().map_err(conflict)?;
+        let zero = Money::zero(self.currency);
+        let (kind, what, applied) = if total.is_negative() {
+            (CreditTransactionKind::InvoiceCredit, "credit", total)
+        } else if balance.currency() == self.currency {
+            let due = total.checked_sub(&self.amount_paid).map_err(conflict)?;
+            let spent = crate::credit::spendable(balance, due);
+            (CreditTransactionKind::AppliedToInvoice, "applied", spent)
+        } else {
+            return Ok(());
+        };
+        if applied.amount().is_zero() {
+            return Ok(());
+        }
+        self.credit_applied = applied;
+        self.credit_changes.push(CreditTransaction::for_invoice(
+            &self.id,
+            &self.customer_id,
+            kind,
+            what,
+            zero.checked_sub(&applied).map_err(conflict)?,
+            now,
+        ));
+        Ok(())
+    }
+
+    /// The credit this invoice gave the customer's balance (a negative total), as a positive
+    /// amount; zero otherwise.
+    pub fn credit_issued(&self) -> Money {
+        if self.credit_applied.is_negative() {
+            Money::zero(self.currency)
+                .checked_sub(&self.credit_applied)
+                .unwrap_or(self.credit_applied)
+        } else {
+            Money::zero(self.currency)
+        }
+    }
+
+    /// The credit spent on this invoice, as a positive amount; zero otherwise.
+    pub fn credit_spent(&self) -> Money {
+        if self.credit_applied.is_negative() {
+            Money::zero(self.currency)
+        } else {
+            self.credit_applied
+        }
+    }
+
     pub fn finalize(&mut self, now: DateTime<Utc>) -> Result<(), BillingError> {
         if self.status != InvoiceStatus::Draft {
             return Err(illegal(self.status, "finalize"));
@@ -417,13 +500,14 @@ impl Invoice {
             let known = self
                 .refunds
                 .iter()
-                .any(|r| r.processor_refund_id == refund.refund_id);
+                .any(|r| r.processor_refund_id.as_deref() == Some(refund.refund_id.as_str()));
             if known || refund.amount.currency() != self.currency {
                 continue;
             }
             self.record_refund(
                 RefundRecord {
-                    processor_refund_id: refund.refund_id.clone(),
+                    processor_refund_id: Some(refund.refund_id.clone()),
+                    destination: RefundDestination::PaymentMethod,
                     processor_payment_id: payment_id.to_owned(),
                     amount: refund.amount,
                     reason: None,
@@ -527,6 +611,17 @@ impl Invoice {
 
     pub fn record_refund(&mut self, refund: RefundRecord, now: DateTime<Utc>) {
         self.record(EventKind::InvoiceRefunded, now, refund.amount, None);
+        if refund.destination == RefundDestination::CreditBalance {
+            let what = format!("refund:{}", self.refunds.len() + 1);
+            self.credit_changes.push(CreditTransaction::for_invoice(
+                &self.id,
+                &self.customer_id,
+                CreditTransactionKind::Refund,
+                &what,
+                refund.amount,
+                now,
+            ));
+        }
         self.refunds.push(refund);
         self.updated_at = now;
     }
@@ -753,6 +848,18 @@ impl Invoice {
                 self.status = InvoiceStatus::Void;
                 self.next_attempt_at = None;
                 self.updated_at = now;
+                let spent = self.credit_spent();
+                if !spent.amount().is_zero() {
+                    // Nothing was bought: the credit that paid part of it comes back.
+                    self.credit_changes.push(CreditTransaction::for_invoice(
+                        &self.id,
+                        &self.customer_id,
+                        CreditTransactionKind::InvoiceVoided,
+                        "voided",
+                        spent,
+                        now,
+                    ));
+                }
                 Ok(())
             }
             InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::Uncollectible => {
@@ -1011,6 +1118,43 @@ mod tests {
             .expect("confirmed"));
         assert_eq!(inv.status, InvoiceStatus::Paid);
         assert!(!inv.record_reported_failure("pi_1", "late", "late", t0()));
+    }
+
+    #[test]
+    fn credit_pays_first_a_negative_total_is_credited_and_a_void_gives_credit_back() {
+        let mut inv = invoice(vec![line(LineKind::Subscription, 7999)]);
+        inv.apply_credit(usd(3000), t0()).expect("draft");
+        inv.apply_credit(usd(2000), t0())
+            .expect("again, after the balance changed");
+        assert_eq!(inv.credit_spent(), usd(2000));
+        assert_eq!(inv.amount_due(), Ok(usd(5999)));
+        assert_eq!(inv.credit_changes.len(), 1);
+        assert_eq!(inv.credit_changes[0].amount, usd(-2000));
+        inv.finalize(t0()).expect("finalize");
+        inv.credit_changes.clear();
+        inv.void(t0()).expect("void");
+        assert_eq!(
+            inv.credit_changes[0].kind,
+            CreditTransactionKind::InvoiceVoided
+        );
+        assert_eq!(inv.credit_changes[0].amount, usd(2000));
+
+        let mut credit = invoice(vec![
+            line(LineKind::Subscription, 2999),
+            line(LineKind::Proration, -4833),
+        ]);
+        credit.apply_credit(usd(500), t0()).expect("draft");
+        assert_eq!(credit.credit_issued(), usd(1834));
+        assert_eq!(credit.credit_changes[0].amount, usd(1834));
+        credit.finalize(t0()).expect("finalize");
+        assert_eq!(credit.status, InvoiceStatus::Paid);
+        assert_eq!(credit.amount_due(), Ok(usd(0)));
+
+        let mut covered = invoice(vec![line(LineKind::Subscription, 7999)]);
+        covered.apply_credit(usd(10_000), t0()).expect("draft");
+        covered.finalize(t0()).expect("finalize");
+        assert_eq!(covered.status, InvoiceStatus::Paid, "credit paid it all");
+        assert_eq!(covered.credit_spent(), usd(7999));
     }
 
     fn any_dispute_report() -> impl Strategy<Value = DisputeStatus> {

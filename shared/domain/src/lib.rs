@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod collection;
 pub mod coupon;
+pub mod credit;
 pub mod customer;
 pub mod discounts;
 pub mod dunning;

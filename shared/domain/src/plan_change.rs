@@ -171,17 +171,13 @@ impl Billing {
             return self.store_changed(sub).await;
         }
         let customer = self.customer_of(&sub).await?;
-        let mut invoice = change_invoice(&sub, &to, bill, now)?;
-        invoice.finalize(now)?;
-        self.invoices
-            .insert_invoice(&invoice)
-            .await
-            .map_err(|e| match e {
-                StoreError::AlreadyExists => BillingError::Conflict(
-                    "the plan was changed at this very moment already".into(),
-                ),
-                other => other.into(),
-            })?;
+        let draft = change_invoice(&sub, &to, bill, now)?;
+        let mut invoice = self.open_invoice(draft).await.map_err(|e| match e {
+            BillingError::Store(StoreError::AlreadyExists) => {
+                BillingError::Conflict("the plan was changed at this very moment already".into())
+            }
+            other => other,
+        })?;
         self.collect(&mut invoice, &sub, &customer, false, None)
             .await?;
         if invoice.status != InvoiceStatus::Paid {
@@ -243,7 +239,9 @@ impl Billing {
                 next.scheduled_plan_id = Some(to.id.clone());
             } else {
                 let bill = bill_for_change(&sub, &from, &to, true, now)?;
-                return change_invoice(&sub, &to, bill, now);
+                return self
+                    .with_credit(change_invoice(&sub, &to, bill, now)?)
+                    .await;
             }
         }
         if let Some(scheduled) = next.scheduled_plan_id.clone() {
@@ -252,6 +250,18 @@ impl Billing {
         }
         let plan = self.plan(&next.plan_id).await?;
         let (period, _) = next.next_period()?;
-        period_draft(&next, &plan, period, now)
+        self.with_credit(period_draft(&next, &plan, period, now)?)
+            .await
+    }
+
+    /// A preview with the customer's credit as it stands applied (nothing is spent).
+    async fn with_credit(&self, mut draft: Invoice) -> Result<Invoice, BillingError> {
+        let balance = self
+            .credits
+            .credit_balance(&draft.customer_id, draft.currency)
+            .await?;
+        draft.apply_credit(balance, self.now())?;
+        draft.credit_changes.clear();
+        Ok(draft)
     }
 }

@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 
 use crate::catalogue::Plan;
 use crate::coupon::{Coupon, PromotionCode, Redemption, RedemptionLimit};
+use crate::credit::CreditTransaction;
 use crate::customer::Customer;
 use crate::ids::{CouponId, CustomerId, InvoiceId, PlanId, PromotionCodeId, SubscriptionId};
 use crate::invoice::Invoice;
+use crate::money::{Currency, Money};
 use crate::page::{Page, PageRequest};
 use crate::subscription::Subscription;
 
@@ -102,7 +104,8 @@ pub trait InvoiceRepo: Send + Sync {
         subscription_id: &SubscriptionId,
         period_start: DateTime<Utc>,
     ) -> Result<Option<Invoice>, StoreError>;
-    /// Conditional on `invoice.version`; bumps it.
+    /// Conditional on `invoice.version`; bumps it. Stores the invoice's events and credit
+    /// changes in the same transaction, and clears them.
     async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError>;
     /// A subscription's invoices, newest first.
     async fn list_invoices(
@@ -136,6 +139,28 @@ pub trait CouponRepo: Send + Sync {
     ) -> Result<Vec<PromotionCode>, StoreError>;
     /// Conditional on `code.version` (a redemption bumps it too); bumps it.
     async fn update_promotion_code(&self, code: &mut PromotionCode) -> Result<(), StoreError>;
+}
+
+/// A customer's credit balance (see [`crate::credit`]). Changes are written with the invoice
+/// they belong to ([`Invoice::credit_changes`], stored by [`InvoiceRepo`] in the invoice's
+/// transaction); a change that would take the balance below zero fails that write with
+/// [`StoreError::VersionConflict`], and the caller reads the balance again.
+#[async_trait]
+pub trait CreditRepo: Send + Sync {
+    /// The customer's credit in `currency` (zero if none).
+    async fn credit_balance(
+        &self,
+        customer_id: &CustomerId,
+        currency: Currency,
+    ) -> Result<Money, StoreError>;
+    /// Every currency in which the customer has or had credit.
+    async fn credit_balances(&self, customer_id: &CustomerId) -> Result<Vec<Money>, StoreError>;
+    /// The customer's credit transactions, newest first.
+    async fn list_credit_transactions(
+        &self,
+        customer_id: &CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<CreditTransaction>, StoreError>;
 }
 
 /// What an idempotent write answered the first time.

@@ -5,8 +5,9 @@ use rust_decimal::Decimal;
 use crate::access::Actor;
 use crate::error::BillingError;
 use crate::ids::InvoiceId;
-use crate::invoice::{Invoice, RefundReason, RefundRecord};
+use crate::invoice::{Invoice, RefundDestination, RefundReason, RefundRecord};
 use crate::money::Money;
+use crate::ports::StoreError;
 use crate::service::Billing;
 
 /// `POST /invoices/{id}/refunds`.
@@ -19,6 +20,8 @@ pub struct RefundRequest {
     /// refund is keyed by it, so a retried request refunds once even if the refund was meanwhile
     /// recorded from the processor's report. Without it, the key is the invoice's next refund.
     pub request_key: Option<String>,
+    /// Back to the card (the default) or to the customer's credit balance.
+    pub to: RefundDestination,
 }
 
 impl Billing {
@@ -51,6 +54,27 @@ impl Billing {
             ));
         }
         let payment_id = invoice.refundable_payment(amount)?;
+        if request.to == RefundDestination::CreditBalance {
+            // No processor call: one conditional write of the invoice and the balance.
+            let mut invoice = invoice;
+            let now = self.now();
+            invoice.record_refund(
+                RefundRecord {
+                    processor_refund_id: None,
+                    destination: RefundDestination::CreditBalance,
+                    processor_payment_id: payment_id,
+                    amount,
+                    reason: request.reason,
+                    created_at: now,
+                },
+                now,
+            );
+            return match self.invoices.update_invoice(&mut invoice).await {
+                Ok(()) => Ok(invoice),
+                Err(StoreError::VersionConflict) => Err(BillingError::StaleVersion("invoice")),
+                Err(e) => Err(e.into()),
+            };
+        }
         let refund_id = self
             .payments
             .refund(
@@ -64,7 +88,8 @@ impl Billing {
             .await?;
         let now = self.now();
         let refund = RefundRecord {
-            processor_refund_id: refund_id,
+            processor_refund_id: Some(refund_id),
+            destination: RefundDestination::PaymentMethod,
             processor_payment_id: payment_id,
             amount,
             reason: request.reason,
@@ -73,10 +98,10 @@ impl Billing {
         // The processor's own report (`charge.refunded`) may have recorded the refund first.
         let (invoice, _) = self
             .update_invoice_with(&invoice.id, |invoice| {
-                let known = invoice
-                    .refunds
-                    .iter()
-                    .any(|r| r.processor_refund_id == refund.processor_refund_id);
+                let known = invoice.refunds.iter().any(|r| {
+                    r.processor_refund_id.is_some()
+                        && r.processor_refund_id == refund.processor_refund_id
+                });
                 if !known {
                     invoice.record_refund(refund.clone(), now);
                 }

@@ -16,7 +16,9 @@ use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::invoice::Invoice;
 use crate::page::{Page, PageRequest};
 use crate::payments::PaymentGateway;
-use crate::ports::{CouponRepo, CustomerRepo, InvoiceRepo, PlanRepo, StoreError, SubscriptionRepo};
+use crate::ports::{
+    CouponRepo, CreditRepo, CustomerRepo, InvoiceRepo, PlanRepo, StoreError, SubscriptionRepo,
+};
 use crate::subscription::{CancelRequest, Subscription, SubscriptionPatch};
 
 /// The ports the service works through.
@@ -27,6 +29,7 @@ pub struct Billing {
     pub subscriptions: Arc<dyn SubscriptionRepo>,
     pub invoices: Arc<dyn InvoiceRepo>,
     pub coupons: Arc<dyn CouponRepo>,
+    pub credits: Arc<dyn CreditRepo>,
     pub payments: Arc<dyn PaymentGateway>,
     pub clock: Arc<dyn Clock>,
     /// When failed renewals are retried, and what follows the last failure.

@@ -9,7 +9,7 @@ use billing_domain::customer::{Address, Company, Customer, Email, Metadata, Paym
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::invoice::{
     BillingReason, DisputeRecord, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, LineKind,
-    PaymentRecord, PaymentStatus, RefundReason, RefundRecord,
+    PaymentRecord, PaymentStatus, RefundDestination, RefundReason, RefundRecord,
 };
 use billing_domain::money::{Currency, Money};
 use billing_domain::period::Interval;
@@ -512,7 +512,9 @@ pub struct PaymentItem {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RefundItem {
-    processor_refund_id: String,
+    processor_refund_id: Option<String>,
+    #[serde(default)]
+    destination: RefundDestination,
     processor_payment_id: String,
     amount: String,
     reason: Option<RefundReason>,
@@ -556,6 +558,9 @@ pub struct InvoiceItem {
     pub refunds: Vec<RefundItem>,
     #[serde(default)]
     pub disputes: Vec<DisputeItem>,
+    /// Signed: credit spent on the invoice, or (negative) credit it issued.
+    #[serde(default)]
+    pub credit_applied: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -599,6 +604,7 @@ impl From<&Invoice> for InvoiceItem {
                 .iter()
                 .map(|r| RefundItem {
                     processor_refund_id: r.processor_refund_id.clone(),
+                    destination: r.destination,
                     processor_payment_id: r.processor_payment_id.clone(),
                     amount: r.amount.amount().to_string(),
                     reason: r.reason,
@@ -618,6 +624,8 @@ impl From<&Invoice> for InvoiceItem {
                     updated_at: ts(d.updated_at),
                 })
                 .collect(),
+            credit_applied: (!i.credit_applied.amount().is_zero())
+                .then(|| i.credit_applied.amount().to_string()),
             created_at: ts(i.created_at),
             updated_at: ts(i.updated_at),
             version: i.version,
@@ -654,6 +662,7 @@ impl TryFrom<InvoiceItem> for Invoice {
             .map(|r| {
                 Ok(RefundRecord {
                     processor_refund_id: r.processor_refund_id,
+                    destination: r.destination,
                     processor_payment_id: r.processor_payment_id,
                     amount: money("refunds.amount", &r.amount, i.currency)?,
                     reason: r.reason,
@@ -695,6 +704,11 @@ impl TryFrom<InvoiceItem> for Invoice {
             payments,
             refunds,
             disputes,
+            credit_applied: match &i.credit_applied {
+                Some(amount) => money("credit_applied", amount, i.currency)?,
+                None => Money::zero(i.currency),
+            },
+            credit_changes: Vec::new(),
             events: Default::default(),
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,

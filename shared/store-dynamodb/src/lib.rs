@@ -5,6 +5,7 @@
 //! Depends on the domain and the AWS SDK; the domain never depends on it.
 
 mod coupons;
+mod credits;
 mod events;
 mod items;
 mod table;
@@ -769,10 +770,16 @@ impl InvoiceRepo for DynamoStore {
             TransactWriteItem::builder().put(put_guard).build(),
         ];
         writes.extend(self.event_writes(&invoice_events(invoice, invoice.version))?);
+        let credit_from = writes.len();
+        writes.extend(self.credit_writes(&invoice.credit_changes)?);
         let outcome = self.transact(writes).await?;
         match outcome {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 0) || failed(&codes, 1) => Err(StoreError::AlreadyExists),
+            // The credit balance changed since it was read.
+            Err(codes) if (credit_from..codes.len()).any(|i| failed(&codes, i)) => {
+                Err(StoreError::VersionConflict)
+            }
             Err(codes) => Err(canceled(&codes)),
         }
     }
@@ -802,22 +809,27 @@ impl InvoiceRepo for DynamoStore {
 
     async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError> {
         let item = encode(&items::InvoiceItem::from(&*invoice))?;
-        let events = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
-        if events.is_empty() {
+        let mut together = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
+        together.extend(self.credit_writes(&invoice.credit_changes)?);
+        if together.is_empty() {
             self.update(item, invoice.version).await?;
         } else {
             let mut writes = vec![TransactWriteItem::builder()
                 .put(self.versioned_put(item, invoice.version)?)
                 .build()];
-            writes.extend(events);
+            writes.extend(together);
             match self.transact(writes).await? {
                 Ok(()) => {}
-                Err(codes) if failed(&codes, 0) => return Err(StoreError::VersionConflict),
+                // Another writer changed the invoice, or the credit balance no longer covers it.
+                Err(codes) if (0..codes.len()).any(|i| failed(&codes, i)) => {
+                    return Err(StoreError::VersionConflict)
+                }
                 Err(codes) => return Err(canceled(&codes)),
             }
         }
         invoice.version += 1;
         invoice.events.clear();
+        invoice.credit_changes.clear();
         Ok(())
     }
 

@@ -30,6 +30,16 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
     let attempts: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, format!("/api/v1/customers/{b}"), None),
         (
+            Method::GET,
+            format!("/api/v1/customers/{b}/credit-balance"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/customers/{b}/credit-transactions"),
+            None,
+        ),
+        (
             Method::PATCH,
             format!("/api/v1/customers/{b}"),
             Some(json!({"name": "Owned"})),

@@ -9,6 +9,7 @@ mod bad_input;
 mod billing;
 mod concurrency;
 mod coupons;
+mod credit;
 mod customers;
 mod events;
 mod idempotency;

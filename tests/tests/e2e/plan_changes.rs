@@ -8,7 +8,7 @@ use crate::app::{time, TestApp};
 
 /// A test app whose clock stands at 1 April 2030 (April has 30 days), with a customer
 /// subscribed to `plan` by card.
-async fn subscribed_on_the_first_of_april(plan: &str) -> (TestApp, String, Value) {
+pub(crate) async fn subscribed_on_the_first_of_april(plan: &str) -> (TestApp, String, Value) {
     let app = TestApp::with_test_clock().await;
     let april = Utc
         .with_ymd_and_hms(2030, 4, 1, 0, 0, 0)
@@ -25,7 +25,7 @@ async fn subscribed_on_the_first_of_april(plan: &str) -> (TestApp, String, Value
     (app, customer, sub)
 }
 
-async fn change(app: &TestApp, sub: &str, body: Value) -> crate::app::Answer {
+pub(crate) async fn change(app: &TestApp, sub: &str, body: Value) -> crate::app::Answer {
     app.call(
         Method::POST,
         &format!("/api/v1/subscriptions/{sub}/change-plan"),

@@ -5,7 +5,8 @@ use billing_domain::ids::CustomerId;
 
 use crate::auth::{Permission, Principal};
 use crate::dto::{
-    CreateCustomerRequest, CustomerResponse, List, PaymentMethodRequest, UpdateCustomerRequest,
+    CreateCustomerRequest, CreditBalanceResponse, CreditTransactionDto, CustomerResponse, List,
+    PaymentMethodRequest, UpdateCustomerRequest,
 };
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
@@ -105,4 +106,47 @@ pub async fn set_payment_method(
         .set_payment_method(&actor, &id, &request.payment_method_id)
         .await?;
     reply(200, &customer)
+}
+
+/// The customer's credit balance, per currency: what refunds to the balance, negative invoices
+/// and voided invoices left, less what invoices spent. It pays the next invoices first.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/credit-balance", tag = "customers",
+    params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, description = "The balances", body = CreditBalanceResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn credit_balance(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    ctx.query(&[])?;
+    let id = customer_id(ctx)?;
+    let balances = state.billing.credit_balances(&actor, &id).await?;
+    Reply::json(200, &CreditBalanceResponse::new(id.as_str(), &balances))
+}
+
+/// Every change of the customer's credit balance, newest first.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/credit-transactions", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+        ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of transactions", body = List<CreditTransactionDto>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn credit_transactions(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let id = customer_id(ctx)?;
+    let query = ctx.query(&["limit", "starting_after"])?;
+    let page = state
+        .billing
+        .list_credit_transactions(&actor, &id, &ctx.page(&query)?)
+        .await?;
+    Reply::json(
+        200,
+        &List::from_page(page, |t| CreditTransactionDto::from(&t)),
+    )
 }

@@ -1,0 +1,249 @@
+//! The customer's credit balance: left by refunds to the balance and by invoices with a negative
+//! total, spent on the next invoices before the card, never below zero, never twice.
+
+use chrono::Duration;
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::app::{time, TestApp};
+use crate::billing::{advance_to, invoices, subscribe_with};
+use crate::plan_changes::{change, subscribed_on_the_first_of_april};
+
+async fn balance(app: &TestApp, customer: &str) -> Value {
+    app.get(
+        &format!("/api/v1/customers/{customer}/credit-balance"),
+        &app.customer_token(customer),
+    )
+    .await
+    .ok(200)
+    .body["balances"]
+        .clone()
+}
+
+/// The customer's credit transactions, oldest first, as (kind, amount).
+async fn transactions(app: &TestApp, customer: &str) -> Vec<(String, String)> {
+    let list = app
+        .get(
+            &format!("/api/v1/customers/{customer}/credit-transactions?limit=100"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    let mut rows: Vec<(String, String)> = list["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| {
+            (
+                t["kind"].as_str().unwrap_or_default().to_owned(),
+                t["amount"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    rows.reverse();
+    rows
+}
+
+#[tokio::test]
+async fn a_refund_to_the_credit_balance_pays_the_next_renewal_first() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Credited").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    let id = sub["id"].as_str().expect("id");
+    let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
+    assert_eq!(balance(&app, &customer).await, json!([]));
+
+    let refunded = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/invoices/{invoice_id}/refunds"),
+            &app.admin(),
+            Some(json!({"amount": "30.00", "to": "credit_balance"})),
+        )
+        .await
+        .ok(201)
+        .body;
+    assert_eq!(refunded["amount_refunded"], "30.00");
+    assert_eq!(refunded["refunds"][0]["to"], "credit_balance");
+    assert_eq!(refunded["refunds"][0]["stripe_refund_id"], Value::Null);
+    let pi = refunded["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .expect("pi");
+    let stripe_refunds = app
+        .stripe_get(&format!("/v1/refunds?payment_intent={pi}"))
+        .await;
+    assert_eq!(
+        stripe_refunds["data"],
+        json!([]),
+        "nothing went to the card"
+    );
+    assert_eq!(
+        balance(&app, &customer).await,
+        json!([{"currency": "usd", "amount": "30.00"}])
+    );
+
+    // The preview shows the credit; the renewal spends it and charges the card the rest.
+    let upcoming = app
+        .get(
+            &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(
+        (&upcoming["credit_applied"], &upcoming["amount_due"]),
+        (&json!("30.00"), &json!("49.99"))
+    );
+    let renewal = time(&sub["current_period_end"]);
+    advance_to(&app, renewal + Duration::hours(1)).await;
+    let renewed = &invoices(&app, id).await[0];
+    assert_eq!(renewed["status"], "paid");
+    assert_eq!(renewed["total"], "79.99");
+    assert_eq!(renewed["credit_applied"], "30.00");
+    assert_eq!(renewed["amount_paid"], "49.99");
+    assert_eq!(renewed["amount_due"], "0.00");
+    assert_eq!(app.charged_amounts(&customer).await, [4999, 7999]);
+    assert_eq!(
+        balance(&app, &customer).await,
+        json!([{"currency": "usd", "amount": "0.00"}])
+    );
+    assert_eq!(
+        transactions(&app, &customer).await,
+        [
+            ("refund".to_owned(), "30.00".to_owned()),
+            ("applied_to_invoice".to_owned(), "-30.00".to_owned())
+        ]
+    );
+    // The month after, the card pays it all again.
+    advance_to(&app, renewal + chrono::Months::new(1) + Duration::hours(1)).await;
+    assert_eq!(app.charged_amounts(&customer).await, [4999, 7999, 7999]);
+
+    // Other customers cannot read this customer's credit.
+    let stranger = app.create_customer("Stranger").await;
+    for path in ["credit-balance", "credit-transactions"] {
+        app.get(
+            &format!("/api/v1/customers/{customer}/{path}"),
+            &app.customer_token(&stranger),
+        )
+        .await
+        .problem(404);
+    }
+}
+
+#[tokio::test]
+async fn an_invoice_with_a_negative_total_leaves_credit_that_the_next_invoice_spends() {
+    let (app, customer, sub) = subscribed_on_the_first_of_april("plan_premium_month").await;
+    let id = sub["id"].as_str().expect("id");
+    // One day in: 29 of 30 days left. Credit 77.32 for Premium, charge 28.99 for Basic.
+    app.advance(json!({"by_seconds": 86_400})).await;
+    change(
+        &app,
+        id,
+        json!({"plan_id": "plan_basic_month", "at_period_end": false}),
+    )
+    .await
+    .ok(200);
+    let may = time(&sub["current_period_end"]);
+    advance_to(&app, may + Duration::hours(1)).await;
+    let credit_only = &invoices(&app, id).await[0];
+    assert_eq!(credit_only["total"], "-18.34");
+    assert_eq!(credit_only["credit_issued"], "18.34");
+    assert_eq!(credit_only["amount_due"], "0.00");
+    assert_eq!(credit_only["status"], "paid");
+    assert_eq!(
+        balance(&app, &customer).await,
+        json!([{"currency": "usd", "amount": "18.34"}])
+    );
+    assert_eq!(
+        app.charged_amounts(&customer).await,
+        [7999],
+        "nothing charged in May"
+    );
+
+    advance_to(&app, may + chrono::Months::new(1) + Duration::hours(1)).await;
+    let june = &invoices(&app, id).await[0];
+    assert_eq!(june["total"], "29.99");
+    assert_eq!(june["credit_applied"], "18.34");
+    assert_eq!(june["amount_paid"], "11.65");
+    assert_eq!(app.charged_amounts(&customer).await, [1165, 7999]);
+    assert_eq!(
+        transactions(&app, &customer).await,
+        [
+            ("invoice_credit".to_owned(), "18.34".to_owned()),
+            ("applied_to_invoice".to_owned(), "-18.34".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn two_invoices_opened_at_once_spend_the_same_credit_once() {
+    let app = TestApp::with_test_clock().await;
+    app.call(
+        Method::POST,
+        "/api/v1/plans",
+        &app.admin(),
+        Some(
+            json!({"id": "plan_addon", "name": "Add-on", "tier": "basic", "interval": "month",
+                    "price": "10.00", "currency": "usd", "allow_multiple": true}),
+        ),
+    )
+    .await
+    .ok(201);
+    let customer = app.create_customer("Two Add-ons").await;
+    let first = subscribe_with(&app, &customer, "plan_addon", "pm_card_visa").await;
+    let invoice_id = first["latest_invoice_id"].as_str().expect("invoice");
+    app.call(
+        Method::POST,
+        &format!("/api/v1/invoices/{invoice_id}/refunds"),
+        &app.admin(),
+        Some(json!({"to": "credit_balance"})),
+    )
+    .await
+    .ok(201);
+    // 10.00 of credit; two more add-ons subscribed at the same moment, 10.00 each.
+    let subscribed =
+        join_all((0..2).map(|_| subscribe_with(&app, &customer, "plan_addon", "pm_card_visa")))
+            .await;
+    let mut paid_by_credit = Vec::new();
+    for sub in &subscribed {
+        assert_eq!(sub["status"], "active");
+        let invoice = app
+            .get(
+                &format!(
+                    "/api/v1/invoices/{}",
+                    sub["latest_invoice_id"].as_str().expect("invoice")
+                ),
+                &app.admin(),
+            )
+            .await
+            .ok(200)
+            .body;
+        assert_eq!(invoice["status"], "paid");
+        paid_by_credit.push(
+            invoice["credit_applied"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    paid_by_credit.sort();
+    assert_eq!(paid_by_credit, ["0.00", "10.00"]);
+    assert_eq!(app.charged_amounts(&customer).await, [1000, 1000]);
+    assert_eq!(
+        balance(&app, &customer).await,
+        json!([{"currency": "usd", "amount": "0.00"}])
+    );
+    // Both happened at the test clock's one instant: their order is not defined.
+    let mut ledger = transactions(&app, &customer).await;
+    ledger.sort();
+    assert_eq!(
+        ledger,
+        [
+            ("applied_to_invoice".to_owned(), "-10.00".to_owned()),
+            ("refund".to_owned(), "10.00".to_owned())
+        ]
+    );
+}
