@@ -1,8 +1,8 @@
-//! Customers' credit balances. `CUSTOMER#<id>` / `CREDIT#<currency>` holds `amount_minor`, a
+//! Customers' credit balances. `CUS#<id>` / `CREDIT#<currency>` holds `amount_minor`, a
 //! number changed only by `ADD`, under a condition that keeps it from going below zero, in the
 //! transaction that stores the invoice the change belongs to. Each change is also a ledger item
 //! `CREDITTX#<transaction id>` / `CREDITTX` (written once: its id names the invoice and what
-//! happened), listed newest first in gsi1 under `CUSTOMER#<id>#CREDITTX`.
+//! happened), listed newest first in gsi1 under `CUS#<id>#CREDITTX`.
 
 use std::str::FromStr;
 
