@@ -400,6 +400,46 @@ impl TestApp {
         amounts
     }
 
+    /// An invoice, read by an operator.
+    pub async fn invoice(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/invoices/{id}"), &self.admin())
+            .await
+            .ok(200)
+            .body
+    }
+
+    /// The latest invoice of a subscription (as answered by the API).
+    pub async fn latest_invoice(&self, subscription: &Value) -> Value {
+        self.invoice(
+            subscription["latest_invoice_id"]
+                .as_str()
+                .expect("a latest invoice"),
+        )
+        .await
+    }
+
+    /// The preview of a subscription's next invoice, read by an operator.
+    pub async fn upcoming_invoice(&self, subscription_id: &str) -> Value {
+        self.get(
+            &format!("/api/v1/subscriptions/{subscription_id}/upcoming-invoice"),
+            &self.admin(),
+        )
+        .await
+        .ok(200)
+        .body
+    }
+
+    /// `POST /invoices/{id}/refunds` as an operator.
+    pub async fn refund(&self, invoice_id: &str, body: Value) -> Answer {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/invoices/{invoice_id}/refunds"),
+            &self.admin(),
+            Some(body),
+        )
+        .await
+    }
+
     /// A POST on the simulator's Stripe API, as the Stripe dashboard would make it.
     pub async fn stripe_post(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let answer = self

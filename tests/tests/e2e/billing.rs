@@ -273,17 +273,7 @@ async fn a_card_that_needs_authentication_leaves_the_subscription_incomplete_wit
     .await;
     assert_eq!(sub["status"], "incomplete");
     let id = sub["id"].as_str().expect("id");
-    let invoice = app
-        .get(
-            &format!(
-                "/api/v1/invoices/{}",
-                sub["latest_invoice_id"].as_str().expect("invoice")
-            ),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let invoice = app.latest_invoice(&sub).await;
     assert_eq!(invoice["status"], "open");
     assert_eq!(invoice["amount_due"], "79.99");
     assert_eq!(invoice["payments"][0]["status"], "requires_action");
@@ -486,11 +476,7 @@ async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_
     .await;
     let id = sub["id"].as_str().expect("id");
     let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
-    let invoice = app
-        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
-        .await
-        .ok(200)
-        .body;
+    let invoice = app.invoice(invoice_id).await;
     let pi_id = invoice["payments"][0]["stripe_payment_intent_id"]
         .as_str()
         .expect("pi");
@@ -544,11 +530,7 @@ async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_
 
     let sub = subscription(&app, id).await;
     assert_eq!(sub["status"], "active");
-    let invoice = app
-        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
-        .await
-        .ok(200)
-        .body;
+    let invoice = app.invoice(invoice_id).await;
     assert_eq!(invoice["status"], "paid");
     assert_eq!(invoice["amount_paid"], "79.99");
     assert_eq!(invoice["payments"].as_array().map(Vec::len), Some(1));
@@ -570,11 +552,7 @@ async fn a_payment_webhook_that_arrives_before_the_worker_records_the_charge_is_
     let customer = app.create_customer("Early Event").await;
     let sub = subscribe_with(&app, &customer, "plan_basic_month", "pm_card_visa").await;
     let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
-    let invoice = app
-        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
-        .await
-        .ok(200)
-        .body;
+    let invoice = app.invoice(invoice_id).await;
     let pi_id = invoice["payments"][0]["stripe_payment_intent_id"]
         .as_str()
         .expect("pi");
@@ -589,11 +567,7 @@ async fn a_payment_webhook_that_arrives_before_the_worker_records_the_charge_is_
     )
     .await
     .ok(200);
-    let invoice = app
-        .get(&format!("/api/v1/invoices/{invoice_id}"), &app.admin())
-        .await
-        .ok(200)
-        .body;
+    let invoice = app.invoice(invoice_id).await;
     assert_eq!(invoice["amount_paid"], "29.99");
     assert_eq!(invoice["payments"].as_array().map(Vec::len), Some(1));
 }

@@ -218,14 +218,7 @@ async fn an_amount_off_coupon_applied_later_discounts_the_next_invoice_once() {
         .body;
     // From the next invoice: the current period is paid already.
     assert_eq!(discounted["discount"]["start"], sub["current_period_end"]);
-    let upcoming = app
-        .get(
-            &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let upcoming = app.upcoming_invoice(id).await;
     assert_eq!(
         (upcoming["discount"].as_str(), upcoming["total"].as_str()),
         (Some("10.00"), Some("69.99"))

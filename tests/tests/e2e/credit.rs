@@ -56,11 +56,9 @@ async fn a_refund_to_the_credit_balance_pays_the_next_renewal_first() {
     assert_eq!(balance(&app, &customer).await, json!([]));
 
     let refunded = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/invoices/{invoice_id}/refunds"),
-            &app.admin(),
-            Some(json!({"amount": "30.00", "to": "credit_balance"})),
+        .refund(
+            invoice_id,
+            json!({"amount": "30.00", "to": "credit_balance"}),
         )
         .await
         .ok(201)
@@ -85,14 +83,7 @@ async fn a_refund_to_the_credit_balance_pays_the_next_renewal_first() {
     );
 
     // The preview shows the credit; the renewal spends it and charges the card the rest.
-    let upcoming = app
-        .get(
-            &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let upcoming = app.upcoming_invoice(id).await;
     assert_eq!(
         (&upcoming["credit_applied"], &upcoming["amount_due"]),
         (&json!("30.00"), &json!("49.99"))
@@ -195,14 +186,9 @@ async fn two_invoices_opened_at_once_spend_the_same_credit_once() {
     let customer = app.create_customer("Two Add-ons").await;
     let first = subscribe_with(&app, &customer, "plan_addon", "pm_card_visa").await;
     let invoice_id = first["latest_invoice_id"].as_str().expect("invoice");
-    app.call(
-        Method::POST,
-        &format!("/api/v1/invoices/{invoice_id}/refunds"),
-        &app.admin(),
-        Some(json!({"to": "credit_balance"})),
-    )
-    .await
-    .ok(201);
+    app.refund(invoice_id, json!({"to": "credit_balance"}))
+        .await
+        .ok(201);
     // 10.00 of credit; two more add-ons subscribed at the same moment, 10.00 each.
     let subscribed =
         join_all((0..2).map(|_| subscribe_with(&app, &customer, "plan_addon", "pm_card_visa")))
@@ -210,17 +196,7 @@ async fn two_invoices_opened_at_once_spend_the_same_credit_once() {
     let mut paid_by_credit = Vec::new();
     for sub in &subscribed {
         assert_eq!(sub["status"], "active");
-        let invoice = app
-            .get(
-                &format!(
-                    "/api/v1/invoices/{}",
-                    sub["latest_invoice_id"].as_str().expect("invoice")
-                ),
-                &app.admin(),
-            )
-            .await
-            .ok(200)
-            .body;
+        let invoice = app.latest_invoice(sub).await;
         assert_eq!(invoice["status"], "paid");
         paid_by_credit.push(
             invoice["credit_applied"]

@@ -67,17 +67,7 @@ async fn an_upgrade_from_basic_to_premium_on_day_10_of_a_30_day_month_charges_th
     assert_eq!(changed["plan_id"], "plan_premium_month");
     // The period is kept.
     assert_eq!(changed["current_period_end"], sub["current_period_end"]);
-    let invoice = app
-        .get(
-            &format!(
-                "/api/v1/invoices/{}",
-                changed["latest_invoice_id"].as_str().expect("invoice")
-            ),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let invoice = app.latest_invoice(&changed).await;
     assert_eq!(invoice["status"], "paid");
     assert_eq!(invoice["total"], "33.34");
     assert_eq!(invoice["lines"][0]["kind"], "proration");
@@ -102,14 +92,7 @@ async fn a_downgrade_waits_for_the_end_of_the_period() {
         .body;
     assert_eq!(changed["plan_id"], "plan_premium_month");
     assert_eq!(changed["scheduled_plan_id"], "plan_basic_month");
-    let upcoming = app
-        .get(
-            &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let upcoming = app.upcoming_invoice(id).await;
     assert_eq!(upcoming["total"], "29.99");
     assert_eq!(upcoming["period_start"], sub["current_period_end"]);
     app.advance(
@@ -141,14 +124,7 @@ async fn an_immediate_downgrade_credits_the_next_invoice() {
     .body;
     assert_eq!(changed["plan_id"], "plan_basic_month");
     // 10 of 30 days left: credit 26.66 for Premium, charge 10.00 for Basic, on the next invoice.
-    let upcoming = app
-        .get(
-            &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let upcoming = app.upcoming_invoice(id).await;
     let amounts: Vec<&str> = upcoming["lines"]
         .as_array()
         .expect("lines")
@@ -163,14 +139,7 @@ async fn an_immediate_downgrade_credits_the_next_invoice() {
     .await;
     assert_eq!(app.charged_amounts(&customer).await, [1333, 7999]);
     // The credit was used once.
-    let upcoming = app
-        .get(
-            &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let upcoming = app.upcoming_invoice(id).await;
     assert_eq!(upcoming["total"], "29.99");
 }
 
@@ -191,14 +160,7 @@ async fn a_change_of_interval_resets_the_billing_anchor() {
     );
     // Half the month unused: 40.00 back, 19.99 for the new week; the credit covers it.
     assert_eq!(app.charged_amounts(&customer).await, [7999]);
-    let upcoming = app
-        .get(
-            &format!("/api/v1/subscriptions/{id}/upcoming-invoice"),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let upcoming = app.upcoming_invoice(id).await;
     assert_eq!(upcoming["lines"][0]["amount"], "19.99");
     assert_eq!(upcoming["lines"][1]["amount"], "-40.00");
 }

@@ -3,18 +3,10 @@
 //! disputes, detached payment methods and payments that fail after authentication.
 
 use chrono::Duration;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::app::{stripe_event, time, TestApp};
 use crate::billing::{advance_to, invoices, subscribe_with, subscription};
-
-async fn invoice(app: &TestApp, id: &str) -> Value {
-    app.get(&format!("/api/v1/invoices/{id}"), &app.admin())
-        .await
-        .ok(200)
-        .body
-}
 
 fn payment_intent_of(invoice: &Value) -> String {
     invoice["payments"][0]["stripe_payment_intent_id"]
@@ -39,7 +31,7 @@ async fn a_refund_made_in_the_stripe_dashboard_is_recorded_once_from_charge_refu
     let customer = app.create_customer("Dashboard Refund").await;
     let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
     let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
-    let pi = payment_intent_of(&invoice(&app, invoice_id).await);
+    let pi = payment_intent_of(&app.invoice(invoice_id).await);
     delivered_types(&app).await;
 
     // Someone refunds 20.00 in the Stripe dashboard; Stripe says so, twice.
@@ -54,30 +46,21 @@ async fn a_refund_made_in_the_stripe_dashboard_is_recorded_once_from_charge_refu
     for _ in 0..2 {
         app.deliver_ok(&events[0]).await;
     }
-    let refunded = invoice(&app, invoice_id).await;
+    let refunded = app.invoice(invoice_id).await;
     assert_eq!(refunded["amount_refunded"], "20.00");
     assert_eq!(refunded["refunds"].as_array().map(Vec::len), Some(1));
     assert_eq!(refunded["refunds"][0]["stripe_refund_id"], refund["id"]);
     assert_eq!(refunded["status"], "paid");
 
     // An operator refunds the rest through the API; Stripe's event for it adds nothing.
-    let rest = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/invoices/{invoice_id}/refunds"),
-            &app.admin(),
-            Some(json!({})),
-        )
-        .await
-        .ok(201)
-        .body;
+    let rest = app.refund(invoice_id, json!({})).await.ok(201).body;
     assert_eq!(rest["refunds"][1]["amount"], "59.99");
     let events = app.stripe_events("charge.refunded").await;
     assert_eq!(events.len(), 2);
     for event in events.iter().rev() {
         app.deliver_ok(event).await;
     }
-    let refunded = invoice(&app, invoice_id).await;
+    let refunded = app.invoice(invoice_id).await;
     assert_eq!(refunded["amount_refunded"], "79.99");
     assert_eq!(refunded["refunds"].as_array().map(Vec::len), Some(2));
     assert_eq!(
@@ -100,7 +83,7 @@ async fn a_dispute_is_recorded_once_in_any_order_and_blocks_refunds_of_the_payme
     .await;
     assert_eq!(sub["status"], "active");
     let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
-    let pi = payment_intent_of(&invoice(&app, invoice_id).await);
+    let pi = payment_intent_of(&app.invoice(invoice_id).await);
     delivered_types(&app).await;
     let created = app.stripe_events("charge.dispute.created").await;
     assert_eq!(created.len(), 1);
@@ -120,7 +103,7 @@ async fn a_dispute_is_recorded_once_in_any_order_and_blocks_refunds_of_the_payme
     for event in [&closed[0], &created[0], &closed[0]] {
         app.deliver_ok(event).await;
     }
-    let disputed = invoice(&app, invoice_id).await;
+    let disputed = app.invoice(invoice_id).await;
     let disputes = disputed["disputes"].as_array().expect("disputes");
     assert_eq!(disputes.len(), 1, "{disputed}");
     assert_eq!(disputes[0]["stripe_dispute_id"], dispute_id);
@@ -136,12 +119,7 @@ async fn a_dispute_is_recorded_once_in_any_order_and_blocks_refunds_of_the_payme
 
     // The money went back through the dispute: the payment cannot be refunded as well.
     let refused = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/invoices/{invoice_id}/refunds"),
-            &app.admin(),
-            Some(json!({"amount": "10.00"})),
-        )
+        .refund(invoice_id, json!({"amount": "10.00"}))
         .await
         .problem(422);
     assert_eq!(refused.fields(), ["amount"]);
@@ -216,7 +194,7 @@ async fn a_payment_that_fails_after_authentication_is_recorded_once_and_the_cust
     assert_eq!(sub["status"], "incomplete");
     let id = sub["id"].as_str().expect("id");
     let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
-    let pi = payment_intent_of(&invoice(&app, invoice_id).await);
+    let pi = payment_intent_of(&app.invoice(invoice_id).await);
     delivered_types(&app).await;
 
     // Stripe's "requires_action" event tells nothing the invoice does not know.
@@ -224,7 +202,7 @@ async fn a_payment_that_fails_after_authentication_is_recorded_once_and_the_cust
     assert_eq!(requires_action.len(), 1);
     app.deliver_ok(&requires_action[0]).await;
     assert_eq!(
-        invoice(&app, invoice_id).await["payments"][0]["status"],
+        app.invoice(invoice_id).await["payments"][0]["status"],
         "requires_action"
     );
 
@@ -238,7 +216,7 @@ async fn a_payment_that_fails_after_authentication_is_recorded_once_and_the_cust
     for _ in 0..2 {
         app.deliver_ok(&failed).await;
     }
-    let open = invoice(&app, invoice_id).await;
+    let open = app.invoice(invoice_id).await;
     assert_eq!(open["status"], "open");
     assert_eq!(open["attempt_count"], 1);
     assert_eq!(open["payments"][0]["status"], "failed");
