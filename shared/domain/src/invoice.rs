@@ -428,6 +428,11 @@ impl Invoice {
             InvoiceStatus::Open
         };
         self.updated_at = now;
+        let spent = self.credit_spent();
+        if nothing_due && !spent.amount().is_zero() {
+            // Paid by the customer's credit: a receipt is owed as for a card payment.
+            self.record(EventKind::InvoicePaid, now, spent, None);
+        }
         Ok(())
     }
 
@@ -1155,6 +1160,8 @@ mod tests {
         covered.finalize(t0()).expect("finalize");
         assert_eq!(covered.status, InvoiceStatus::Paid, "credit paid it all");
         assert_eq!(covered.credit_spent(), usd(7999));
+        assert_eq!(covered.events.kinds(), [EventKind::InvoicePaid]);
+        assert!(credit.events.is_empty(), "a credit-only invoice paid nothing");
     }
 
     fn any_dispute_report() -> impl Strategy<Value = DisputeStatus> {
