@@ -1161,7 +1161,10 @@ mod tests {
         assert_eq!(covered.status, InvoiceStatus::Paid, "credit paid it all");
         assert_eq!(covered.credit_spent(), usd(7999));
         assert_eq!(covered.events.kinds(), [EventKind::InvoicePaid]);
-        assert!(credit.events.is_empty(), "a credit-only invoice paid nothing");
+        assert!(
+            credit.events.is_empty(),
+            "a credit-only invoice paid nothing"
+        );
     }
 
     fn any_dispute_report() -> impl Strategy<Value = DisputeStatus> {
