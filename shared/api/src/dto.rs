@@ -755,29 +755,16 @@ pub struct InvoiceLineDto {
 pub struct InvoiceResponse {
     #[schema(example = "in_0cc175b9c0f1b6a831c399e2")]
     pub id: String,
-    pub subscription_id: String,
-    pub customer_id: String,
     pub status: InvoiceStatus,
     /// Why it was made: `subscription_create`, `subscription_cycle` (a renewal) or
     /// `subscription_update` (a plan change).
     pub billing_reason: BillingReason,
-    pub currency: Currency,
-    pub subtotal: String,
-    pub discount: String,
-    pub total: String,
-    /// The customer's credit spent on this invoice (paid before any card is charged).
-    #[schema(example = "0.00")]
-    pub credit_applied: String,
-    /// Credit this invoice gave the customer's balance (its total was negative).
-    #[schema(example = "0.00")]
-    pub credit_issued: String,
-    pub amount_due: String,
+    /// Its subscription, customer, totals, period and lines, as a preview shows them.
+    #[serde(flatten)]
+    pub figures: InvoiceFigures,
     pub amount_paid: String,
-    pub period_start: DateTime<Utc>,
-    pub period_end: DateTime<Utc>,
     pub attempt_count: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
-    pub lines: Vec<InvoiceLineDto>,
     /// Every charge attempt, oldest first.
     pub payments: Vec<PaymentDto>,
     #[schema(example = "0.00")]
@@ -801,19 +788,23 @@ fn line_dtos(lines: &[InvoiceLine]) -> Vec<InvoiceLineDto> {
         .collect()
 }
 
-/// A preview of the next invoice (nothing stored or charged): the next renewal, or what a plan
-/// change would bill now.
+/// What an invoice bills, stored or previewed: its totals, period and lines. A preview of the
+/// next invoice (`GET /subscriptions/{id}/upcoming-invoice`, nothing stored or charged) is
+/// exactly this; a stored invoice has it too.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UpcomingInvoiceResponse {
+pub struct InvoiceFigures {
     pub subscription_id: String,
     pub customer_id: String,
     pub currency: Currency,
     pub subtotal: String,
     pub discount: String,
     pub total: String,
-    /// The customer's credit, as it stands, that would pay part of it.
+    /// The customer's credit spent on it (paid before any card is charged); for a preview, the
+    /// credit as it stands now.
+    #[schema(example = "0.00")]
     pub credit_applied: String,
-    /// Credit it would give the customer's balance (a negative total).
+    /// Credit it gives the customer's balance (its total is negative).
+    #[schema(example = "0.00")]
     pub credit_issued: String,
     pub amount_due: String,
     pub period_start: DateTime<Utc>,
@@ -821,11 +812,11 @@ pub struct UpcomingInvoiceResponse {
     pub lines: Vec<InvoiceLineDto>,
 }
 
-impl TryFrom<&Invoice> for UpcomingInvoiceResponse {
+impl TryFrom<&Invoice> for InvoiceFigures {
     type Error = money::MoneyError;
     fn try_from(i: &Invoice) -> Result<Self, Self::Error> {
         let text = |m: Money| m.amount().to_string();
-        Ok(UpcomingInvoiceResponse {
+        Ok(InvoiceFigures {
             subscription_id: i.subscription_id.to_string(),
             customer_id: i.customer_id.to_string(),
             currency: i.currency.into(),
@@ -900,23 +891,12 @@ impl TryFrom<&Invoice> for InvoiceResponse {
         let text = |m: Money| m.amount().to_string();
         Ok(InvoiceResponse {
             id: i.id.to_string(),
-            subscription_id: i.subscription_id.to_string(),
-            customer_id: i.customer_id.to_string(),
             status: i.status.into(),
             billing_reason: i.billing_reason.into(),
-            currency: i.currency.into(),
-            subtotal: text(i.subtotal()?),
-            discount: text(i.discount()?),
-            total: text(i.total()?),
-            credit_applied: text(i.credit_spent()),
-            credit_issued: text(i.credit_issued()),
-            amount_due: text(i.amount_due()?),
+            figures: InvoiceFigures::try_from(i)?,
             amount_paid: text(i.amount_paid),
-            period_start: i.period.start,
-            period_end: i.period.end,
             attempt_count: i.attempt_count,
             next_attempt_at: i.next_attempt_at,
-            lines: line_dtos(&i.lines),
             payments: i
                 .payments
                 .iter()

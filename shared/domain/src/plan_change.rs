@@ -20,7 +20,7 @@ use crate::money::Money;
 use crate::period::Period;
 use crate::ports::StoreError;
 use crate::proration::prorate;
-use crate::service::Billing;
+use crate::service::{stale_on_conflict, Billing};
 use crate::subscription::{Subscription, SubscriptionStatus};
 
 /// `POST /subscriptions/{id}/change-plan`.
@@ -196,11 +196,11 @@ impl Billing {
         &self,
         mut sub: Subscription,
     ) -> Result<Subscription, BillingError> {
-        match self.subscriptions.update_subscription(&mut sub).await {
-            Ok(()) => Ok(sub),
-            Err(StoreError::VersionConflict) => Err(BillingError::StaleVersion("subscription")),
-            Err(e) => Err(e.into()),
-        }
+        self.subscriptions
+            .update_subscription(&mut sub)
+            .await
+            .map_err(stale_on_conflict("subscription"))?;
+        Ok(sub)
     }
 
     /// A preview of the next invoice, as Stripe's upcoming invoice: the next renewal (with a

@@ -7,8 +7,7 @@ use crate::error::BillingError;
 use crate::ids::InvoiceId;
 use crate::invoice::{Invoice, RefundDestination, RefundReason, RefundRecord};
 use crate::money::Money;
-use crate::ports::StoreError;
-use crate::service::Billing;
+use crate::service::{stale_on_conflict, Billing};
 
 /// `POST /invoices/{id}/refunds`.
 #[derive(Debug, Clone, Default)]
@@ -69,11 +68,11 @@ impl Billing {
                 },
                 now,
             );
-            return match self.invoices.update_invoice(&mut invoice).await {
-                Ok(()) => Ok(invoice),
-                Err(StoreError::VersionConflict) => Err(BillingError::StaleVersion("invoice")),
-                Err(e) => Err(e.into()),
-            };
+            self.invoices
+                .update_invoice(&mut invoice)
+                .await
+                .map_err(stale_on_conflict("invoice"))?;
+            return Ok(invoice);
         }
         let refund_id = self
             .payments

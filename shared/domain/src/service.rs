@@ -39,7 +39,8 @@ pub struct Billing {
     pub checkpoints: Arc<dyn Checkpoints>,
 }
 
-fn stale_on_conflict(what: &'static str) -> impl Fn(StoreError) -> BillingError {
+/// A version conflict is a stale version of `what`; other store errors pass through.
+pub(crate) fn stale_on_conflict(what: &'static str) -> impl Fn(StoreError) -> BillingError {
     move |e| match e {
         StoreError::VersionConflict => BillingError::StaleVersion(what),
         other => BillingError::Store(other),

@@ -288,20 +288,39 @@ impl TestApp {
         answer.body["id"].as_str().expect("id").to_owned()
     }
 
-    /// Subscribes a customer (with `token`) to a plan; returns the answer.
+    /// Subscribes a customer (with `token`) to a plan with `pm_card_visa`; returns the answer.
     pub async fn subscribe(&self, token: &str, customer_id: &str, plan_id: &str) -> Answer {
-        self.call(
-            Method::POST,
-            "/api/v1/subscriptions",
-            token,
-            Some(json!({
-                "customer_id": customer_id,
-                "subscription_plan_id": plan_id,
-                "payment_method_id": "pm_card_visa",
-                "auto_renew": true
-            })),
-        )
-        .await
+        self.subscribe_with(token, customer_id, plan_id, json!({"auto_renew": true}))
+            .await
+    }
+
+    /// Subscribes with `pm_card_visa` and the fields of `extra` added or replaced
+    /// (`payment_method_id`, `coupon`, `trial_days`...); returns the answer.
+    pub async fn subscribe_with(
+        &self,
+        token: &str,
+        customer_id: &str,
+        plan_id: &str,
+        extra: Value,
+    ) -> Answer {
+        let mut body = json!({
+            "customer_id": customer_id,
+            "subscription_plan_id": plan_id,
+            "payment_method_id": "pm_card_visa",
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.call(Method::POST, "/api/v1/subscriptions", token, Some(body))
+            .await
+    }
+
+    /// Creates a plan as an admin; returns the plan.
+    pub async fn create_plan(&self, plan: Value) -> Value {
+        self.call(Method::POST, "/api/v1/plans", &self.admin(), Some(plan))
+            .await
+            .ok(201)
+            .body
     }
 }
 

@@ -21,16 +21,11 @@ pub(crate) async fn subscribe_with(
     plan: &str,
     payment_method: &str,
 ) -> Value {
-    app.call(
-        Method::POST,
-        "/api/v1/subscriptions",
+    app.subscribe_with(
         &app.admin(),
-        Some(json!({
-            "customer_id": customer,
-            "subscription_plan_id": plan,
-            "payment_method_id": payment_method,
-            "auto_renew": true
-        })),
+        customer,
+        plan,
+        json!({"payment_method_id": payment_method, "auto_renew": true}),
     )
     .await
     .ok(201)
@@ -176,14 +171,11 @@ async fn a_new_payment_method_recovers_a_past_due_subscription_at_once() {
     let customer = app.create_customer("Recovering").await;
     // The card attaches, but its first charge is declined with the customer present.
     let declined = app
-        .call(
-            Method::POST,
-            "/api/v1/subscriptions",
+        .subscribe_with(
             &app.admin(),
-            Some(
-                json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month",
-                        "payment_method_id": "pm_card_chargeCustomerFail"}),
-            ),
+            &customer,
+            "plan_basic_month",
+            json!({"payment_method_id": "pm_card_chargeCustomerFail"}),
         )
         .await
         .problem(402);
@@ -644,17 +636,11 @@ async fn operators_refund_part_then_the_rest_of_a_payment_once_per_request() {
 
 /// A 14-day trial plan, created by an operator.
 async fn trial_plan(app: &TestApp) {
-    app.call(
-        Method::POST,
-        "/api/v1/plans",
-        &app.admin(),
-        Some(
-            json!({"id": "plan_trial", "name": "Try it", "tier": "premium", "interval": "month",
+    app.create_plan(
+        json!({"id": "plan_trial", "name": "Try it", "tier": "premium", "interval": "month",
                     "price": "79.99", "currency": "usd", "trial_days": 14}),
-        ),
     )
-    .await
-    .ok(201);
+    .await;
 }
 
 #[tokio::test]
@@ -770,14 +756,11 @@ async fn a_customer_changed_after_a_refused_card_still_subscribes() {
     let app = TestApp::with_test_clock().await;
     let customer = app.create_customer("Typo Card").await;
     let refused = app
-        .call(
-            Method::POST,
-            "/api/v1/subscriptions",
+        .subscribe_with(
             &app.admin(),
-            Some(
-                json!({"customer_id": customer, "subscription_plan_id": "plan_basic_month",
-                        "payment_method_id": "pm_does_not_exist"}),
-            ),
+            &customer,
+            "plan_basic_month",
+            json!({"payment_method_id": "pm_does_not_exist"}),
         )
         .await
         .problem(422);

@@ -29,25 +29,6 @@ async fn create_code(app: &TestApp, coupon: &str, code: &str, extra: Value) -> V
     .body
 }
 
-async fn subscribe_with(
-    app: &TestApp,
-    token: &str,
-    customer: &str,
-    plan: &str,
-    discount: Value,
-) -> crate::app::Answer {
-    let mut body = json!({
-        "customer_id": customer,
-        "subscription_plan_id": plan,
-        "payment_method_id": "pm_card_visa",
-    });
-    if let (Some(body), Some(extra)) = (body.as_object_mut(), discount.as_object()) {
-        body.extend(extra.clone());
-    }
-    app.call(Method::POST, "/api/v1/subscriptions", token, Some(body))
-        .await
-}
-
 /// A subscription's invoice totals, oldest first.
 async fn totals(app: &TestApp, subscription: &str) -> Vec<String> {
     let list = app
@@ -93,16 +74,16 @@ async fn a_promotion_code_for_three_months_takes_25_percent_off_three_invoices_a
 
     let customer = app.create_customer("Thrifty").await;
     let token = app.customer_token(&customer);
-    let sub = subscribe_with(
-        &app,
-        &token,
-        &customer,
-        "plan_premium_month",
-        json!({"promotion_code": "Spring25"}),
-    )
-    .await
-    .ok(201)
-    .body;
+    let sub = app
+        .subscribe_with(
+            &token,
+            &customer,
+            "plan_premium_month",
+            json!({"promotion_code": "Spring25"}),
+        )
+        .await
+        .ok(201)
+        .body;
     assert_eq!(sub["discount"]["coupon"]["id"], "coupon_spring25");
     assert_eq!(sub["discount"]["promotion_code"], "SPRING25");
     assert_eq!(sub["discount"]["coupon"]["percent_off"], "25");
@@ -248,16 +229,16 @@ async fn a_removed_discount_leaves_the_next_invoices_at_the_full_price() {
     )
     .await;
     let customer = app.create_customer("Halved").await;
-    let sub = subscribe_with(
-        &app,
-        &app.admin(),
-        &customer,
-        "plan_basic_month",
-        json!({"coupon": "coupon_half"}),
-    )
-    .await
-    .ok(201)
-    .body;
+    let sub = app
+        .subscribe_with(
+            &app.admin(),
+            &customer,
+            "plan_basic_month",
+            json!({"coupon": "coupon_half"}),
+        )
+        .await
+        .ok(201)
+        .body;
     let id = sub["id"].as_str().expect("id");
     let removed = app
         .call(
@@ -296,8 +277,7 @@ async fn redemption_limits_hold_under_concurrent_redemptions() {
     let answers = futures::future::join_all(customers.iter().map(|c| {
         let app = &app;
         async move {
-            subscribe_with(
-                app,
+            app.subscribe_with(
                 &app.customer_token(c),
                 c,
                 "plan_basic_month",
@@ -446,26 +426,21 @@ async fn coupons_that_do_not_apply_are_refused_with_the_field_at_fault() {
         (json!({"promotion_code": "no spaces"}), "promotion_code"),
         (json!({"coupon": "coupon_basic_only"}), "coupon"),
     ] {
-        let answer = subscribe_with(
-            &app,
-            &token,
+        let answer = app
+            .subscribe_with(&token, &customer, "plan_premium_month", discount.clone())
+            .await
+            .problem(422);
+        assert_eq!(answer.fields(), [field], "{discount}");
+    }
+    let answer = app
+        .subscribe_with(
+            &app.admin(),
             &customer,
             "plan_premium_month",
-            discount.clone(),
+            json!({"coupon": "coupon_euro"}),
         )
         .await
         .problem(422);
-        assert_eq!(answer.fields(), [field], "{discount}");
-    }
-    let answer = subscribe_with(
-        &app,
-        &app.admin(),
-        &customer,
-        "plan_premium_month",
-        json!({"coupon": "coupon_euro"}),
-    )
-    .await
-    .problem(422);
     assert_eq!(answer.fields(), ["coupon"]);
     // Nothing was subscribed, charged or counted on the way.
     let subs = app
@@ -608,16 +583,16 @@ async fn a_subscription_with_its_own_trial_gets_its_coupon_from_the_first_paid_p
     )
     .await;
     let customer = app.create_customer("Tries first").await;
-    let sub = subscribe_with(
-        &app,
-        &app.admin(),
-        &customer,
-        "plan_premium_month",
-        json!({"trial_days": 7, "coupon": "coupon_welcome"}),
-    )
-    .await
-    .ok(201)
-    .body;
+    let sub = app
+        .subscribe_with(
+            &app.admin(),
+            &customer,
+            "plan_premium_month",
+            json!({"trial_days": 7, "coupon": "coupon_welcome"}),
+        )
+        .await
+        .ok(201)
+        .body;
     assert_eq!(sub["status"], "trialing");
     let trial_end = time(&sub["trial_end"]);
     assert_eq!(
@@ -645,37 +620,31 @@ async fn a_subscription_with_its_own_trial_gets_its_coupon_from_the_first_paid_p
 
     // `trial_days: 0` skips a plan's trial; a trial longer than two years is refused.
     let other = app.create_customer("No trial").await;
-    app.call(
-        Method::POST,
-        "/api/v1/plans",
-        &app.admin(),
-        Some(
-            json!({"id": "plan_trial_week", "name": "Trial", "tier": "basic", "interval": "month",
+    app.create_plan(
+        json!({"id": "plan_trial_week", "name": "Trial", "tier": "basic", "interval": "month",
                     "price": "29.99", "currency": "usd", "trial_days": 14}),
-        ),
     )
-    .await
-    .ok(201);
-    let too_long = subscribe_with(
-        &app,
-        &app.admin(),
-        &other,
-        "plan_trial_week",
-        json!({"trial_days": 731}),
-    )
-    .await
-    .problem(422);
+    .await;
+    let too_long = app
+        .subscribe_with(
+            &app.admin(),
+            &other,
+            "plan_trial_week",
+            json!({"trial_days": 731}),
+        )
+        .await
+        .problem(422);
     assert_eq!(too_long.fields(), ["trial_days"]);
-    let direct = subscribe_with(
-        &app,
-        &app.admin(),
-        &other,
-        "plan_trial_week",
-        json!({"trial_days": 0}),
-    )
-    .await
-    .ok(201)
-    .body;
+    let direct = app
+        .subscribe_with(
+            &app.admin(),
+            &other,
+            "plan_trial_week",
+            json!({"trial_days": 0}),
+        )
+        .await
+        .ok(201)
+        .body;
     assert_eq!(direct["status"], "active");
     assert_eq!(app.charged_amounts(&other).await, [2999]);
 }

@@ -3,7 +3,6 @@
 
 use chrono::Duration;
 use futures::future::join_all;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::app::{time, TestApp};
@@ -172,17 +171,11 @@ async fn an_invoice_with_a_negative_total_leaves_credit_that_the_next_invoice_sp
 #[tokio::test]
 async fn two_invoices_opened_at_once_spend_the_same_credit_once() {
     let app = TestApp::with_test_clock().await;
-    app.call(
-        Method::POST,
-        "/api/v1/plans",
-        &app.admin(),
-        Some(
-            json!({"id": "plan_addon", "name": "Add-on", "tier": "basic", "interval": "month",
+    app.create_plan(
+        json!({"id": "plan_addon", "name": "Add-on", "tier": "basic", "interval": "month",
                     "price": "10.00", "currency": "usd", "allow_multiple": true}),
-        ),
     )
-    .await
-    .ok(201);
+    .await;
     let customer = app.create_customer("Two Add-ons").await;
     let first = subscribe_with(&app, &customer, "plan_addon", "pm_card_visa").await;
     let invoice_id = first["latest_invoice_id"].as_str().expect("invoice");

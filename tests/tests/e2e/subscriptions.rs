@@ -238,17 +238,11 @@ async fn subscriptions_list_newest_first_in_pages() {
 async fn a_plan_with_a_trial_starts_trialing() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
-    app.call(
-        Method::POST,
-        "/api/v1/plans",
-        &admin,
-        Some(
-            json!({"id": "plan_trial", "name": "Try it", "tier": "premium", "interval": "month",
+    app.create_plan(
+        json!({"id": "plan_trial", "name": "Try it", "tier": "premium", "interval": "month",
                     "price": "79.99", "currency": "usd", "trial_days": 14}),
-        ),
     )
-    .await
-    .ok(201);
+    .await;
     let customer = app.create_customer("Curious Co").await;
     let sub = app.subscribe(&admin, &customer, "plan_trial").await.ok(201);
     assert_eq!(sub.body["status"], "trialing");

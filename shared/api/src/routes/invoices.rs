@@ -3,7 +3,7 @@
 use billing_domain::ids::{InvoiceId, PlanId, SubscriptionId};
 
 use crate::auth::{Permission, Principal};
-use crate::dto::{InvoiceResponse, List, RefundInvoiceRequest, UpcomingInvoiceResponse};
+use crate::dto::{InvoiceFigures, InvoiceResponse, List, RefundInvoiceRequest};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::json_body;
@@ -84,7 +84,7 @@ pub async fn pay(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
 #[utoipa::path(get, path = "/api/v1/subscriptions/{id}/upcoming-invoice", tag = "invoices",
     params(("id" = String, Path, description = "subscription id"),
         ("plan_id" = Option<String>, Query, description = "preview a change to this plan")),
-    responses((status = 200, description = "The preview", body = UpcomingInvoiceResponse), ErrorResponses),
+    responses((status = 200, description = "The preview", body = InvoiceFigures), ErrorResponses),
     security(("bearer" = [])))]
 pub async fn upcoming(
     state: &AppState,
@@ -108,7 +108,7 @@ pub async fn upcoming(
         .billing
         .upcoming_invoice(&actor, &id, plan_id.as_ref())
         .await?;
-    let body = UpcomingInvoiceResponse::try_from(&preview)
+    let body = InvoiceFigures::try_from(&preview)
         .map_err(|e| ApiError::Internal(format!("upcoming invoice: {e}")))?;
     Reply::json(200, &body)
 }
