@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the local stack) and `make test` (run every test).
-.PHONY: dev test bench bench-renewals emulator-up emulator-down token lint
+.PHONY: dev test bench bench-renewals emulator-up emulator-down token lint mail
 
 dev:
 	infra/scripts/dev.sh
@@ -26,3 +26,7 @@ token:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# The email the local stack sent (the emulator's SES store): recipients and subject, oldest first.
+mail:
+	@curl -s $${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}/moto-api/data.json | python3 -c 'import json,sys; [print(", ".join(m["destinations"].get("ToAddresses", [])), "|", m["subject"]) for m in json.load(sys.stdin).get("ses", {}).get("Message", [])]'

@@ -30,10 +30,21 @@ pub async fn prepare_events(bus: &str, queue_name: &str) -> Result<RenewalQueue,
     billing_jobs::EventBus::create(
         aws_sdk_eventbridge::Client::new(&config),
         bus,
-        &queue.arn().await?,
+        &[("notifications", &queue.arn().await?)],
     )
     .await?;
     Ok(queue)
+}
+
+/// The sender of the local stack's email when `MAIL_FROM` is not set.
+pub const LOCAL_MAIL_FROM: &str = "Billing <billing@example.com>";
+
+/// Verifies the sender in the emulator's SES (which, like SES's sandbox, refuses others).
+pub async fn prepare_mail(from: &str) -> Result<(), JobError> {
+    let config = aws_config::load_from_env().await;
+    billing_jobs::notify::SesMailer::new(aws_sdk_ses::Client::new(&config))
+        .verify_sender(from)
+        .await
 }
 
 /// Creates the table if needed and seeds the standard catalogue (plans already there are kept).

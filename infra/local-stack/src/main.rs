@@ -1,4 +1,5 @@
-//! `local-stack`: creates the table, the renewal queue, the event bus and the notifications queue, seeds the catalogue, serves the local
+//! `local-stack`: creates the table, the renewal queue, the event bus and the notifications queue,
+//! verifies the email sender, seeds the catalogue, serves the local
 //! gateway at `LOCAL_GATEWAY_ADDR` (default 127.0.0.1:3000), and every `TICK_SECONDS` (default
 //! 60) does what EventBridge and the SQS event source mapping do when deployed: runs the
 //! scheduler and drains the queue through the worker. Configuration as the functions' (README).
@@ -34,8 +35,16 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "billing-notifications".into());
-    local_stack::prepare_events(&bus, &notifications).await?;
+    let notifications = local_stack::prepare_events(&bus, &notifications).await?;
     std::env::set_var("EVENT_BUS_NAME", &bus);
+    std::env::set_var("NOTIFICATIONS_QUEUE_URL", notifications.url());
+    // Customer email goes to the emulator's SES store (`make mail` lists it).
+    let from = std::env::var("MAIL_FROM")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| local_stack::LOCAL_MAIL_FROM.into());
+    local_stack::prepare_mail(&from).await?;
+    std::env::set_var("MAIL_FROM", &from);
     let state = AppState::from_env()
         .await
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
@@ -72,7 +81,7 @@ async fn ticker(services: Services, every: Duration) {
             let now = services.time.now().await?;
             scheduler::run(&services.store, services.queue()?, now).await?;
             let report = worker::drain(&services).await?;
-            services.relay_events().await?;
+            services.publish_and_notify().await?;
             Ok::<_, billing_jobs::JobError>(report)
         };
         match run.await {

@@ -223,6 +223,9 @@ pub struct PlanResponse {
     pub allow_multiple: bool,
     /// Where a subscription that ends at its period end moves the customer (the free plan).
     pub fallback_plan_id: Option<String>,
+    /// Days before each renewal the customer is reminded (0: never). Unless set, 7 for
+    /// quarterly and annual plans and 0 for shorter ones.
+    pub renewal_reminder_days: u32,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -242,6 +245,7 @@ impl From<&Plan> for PlanResponse {
             limits: (&p.limits).into(),
             allow_multiple: p.allow_multiple,
             fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
+            renewal_reminder_days: p.reminder_days(),
             status: p.status.into(),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -274,6 +278,10 @@ pub struct CreatePlanRequest {
     /// A free plan the customer moves to when a subscription on this one ends at its period end.
     #[schema(example = "plan_free_month")]
     pub fallback_plan_id: Option<String>,
+    /// Days before each renewal the customer is reminded; 0 turns the reminder off. Default: 7
+    /// for quarterly and annual plans, none for shorter ones.
+    #[schema(minimum = 0, maximum = 60, example = 7)]
+    pub renewal_reminder_days: Option<u32>,
 }
 
 fn plan_id_field(field: &str, raw: &str) -> Result<billing_domain::ids::PlanId, FieldError> {
@@ -317,6 +325,7 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
             limits,
             allow_multiple: r.allow_multiple,
             fallback_plan_id,
+            renewal_reminder_days: r.renewal_reminder_days,
         })
     }
 }
@@ -334,6 +343,10 @@ pub struct UpdatePlanRequest {
     /// `null` removes the fallback.
     #[serde(default, deserialize_with = "double_option")]
     pub fallback_plan_id: Option<Option<String>>,
+    /// `null` goes back to the default (7 days for quarterly and annual plans).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(minimum = 0, maximum = 60)]
+    pub renewal_reminder_days: Option<Option<u32>>,
 }
 
 impl UpdatePlanRequest {
@@ -355,6 +368,7 @@ impl UpdatePlanRequest {
                 })
                 .transpose()
                 .map_err(|e| vec![e])?,
+            renewal_reminder_days: self.renewal_reminder_days,
         })
     }
 }
@@ -1077,4 +1091,76 @@ pub struct WebhookAck {
     pub received: bool,
     /// The event was received before; nothing was done again.
     pub duplicate: bool,
+}
+
+/// `GET/PUT /customers/{id}/notification-preferences`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationPreferencesResponse {
+    pub customer_id: String,
+    /// Every kind of email and whether it is sent.
+    #[schema(example = json!({"renewal_reminder": true, "payment_receipt": true}))]
+    pub kinds: BTreeMap<String, bool>,
+    /// The kinds that are always sent (receipts, payment failures, payments waiting for the
+    /// customer, refunds).
+    pub always_sent: Vec<String>,
+    /// The addresses chosen; empty: the customer's own email address.
+    pub addresses: Vec<String>,
+    /// Where email goes now.
+    pub recipients: Vec<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl NotificationPreferencesResponse {
+    pub fn new(
+        prefs: &billing_domain::notifications::NotificationPreferences,
+        customer: &Customer,
+    ) -> Self {
+        use billing_domain::notifications::NotificationKind;
+        NotificationPreferencesResponse {
+            customer_id: customer.id.to_string(),
+            kinds: NotificationKind::ALL
+                .into_iter()
+                .map(|k| (k.as_str().to_owned(), prefs.is_enabled(k)))
+                .collect(),
+            always_sent: NotificationKind::ALL
+                .into_iter()
+                .filter(|k| k.always_sent())
+                .map(|k| k.as_str().to_owned())
+                .collect(),
+            addresses: prefs
+                .addresses
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            recipients: prefs
+                .recipients(customer)
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            updated_at: prefs.updated_at,
+        }
+    }
+}
+
+/// `PUT /customers/{id}/notification-preferences`: what is given replaces what was there.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNotificationPreferencesRequest {
+    /// Kind → on or off. Turning off a kind that is always sent is a 422.
+    #[schema(example = json!({"renewal_reminder": false}))]
+    pub kinds: Option<BTreeMap<String, bool>>,
+    /// Up to 5 addresses; `[]` goes back to the customer's own.
+    #[schema(max_items = 5, example = json!(["accounts@acme.example"]))]
+    pub addresses: Option<Vec<String>>,
+}
+
+impl From<UpdateNotificationPreferencesRequest>
+    for billing_domain::notifications::PreferencesUpdate
+{
+    fn from(r: UpdateNotificationPreferencesRequest) -> Self {
+        billing_domain::notifications::PreferencesUpdate {
+            kinds: r.kinds,
+            addresses: r.addresses,
+        }
+    }
 }

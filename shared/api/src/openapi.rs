@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
 use crate::routes::{
-    coupons, customers, invoices, meta, plans, subscriptions, test_clock, webhooks,
+    coupons, customers, invoices, meta, notifications, plans, subscriptions, test_clock, webhooks,
 };
 
 /// The error answers every authenticated endpoint can give, as problem+json.
@@ -74,6 +74,8 @@ impl Modify for BearerAuth {
         plans::list, plans::get, plans::create, plans::update, plans::archive,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,
+        notifications::get, notifications::update, notifications::unsubscribe_page,
+        notifications::unsubscribe_post,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
         subscriptions::resume, subscriptions::cancel, subscriptions::update,
         subscriptions::change_plan, coupons::apply, coupons::remove,

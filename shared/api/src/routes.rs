@@ -5,6 +5,7 @@ pub(crate) mod coupons;
 pub(crate) mod customers;
 pub(crate) mod invoices;
 pub(crate) mod meta;
+pub(crate) mod notifications;
 pub(crate) mod plans;
 pub(crate) mod subscriptions;
 pub(crate) mod test_clock;
@@ -94,6 +95,10 @@ pub enum Endpoint {
     SetPaymentMethod,
     GetCreditBalance,
     ListCreditTransactions,
+    GetNotificationPreferences,
+    UpdateNotificationPreferences,
+    UnsubscribePage,
+    Unsubscribe,
     ListInvoices,
     GetInvoice,
     PayInvoice,
@@ -133,7 +138,11 @@ impl Route {
     fn is_public(&self) -> bool {
         matches!(
             self.endpoint,
-            Endpoint::Health | Endpoint::OpenApi | Endpoint::StripeWebhook
+            Endpoint::Health
+                | Endpoint::OpenApi
+                | Endpoint::StripeWebhook
+                | Endpoint::UnsubscribePage
+                | Endpoint::Unsubscribe
         )
     }
 
@@ -178,6 +187,10 @@ pub const ROUTES: &[Route] = &[
     route!("PUT" "/api/v1/customers/{id}/payment-method" => SetPaymentMethod @ CustomersApi),
     route!("GET" "/api/v1/customers/{id}/credit-balance" => GetCreditBalance @ CustomersApi),
     route!("GET" "/api/v1/customers/{id}/credit-transactions" => ListCreditTransactions @ CustomersApi),
+    route!("GET" "/api/v1/customers/{id}/notification-preferences" => GetNotificationPreferences @ CustomersApi),
+    route!("PUT" "/api/v1/customers/{id}/notification-preferences" => UpdateNotificationPreferences @ CustomersApi),
+    route!("GET" "/api/v1/notification-preferences/unsubscribe" => UnsubscribePage @ CustomersApi),
+    route!("POST" "/api/v1/notification-preferences/unsubscribe" => Unsubscribe @ CustomersApi),
     route!("POST" "/api/v1/subscriptions" => CreateSubscription @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions" => ListSubscriptions @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}" => GetSubscription @ SubscriptionsApi),
@@ -238,6 +251,8 @@ pub struct Reply {
     pub body: String,
     pub etag: Option<u64>,
     pub replayed: bool,
+    /// Set for the few answers that are not JSON (the unsubscribe pages: HTML).
+    pub content_type: Option<&'static str>,
 }
 
 impl Reply {
@@ -247,7 +262,19 @@ impl Reply {
             body: serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?,
             etag: None,
             replayed: false,
+            content_type: None,
         })
+    }
+
+    /// An HTML page (for people following a link from an email).
+    pub fn html(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            body,
+            etag: None,
+            replayed: false,
+            content_type: Some("text/html; charset=utf-8"),
+        }
     }
 
     pub fn with_etag(mut self, version: u64) -> Reply {
@@ -262,6 +289,7 @@ impl Reply {
                 .unwrap_or_else(|_| r#"{"type":"about:blank","title":"Internal error","status":500,"detail":"internal error","code":"internal"}"#.into()),
             etag: None,
             replayed: false,
+            content_type: None,
         }
     }
 
@@ -271,14 +299,15 @@ impl Reply {
             body,
             etag: None,
             replayed: true,
+            content_type: None,
         }
     }
 
     fn into_response(self) -> Response<Body> {
-        let content_type = if self.status >= 400 {
-            PROBLEM_JSON
-        } else {
-            "application/json"
+        let content_type = match self.content_type {
+            Some(content_type) => content_type,
+            None if self.status >= 400 => PROBLEM_JSON,
+            None => "application/json",
         };
         let mut response = Response::new(Body::Text(self.body));
         *response.status_mut() =
@@ -431,6 +460,12 @@ async fn handle_inner(
     if route.endpoint == Endpoint::StripeWebhook {
         return webhooks::receive(state, &ctx).await;
     }
+    if matches!(
+        route.endpoint,
+        Endpoint::UnsubscribePage | Endpoint::Unsubscribe
+    ) {
+        return notifications::unsubscribe(state, route.endpoint, &ctx).await;
+    }
     if route.is_public() {
         return meta::dispatch(state, route.endpoint, &ctx).await;
     }
@@ -488,6 +523,13 @@ async fn dispatch(
         Endpoint::GetCreditBalance => customers::credit_balance(state, ctx, principal).await,
         Endpoint::ListCreditTransactions => {
             customers::credit_transactions(state, ctx, principal).await
+        }
+        Endpoint::GetNotificationPreferences => notifications::get(state, ctx, principal).await,
+        Endpoint::UpdateNotificationPreferences => {
+            notifications::update(state, ctx, principal).await
+        }
+        Endpoint::UnsubscribePage | Endpoint::Unsubscribe => {
+            notifications::unsubscribe(state, endpoint, ctx).await
         }
         Endpoint::CreateCoupon => coupons::create(state, ctx, principal).await,
         Endpoint::ListCoupons => coupons::list(state, ctx, principal).await,

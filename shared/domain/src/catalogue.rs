@@ -298,6 +298,10 @@ pub struct Plan {
     /// Where a subscription that ends at its period end (canceled then, or not renewed) moves
     /// the customer: the free tier for the seeded paid plans; `None`: nowhere.
     pub fallback_plan_id: Option<PlanId>,
+    /// How many days before each renewal the customer is reminded (`invoice.upcoming`, or
+    /// `subscription.expiring` when it will not renew). `None`: the default, see
+    /// [`Plan::reminder_days`]; `Some(0)`: no reminder.
+    pub renewal_reminder_days: Option<u32>,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -317,6 +321,7 @@ pub struct NewPlan {
     pub limits: Option<TierLimits>,
     pub allow_multiple: bool,
     pub fallback_plan_id: Option<PlanId>,
+    pub renewal_reminder_days: Option<u32>,
 }
 
 /// An operator's change to a plan. Price, currency, tier and interval are fixed once a plan
@@ -330,6 +335,25 @@ pub struct PlanPatch {
     pub allow_multiple: Option<bool>,
     /// `Some(None)` removes the fallback.
     pub fallback_plan_id: Option<Option<PlanId>>,
+    /// `Some(None)` goes back to the default.
+    pub renewal_reminder_days: Option<Option<u32>>,
+}
+
+/// Reminder days when a plan sets none: a week before each renewal of a plan billed quarterly
+/// or yearly. Shorter periods get no reminder unless the plan asks for one (a reminder a week
+/// before every monthly charge is noise).
+pub const DEFAULT_RENEWAL_REMINDER_DAYS: u32 = 7;
+
+/// The most days before a renewal a reminder may go.
+pub const MAX_RENEWAL_REMINDER_DAYS: u32 = 60;
+
+fn check_reminder_days(v: &mut Validator, days: Option<u32>) {
+    if days.is_some_and(|d| d > MAX_RENEWAL_REMINDER_DAYS) {
+        v.push(FieldError::new(
+            "renewal_reminder_days",
+            format!("must be at most {MAX_RENEWAL_REMINDER_DAYS}"),
+        ));
+    }
 }
 
 impl Plan {
@@ -349,6 +373,7 @@ impl Plan {
             .limits
             .unwrap_or_else(|| new.tier.standard_limits_in(new.price.currency()));
         v.extend(limits.validate(new.price.currency()));
+        check_reminder_days(&mut v, new.renewal_reminder_days);
         let id = new.id.unwrap_or_else(PlanId::generate);
         if new.fallback_plan_id.as_ref() == Some(&id) {
             v.push(FieldError::new(
@@ -368,6 +393,7 @@ impl Plan {
             limits,
             allow_multiple: new.allow_multiple,
             fallback_plan_id: new.fallback_plan_id,
+            renewal_reminder_days: new.renewal_reminder_days,
             status: PlanStatus::Active,
             created_at: now,
             updated_at: now,
@@ -392,6 +418,7 @@ impl Plan {
         if let Some(limits) = &patch.limits {
             v.extend(limits.validate(self.price.currency()));
         }
+        check_reminder_days(&mut v, patch.renewal_reminder_days.flatten());
         if let Some(Some(fallback)) = &patch.fallback_plan_id {
             if *fallback == self.id {
                 v.push(FieldError::new(
@@ -419,6 +446,9 @@ impl Plan {
         if let Some(fallback) = patch.fallback_plan_id {
             self.fallback_plan_id = fallback;
         }
+        if let Some(days) = patch.renewal_reminder_days {
+            self.renewal_reminder_days = days;
+        }
         self.updated_at = now;
         Ok(())
     }
@@ -430,6 +460,15 @@ impl Plan {
 
     pub fn is_active(&self) -> bool {
         self.status == PlanStatus::Active
+    }
+
+    /// Days before each renewal the reminder goes (0: none): the plan's own setting, or
+    /// [`DEFAULT_RENEWAL_REMINDER_DAYS`] for quarterly and yearly plans.
+    pub fn reminder_days(&self) -> u32 {
+        self.renewal_reminder_days.unwrap_or(match self.interval {
+            Interval::Quarter | Interval::Year => DEFAULT_RENEWAL_REMINDER_DAYS,
+            Interval::Week | Interval::TwoWeeks | Interval::Month => 0,
+        })
     }
 }
 
@@ -471,6 +510,7 @@ fn standard_plan(tier: Tier, interval: Interval, now: DateTime<Utc>) -> Plan {
                 PlanId::from_str("plan_free_month").ok()
             }
         },
+        renewal_reminder_days: None,
         status: PlanStatus::Active,
         created_at: now,
         updated_at: now,
@@ -562,11 +602,15 @@ mod tests {
                 limits: None,
                 allow_multiple: false,
                 fallback_plan_id: None,
+                renewal_reminder_days: Some(61),
             },
             t0(),
         )
         .expect_err("invalid");
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["name", "price", "trial_days"]);
+        assert_eq!(
+            fields,
+            ["name", "price", "trial_days", "renewal_reminder_days"]
+        );
     }
 }

@@ -742,6 +742,7 @@ impl Billing {
                 DueWork::ExpireIncomplete => "expire_incomplete",
                 DueWork::StartSuccessor(_) => "start_successor",
                 DueWork::RemindTrialEnd => "remind_trial_end",
+                DueWork::RemindRenewal => "remind_renewal",
             };
             self.do_work(&mut sub, work, now).await?;
             match self.subscriptions.update_subscription(&mut sub).await {
@@ -770,6 +771,19 @@ impl Billing {
             DueWork::Resume => sub.resume(now),
             DueWork::RemindTrialEnd => {
                 sub.remind_trial_end(now);
+                Ok(())
+            }
+            DueWork::RemindRenewal => {
+                // The reminder goes without an amount rather than not at all.
+                let upcoming = if sub.will_renew() {
+                    self.next_period_preview(sub.clone())
+                        .await?
+                        .amount_due()
+                        .ok()
+                } else {
+                    None
+                };
+                sub.remind_renewal(upcoming, now);
                 Ok(())
             }
             DueWork::End(status) => {

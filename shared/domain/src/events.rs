@@ -40,6 +40,13 @@ pub enum EventKind {
     /// The trial ends in [`TRIAL_REMINDER_DAYS`] days.
     #[serde(rename = "subscription.trial_will_end")]
     SubscriptionTrialWillEnd,
+    /// The period ends soon and the subscription ends with it (`ends_at`): the expiry warning.
+    #[serde(rename = "subscription.expiring")]
+    SubscriptionExpiring,
+    /// The subscription renews soon (`period_end`) and will be charged `amount`: the renewal
+    /// reminder, as Stripe's `invoice.upcoming`.
+    #[serde(rename = "invoice.upcoming")]
+    InvoiceUpcoming,
     #[serde(rename = "invoice.paid")]
     InvoicePaid,
     #[serde(rename = "invoice.payment_failed")]
@@ -61,7 +68,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -71,6 +78,8 @@ impl EventKind {
         EventKind::SubscriptionExpired,
         EventKind::SubscriptionPlanChanged,
         EventKind::SubscriptionTrialWillEnd,
+        EventKind::SubscriptionExpiring,
+        EventKind::InvoiceUpcoming,
         EventKind::InvoicePaid,
         EventKind::InvoicePaymentFailed,
         EventKind::InvoicePaymentActionRequired,
@@ -91,6 +100,8 @@ impl EventKind {
             EventKind::SubscriptionExpired => "subscription.expired",
             EventKind::SubscriptionPlanChanged => "subscription.plan_changed",
             EventKind::SubscriptionTrialWillEnd => "subscription.trial_will_end",
+            EventKind::SubscriptionExpiring => "subscription.expiring",
+            EventKind::InvoiceUpcoming => "invoice.upcoming",
             EventKind::InvoicePaid => "invoice.paid",
             EventKind::InvoicePaymentFailed => "invoice.payment_failed",
             EventKind::InvoicePaymentActionRequired => "invoice.payment_action_required",
@@ -210,5 +221,124 @@ impl Outbox {
 
     pub fn clear(&mut self) {
         self.0.clear();
+    }
+}
+
+/// An event as published on the bus (schema version 1), the `detail` of its envelope: what the
+/// relay writes and what the notifier and webhook receivers read. Absent facts are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub version: u32,
+    pub created: DateTime<Utc>,
+    pub sequence: u64,
+    pub customer_id: String,
+    pub subscription_id: String,
+    pub data: PublishedFacts,
+}
+
+/// [`EventFacts`] as published: ids as strings, amounts as decimal strings with their currency.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PublishedFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_plan_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_end: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<&DomainEvent> for PublishedEvent {
+    fn from(e: &DomainEvent) -> Self {
+        let f = &e.facts;
+        PublishedEvent {
+            id: e.id.clone(),
+            kind: e.kind,
+            version: EVENT_SCHEMA_VERSION,
+            created: e.occurred_at,
+            sequence: e.sequence,
+            customer_id: e.customer_id.to_string(),
+            subscription_id: e.subscription_id.to_string(),
+            data: PublishedFacts {
+                plan_id: f.plan_id.as_ref().map(ToString::to_string),
+                previous_plan_id: f.previous_plan_id.as_ref().map(ToString::to_string),
+                invoice_id: f.invoice_id.as_ref().map(ToString::to_string),
+                amount: f.amount.map(|m| m.amount().to_string()),
+                currency: f.amount.map(|m| m.currency().code().to_owned()),
+                period_start: f.period_start,
+                period_end: f.period_end,
+                next_attempt_at: f.next_attempt_at,
+                ends_at: f.ends_at,
+                reason: f.reason.clone(),
+            },
+        }
+    }
+}
+
+impl TryFrom<PublishedEvent> for DomainEvent {
+    type Error = String;
+
+    /// Reads a published event back (the notifier's input); a field that does not parse is an
+    /// error naming it.
+    fn try_from(p: PublishedEvent) -> Result<Self, String> {
+        fn id<T: std::str::FromStr>(field: &str, raw: Option<String>) -> Result<Option<T>, String> {
+            raw.map(|r| r.parse().map_err(|_| format!("{field}: not an id: {r:?}")))
+                .transpose()
+        }
+        let d = p.data;
+        let amount = match (d.amount, d.currency) {
+            (Some(amount), Some(currency)) => {
+                let currency: crate::money::Currency = currency
+                    .parse()
+                    .map_err(|e| format!("data.currency: {e}"))?;
+                let amount: rust_decimal::Decimal = amount
+                    .parse()
+                    .map_err(|_| format!("data.amount: not a decimal: {amount:?}"))?;
+                Some(Money::new(amount, currency).map_err(|e| format!("data.amount: {e}"))?)
+            }
+            (None, None) => None,
+            _ => return Err("data.amount and data.currency go together".into()),
+        };
+        Ok(DomainEvent {
+            id: p.id,
+            kind: p.kind,
+            occurred_at: p.created,
+            customer_id: p
+                .customer_id
+                .parse()
+                .map_err(|_| "customer_id: not an id".to_owned())?,
+            subscription_id: p
+                .subscription_id
+                .parse()
+                .map_err(|_| "subscription_id: not an id".to_owned())?,
+            sequence: p.sequence,
+            facts: EventFacts {
+                plan_id: id("data.plan_id", d.plan_id)?,
+                previous_plan_id: id("data.previous_plan_id", d.previous_plan_id)?,
+                invoice_id: id("data.invoice_id", d.invoice_id)?,
+                amount,
+                period_start: d.period_start,
+                period_end: d.period_end,
+                next_attempt_at: d.next_attempt_at,
+                ends_at: d.ends_at,
+                reason: d.reason,
+            },
+        })
     }
 }

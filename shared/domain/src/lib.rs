@@ -18,6 +18,7 @@ pub mod events;
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod notifications;
 pub mod page;
 pub mod payments;
 pub mod period;

@@ -244,6 +244,16 @@ impl Billing {
                     .await;
             }
         }
+        self.next_period_preview(next).await
+    }
+
+    /// What the next period's invoice of `next` will be, with the customer's credit as it
+    /// stands (nothing is stored or spent).
+    pub(crate) async fn next_period_preview(
+        &self,
+        mut next: Subscription,
+    ) -> Result<Invoice, BillingError> {
+        let now = self.now();
         if let Some(scheduled) = next.scheduled_plan_id.clone() {
             let plan = self.plan(&scheduled).await?;
             next.take_scheduled_plan(&plan, now);

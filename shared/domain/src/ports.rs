@@ -10,6 +10,7 @@ use crate::customer::Customer;
 use crate::ids::{CouponId, CustomerId, InvoiceId, PlanId, PromotionCodeId, SubscriptionId};
 use crate::invoice::Invoice;
 use crate::money::{Currency, Money};
+use crate::notifications::{NotificationPreferences, SendClaim};
 use crate::page::{Page, PageRequest};
 use crate::subscription::Subscription;
 
@@ -202,4 +203,35 @@ pub trait IdempotencyRepo: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Frees a claimed key whose request failed in a way worth retrying.
     async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// Customers' notification preferences, and the record of which emails were sent (so that a
+/// redelivered event sends nothing twice).
+#[async_trait]
+pub trait NotificationRepo: Send + Sync {
+    /// The stored preferences, if the customer ever set any.
+    async fn get_preferences(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<NotificationPreferences>, StoreError>;
+    /// Stores the preferences: a first write when `version` is 0, otherwise conditional on it
+    /// ([`StoreError::VersionConflict`]); bumps it.
+    async fn put_preferences(&self, prefs: &mut NotificationPreferences) -> Result<(), StoreError>;
+    /// Takes the right to send the email `key` until `lease_until`: a claim that was never
+    /// marked sent and whose lease ran out (a sender that died) can be taken again.
+    async fn claim_send(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<SendClaim, StoreError>;
+    /// The email `key` went out (the mail service's message id).
+    async fn mark_sent(
+        &self,
+        key: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Gives a claim up (the send failed and will be retried).
+    async fn release_send(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -17,7 +17,8 @@ use crate::invoice::Invoice;
 use crate::page::{Page, PageRequest};
 use crate::payments::PaymentGateway;
 use crate::ports::{
-    CouponRepo, CreditRepo, CustomerRepo, InvoiceRepo, PlanRepo, StoreError, SubscriptionRepo,
+    CouponRepo, CreditRepo, CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError,
+    SubscriptionRepo,
 };
 use crate::subscription::{CancelRequest, Subscription, SubscriptionPatch};
 
@@ -30,6 +31,7 @@ pub struct Billing {
     pub invoices: Arc<dyn InvoiceRepo>,
     pub coupons: Arc<dyn CouponRepo>,
     pub credits: Arc<dyn CreditRepo>,
+    pub notifications: Arc<dyn NotificationRepo>,
     pub payments: Arc<dyn PaymentGateway>,
     pub clock: Arc<dyn Clock>,
     /// When failed renewals are retried, and what follows the last failure.

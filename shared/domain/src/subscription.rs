@@ -24,6 +24,7 @@ use crate::error::BillingError;
 use crate::events::{EventFacts, EventKind, Outbox, TRIAL_REMINDER_DAYS};
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::invoice::InvoiceLine;
+use crate::money::Money;
 use crate::period::Interval;
 use crate::period::Period;
 use crate::validation::{self, FieldError};
@@ -175,6 +176,11 @@ pub struct Subscription {
     pub discount: Option<Discount>,
     /// Whether the trial's reminder event was recorded.
     pub trial_reminder_sent: bool,
+    /// Days before each period end the renewal (or expiry) reminder is due, taken from the plan
+    /// when subscribing or changing plans ([`Plan::reminder_days`]); 0: none.
+    pub renewal_reminder_days: u32,
+    /// The period end whose reminder was recorded (each period is reminded once).
+    pub reminded_period_end: Option<DateTime<Utc>>,
     /// Events recorded since the last stored write; the next write stores them with it.
     pub events: Outbox,
     pub created_at: DateTime<Utc>,
@@ -290,6 +296,8 @@ impl Subscription {
             successor_plan_id: None,
             discount: None,
             trial_reminder_sent: false,
+            renewal_reminder_days: plan.reminder_days(),
+            reminded_period_end: None,
             events: Outbox::default(),
             created_at: now,
             updated_at: now,
@@ -481,10 +489,10 @@ impl Subscription {
     pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
         match self.status {
             SubscriptionStatus::Trialing | SubscriptionStatus::Active => Some(
-                self.trial_reminder_at()
-                    .map_or(self.current_period_end, |at| {
-                        at.min(self.current_period_end)
-                    }),
+                [self.trial_reminder_at(), self.renewal_reminder_at()]
+                    .into_iter()
+                    .flatten()
+                    .fold(self.current_period_end, DateTime::min),
             ),
             SubscriptionStatus::PastDue => Some(
                 self.next_payment_attempt
@@ -530,9 +538,13 @@ impl Subscription {
             | SubscriptionStatus::Active
             | SubscriptionStatus::PastDue => {
                 if self.current_period_end > now {
-                    self.trial_reminder_at()
-                        .filter(|at| *at <= now)
-                        .map(|_| DueWork::RemindTrialEnd)
+                    if self.trial_reminder_at().is_some_and(|at| at <= now) {
+                        Some(DueWork::RemindTrialEnd)
+                    } else {
+                        self.renewal_reminder_at()
+                            .filter(|at| *at <= now)
+                            .map(|_| DueWork::RemindRenewal)
+                    }
                 } else if self.cancel_at_period_end {
                     Some(DueWork::End(SubscriptionStatus::Canceled))
                 } else if !self.auto_renew {
@@ -693,6 +705,52 @@ impl Subscription {
             .and_then(|end| end.checked_sub_signed(Duration::days(TRIAL_REMINDER_DAYS)))
     }
 
+    /// Whether the subscription goes on after this period (it renews, rather than ending).
+    pub fn will_renew(&self) -> bool {
+        self.auto_renew && !self.cancel_at_period_end
+    }
+
+    /// When this period's reminder is due: [`Subscription::renewal_reminder_days`] before the
+    /// period ends, once per period, for an active subscription whose period is longer than
+    /// that (a reminder never goes before the period it is about has begun).
+    pub fn renewal_reminder_at(&self) -> Option<DateTime<Utc>> {
+        if self.status != SubscriptionStatus::Active
+            || self.renewal_reminder_days == 0
+            || self.reminded_period_end == Some(self.current_period_end)
+        {
+            return None;
+        }
+        self.current_period_end
+            .checked_sub_signed(Duration::days(i64::from(self.renewal_reminder_days)))
+            .filter(|at| *at > self.current_period_start)
+    }
+
+    /// Records this period's reminder (once): `invoice.upcoming` with what the next invoice
+    /// will ask (`upcoming`) when the subscription renews, `subscription.expiring` when it ends
+    /// at the period's end.
+    pub fn remind_renewal(&mut self, upcoming: Option<Money>, now: DateTime<Utc>) {
+        if self.renewal_reminder_at().is_none() {
+            return;
+        }
+        self.reminded_period_end = Some(self.current_period_end);
+        self.updated_at = now;
+        let (kind, amount) = if self.will_renew() {
+            (EventKind::InvoiceUpcoming, upcoming)
+        } else {
+            (EventKind::SubscriptionExpiring, None)
+        };
+        self.record(
+            kind,
+            now,
+            EventFacts {
+                amount,
+                period_end: Some(self.current_period_end),
+                ends_at: (!self.will_renew()).then_some(self.current_period_end),
+                ..EventFacts::default()
+            },
+        );
+    }
+
     /// Records the trial's reminder (once).
     pub fn remind_trial_end(&mut self, now: DateTime<Utc>) {
         if self.trial_reminder_at().is_none() {
@@ -757,6 +815,7 @@ impl Subscription {
             },
         );
         self.interval = plan.interval;
+        self.renewal_reminder_days = plan.reminder_days();
         self.scheduled_plan_id = None;
         if interval_changed && self.status != SubscriptionStatus::Trialing {
             self.restart_periods_at(now)?;
@@ -774,6 +833,7 @@ impl Subscription {
             self.periods_elapsed = 0;
         }
         let previous = std::mem::replace(&mut self.plan_id, plan.id.clone());
+        self.renewal_reminder_days = plan.reminder_days();
         self.scheduled_plan_id = None;
         self.record(
             EventKind::SubscriptionPlanChanged,
@@ -807,6 +867,8 @@ pub enum DueWork {
     StartSuccessor(PlanId),
     /// The trial ends soon: record its reminder.
     RemindTrialEnd,
+    /// The period ends soon: record its renewal (or expiry) reminder.
+    RemindRenewal,
 }
 
 /// Checks a cancellation comment, for callers that validate before loading the subscription.
@@ -1016,6 +1078,59 @@ mod tests {
         .expect("patch");
         assert!(!sub.auto_renew);
         assert_eq!(sub.metadata.get("po").map(String::as_str), Some("4711"));
+    }
+
+    fn annual() -> Subscription {
+        let mut plan = monthly_plan();
+        plan.interval = Interval::Year;
+        Subscription::start(new_subscription(), &plan, t0()).expect("starts")
+    }
+
+    #[test]
+    fn an_annual_subscription_is_reminded_a_week_before_each_renewal_once() {
+        let mut sub = annual();
+        let end = sub.current_period_end;
+        let reminder = end - days(7);
+        assert_eq!(sub.next_due_at(), Some(reminder));
+        assert_eq!(sub.due_work(reminder - days(1)), None);
+        assert_eq!(sub.due_work(reminder), Some(DueWork::RemindRenewal));
+        let upcoming = Money::new(
+            rust_decimal_macros::dec!(799.90),
+            crate::money::Currency::Usd,
+        )
+        .expect("usd");
+        sub.remind_renewal(Some(upcoming), reminder);
+        assert_eq!(sub.events.kinds(), [EventKind::InvoiceUpcoming]);
+        assert_eq!(sub.next_due_at(), Some(end));
+        assert_eq!(sub.due_work(reminder + days(1)), None);
+        // A second reminder for the same period records nothing.
+        sub.remind_renewal(Some(upcoming), reminder + days(1));
+        assert_eq!(sub.events.kinds().len(), 1);
+    }
+
+    #[test]
+    fn a_subscription_that_will_not_renew_gets_an_expiry_warning_instead() {
+        let mut sub = annual();
+        sub.auto_renew = false;
+        let end = sub.current_period_end;
+        sub.remind_renewal(None, end - days(7));
+        assert_eq!(sub.events.kinds(), [EventKind::SubscriptionExpiring]);
+    }
+
+    #[test]
+    fn monthly_plans_have_no_reminder_unless_the_plan_sets_one() {
+        assert_eq!(active().renewal_reminder_at(), None);
+        let mut plan = monthly_plan();
+        plan.renewal_reminder_days = Some(3);
+        let sub = Subscription::start(new_subscription(), &plan, t0()).expect("starts");
+        assert_eq!(
+            sub.renewal_reminder_at(),
+            Some(sub.current_period_end - days(3))
+        );
+        // A reminder longer than the period would come before it began: none.
+        plan.renewal_reminder_days = Some(40);
+        let sub = Subscription::start(new_subscription(), &plan, t0()).expect("starts");
+        assert_eq!(sub.renewal_reminder_at(), None);
     }
 
     #[test]

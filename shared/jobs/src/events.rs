@@ -7,8 +7,8 @@
 
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_eventbridge::Client;
-use billing_domain::events::{DomainEvent, EVENT_SCHEMA_VERSION};
-use chrono::{DateTime, SecondsFormat, Utc};
+use billing_domain::events::{DomainEvent, PublishedEvent};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -27,42 +27,9 @@ fn bus_error<E: std::fmt::Debug>(e: E) -> JobError {
     JobError::Queue(format!("event bus: {e:?}"))
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 /// The event as published (schema version 1): the bus envelope's `detail`.
 pub fn detail(event: &DomainEvent) -> Value {
-    let f = &event.facts;
-    let mut data = serde_json::Map::new();
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            data.insert(k.to_owned(), Value::String(v));
-        }
-    };
-    put("plan_id", f.plan_id.as_ref().map(ToString::to_string));
-    put(
-        "previous_plan_id",
-        f.previous_plan_id.as_ref().map(ToString::to_string),
-    );
-    put("invoice_id", f.invoice_id.as_ref().map(ToString::to_string));
-    put("amount", f.amount.map(|m| m.amount().to_string()));
-    put("currency", f.amount.map(|m| m.currency().code().to_owned()));
-    put("period_start", f.period_start.map(rfc3339));
-    put("period_end", f.period_end.map(rfc3339));
-    put("next_attempt_at", f.next_attempt_at.map(rfc3339));
-    put("ends_at", f.ends_at.map(rfc3339));
-    put("reason", f.reason.clone());
-    json!({
-        "id": event.id,
-        "type": event.kind.as_str(),
-        "version": EVENT_SCHEMA_VERSION,
-        "created": rfc3339(event.occurred_at),
-        "sequence": event.sequence,
-        "customer_id": event.customer_id.to_string(),
-        "subscription_id": event.subscription_id.to_string(),
-        "data": data,
-    })
+    serde_json::to_value(PublishedEvent::from(event)).unwrap_or(Value::Null)
 }
 
 /// What one relay run did.
@@ -90,37 +57,44 @@ impl EventBus {
         &self.name
     }
 
-    /// Creates the bus and a rule that sends every billing event to the queue with ARN
-    /// `queue_arn`, as `template.yaml` declares them (the local stack and tests).
-    pub async fn create(client: Client, name: &str, queue_arn: &str) -> Result<EventBus, JobError> {
+    /// Creates the bus and, for each `(name, queue ARN)` of `targets`, a rule `<bus>-<name>`
+    /// that sends every billing event to that queue, as `template.yaml` declares them (the
+    /// local stack and tests).
+    pub async fn create(
+        client: Client,
+        name: &str,
+        targets: &[(&str, &str)],
+    ) -> Result<EventBus, JobError> {
         match client.create_event_bus().name(name).send().await {
             Ok(_) => {}
             Err(e) if format!("{e:?}").contains("ResourceAlreadyExists") => {}
             Err(e) => return Err(bus_error(e)),
         }
-        let rule = format!("{name}-notifications");
-        client
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(name)
-            .event_pattern(json!({"source": [EVENT_SOURCE]}).to_string())
-            .send()
-            .await
-            .map_err(bus_error)?;
-        client
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(name)
-            .targets(
-                Target::builder()
-                    .id("notifications")
-                    .arn(queue_arn)
-                    .build()
-                    .map_err(bus_error)?,
-            )
-            .send()
-            .await
-            .map_err(bus_error)?;
+        for (target, queue_arn) in targets {
+            let rule = format!("{name}-{target}");
+            client
+                .put_rule()
+                .name(&rule)
+                .event_bus_name(name)
+                .event_pattern(json!({"source": [EVENT_SOURCE]}).to_string())
+                .send()
+                .await
+                .map_err(bus_error)?;
+            client
+                .put_targets()
+                .rule(&rule)
+                .event_bus_name(name)
+                .targets(
+                    Target::builder()
+                        .id(*target)
+                        .arn(*queue_arn)
+                        .build()
+                        .map_err(bus_error)?,
+                )
+                .send()
+                .await
+                .map_err(bus_error)?;
+        }
         Ok(EventBus::new(client, name))
     }
 

@@ -81,8 +81,22 @@ pub async fn event_relay_main() -> Result<(), Error> {
 }
 
 pub async fn worker_main() -> Result<(), Error> {
+    consume(worker::Consumer::Renewals).await
+}
+
+/// The notifier: consumes the notifications queue (batches, partial batch failures) and
+/// sends customer email through SES.
+pub async fn notifier_main() -> Result<(), Error> {
+    consume(worker::Consumer::Notifier).await
+}
+
+/// An SQS-triggered function: each batch through `consumer`, failures reported per message.
+async fn consume(consumer: worker::Consumer) -> Result<(), Error> {
     crate::telemetry::init();
     let services = Services::from_env().await?;
+    if consumer == worker::Consumer::Notifier && services.notifier.is_none() {
+        return Err("MAIL_FROM is not set".into());
+    }
     let services = &services;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let messages: Vec<(String, String)> = event
@@ -92,7 +106,7 @@ pub async fn worker_main() -> Result<(), Error> {
             .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
             .collect();
         let mut response = SqsBatchResponse::default();
-        for failed in worker::process_batch(services, &messages).await {
+        for failed in consumer.process_batch(services, &messages).await {
             response.add_failure(failed);
         }
         Ok::<_, Error>(response)

@@ -10,6 +10,7 @@
 
 pub mod events;
 pub mod functions;
+pub mod notify;
 pub mod queue;
 pub mod scheduler;
 pub mod settings;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use billing_domain::collection::NoCheckpoints;
 use billing_domain::ports::StoreError;
 use billing_domain::service::Billing;
+use billing_notifications::{Mailer, Notifier};
 use billing_payments_stripe::StripeGateway;
 use billing_store_dynamodb::DynamoStore;
 
@@ -52,6 +54,12 @@ pub struct Services {
     pub queue: Option<RenewalQueue>,
     /// Where the event relay publishes (unset: events stay in the outbox).
     pub events: Option<EventBus>,
+    /// The customer email sender (unset: no email).
+    pub notifier: Option<Notifier>,
+    /// The queue the notifier consumes.
+    pub notifications_queue: Option<RenewalQueue>,
+    /// The links emails carry; the API checks unsubscribe links with it.
+    pub links: billing_notifications::Links,
     pub time: TimeSource,
 }
 
@@ -75,7 +83,8 @@ impl Services {
             subscriptions: shared.clone(),
             invoices: shared.clone(),
             coupons: shared.clone(),
-            credits: shared,
+            credits: shared.clone(),
+            notifications: shared,
             payments: Arc::new(payments),
             clock: Arc::new(SystemClock),
             dunning: settings.dunning.clone(),
@@ -92,8 +101,58 @@ impl Services {
             store,
             queue,
             events: None,
+            notifier: None,
+            notifications_queue: None,
+            links: settings.links(),
             time,
         })
+    }
+
+    /// Adds customer email: the notifier sending through `mailer` as `settings.mail_from`
+    /// (nothing when unset), consuming `queue`.
+    pub fn with_mail(
+        mut self,
+        mailer: Arc<dyn Mailer>,
+        queue: Option<RenewalQueue>,
+        settings: &Settings,
+    ) -> Self {
+        let shared = Arc::new(self.store.clone());
+        self.notifier = settings.mail_from.as_ref().map(|from| Notifier {
+            customers: shared.clone(),
+            plans: shared.clone(),
+            subscriptions: shared.clone(),
+            invoices: shared.clone(),
+            notifications: shared,
+            mailer,
+            clock: Arc::new(SystemClock),
+            links: self.links.clone(),
+            from: from.clone(),
+            product_name: settings.product_name.clone(),
+        });
+        self.notifications_queue = queue;
+        self
+    }
+
+    /// The notifier with its clock at the time source's now (see [`Services::billing_now`]).
+    pub async fn notifier_now(&self) -> Result<Notifier, JobError> {
+        let mut notifier = self
+            .notifier
+            .clone()
+            .ok_or_else(|| JobError::Config("MAIL_FROM is not set".into()))?;
+        notifier.clock = self.billing_now().await?.clock;
+        Ok(notifier)
+    }
+
+    /// Publishes the outbox's events and, where email is wired (local stack, tests), sends
+    /// what they ask for, as the bus, the queue and the notifier do when deployed.
+    pub async fn publish_and_notify(&self) -> Result<worker::DrainReport, JobError> {
+        self.relay_events().await?;
+        match (&self.notifier, &self.notifications_queue) {
+            (Some(_), Some(queue)) => {
+                worker::drain_queue(self, queue, worker::Consumer::Notifier).await
+            }
+            _ => Ok(worker::DrainReport::default()),
+        }
     }
 
     /// From the standard AWS environment and [`Settings::from_env`].
@@ -108,7 +167,13 @@ impl Services {
             .renewal_queue_url
             .as_ref()
             .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
-        let mut services = Self::new(store, queue, &settings)?;
+        let notifications = settings
+            .notifications_queue_url
+            .as_ref()
+            .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
+        let mailer = Arc::new(notify::SesMailer::new(aws_sdk_ses::Client::new(&config)));
+        let mut services =
+            Self::new(store, queue, &settings)?.with_mail(mailer, notifications, &settings);
         services.events = settings
             .event_bus_name
             .as_ref()

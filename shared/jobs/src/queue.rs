@@ -132,6 +132,18 @@ impl RenewalQueue {
         Ok(due.len())
     }
 
+    /// Sends one message as it is (a redrive from the dead-letter queue, a redelivery).
+    pub async fn send_body(&self, body: &str) -> Result<(), JobError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sqs)
+    }
+
     /// Up to ten messages, without waiting.
     pub async fn receive(&self) -> Result<Vec<Received>, JobError> {
         let out = self

@@ -22,6 +22,21 @@ pub struct Settings {
     pub renewal_queue_url: Option<String>,
     /// `EVENT_BUS_NAME`: the EventBridge bus the event relay publishes domain events to.
     pub event_bus_name: Option<String>,
+    /// `NOTIFICATIONS_QUEUE_URL`: the SQS queue the bus's rule fills and the notifier drains.
+    pub notifications_queue_url: Option<String>,
+    /// `MAIL_FROM`: the verified sender of customer email (unset: no email is sent).
+    pub mail_from: Option<String>,
+    /// `PRODUCT_NAME` (default `Billing`): how emails name the service.
+    pub product_name: String,
+    /// `CUSTOMER_PORTAL_URL`: where emails send customers to update a card or manage a
+    /// subscription (default `http://127.0.0.1:3000/portal`).
+    pub customer_portal_url: String,
+    /// `PUBLIC_API_URL`: this API's public base URL, for unsubscribe links (default
+    /// `http://127.0.0.1:3000`).
+    pub public_api_url: String,
+    /// `UNSUBSCRIBE_SECRET`: signs unsubscribe links (required when deployed; a fixed local
+    /// value otherwise).
+    pub unsubscribe_secret: String,
     /// `TEST_CLOCK=1`: time comes from the test clock in the table (never deployed).
     pub test_clock: bool,
     /// `DUNNING_RETRY_DAYS` (default `3,5,7`) and `DUNNING_FINAL_ACTION` (`cancel`, the
@@ -30,6 +45,9 @@ pub struct Settings {
     /// `TRIAL_END_WITHOUT_PAYMENT_METHOD`: `pause` (default) or `cancel`.
     pub trial_end_without_payment_method: TrialEndWithoutPaymentMethod,
 }
+
+/// The unsubscribe secret of the local stack and tests; `template.yaml` requires a real one.
+pub const LOCAL_UNSUBSCRIBE_SECRET: &str = "local-unsubscribe-secret";
 
 fn var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -46,6 +64,15 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
 }
 
 impl Settings {
+    /// The links emails carry (portal, signed unsubscribe).
+    pub fn links(&self) -> billing_notifications::Links {
+        billing_notifications::Links::new(
+            &self.customer_portal_url,
+            &self.public_api_url,
+            self.unsubscribe_secret.as_bytes(),
+        )
+    }
+
     pub fn from_env() -> Result<Self, String> {
         let retry_after_days = match var("DUNNING_RETRY_DAYS") {
             Some(v) => v
@@ -84,6 +111,14 @@ impl Settings {
             stripe_backoff: Duration::from_millis(number("STRIPE_BACKOFF_MS", 200)?),
             renewal_queue_url: var("RENEWAL_QUEUE_URL"),
             event_bus_name: var("EVENT_BUS_NAME"),
+            notifications_queue_url: var("NOTIFICATIONS_QUEUE_URL"),
+            mail_from: var("MAIL_FROM"),
+            product_name: var("PRODUCT_NAME").unwrap_or_else(|| "Billing".into()),
+            customer_portal_url: var("CUSTOMER_PORTAL_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:3000/portal".into()),
+            public_api_url: var("PUBLIC_API_URL").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+            unsubscribe_secret: var("UNSUBSCRIBE_SECRET")
+                .unwrap_or_else(|| LOCAL_UNSUBSCRIBE_SECRET.into()),
             test_clock: matches!(var("TEST_CLOCK").as_deref(), Some("1" | "true")),
             dunning: DunningPolicy {
                 retry_after_days,

@@ -1,6 +1,6 @@
 //! The test clock (local stack and tests; never deployed): advancing it runs every job that
 //! falls due on the way, in time order, through the real scheduler → SQS → worker path, then
-//! publishes the events the jobs recorded.
+//! publishes the events the jobs recorded and sends the email they ask for.
 
 use chrono::{DateTime, Utc};
 
@@ -42,9 +42,9 @@ pub async fn advance(
         store.set_test_clock(step).await?;
         scheduler::run(store, queue, step).await?;
         worker::drain(services).await?;
-        services.relay_events().await?;
+        services.publish_and_notify().await?;
     }
     store.set_test_clock(target).await?;
-    services.relay_events().await?;
+    services.publish_and_notify().await?;
     Ok(services.time.now().await?)
 }

@@ -6,6 +6,7 @@ use billing_domain::BillingError;
 use serde::Serialize;
 
 use crate::queue::{DueMessage, Received};
+use crate::RenewalQueue;
 use crate::{JobError, Services};
 
 /// Most receive rounds one drain makes (a guard against a queue that never empties).
@@ -55,11 +56,42 @@ pub struct DrainReport {
     pub failed: usize,
 }
 
-/// Receives and processes until the queue is empty, as the Lambda event source mapping does
+/// Which function a drained queue feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumer {
+    /// The renewal worker.
+    Renewals,
+    /// The notifier (customer email).
+    Notifier,
+}
+
+impl Consumer {
+    /// Processes a batch; returns the ids of the messages that failed.
+    pub async fn process_batch(
+        self,
+        services: &Services,
+        messages: &[(String, String)],
+    ) -> Vec<String> {
+        match self {
+            Consumer::Renewals => process_batch(services, messages).await,
+            Consumer::Notifier => crate::notify::process_batch(services, messages).await,
+        }
+    }
+}
+
+/// Drains the renewal queue through the worker.
+pub async fn drain(services: &Services) -> Result<DrainReport, JobError> {
+    drain_queue(services, services.queue()?, Consumer::Renewals).await
+}
+
+/// Receives and processes until `queue` is empty, as the Lambda event source mapping does
 /// when deployed (local stack and test clock). Failed messages are made visible again at once;
 /// the queue's redrive policy moves a message that keeps failing to the dead-letter queue.
-pub async fn drain(services: &Services) -> Result<DrainReport, JobError> {
-    let queue = services.queue()?;
+pub async fn drain_queue(
+    services: &Services,
+    queue: &RenewalQueue,
+    consumer: Consumer,
+) -> Result<DrainReport, JobError> {
     let mut report = DrainReport::default();
     for _ in 0..MAX_DRAIN_ROUNDS {
         let batch = queue.receive().await?;
@@ -70,18 +102,19 @@ pub async fn drain(services: &Services) -> Result<DrainReport, JobError> {
             .iter()
             .map(|m| (m.message_id.clone(), m.body.clone()))
             .collect();
-        let failed = process_batch(services, &messages).await;
+        let failed = consumer.process_batch(services, &messages).await;
         for Received {
             message_id,
             receipt_handle,
             ..
         } in &batch
         {
-            let crashed = services
-                .billing
-                .checkpoints
-                .reach(Checkpoint::BeforeMessageDelete)
-                .is_err();
+            let crashed = consumer == Consumer::Renewals
+                && services
+                    .billing
+                    .checkpoints
+                    .reach(Checkpoint::BeforeMessageDelete)
+                    .is_err();
             if failed.contains(message_id) || crashed {
                 report.failed += 1;
                 queue.release(receipt_handle).await?;
@@ -92,6 +125,7 @@ pub async fn drain(services: &Services) -> Result<DrainReport, JobError> {
         }
     }
     Err(JobError::Stuck(format!(
-        "the renewal queue did not empty after {MAX_DRAIN_ROUNDS} rounds"
+        "the queue {} did not empty after {MAX_DRAIN_ROUNDS} rounds",
+        queue.url()
     )))
 }

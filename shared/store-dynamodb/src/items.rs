@@ -111,6 +111,8 @@ pub struct PlanItem {
     pub allow_multiple: bool,
     #[serde(default)]
     pub fallback_plan_id: Option<String>,
+    #[serde(default)]
+    pub renewal_reminder_days: Option<u32>,
     pub status: PlanStatus,
     pub created_at: String,
     pub updated_at: String,
@@ -146,6 +148,7 @@ impl From<&Plan> for PlanItem {
             },
             allow_multiple: p.allow_multiple,
             fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
+            renewal_reminder_days: p.renewal_reminder_days,
             status: p.status,
             created_at: ts(p.created_at),
             updated_at: ts(p.updated_at),
@@ -186,6 +189,7 @@ impl TryFrom<PlanItem> for Plan {
                 .map(PlanId::from_str)
                 .transpose()
                 .map_err(corrupt("fallback_plan_id"))?,
+            renewal_reminder_days: i.renewal_reminder_days,
             status: i.status,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
@@ -312,6 +316,10 @@ pub struct SubscriptionItem {
     pub discount: Option<crate::coupons::DiscountItem>,
     #[serde(default)]
     pub trial_reminder_sent: bool,
+    #[serde(default)]
+    pub renewal_reminder_days: u32,
+    #[serde(default)]
+    pub reminded_period_end: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -364,6 +372,8 @@ impl From<&Subscription> for SubscriptionItem {
             successor_plan_id: s.successor_plan_id.as_ref().map(ToString::to_string),
             discount: s.discount.as_ref().map(crate::coupons::DiscountItem::from),
             trial_reminder_sent: s.trial_reminder_sent,
+            renewal_reminder_days: s.renewal_reminder_days,
+            reminded_period_end: s.reminded_period_end.map(ts),
             created_at: ts(s.created_at),
             updated_at: ts(s.updated_at),
             version: s.version,
@@ -433,6 +443,8 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .map(billing_domain::coupon::Discount::try_from)
                 .transpose()?,
             trial_reminder_sent: i.trial_reminder_sent,
+            renewal_reminder_days: i.renewal_reminder_days,
+            reminded_period_end: parse_opt_ts("reminded_period_end", &i.reminded_period_end)?,
             events: Default::default(),
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,

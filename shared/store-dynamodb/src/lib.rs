@@ -8,6 +8,7 @@ mod coupons;
 mod credits;
 mod events;
 mod items;
+mod notifications;
 mod table;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 pub use items::{due_pk, due_shard, parse_ts, ts, DUE_SHARDS};
+pub use notifications::SENT_LOG_DAYS;
 pub use table::{create_table, delete_table, GSI1, GSI_DUE};
 
 type Item = HashMap<String, AttributeValue>;

@@ -46,6 +46,16 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
         ),
         (
             Method::GET,
+            format!("/api/v1/customers/{b}/notification-preferences"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/customers/{b}/notification-preferences"),
+            Some(json!({"addresses": ["thief@example.com"]})),
+        ),
+        (
+            Method::GET,
             format!("/api/v1/subscriptions/{sub_b_id}"),
             None,
         ),
@@ -216,6 +226,12 @@ async fn every_non_public_endpoint_refuses_missing_and_forged_tokens() {
             } else if route.endpoint == Endpoint::StripeWebhook {
                 // Authenticated by Stripe's signature instead of a token.
                 answer.problem(400);
+            } else if matches!(
+                route.endpoint,
+                Endpoint::UnsubscribePage | Endpoint::Unsubscribe
+            ) {
+                // Authenticated by the link's signature: none here.
+                answer.problem(422);
             } else {
                 answer.problem(401);
             }

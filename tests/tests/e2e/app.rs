@@ -23,6 +23,9 @@ pub const SECRET: &str = "e2e-secret";
 
 pub const WEBHOOK_SECRET: &str = "whsec_e2e";
 
+/// The verified sender of the tests' email.
+pub const MAIL_FROM: &str = "Billing <billing@example.com>";
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
@@ -30,8 +33,11 @@ pub struct TestApp {
     pub services: Services,
     /// The test's own Stripe simulator.
     pub sim_base: String,
-    /// The queue the event bus's rule delivers every billing event to.
-    pub notifications: RenewalQueue,
+    /// A queue of the test's own that a second rule of the bus fills with every billing event
+    /// (the notifications queue is the notifier's).
+    pub observed: RenewalQueue,
+    /// The address of this test's customers (`create_customer`): the test's email.
+    pub email: String,
 }
 
 /// An answer: status, content type and JSON body (Null when empty or not JSON).
@@ -115,6 +121,10 @@ impl TestApp {
     ) -> TestApp {
         let config = sdk_config().await;
         let name = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let email = format!("billing@{name}.example");
+        // The gateway's address first: the unsubscribe links of the test's email point at it.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), name.clone());
         local_stack::prepare(&store, &SystemClock)
             .await
@@ -147,28 +157,51 @@ impl TestApp {
             stripe_backoff: Duration::from_millis(5),
             renewal_queue_url: Some(queue.url().to_owned()),
             event_bus_name: Some(name.clone()),
+            notifications_queue_url: None,
+            mail_from: Some(MAIL_FROM.into()),
+            product_name: "Billing".into(),
+            customer_portal_url: "https://portal.example".into(),
+            public_api_url: base.clone(),
+            unsubscribe_secret: billing_jobs::settings::LOCAL_UNSUBSCRIBE_SECRET.into(),
             test_clock: false,
             dunning: DunningPolicy::default(),
             trial_end_without_payment_method: TrialEndWithoutPaymentMethod::Pause,
         };
         adjust(&mut settings);
-        // The event bus and its notifications queue, as template.yaml declares them.
+        // The event bus and its notifications queue, as template.yaml declares them, and a
+        // queue for the test to watch the events on.
+        let sqs = aws_sdk_sqs::Client::new(&config);
         let notifications = RenewalQueue::create(
-            aws_sdk_sqs::Client::new(&config),
+            sqs.clone(),
             &format!("{name}-notifications"),
             local_stack::MAX_RECEIVES,
         )
         .await
         .expect("the notifications queue");
+        let observed = RenewalQueue::create(sqs, &format!("{name}-observed"), 1)
+            .await
+            .expect("the observed queue");
         let bus = EventBus::create(
             aws_sdk_eventbridge::Client::new(&config),
             &name,
-            &notifications.arn().await.expect("queue arn"),
+            &[
+                (
+                    "notifications",
+                    &notifications.arn().await.expect("queue arn"),
+                ),
+                ("observed", &observed.arn().await.expect("queue arn")),
+            ],
         )
         .await
         .expect("the event bus");
-        let mut services =
-            Services::new(store.clone(), Some(queue), &settings).expect("services wire up");
+        let mailer = billing_jobs::notify::SesMailer::new(aws_sdk_ses::Client::new(&config));
+        mailer
+            .verify_sender(MAIL_FROM)
+            .await
+            .expect("the sender is verified");
+        let mut services = Services::new(store.clone(), Some(queue), &settings)
+            .expect("services wire up")
+            .with_mail(Arc::new(mailer), Some(notifications), &settings);
         services.events = Some(bus);
         if let Some(checkpoints) = checkpoints {
             services.billing.checkpoints = checkpoints;
@@ -185,8 +218,6 @@ impl TestApp {
         };
         let auth = Authenticator::new(Some(SECRET), None, None, None).expect("auth config");
         let state = AppState::new(services.clone(), auth, &api_config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(local_stack::gateway::serve(listener, Arc::new(state)));
         TestApp {
             base,
@@ -194,7 +225,8 @@ impl TestApp {
             store,
             services,
             sim_base,
-            notifications,
+            observed,
+            email,
         }
     }
 
@@ -281,7 +313,7 @@ impl TestApp {
                 Method::POST,
                 "/api/v1/customers",
                 &self.admin(),
-                Some(json!({"name": name, "email": "billing@acme.example"})),
+                Some(json!({"name": name, "email": self.email})),
             )
             .await
             .ok(201);
@@ -373,26 +405,83 @@ impl TestApp {
             .published
     }
 
-    /// The events the bus delivered to the notifications queue since the last call (each
-    /// envelope's `detail`), taken off the queue.
+    /// The events the bus delivered since the last call (each envelope's `detail`), taken off
+    /// the test's own queue.
     pub async fn delivered_events(&self) -> Vec<Value> {
-        let mut events = Vec::new();
-        loop {
-            let batch = self.notifications.receive().await.expect("receive");
-            if batch.is_empty() {
-                return events;
-            }
-            for message in batch {
-                let envelope: Value = serde_json::from_str(&message.body).expect("json");
+        self.delivered_envelopes()
+            .await
+            .into_iter()
+            .map(|body| {
+                let envelope: Value = serde_json::from_str(&body).expect("json");
                 assert_eq!(envelope["source"], "billing");
                 assert_eq!(envelope["detail-type"], envelope["detail"]["type"]);
-                events.push(envelope["detail"].clone());
-                self.notifications
+                envelope["detail"].clone()
+            })
+            .collect()
+    }
+
+    /// The envelopes the bus delivered since the last call, as the queue holds them.
+    pub async fn delivered_envelopes(&self) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let batch = self.observed.receive().await.expect("receive");
+            if batch.is_empty() {
+                return bodies;
+            }
+            for message in batch {
+                bodies.push(message.body.clone());
+                self.observed
                     .delete(&message.receipt_handle)
                     .await
                     .expect("delete");
             }
         }
+    }
+
+    /// Publishes the outbox and sends the email it asks for (the relay's schedule, the bus and
+    /// the notifier, as deployed); answers how many notification messages were handled.
+    pub async fn notify(&self) -> usize {
+        self.services
+            .publish_and_notify()
+            .await
+            .expect("events published and notified")
+            .processed
+    }
+
+    /// The email sent to this test's customers (`self.email`), oldest first, read from the
+    /// emulator's SES store: `{subject, body (the HTML part), destinations, source}`.
+    pub async fn emails(&self) -> Vec<Value> {
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+        let data: Value = self
+            .http
+            .get(format!("{endpoint}/moto-api/data.json"))
+            .send()
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("json");
+        data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| {
+                m["destinations"]["ToAddresses"]
+                    .as_array()
+                    .is_some_and(|to| to.iter().any(|a| a == self.email.as_str()))
+            })
+            .collect()
+    }
+
+    /// The subjects of [`TestApp::emails`].
+    pub async fn email_subjects(&self) -> Vec<String> {
+        self.emails()
+            .await
+            .iter()
+            .filter_map(|m| m["subject"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// The Stripe customer id stored on `customer`.

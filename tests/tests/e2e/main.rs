@@ -14,6 +14,7 @@ mod customers;
 mod events;
 mod idempotency;
 mod invoices;
+mod notifications;
 mod plan_changes;
 mod plans;
 mod stripe_events;

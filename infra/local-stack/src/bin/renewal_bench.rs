@@ -189,8 +189,12 @@ async fn main() -> anyhow::Result<()> {
         local_stack::MAX_RECEIVES,
     )
     .await?;
-    let bus =
-        billing_jobs::EventBus::create(eventbridge, &name, &notifications.arn().await?).await?;
+    let bus = billing_jobs::EventBus::create(
+        eventbridge,
+        &name,
+        &[("notifications", &notifications.arn().await?)],
+    )
+    .await?;
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let sim_base = format!("http://{}", listener.local_addr()?);

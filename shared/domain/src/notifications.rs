@@ -1,0 +1,396 @@
+//! Customer notifications: which email each domain event becomes, and what a customer chose to
+//! receive. Rendering and sending live in the notifications crate; this module decides.
+//!
+//! Receipts, payment failures, payments waiting for the customer and refunds are transactional:
+//! they always go, whatever the preferences say (the customer needs them to pay or to account).
+//! Every other kind can be turned off, by the preferences API or by the signed unsubscribe link
+//! in the email.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::access::Actor;
+use crate::collection::CONFLICT_RETRIES;
+use crate::customer::{Customer, Email};
+use crate::error::BillingError;
+use crate::events::EventKind;
+use crate::ids::CustomerId;
+use crate::ports::StoreError;
+use crate::validation::{FieldError, Validator};
+
+/// One kind of email, one template each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    SubscriptionConfirmed,
+    PaymentReceipt,
+    PaymentFailed,
+    PaymentActionRequired,
+    RenewalReminder,
+    TrialEnding,
+    ExpiryWarning,
+    SubscriptionExpired,
+    CancellationConfirmed,
+    RefundIssued,
+}
+
+impl NotificationKind {
+    pub const ALL: [NotificationKind; 10] = [
+        NotificationKind::SubscriptionConfirmed,
+        NotificationKind::PaymentReceipt,
+        NotificationKind::PaymentFailed,
+        NotificationKind::PaymentActionRequired,
+        NotificationKind::RenewalReminder,
+        NotificationKind::TrialEnding,
+        NotificationKind::ExpiryWarning,
+        NotificationKind::SubscriptionExpired,
+        NotificationKind::CancellationConfirmed,
+        NotificationKind::RefundIssued,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::SubscriptionConfirmed => "subscription_confirmed",
+            NotificationKind::PaymentReceipt => "payment_receipt",
+            NotificationKind::PaymentFailed => "payment_failed",
+            NotificationKind::PaymentActionRequired => "payment_action_required",
+            NotificationKind::RenewalReminder => "renewal_reminder",
+            NotificationKind::TrialEnding => "trial_ending",
+            NotificationKind::ExpiryWarning => "expiry_warning",
+            NotificationKind::SubscriptionExpired => "subscription_expired",
+            NotificationKind::CancellationConfirmed => "cancellation_confirmed",
+            NotificationKind::RefundIssued => "refund_issued",
+        }
+    }
+
+    /// The email an event becomes, if any (`subscription.renewed` has none: its invoice's
+    /// `invoice.paid` sends the receipt).
+    pub fn for_event(kind: EventKind) -> Option<NotificationKind> {
+        match kind {
+            EventKind::SubscriptionCreated => Some(NotificationKind::SubscriptionConfirmed),
+            EventKind::InvoicePaid => Some(NotificationKind::PaymentReceipt),
+            EventKind::InvoicePaymentFailed => Some(NotificationKind::PaymentFailed),
+            EventKind::InvoicePaymentActionRequired => {
+                Some(NotificationKind::PaymentActionRequired)
+            }
+            EventKind::InvoiceUpcoming => Some(NotificationKind::RenewalReminder),
+            EventKind::SubscriptionTrialWillEnd => Some(NotificationKind::TrialEnding),
+            EventKind::SubscriptionExpiring => Some(NotificationKind::ExpiryWarning),
+            EventKind::SubscriptionExpired => Some(NotificationKind::SubscriptionExpired),
+            EventKind::SubscriptionCancelScheduled | EventKind::SubscriptionCanceled => {
+                Some(NotificationKind::CancellationConfirmed)
+            }
+            EventKind::InvoiceRefunded => Some(NotificationKind::RefundIssued),
+            EventKind::SubscriptionRenewed
+            | EventKind::SubscriptionPaused
+            | EventKind::SubscriptionResumed
+            | EventKind::SubscriptionPlanChanged
+            | EventKind::InvoiceMarkedUncollectible
+            | EventKind::InvoiceDisputeOpened
+            | EventKind::InvoiceDisputeClosed => None,
+        }
+    }
+
+    /// Transactional kinds go whatever the preferences say.
+    pub fn always_sent(self) -> bool {
+        match self {
+            NotificationKind::PaymentReceipt
+            | NotificationKind::PaymentFailed
+            | NotificationKind::PaymentActionRequired
+            | NotificationKind::RefundIssued => true,
+            NotificationKind::SubscriptionConfirmed
+            | NotificationKind::RenewalReminder
+            | NotificationKind::TrialEnding
+            | NotificationKind::ExpiryWarning
+            | NotificationKind::SubscriptionExpired
+            | NotificationKind::CancellationConfirmed => false,
+        }
+    }
+}
+
+impl fmt::Display for NotificationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NotificationKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NotificationKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("no notification kind {s:?}"))
+    }
+}
+
+/// The most addresses a customer's email goes to.
+pub const MAX_NOTIFICATION_ADDRESSES: usize = 5;
+
+/// What a customer receives, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationPreferences {
+    pub customer_id: CustomerId,
+    /// Kinds turned off (never a transactional one).
+    pub disabled: BTreeSet<NotificationKind>,
+    /// Where email goes; empty: the customer's own email address.
+    pub addresses: Vec<Email>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// 0 until first stored.
+    pub version: u64,
+}
+
+/// A change to the preferences (PUT): what is given replaces what was there.
+#[derive(Debug, Clone, Default)]
+pub struct PreferencesUpdate {
+    /// Kind name → on or off. Names that are not kinds, and turning off a transactional kind,
+    /// are field errors (`kinds.<name>`).
+    pub kinds: Option<BTreeMap<String, bool>>,
+    /// `Some(vec![])` goes back to the customer's own address.
+    pub addresses: Option<Vec<String>>,
+}
+
+impl NotificationPreferences {
+    /// Everything on, sent to the customer's own address.
+    pub fn default_for(customer_id: CustomerId) -> Self {
+        NotificationPreferences {
+            customer_id,
+            disabled: BTreeSet::new(),
+            addresses: Vec::new(),
+            updated_at: None,
+            version: 0,
+        }
+    }
+
+    pub fn is_enabled(&self, kind: NotificationKind) -> bool {
+        kind.always_sent() || !self.disabled.contains(&kind)
+    }
+
+    /// Who gets the email: the chosen addresses, or the customer's own.
+    pub fn recipients(&self, customer: &Customer) -> Vec<Email> {
+        if self.addresses.is_empty() {
+            vec![customer.email.clone()]
+        } else {
+            self.addresses.clone()
+        }
+    }
+
+    pub fn apply(
+        &mut self,
+        update: PreferencesUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<(), Vec<FieldError>> {
+        let mut v = Validator::new();
+        let mut disabled = self.disabled.clone();
+        for (name, on) in update.kinds.iter().flatten() {
+            let field = format!("kinds.{name}");
+            match name.parse::<NotificationKind>() {
+                Err(_) => v.push(FieldError::new(
+                    field,
+                    format!(
+                        "not a notification kind; kinds are {}",
+                        NotificationKind::ALL
+                            .map(NotificationKind::as_str)
+                            .join(", ")
+                    ),
+                )),
+                Ok(kind) if kind.always_sent() && !on => v.push(FieldError::new(
+                    field,
+                    "receipts, payment failures and refunds are always sent",
+                )),
+                Ok(kind) if *on => {
+                    disabled.remove(&kind);
+                }
+                Ok(kind) => {
+                    if !kind.always_sent() {
+                        disabled.insert(kind);
+                    }
+                }
+            }
+        }
+        let mut addresses = Vec::new();
+        if let Some(raw) = &update.addresses {
+            if raw.len() > MAX_NOTIFICATION_ADDRESSES {
+                v.push(FieldError::new(
+                    "addresses",
+                    format!("at most {MAX_NOTIFICATION_ADDRESSES} addresses"),
+                ));
+            }
+            for (i, address) in raw.iter().enumerate() {
+                if let Some(email) = v.check(Email::parse(&format!("addresses[{i}]"), address)) {
+                    if !addresses.contains(&email) {
+                        addresses.push(email);
+                    }
+                }
+            }
+        }
+        v.finish()?;
+        self.disabled = disabled;
+        if update.addresses.is_some() {
+            self.addresses = addresses;
+        }
+        self.updated_at = Some(now);
+        Ok(())
+    }
+
+    /// Turns `kind` off (the unsubscribe link); a transactional kind stays on. Answers whether
+    /// anything changed.
+    pub fn unsubscribe(&mut self, kind: NotificationKind, now: DateTime<Utc>) -> bool {
+        if kind.always_sent() || !self.disabled.insert(kind) {
+            return false;
+        }
+        self.updated_at = Some(now);
+        true
+    }
+}
+
+impl crate::service::Billing {
+    /// A customer's preferences (the defaults until set), and the customer.
+    pub async fn notification_preferences(
+        &self,
+        actor: &Actor,
+        customer_id: &CustomerId,
+    ) -> Result<(NotificationPreferences, Customer), BillingError> {
+        let customer = self.get_customer(actor, customer_id).await?;
+        let prefs = self
+            .notifications
+            .get_preferences(&customer.id)
+            .await?
+            .unwrap_or_else(|| NotificationPreferences::default_for(customer.id.clone()));
+        Ok((prefs, customer))
+    }
+
+    /// `PUT /customers/{id}/notification-preferences`.
+    pub async fn update_notification_preferences(
+        &self,
+        actor: &Actor,
+        customer_id: &CustomerId,
+        update: PreferencesUpdate,
+    ) -> Result<(NotificationPreferences, Customer), BillingError> {
+        let customer = self.get_customer(actor, customer_id).await?;
+        let prefs = self
+            .change_preferences(&customer.id, |prefs, now| {
+                prefs
+                    .apply(update.clone(), now)
+                    .map_err(BillingError::Validation)
+            })
+            .await?;
+        Ok((prefs, customer))
+    }
+
+    /// Turns `kind` off for the customer: the unsubscribe link, whose signature the caller
+    /// checked (it stands for the customer's consent; no login).
+    pub async fn unsubscribe(
+        &self,
+        customer_id: &CustomerId,
+        kind: NotificationKind,
+    ) -> Result<NotificationPreferences, BillingError> {
+        if self.customers.get_customer(customer_id).await?.is_none() {
+            return Err(BillingError::NotFound("customer"));
+        }
+        self.change_preferences(customer_id, |prefs, now| {
+            prefs.unsubscribe(kind, now);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Load, change and store the preferences, again on a concurrent change.
+    async fn change_preferences(
+        &self,
+        customer_id: &CustomerId,
+        change: impl Fn(&mut NotificationPreferences, DateTime<Utc>) -> Result<(), BillingError>,
+    ) -> Result<NotificationPreferences, BillingError> {
+        let mut conflicts = 0;
+        loop {
+            let mut prefs = self
+                .notifications
+                .get_preferences(customer_id)
+                .await?
+                .unwrap_or_else(|| NotificationPreferences::default_for(customer_id.clone()));
+            change(&mut prefs, self.now())?;
+            match self.notifications.put_preferences(&mut prefs).await {
+                Ok(()) => return Ok(prefs),
+                Err(StoreError::VersionConflict) if conflicts < CONFLICT_RETRIES => conflicts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Where the sending of one email stands ([`crate::ports::NotificationRepo::claim_send`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendClaim {
+    /// This caller sends it now.
+    Claimed,
+    /// It was sent already: nothing to do.
+    AlreadySent,
+    /// Another caller is sending it (its claim has not expired): try again later.
+    InProgress,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{customer_id, t0};
+
+    #[test]
+    fn every_kind_has_a_name_that_parses_back() {
+        for kind in NotificationKind::ALL {
+            assert_eq!(kind.as_str().parse::<NotificationKind>(), Ok(kind));
+        }
+    }
+
+    #[test]
+    fn transactional_kinds_cannot_be_turned_off() {
+        let mut prefs = NotificationPreferences::default_for(customer_id());
+        let update = PreferencesUpdate {
+            kinds: Some(BTreeMap::from([
+                ("payment_receipt".into(), false),
+                ("renewal_reminder".into(), false),
+                ("birthday".into(), true),
+            ])),
+            addresses: Some(vec!["ap@acme.example".into(), "nope".into()]),
+        };
+        let errors = prefs.apply(update, t0()).expect_err("refused");
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["kinds.birthday", "kinds.payment_receipt", "addresses[1]"]
+        );
+        assert!(
+            prefs.is_enabled(NotificationKind::RenewalReminder),
+            "unchanged"
+        );
+        assert!(!prefs.unsubscribe(NotificationKind::PaymentFailed, t0()));
+        assert!(prefs.is_enabled(NotificationKind::PaymentFailed));
+    }
+
+    #[test]
+    fn reminders_can_be_turned_off_and_on_again() {
+        let mut prefs = NotificationPreferences::default_for(customer_id());
+        assert!(prefs.unsubscribe(NotificationKind::RenewalReminder, t0()));
+        assert!(!prefs.unsubscribe(NotificationKind::RenewalReminder, t0()));
+        assert!(!prefs.is_enabled(NotificationKind::RenewalReminder));
+        let update = PreferencesUpdate {
+            kinds: Some(BTreeMap::from([("renewal_reminder".into(), true)])),
+            addresses: None,
+        };
+        prefs.apply(update, t0()).expect("valid");
+        assert!(prefs.is_enabled(NotificationKind::RenewalReminder));
+    }
+
+    #[test]
+    fn every_event_that_concerns_the_customer_has_an_email() {
+        let emailed: BTreeSet<_> = EventKind::ALL
+            .into_iter()
+            .filter_map(NotificationKind::for_event)
+            .collect();
+        assert_eq!(emailed.len(), NotificationKind::ALL.len());
+    }
+}

@@ -1,0 +1,313 @@
+//! The notifier: one published event in, at most one email out, exactly once per event.
+//!
+//! For an event that has an email ([`NotificationKind::for_event`]) it reads what the email
+//! shows (customer, plan, subscription, invoice), skips kinds the customer turned off, renders
+//! the templates, then claims the send in the send log, sends through the [`Mailer`] and marks
+//! it sent. A redelivered event finds it sent and sends nothing; a sender that died between
+//! claim and send leaves a lease that runs out, and the next delivery sends.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use billing_domain::catalogue::Plan;
+use billing_domain::clock::Clock;
+use billing_domain::customer::{Customer, Email};
+use billing_domain::events::{DomainEvent, EventKind};
+use billing_domain::invoice::Invoice;
+use billing_domain::notifications::{NotificationKind, NotificationPreferences, SendClaim};
+use billing_domain::ports::{
+    CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError, SubscriptionRepo,
+};
+use billing_domain::subscription::{Subscription, SubscriptionStatus};
+use chrono::Duration;
+
+use crate::links::Links;
+use crate::render::{date, money, LineView, RenderedEmail, View};
+
+/// An email to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub from: String,
+    pub to: Vec<Email>,
+    pub content: RenderedEmail,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail: {message}")]
+pub struct MailError {
+    pub message: String,
+    /// Whether trying again may work (throttling, the service unavailable).
+    pub retryable: bool,
+}
+
+/// Sends email (SES when deployed and locally, through the emulator).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one email; answers the mail service's message id.
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, MailError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("template: {0}")]
+    Render(String),
+    /// Another delivery of the same event is sending it: try again later.
+    #[error("the email of {0} is being sent by another delivery")]
+    InProgress(String),
+}
+
+/// What the notifier did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        kind: NotificationKind,
+        message_id: String,
+    },
+    AlreadySent,
+    /// Nothing to send, and why.
+    Skipped(&'static str),
+}
+
+/// How long a claimed send may take before another delivery may send instead.
+const SEND_LEASE_MINUTES: i64 = 5;
+
+#[derive(Clone)]
+pub struct Notifier {
+    pub customers: Arc<dyn CustomerRepo>,
+    pub plans: Arc<dyn PlanRepo>,
+    pub subscriptions: Arc<dyn SubscriptionRepo>,
+    pub invoices: Arc<dyn InvoiceRepo>,
+    pub notifications: Arc<dyn NotificationRepo>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub links: Links,
+    /// The verified sender, e.g. `Billing <billing@example.com>` (`MAIL_FROM`).
+    pub from: String,
+    /// The product's name in greetings and footers (`PRODUCT_NAME`).
+    pub product_name: String,
+}
+
+impl Notifier {
+    /// Handles one event (see the module's doc).
+    pub async fn handle(&self, event: &DomainEvent) -> Result<Outcome, NotifyError> {
+        let Some(kind) = NotificationKind::for_event(event.kind) else {
+            return Ok(Outcome::Skipped("this event has no email"));
+        };
+        let Some(customer) = self.customers.get_customer(&event.customer_id).await? else {
+            return Ok(Outcome::Skipped("the customer is gone"));
+        };
+        let prefs = self
+            .notifications
+            .get_preferences(&customer.id)
+            .await?
+            .unwrap_or_else(|| NotificationPreferences::default_for(customer.id.clone()));
+        if !prefs.is_enabled(kind) {
+            return Ok(Outcome::Skipped("the customer turned this kind off"));
+        }
+        let Some(view) = self.view(kind, event, &customer).await? else {
+            return Ok(Outcome::Skipped("nothing to tell the customer"));
+        };
+        let content = view
+            .render()
+            .map_err(|e| NotifyError::Render(e.to_string()))?;
+        let email = OutgoingEmail {
+            from: self.from.clone(),
+            to: prefs.recipients(&customer),
+            content,
+        };
+        let now = self.clock.now();
+        match self
+            .notifications
+            .claim_send(&event.id, now, now + Duration::minutes(SEND_LEASE_MINUTES))
+            .await?
+        {
+            SendClaim::AlreadySent => return Ok(Outcome::AlreadySent),
+            SendClaim::InProgress => return Err(NotifyError::InProgress(event.id.clone())),
+            SendClaim::Claimed => {}
+        }
+        match self.mailer.send(&email).await {
+            Ok(message_id) => {
+                self.notifications
+                    .mark_sent(&event.id, &message_id, self.clock.now())
+                    .await?;
+                tracing::info!(event = %event.id, kind = %kind, "email sent");
+                Ok(Outcome::Sent { kind, message_id })
+            }
+            Err(e) => {
+                self.notifications.release_send(&event.id).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The figures of the email, or `None` when there is nothing worth telling (a receipt for
+    /// nothing charged).
+    async fn view(
+        &self,
+        kind: NotificationKind,
+        event: &DomainEvent,
+        customer: &Customer,
+    ) -> Result<Option<View>, NotifyError> {
+        let f = &event.facts;
+        let sub = self
+            .subscriptions
+            .get_subscription(&event.subscription_id)
+            .await?;
+        let plan_id = f
+            .plan_id
+            .clone()
+            .or_else(|| sub.as_ref().map(|s| s.plan_id.clone()));
+        let plan = match &plan_id {
+            Some(id) => self.plans.get_plan(id).await?,
+            None => None,
+        };
+        let invoice = match &f.invoice_id {
+            Some(id) => self.invoices.get_invoice(id).await?,
+            None => None,
+        };
+        let sub_id = event.subscription_id.to_string();
+        let mut view = View {
+            kind,
+            recipient_name: recipient_name(customer),
+            plan_name: plan.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+            plan_price: plan.as_ref().map(plan_price).unwrap_or_default(),
+            amount: f.amount.as_ref().map(money).unwrap_or_default(),
+            date: String::new(),
+            ended: false,
+            trialing: false,
+            invoice_id: f
+                .invoice_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            period: String::new(),
+            lines: Vec::new(),
+            totals: Vec::new(),
+            reason: f.reason.clone().unwrap_or_default().replace('_', " "),
+            action_url: self.links.subscription(&sub_id),
+            unsubscribe_url: (!kind.always_sent())
+                .then(|| self.links.unsubscribe(&customer.id, kind)),
+            product_name: self.product_name.clone(),
+        };
+        match kind {
+            NotificationKind::SubscriptionConfirmed => {
+                let Some(sub) = &sub else { return Ok(None) };
+                view.trialing = sub.status == SubscriptionStatus::Trialing;
+                view.date = date(sub.current_period_end);
+            }
+            NotificationKind::PaymentReceipt => {
+                let Some(invoice) = &invoice else {
+                    return Ok(None);
+                };
+                if !receipt(&mut view, invoice) {
+                    return Ok(None);
+                }
+                view.action_url = self.links.invoice(&invoice.id.to_string());
+            }
+            NotificationKind::PaymentFailed => {
+                view.date = f.next_attempt_at.map(date).unwrap_or_default();
+                view.action_url = self.links.update_payment_method(&customer.id);
+            }
+            NotificationKind::PaymentActionRequired => {
+                view.action_url = self.links.invoice(&view.invoice_id);
+            }
+            NotificationKind::RenewalReminder => {
+                view.date = f.period_end.map(date).unwrap_or_default();
+            }
+            NotificationKind::TrialEnding | NotificationKind::ExpiryWarning => {
+                view.date = f.ends_at.map(date).unwrap_or_default();
+            }
+            NotificationKind::SubscriptionExpired => {
+                view.date = date(ended_at(sub.as_ref(), event));
+            }
+            NotificationKind::CancellationConfirmed => {
+                view.ended = event.kind == EventKind::SubscriptionCanceled;
+                view.date = date(if view.ended {
+                    ended_at(sub.as_ref(), event)
+                } else {
+                    f.ends_at
+                        .or(sub.as_ref().map(|s| s.current_period_end))
+                        .unwrap_or(event.occurred_at)
+                });
+            }
+            NotificationKind::RefundIssued => {
+                view.action_url = self.links.invoice(&view.invoice_id);
+            }
+        }
+        Ok(Some(view))
+    }
+}
+
+fn recipient_name(customer: &Customer) -> String {
+    customer
+        .company
+        .as_ref()
+        .and_then(|c| c.legal_name.clone())
+        .unwrap_or_else(|| customer.name.clone())
+}
+
+fn plan_price(plan: &Plan) -> String {
+    let per = match plan.interval {
+        billing_domain::period::Interval::Week => "week",
+        billing_domain::period::Interval::TwoWeeks => "two weeks",
+        billing_domain::period::Interval::Month => "month",
+        billing_domain::period::Interval::Quarter => "quarter",
+        billing_domain::period::Interval::Year => "year",
+    };
+    format!("{} per {per}", money(&plan.price))
+}
+
+fn ended_at(sub: Option<&Subscription>, event: &DomainEvent) -> chrono::DateTime<chrono::Utc> {
+    sub.and_then(|s| s.ended_at).unwrap_or(event.occurred_at)
+}
+
+/// Fills the receipt's lines and totals; `false` when nothing was charged (no receipt).
+fn receipt(view: &mut View, invoice: &Invoice) -> bool {
+    let (Ok(subtotal), Ok(discount), Ok(total)) =
+        (invoice.subtotal(), invoice.discount(), invoice.total())
+    else {
+        return false;
+    };
+    if invoice.amount_paid.amount().is_zero() && invoice.credit_applied.amount().is_zero() {
+        return false;
+    }
+    view.period = format!(
+        "{} to {}",
+        date(invoice.period.start),
+        date(invoice.period.end)
+    );
+    view.lines = invoice
+        .lines
+        .iter()
+        .map(|l| LineView {
+            description: l.description.clone(),
+            amount: money(&l.amount),
+        })
+        .collect();
+    let mut totals = vec![("Subtotal", subtotal)];
+    if !discount.amount().is_zero() {
+        totals.push(("Discount", discount));
+    }
+    totals.push(("Total", total));
+    if !invoice.credit_applied.amount().is_zero() {
+        totals.push(("Paid from your credit balance", invoice.credit_applied));
+    }
+    totals.push(("Amount paid", invoice.amount_paid));
+    view.amount = money(if invoice.amount_paid.amount().is_zero() {
+        &total
+    } else {
+        &invoice.amount_paid
+    });
+    view.totals = totals
+        .into_iter()
+        .map(|(label, amount)| LineView {
+            description: label.into(),
+            amount: money(&amount),
+        })
+        .collect();
+    true
+}

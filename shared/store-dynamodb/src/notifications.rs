@@ -1,0 +1,201 @@
+//! Notification preferences (`CUS#<id>` / `NOTIFYPREFS`, versioned) and the send log
+//! (`SENT#<key>` / `SENT`): one item per email, claimed with a lease before the send and marked
+//! sent after it, expired by TTL after [`SENT_LOG_DAYS`].
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use billing_domain::customer::Email;
+use billing_domain::ids::CustomerId;
+use billing_domain::notifications::{NotificationKind, NotificationPreferences, SendClaim};
+use billing_domain::ports::{NotificationRepo, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::items::{corrupt, customer_pk, parse_ts, ts};
+use crate::{encode, is_condition_failure, key, s, unavailable, DynamoStore};
+
+/// How long the send log remembers an email: longer than any redelivery (SQS keeps a message
+/// 14 days at most).
+pub const SENT_LOG_DAYS: i64 = 30;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PreferencesItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    customer_id: String,
+    disabled: Vec<String>,
+    addresses: Vec<String>,
+    updated_at: Option<String>,
+    version: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SentItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    lease_until: i64,
+    #[serde(default)]
+    sent_at: Option<String>,
+    #[serde(default)]
+    message_id: Option<String>,
+    expires_at: i64,
+}
+
+fn sent_pk(key: &str) -> String {
+    format!("SENT#{key}")
+}
+
+impl From<&NotificationPreferences> for PreferencesItem {
+    fn from(p: &NotificationPreferences) -> Self {
+        PreferencesItem {
+            pk: customer_pk(&p.customer_id),
+            sk: "NOTIFYPREFS".into(),
+            entity: "notification_preferences".into(),
+            customer_id: p.customer_id.to_string(),
+            disabled: p.disabled.iter().map(|k| k.as_str().to_owned()).collect(),
+            addresses: p.addresses.iter().map(|a| a.as_str().to_owned()).collect(),
+            updated_at: p.updated_at.map(ts),
+            version: p.version,
+        }
+    }
+}
+
+impl TryFrom<PreferencesItem> for NotificationPreferences {
+    type Error = StoreError;
+
+    fn try_from(i: PreferencesItem) -> Result<Self, StoreError> {
+        Ok(NotificationPreferences {
+            customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
+            disabled: i
+                .disabled
+                .iter()
+                .map(|k| NotificationKind::from_str(k))
+                .collect::<Result<_, _>>()
+                .map_err(corrupt("disabled"))?,
+            addresses: i
+                .addresses
+                .iter()
+                .map(|a| Email::parse("addresses", a))
+                .collect::<Result<_, _>>()
+                .map_err(|e| StoreError::Corrupt(e.message))?,
+            updated_at: i
+                .updated_at
+                .as_deref()
+                .map(|t| parse_ts("updated_at", t))
+                .transpose()?,
+            version: i.version,
+        })
+    }
+}
+
+#[async_trait]
+impl NotificationRepo for DynamoStore {
+    async fn get_preferences(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<NotificationPreferences>, StoreError> {
+        self.get::<PreferencesItem>(customer_pk(customer_id), "NOTIFYPREFS")
+            .await?
+            .map(NotificationPreferences::try_from)
+            .transpose()
+    }
+
+    async fn put_preferences(&self, prefs: &mut NotificationPreferences) -> Result<(), StoreError> {
+        let item = encode(&PreferencesItem::from(&*prefs))?;
+        if prefs.version == 0 {
+            match self.insert(Self::bump_version(item, 0)).await {
+                Err(StoreError::AlreadyExists) => return Err(StoreError::VersionConflict),
+                other => other?,
+            }
+        } else {
+            self.update(item, prefs.version).await?;
+        }
+        prefs.version += 1;
+        Ok(())
+    }
+
+    async fn claim_send(
+        &self,
+        key_value: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<SendClaim, StoreError> {
+        let item = encode(&SentItem {
+            pk: sent_pk(key_value),
+            sk: "SENT".into(),
+            entity: "sent_email".into(),
+            lease_until: lease_until.timestamp(),
+            sent_at: None,
+            message_id: None,
+            expires_at: (now + Duration::days(SENT_LOG_DAYS)).timestamp(),
+        })?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (attribute_not_exists(sent_at) AND lease_until < :now)",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SendClaim::Claimed),
+            Err(e) if is_condition_failure(&e) => {
+                let existing: Option<SentItem> = self.get(sent_pk(key_value), "SENT").await?;
+                Ok(match existing {
+                    Some(item) if item.sent_at.is_some() => SendClaim::AlreadySent,
+                    // Released in between: the next attempt claims it.
+                    Some(_) | None => SendClaim::InProgress,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn mark_sent(
+        &self,
+        key_value: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sent_pk(key_value), "SENT")))
+            .update_expression("SET sent_at = :at, message_id = :id")
+            .expression_attribute_values(":at", s(ts(now)))
+            .expression_attribute_values(":id", s(message_id))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn release_send(&self, key_value: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sent_pk(key_value), "SENT")))
+            .condition_expression("attribute_not_exists(sent_at)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Sent meanwhile: the log keeps it.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
