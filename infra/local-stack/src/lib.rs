@@ -21,19 +21,37 @@ pub async fn prepare_queue(name: &str) -> Result<RenewalQueue, JobError> {
     RenewalQueue::create(aws_sdk_sqs::Client::new(&config), name, MAX_RECEIVES).await
 }
 
-/// Creates the event bus and the notifications queue (with its dead-letter queue) that the
-/// bus's rule delivers every billing event to; returns the queue.
-pub async fn prepare_events(bus: &str, queue_name: &str) -> Result<RenewalQueue, JobError> {
+/// The queues the event bus's rules fill: the notifier's and the webhook dispatcher's.
+pub struct EventQueues {
+    pub notifications: RenewalQueue,
+    pub webhooks: RenewalQueue,
+}
+
+/// Creates the event bus, the notifications and webhooks queues (each with its dead-letter
+/// queue) and the rules that deliver every billing event to both, as `template.yaml` declares
+/// them.
+pub async fn prepare_events(
+    bus: &str,
+    notifications: &str,
+    webhooks: &str,
+) -> Result<EventQueues, JobError> {
     let config = aws_config::load_from_env().await;
-    let queue =
-        RenewalQueue::create(aws_sdk_sqs::Client::new(&config), queue_name, MAX_RECEIVES).await?;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let notifications = RenewalQueue::create(sqs.clone(), notifications, MAX_RECEIVES).await?;
+    let webhooks = RenewalQueue::create(sqs, webhooks, MAX_RECEIVES).await?;
     billing_jobs::EventBus::create(
         aws_sdk_eventbridge::Client::new(&config),
         bus,
-        &[("notifications", &queue.arn().await?)],
+        &[
+            ("notifications", &notifications.arn().await?),
+            ("webhooks", &webhooks.arn().await?),
+        ],
     )
     .await?;
-    Ok(queue)
+    Ok(EventQueues {
+        notifications,
+        webhooks,
+    })
 }
 
 /// The sender of the local stack's email when `MAIL_FROM` is not set.

@@ -31,13 +31,25 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "billing-events".into());
-    let notifications = std::env::var("NOTIFICATIONS_QUEUE_NAME")
-        .ok()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "billing-notifications".into());
-    let notifications = local_stack::prepare_events(&bus, &notifications).await?;
+    let name = |var: &str, default: &str| {
+        std::env::var(var)
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| default.into())
+    };
+    let queues = local_stack::prepare_events(
+        &bus,
+        &name("NOTIFICATIONS_QUEUE_NAME", "billing-notifications"),
+        &name("WEBHOOKS_QUEUE_NAME", "billing-webhooks"),
+    )
+    .await?;
     std::env::set_var("EVENT_BUS_NAME", &bus);
-    std::env::set_var("NOTIFICATIONS_QUEUE_URL", notifications.url());
+    std::env::set_var("NOTIFICATIONS_QUEUE_URL", queues.notifications.url());
+    std::env::set_var("WEBHOOKS_QUEUE_URL", queues.webhooks.url());
+    // Webhook receivers run on this machine (`make webhook-receiver`).
+    if std::env::var("WEBHOOK_ALLOW_PRIVATE_URLS").is_err() {
+        std::env::set_var("WEBHOOK_ALLOW_PRIVATE_URLS", "1");
+    }
     // Customer email goes to the emulator's SES store (`make mail` lists it).
     let from = std::env::var("MAIL_FROM")
         .ok()

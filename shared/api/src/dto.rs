@@ -3,6 +3,7 @@
 //! `{"data": [...], "has_more": bool}`.
 
 pub mod coupons;
+pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;

@@ -8,7 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
 use crate::routes::{
-    coupons, customers, invoices, meta, notifications, plans, subscriptions, test_clock, webhooks,
+    coupons, customers, invoices, meta, notifications, plans, subscriptions, test_clock,
+    webhook_endpoints, webhooks,
 };
 
 /// The error answers every authenticated endpoint can give, as problem+json.
@@ -83,13 +84,16 @@ impl Modify for BearerAuth {
         coupons::create_promotion_code, coupons::list_promotion_codes,
         coupons::get_promotion_code, coupons::update_promotion_code,
         invoices::list, invoices::get, invoices::pay, invoices::upcoming, invoices::refund,
+        webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::get,
+        webhook_endpoints::disable_doc, webhook_endpoints::enable_doc, webhook_endpoints::delete,
+        webhook_endpoints::deliveries, webhook_endpoints::replay,
         meta::health, meta::openapi,
         test_clock::get, test_clock::advance,
         webhooks::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
     modifiers(&BearerAuth),
-    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "coupons", description = "Coupons and promotion codes (admins create them)."), (name = "meta"), (name = "webhooks"),
+    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "coupons", description = "Coupons and promotion codes (admins create them)."), (name = "meta"), (name = "webhooks", description = "Stripe's webhooks in; operators' webhook endpoints out (admins)."),
         (name = "test-clock", description = "Local stack and tests only (`TEST_CLOCK=1`); 404 when deployed."))
 )]
 pub struct ApiDoc;

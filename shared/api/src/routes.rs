@@ -9,6 +9,7 @@ pub(crate) mod notifications;
 pub(crate) mod plans;
 pub(crate) mod subscriptions;
 pub(crate) mod test_clock;
+pub(crate) mod webhook_endpoints;
 pub(crate) mod webhooks;
 
 use std::collections::HashMap;
@@ -35,16 +36,18 @@ pub enum Function {
     InvoicesApi,
     MetaApi,
     StripeWebhooks,
+    WebhooksApi,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::SubscriptionsApi,
         Function::CustomersApi,
         Function::PlansApi,
         Function::InvoicesApi,
         Function::MetaApi,
         Function::StripeWebhooks,
+        Function::WebhooksApi,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -56,6 +59,7 @@ impl Function {
             Function::InvoicesApi => "invoices-api",
             Function::MetaApi => "meta-api",
             Function::StripeWebhooks => "stripe-webhooks",
+            Function::WebhooksApi => "webhooks-api",
         }
     }
 
@@ -68,6 +72,7 @@ impl Function {
             Function::InvoicesApi => "InvoicesApiFunction",
             Function::MetaApi => "MetaApiFunction",
             Function::StripeWebhooks => "StripeWebhooksFunction",
+            Function::WebhooksApi => "WebhooksApiFunction",
         }
     }
 }
@@ -99,6 +104,14 @@ pub enum Endpoint {
     UpdateNotificationPreferences,
     UnsubscribePage,
     Unsubscribe,
+    CreateWebhookEndpoint,
+    ListWebhookEndpoints,
+    GetWebhookEndpoint,
+    DisableWebhookEndpoint,
+    EnableWebhookEndpoint,
+    DeleteWebhookEndpoint,
+    ListWebhookDeliveries,
+    ReplayWebhookDelivery,
     ListInvoices,
     GetInvoice,
     PayInvoice,
@@ -206,6 +219,14 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/v1/invoices/{id}" => GetInvoice @ InvoicesApi),
     route!("POST" "/api/v1/invoices/{id}/pay" => PayInvoice @ InvoicesApi),
     route!("POST" "/api/v1/invoices/{id}/refunds" => RefundInvoice @ InvoicesApi),
+    route!("POST" "/api/v1/webhook-endpoints" => CreateWebhookEndpoint @ WebhooksApi),
+    route!("GET" "/api/v1/webhook-endpoints" => ListWebhookEndpoints @ WebhooksApi),
+    route!("GET" "/api/v1/webhook-endpoints/{id}" => GetWebhookEndpoint @ WebhooksApi),
+    route!("POST" "/api/v1/webhook-endpoints/{id}/disable" => DisableWebhookEndpoint @ WebhooksApi),
+    route!("POST" "/api/v1/webhook-endpoints/{id}/enable" => EnableWebhookEndpoint @ WebhooksApi),
+    route!("DELETE" "/api/v1/webhook-endpoints/{id}" => DeleteWebhookEndpoint @ WebhooksApi),
+    route!("GET" "/api/v1/webhook-endpoints/{id}/deliveries" => ListWebhookDeliveries @ WebhooksApi),
+    route!("POST" "/api/v1/webhook-deliveries/{id}/replay" => ReplayWebhookDelivery @ WebhooksApi),
     route!("GET" "/api/v1/health" => Health @ MetaApi),
     route!("GET" "/api/v1/openapi.json" => OpenApi @ MetaApi),
     route!("POST" "/webhooks/stripe" => StripeWebhook @ StripeWebhooks),
@@ -531,6 +552,20 @@ async fn dispatch(
         Endpoint::UnsubscribePage | Endpoint::Unsubscribe => {
             notifications::unsubscribe(state, endpoint, ctx).await
         }
+        Endpoint::CreateWebhookEndpoint => webhook_endpoints::create(state, ctx, principal).await,
+        Endpoint::ListWebhookEndpoints => webhook_endpoints::list(state, ctx, principal).await,
+        Endpoint::GetWebhookEndpoint => webhook_endpoints::get(state, ctx, principal).await,
+        Endpoint::DisableWebhookEndpoint => {
+            webhook_endpoints::set_enabled(state, ctx, principal, false).await
+        }
+        Endpoint::EnableWebhookEndpoint => {
+            webhook_endpoints::set_enabled(state, ctx, principal, true).await
+        }
+        Endpoint::DeleteWebhookEndpoint => webhook_endpoints::delete(state, ctx, principal).await,
+        Endpoint::ListWebhookDeliveries => {
+            webhook_endpoints::deliveries(state, ctx, principal).await
+        }
+        Endpoint::ReplayWebhookDelivery => webhook_endpoints::replay(state, ctx, principal).await,
         Endpoint::CreateCoupon => coupons::create(state, ctx, principal).await,
         Endpoint::ListCoupons => coupons::list(state, ctx, principal).await,
         Endpoint::GetCoupon => coupons::get(state, ctx, principal).await,

@@ -16,7 +16,7 @@ use crate::money::Money;
 /// The schema version of [`DomainEvent`].
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EventKind {
     #[serde(rename = "subscription.created")]
     SubscriptionCreated,

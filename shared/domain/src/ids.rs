@@ -103,6 +103,18 @@ prefixed_id!(
     "promo_"
 );
 
+prefixed_id!(
+    /// An operator's webhook endpoint.
+    WebhookEndpointId,
+    "we_"
+);
+
+prefixed_id!(
+    /// One event's delivery to one webhook endpoint.
+    WebhookDeliveryId,
+    "whd_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ pub mod refunds;
 pub mod service;
 pub mod subscription;
 pub mod validation;
+pub mod webhooks;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -60,6 +60,9 @@ pub async fn scheduler_main() -> Result<(), Error> {
         let schedule: ScheduleEvent = serde_json::from_value(event.payload).unwrap_or_default();
         let at = as_of(services, &schedule).await?;
         let report = scheduler::run(&services.store, services.queue()?, at).await?;
+        if let Some(webhooks) = &services.webhooks_queue {
+            scheduler::schedule_webhook_retries(&services.store, webhooks, at).await?;
+        }
         Ok::<_, Error>(serde_json::to_value(report)?)
     }))
     .await
@@ -88,6 +91,12 @@ pub async fn worker_main() -> Result<(), Error> {
 /// sends customer email through SES.
 pub async fn notifier_main() -> Result<(), Error> {
     consume(worker::Consumer::Notifier).await
+}
+
+/// The webhook dispatcher: consumes the webhooks queue (events from the bus, retries from the
+/// scheduler) and posts deliveries to operators' endpoints.
+pub async fn webhook_dispatcher_main() -> Result<(), Error> {
+    consume(worker::Consumer::Webhooks).await
 }
 
 /// An SQS-triggered function: each batch through `consumer`, failures reported per message.

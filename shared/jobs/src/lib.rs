@@ -17,6 +17,7 @@ pub mod settings;
 pub mod telemetry;
 pub mod test_clock;
 pub mod time;
+pub mod webhooks;
 pub mod worker;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use billing_domain::collection::NoCheckpoints;
 use billing_domain::ports::StoreError;
 use billing_domain::service::Billing;
+use billing_domain::webhooks::Webhooks;
 use billing_notifications::{Mailer, Notifier};
 use billing_payments_stripe::StripeGateway;
 use billing_store_dynamodb::DynamoStore;
@@ -60,6 +62,10 @@ pub struct Services {
     pub notifications_queue: Option<RenewalQueue>,
     /// The links emails carry; the API checks unsubscribe links with it.
     pub links: billing_notifications::Links,
+    /// Outbound webhooks: endpoints, deliveries, the HTTP sender.
+    pub webhooks: Webhooks,
+    /// The queue the webhook dispatcher consumes.
+    pub webhooks_queue: Option<RenewalQueue>,
     pub time: TimeSource,
 }
 
@@ -91,6 +97,15 @@ impl Services {
             trial_end_without_payment_method: settings.trial_end_without_payment_method,
             checkpoints: Arc::new(NoCheckpoints),
         };
+        let webhooks = Webhooks {
+            repo: Arc::new(store.clone()),
+            sender: Arc::new(
+                webhooks::HttpWebhookSender::new(settings.allow_private_webhook_urls)
+                    .map_err(JobError::Config)?,
+            ),
+            clock: Arc::new(SystemClock),
+            allow_private_urls: settings.allow_private_webhook_urls,
+        };
         let time = if settings.test_clock {
             TimeSource::TestClock(store.clone())
         } else {
@@ -104,6 +119,8 @@ impl Services {
             notifier: None,
             notifications_queue: None,
             links: settings.links(),
+            webhooks,
+            webhooks_queue: None,
             time,
         })
     }
@@ -143,16 +160,30 @@ impl Services {
         Ok(notifier)
     }
 
-    /// Publishes the outbox's events and, where email is wired (local stack, tests), sends
-    /// what they ask for, as the bus, the queue and the notifier do when deployed.
+    /// The webhooks service with its clock at the time source's now.
+    pub async fn webhooks_now(&self) -> Result<Webhooks, JobError> {
+        let mut webhooks = self.webhooks.clone();
+        webhooks.clock = self.billing_now().await?.clock;
+        Ok(webhooks)
+    }
+
+    /// Publishes the outbox's events and, where the consumers are wired (local stack, tests),
+    /// does what the bus, the queues and their functions do when deployed: sends the email
+    /// the events ask for, delivers them to webhook endpoints and retries the deliveries that
+    /// are due. Answers how many notification messages were handled.
     pub async fn publish_and_notify(&self) -> Result<worker::DrainReport, JobError> {
         self.relay_events().await?;
-        match (&self.notifier, &self.notifications_queue) {
+        let notified = match (&self.notifier, &self.notifications_queue) {
             (Some(_), Some(queue)) => {
-                worker::drain_queue(self, queue, worker::Consumer::Notifier).await
+                worker::drain_queue(self, queue, worker::Consumer::Notifier).await?
             }
-            _ => Ok(worker::DrainReport::default()),
+            _ => worker::DrainReport::default(),
+        };
+        if let Some(queue) = &self.webhooks_queue {
+            scheduler::schedule_webhook_retries(&self.store, queue, self.time.now().await?).await?;
+            worker::drain_queue(self, queue, worker::Consumer::Webhooks).await?;
         }
+        Ok(notified)
     }
 
     /// From the standard AWS environment and [`Settings::from_env`].
@@ -174,6 +205,10 @@ impl Services {
         let mailer = Arc::new(notify::SesMailer::new(aws_sdk_ses::Client::new(&config)));
         let mut services =
             Self::new(store, queue, &settings)?.with_mail(mailer, notifications, &settings);
+        services.webhooks_queue = settings
+            .webhooks_queue_url
+            .as_ref()
+            .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
         services.events = settings
             .event_bus_name
             .as_ref()

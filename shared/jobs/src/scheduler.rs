@@ -31,3 +31,22 @@ pub async fn run(
     tracing::info!(as_of = %as_of, sent = report.sent, "scheduler run");
     Ok(report)
 }
+
+/// Most webhook retries one run sends.
+const MAX_WEBHOOK_RETRIES: usize = 1000;
+
+/// Sends one message per webhook delivery whose retry is due at `as_of` to the webhooks
+/// queue (the dispatcher attempts it; one that is not due any more is skipped there).
+pub async fn schedule_webhook_retries(
+    store: &DynamoStore,
+    queue: &RenewalQueue,
+    as_of: DateTime<Utc>,
+) -> Result<usize, JobError> {
+    use billing_domain::webhooks::WebhookRepo;
+    let due = store.due_deliveries(as_of, MAX_WEBHOOK_RETRIES).await?;
+    for id in &due {
+        let body = serde_json::json!({ "webhook_delivery_id": id.to_string() }).to_string();
+        queue.send_body(&body).await?;
+    }
+    Ok(due.len())
+}

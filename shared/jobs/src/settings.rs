@@ -37,6 +37,12 @@ pub struct Settings {
     /// `UNSUBSCRIBE_SECRET`: signs unsubscribe links (required when deployed; a fixed local
     /// value otherwise).
     pub unsubscribe_secret: String,
+    /// `WEBHOOKS_QUEUE_URL`: the SQS queue the bus's second rule fills and the webhook
+    /// dispatcher drains (retries the scheduler finds due go there too).
+    pub webhooks_queue_url: Option<String>,
+    /// `WEBHOOK_ALLOW_PRIVATE_URLS=1`: endpoints may be loopback or private addresses (local
+    /// stack and tests; never deployed).
+    pub allow_private_webhook_urls: bool,
     /// `TEST_CLOCK=1`: time comes from the test clock in the table (never deployed).
     pub test_clock: bool,
     /// `DUNNING_RETRY_DAYS` (default `3,5,7`) and `DUNNING_FINAL_ACTION` (`cancel`, the
@@ -119,6 +125,11 @@ impl Settings {
             public_api_url: var("PUBLIC_API_URL").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             unsubscribe_secret: var("UNSUBSCRIBE_SECRET")
                 .unwrap_or_else(|| LOCAL_UNSUBSCRIBE_SECRET.into()),
+            webhooks_queue_url: var("WEBHOOKS_QUEUE_URL"),
+            allow_private_webhook_urls: matches!(
+                var("WEBHOOK_ALLOW_PRIVATE_URLS").as_deref(),
+                Some("1" | "true")
+            ),
             test_clock: matches!(var("TEST_CLOCK").as_deref(), Some("1" | "true")),
             dunning: DunningPolicy {
                 retry_after_days,

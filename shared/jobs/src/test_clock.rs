@@ -24,7 +24,14 @@ pub async fn advance(
     let mut stalls = 0;
     loop {
         let now = services.time.now().await?;
-        let step = match store.earliest_due().await? {
+        let due = [
+            store.earliest_due().await?,
+            store.earliest_webhook_retry().await?,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let step = match due {
             Some(due) if due <= target => due.max(now),
             _ => break,
         };

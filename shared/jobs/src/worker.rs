@@ -63,6 +63,8 @@ pub enum Consumer {
     Renewals,
     /// The notifier (customer email).
     Notifier,
+    /// The webhook dispatcher.
+    Webhooks,
 }
 
 impl Consumer {
@@ -75,6 +77,7 @@ impl Consumer {
         match self {
             Consumer::Renewals => process_batch(services, messages).await,
             Consumer::Notifier => crate::notify::process_batch(services, messages).await,
+            Consumer::Webhooks => crate::webhooks::process_batch(services, messages).await,
         }
     }
 }

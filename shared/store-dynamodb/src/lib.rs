@@ -10,6 +10,7 @@ mod events;
 mod items;
 mod notifications;
 mod table;
+mod webhooks;
 
 use std::collections::HashMap;
 

@@ -163,6 +163,8 @@ impl TestApp {
             customer_portal_url: "https://portal.example".into(),
             public_api_url: base.clone(),
             unsubscribe_secret: billing_jobs::settings::LOCAL_UNSUBSCRIBE_SECRET.into(),
+            webhooks_queue_url: None,
+            allow_private_webhook_urls: true,
             test_clock: false,
             dunning: DunningPolicy::default(),
             trial_end_without_payment_method: TrialEndWithoutPaymentMethod::Pause,
@@ -178,6 +180,13 @@ impl TestApp {
         )
         .await
         .expect("the notifications queue");
+        let webhooks = RenewalQueue::create(
+            sqs.clone(),
+            &format!("{name}-webhooks"),
+            local_stack::MAX_RECEIVES,
+        )
+        .await
+        .expect("the webhooks queue");
         let observed = RenewalQueue::create(sqs, &format!("{name}-observed"), 1)
             .await
             .expect("the observed queue");
@@ -189,6 +198,7 @@ impl TestApp {
                     "notifications",
                     &notifications.arn().await.expect("queue arn"),
                 ),
+                ("webhooks", &webhooks.arn().await.expect("queue arn")),
                 ("observed", &observed.arn().await.expect("queue arn")),
             ],
         )
@@ -203,6 +213,7 @@ impl TestApp {
             .expect("services wire up")
             .with_mail(Arc::new(mailer), Some(notifications), &settings);
         services.events = Some(bus);
+        services.webhooks_queue = Some(webhooks);
         if let Some(checkpoints) = checkpoints {
             services.billing.checkpoints = checkpoints;
         }

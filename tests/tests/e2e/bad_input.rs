@@ -32,6 +32,10 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
                     | Endpoint::StripeWebhook
                     // Reads its signed query only.
                     | Endpoint::Unsubscribe
+                    | Endpoint::DisableWebhookEndpoint
+                    | Endpoint::EnableWebhookEndpoint
+                    | Endpoint::DeleteWebhookEndpoint
+                    | Endpoint::ReplayWebhookDelivery
             )
     }) {
         let id = if route.path.contains("/plans/") {

@@ -20,3 +20,4 @@ mod plans;
 mod stripe_events;
 mod subscriptions;
 mod template;
+mod webhooks;

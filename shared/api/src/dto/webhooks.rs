@@ -1,0 +1,160 @@
+//! The JSON of webhook endpoints and deliveries.
+
+use billing_domain::webhooks::{
+    DeliveryStatus as DDeliveryStatus, EndpointStatus as DEndpointStatus, NewWebhookEndpoint,
+    WebhookDelivery, WebhookEndpoint,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /webhook-endpoints`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookEndpointRequest {
+    /// Where events are posted: `https://` (or `http://`); deployed, never a private,
+    /// loopback, link-local or metadata address.
+    #[schema(example = "https://erp.acme.example/hooks/billing", max_length = 2048)]
+    pub url: String,
+    /// Event types (`invoice.paid`, `subscription.renewed`...), or `["*"]` for every type.
+    #[schema(example = json!(["invoice.paid", "subscription.canceled"]), min_items = 1)]
+    pub events: Vec<String>,
+    #[schema(max_length = 200)]
+    pub description: Option<String>,
+}
+
+impl From<CreateWebhookEndpointRequest> for NewWebhookEndpoint {
+    fn from(r: CreateWebhookEndpointRequest) -> Self {
+        NewWebhookEndpoint {
+            url: r.url,
+            events: r.events,
+            description: r.description,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointStatus {
+    Enabled,
+    Disabled,
+}
+
+impl From<DEndpointStatus> for EndpointStatus {
+    fn from(s: DEndpointStatus) -> Self {
+        match s {
+            DEndpointStatus::Enabled => EndpointStatus::Enabled,
+            DEndpointStatus::Disabled => EndpointStatus::Disabled,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEndpointResponse {
+    #[schema(example = "we_3f9a1c2b4d5e6f708192a3b4")]
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub status: EndpointStatus,
+    /// Why it was disabled (an operator, or every delivery failing for three days).
+    pub disabled_reason: Option<String>,
+    /// The signing secret (`whsec_...`): in the answer that creates the endpoint only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl WebhookEndpointResponse {
+    pub fn new(e: &WebhookEndpoint, with_secret: bool) -> Self {
+        WebhookEndpointResponse {
+            id: e.id.to_string(),
+            url: e.url.clone(),
+            events: e.events.names(),
+            description: e.description.clone(),
+            status: e.status.into(),
+            disabled_reason: e.disabled_reason.clone(),
+            secret: with_secret.then(|| e.secret.clone()),
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl From<DDeliveryStatus> for DeliveryStatus {
+    fn from(s: DDeliveryStatus) -> Self {
+        match s {
+            DDeliveryStatus::Pending => DeliveryStatus::Pending,
+            DDeliveryStatus::Succeeded => DeliveryStatus::Succeeded,
+            DDeliveryStatus::Failed => DeliveryStatus::Failed,
+        }
+    }
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryAttemptDto {
+    pub at: DateTime<Utc>,
+    /// The endpoint's HTTP status, when it answered.
+    pub status_code: Option<u16>,
+    /// Why there was no answer (refused, timed out, a blocked address).
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// Made by a replay rather than the retry schedule.
+    pub replay: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDeliveryResponse {
+    #[schema(example = "whd_0f1e2d3c4b5a69788796a5b4c3d2e1f0")]
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<DeliveryAttemptDto>,
+    /// When the retry schedule tries next.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The body posted at every attempt.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&WebhookDelivery> for WebhookDeliveryResponse {
+    fn from(d: &WebhookDelivery) -> Self {
+        WebhookDeliveryResponse {
+            id: d.id.to_string(),
+            endpoint_id: d.endpoint_id.to_string(),
+            event_id: d.event_id.clone(),
+            event_type: d.event_type.as_str().to_owned(),
+            status: d.status.into(),
+            attempts: d
+                .attempts
+                .iter()
+                .map(|a| DeliveryAttemptDto {
+                    at: a.at,
+                    status_code: a.outcome.status_code,
+                    error: a.outcome.error.clone(),
+                    duration_ms: a.outcome.duration_ms,
+                    replay: a.replay,
+                })
+                .collect(),
+            next_attempt_at: d
+                .next_attempt_at
+                .filter(|_| d.status == DDeliveryStatus::Pending),
+            payload: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
+            created_at: d.created_at,
+        }
+    }
+}

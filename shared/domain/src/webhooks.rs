@@ -1,0 +1,878 @@
+//! Outbound webhooks: operators register endpoints (a URL and the event types it wants), and
+//! every matching domain event is delivered to each as a signed POST, retried with exponential
+//! backoff and jitter for up to [`RETRY_WINDOW_HOURS`], every attempt recorded. An endpoint that
+//! fails for the whole window is disabled. The HTTP call itself is the [`WebhookSender`] port's.
+//!
+//! The body is `{"id", "type", "created", "sequence", "data": {"object": {...}}}`: the event
+//! id, type and time, the object's `sequence` (receivers drop an update older than one they
+//! have), and the event's facts with the customer and subscription ids.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::error::BillingError;
+use crate::events::{DomainEvent, EventKind, PublishedEvent};
+use crate::ids::{WebhookDeliveryId, WebhookEndpointId};
+use crate::page::{Page, PageRequest};
+use crate::ports::StoreError;
+use crate::validation::{self, FieldError, Validator};
+
+/// How long a failing delivery is retried, from its first attempt (Stripe: three days).
+pub const RETRY_WINDOW_HOURS: i64 = 72;
+
+/// The first retry's delay; each next one is four times longer, up to [`MAX_RETRY_DELAY_HOURS`].
+pub const FIRST_RETRY_DELAY_SECONDS: i64 = 60;
+pub const MAX_RETRY_DELAY_HOURS: i64 = 12;
+
+/// How long one attempt may hold a delivery before another worker may try it.
+pub const ATTEMPT_LEASE_SECONDS: i64 = 60;
+
+/// The most endpoints one account registers.
+pub const MAX_ENDPOINTS: usize = 16;
+
+/// Which event types an endpoint receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSelection {
+    All,
+    Only(BTreeSet<EventKind>),
+}
+
+impl EventSelection {
+    pub fn matches(&self, kind: EventKind) -> bool {
+        match self {
+            EventSelection::All => true,
+            EventSelection::Only(kinds) => kinds.contains(&kind),
+        }
+    }
+
+    /// As the API spells it: `["*"]` or the type names.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            EventSelection::All => vec!["*".into()],
+            EventSelection::Only(kinds) => kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+        }
+    }
+
+    pub fn parse(names: &[String]) -> Result<EventSelection, FieldError> {
+        if names.is_empty() {
+            return Err(FieldError::new(
+                "events",
+                "name at least one event type, or [\"*\"] for all",
+            ));
+        }
+        if names.iter().any(|n| n == "*") {
+            return if names.len() == 1 {
+                Ok(EventSelection::All)
+            } else {
+                Err(FieldError::new("events", "\"*\" stands alone"))
+            };
+        }
+        let mut kinds = BTreeSet::new();
+        for (i, name) in names.iter().enumerate() {
+            match EventKind::ALL.into_iter().find(|k| k.as_str() == name) {
+                Some(kind) => {
+                    kinds.insert(kind);
+                }
+                None => {
+                    return Err(FieldError::new(
+                        format!("events[{i}]"),
+                        format!(
+                            "not an event type; types are {}",
+                            EventKind::ALL.map(EventKind::as_str).join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(EventSelection::Only(kinds))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointStatus {
+    Enabled,
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub id: WebhookEndpointId,
+    pub url: String,
+    pub events: EventSelection,
+    pub description: Option<String>,
+    /// Signs every delivery (`whsec_...`); shown once, when the endpoint is created.
+    pub secret: String,
+    pub status: EndpointStatus,
+    /// Why the endpoint was disabled (by an operator, or after failing for the retry window).
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt failed (`None` after a success).
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// An operator's request for an endpoint.
+#[derive(Debug, Clone)]
+pub struct NewWebhookEndpoint {
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+}
+
+impl WebhookEndpoint {
+    /// `allow_private`: whether URLs may name loopback and private hosts (local stack and tests
+    /// only; deployed, never).
+    pub fn create(
+        new: NewWebhookEndpoint,
+        secret: String,
+        allow_private: bool,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookEndpoint, Vec<FieldError>> {
+        let mut v = Validator::new();
+        let url = v.check(check_url(&new.url, allow_private));
+        let events = v.check(EventSelection::parse(&new.events));
+        let description = v
+            .check(validation::optional_text(
+                "description",
+                new.description.as_deref(),
+                200,
+            ))
+            .flatten();
+        v.finish()?;
+        Ok(WebhookEndpoint {
+            id: WebhookEndpointId::generate(),
+            url: url.unwrap_or_default(),
+            events: events.unwrap_or(EventSelection::All),
+            description,
+            secret,
+            status: EndpointStatus::Enabled,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        })
+    }
+
+    pub fn disable(&mut self, reason: &str, now: DateTime<Utc>) {
+        self.status = EndpointStatus::Disabled;
+        self.disabled_reason = Some(reason.to_owned());
+        self.updated_at = now;
+    }
+
+    pub fn enable(&mut self, now: DateTime<Utc>) {
+        self.status = EndpointStatus::Enabled;
+        self.disabled_reason = None;
+        self.failing_since = None;
+        self.updated_at = now;
+    }
+
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.status == EndpointStatus::Enabled && self.events.matches(kind)
+    }
+
+    /// Takes an attempt's outcome into account: a success clears the failure streak. When a
+    /// delivery gives up (`gave_up`: the first attempt of that delivery, which has failed
+    /// since), the endpoint is disabled if nothing succeeded since then either: it failed for
+    /// the whole retry window. Answers whether anything changed.
+    fn observe(
+        &mut self,
+        outcome: &AttemptOutcome,
+        gave_up: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let before = (self.failing_since, self.status);
+        if outcome.succeeded() {
+            self.failing_since = None;
+        } else {
+            let since = *self.failing_since.get_or_insert(now);
+            if gave_up.is_some_and(|first| since <= first) {
+                self.disable(
+                    &format!("every delivery failed for {RETRY_WINDOW_HOURS} hours"),
+                    now,
+                );
+            }
+        }
+        let changed = before != (self.failing_since, self.status);
+        if changed {
+            self.updated_at = now;
+        }
+        changed
+    }
+}
+
+/// Checks a webhook URL: `http` or `https`, a host, no credentials; unless `allow_private`, no
+/// loopback, private, link-local or cloud metadata host. (The sender checks the addresses a
+/// name resolves to again at every attempt.)
+pub fn check_url(raw: &str, allow_private: bool) -> Result<String, FieldError> {
+    let url = raw.trim();
+    let bad = |why: &str| FieldError::new("url", why.to_owned());
+    if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must be an http(s) URL of at most 2048 characters"));
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| bad("must start with https:// or http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad("must not carry credentials"));
+    }
+    let host = host_of(authority).ok_or_else(|| bad("must name a host"))?;
+    if !allow_private && is_private_host(&host) {
+        return Err(bad(
+            "must not point at a loopback, private, link-local or metadata address",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// The host of `host[:port]` or `[v6]:port`, lowercased.
+fn host_of(authority: &str) -> Option<String> {
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+fn is_private_host(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return is_blocked_ip(ip);
+    }
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.ends_with(".internal")
+        || host == "instance-data"
+}
+
+/// Addresses a deployed sender never posts to: loopback, private (RFC 1918, unique local),
+/// shared (100.64/10), link-local (which holds the cloud metadata service, 169.254.169.254 and
+/// fd00:ec2::254), unspecified, broadcast and multicast.
+pub fn is_blocked_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => blocked_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return blocked_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    }
+}
+
+fn blocked_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || (a == 100 && (64..128).contains(&b))
+        || a == 0
+}
+
+/// What one attempt got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    /// The HTTP status, when the endpoint answered.
+    pub status_code: Option<u16>,
+    /// Why it failed without an answer (refused, timed out, a blocked address).
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl AttemptOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// One recorded attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    /// Made by an operator's replay rather than the schedule.
+    pub replay: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not delivered yet; `next_attempt_at` says when it is tried.
+    Pending,
+    Succeeded,
+    /// Retried for the whole window without success (a replay may still deliver it).
+    Failed,
+}
+
+/// One event for one endpoint, and every attempt to deliver it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub id: WebhookDeliveryId,
+    pub endpoint_id: WebhookEndpointId,
+    pub event_id: String,
+    pub event_type: EventKind,
+    /// The body posted (the same bytes at every attempt).
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: Vec<DeliveryAttempt>,
+    /// When the schedule tries next (`None`: not scheduled). Also the lease of an attempt in
+    /// flight.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// 64-bit FNV-1a: a stable hash for derived ids and jitter (not for security).
+fn fnv(parts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The body of a delivery (see the module's doc).
+pub fn payload(event: &DomainEvent) -> String {
+    let published = PublishedEvent::from(event);
+    let mut object = serde_json::Map::new();
+    object.insert(
+        "customer_id".into(),
+        serde_json::Value::String(published.customer_id.clone()),
+    );
+    object.insert(
+        "subscription_id".into(),
+        serde_json::Value::String(published.subscription_id.clone()),
+    );
+    if let Ok(serde_json::Value::Object(facts)) = serde_json::to_value(&published.data) {
+        object.extend(facts);
+    }
+    serde_json::json!({
+        "id": published.id,
+        "type": published.kind.as_str(),
+        "created": published.created.timestamp(),
+        "sequence": published.sequence,
+        "api_version": crate::events::EVENT_SCHEMA_VERSION,
+        "data": {"object": object},
+    })
+    .to_string()
+}
+
+impl WebhookDelivery {
+    /// The delivery of `event` to `endpoint`: its id is derived from both, so the same event
+    /// never makes two deliveries to one endpoint.
+    pub fn new(endpoint: &WebhookEndpoint, event: &DomainEvent, now: DateTime<Utc>) -> Self {
+        let a = fnv(&[endpoint.id.as_str(), &event.id]);
+        let b = fnv(&[&event.id, endpoint.id.as_str(), "delivery"]);
+        WebhookDelivery {
+            id: format!("whd_{a:016x}{b:016x}")
+                .parse()
+                .unwrap_or_else(|_| WebhookDeliveryId::generate()),
+            endpoint_id: endpoint.id.clone(),
+            event_id: event.id.clone(),
+            event_type: event.kind,
+            payload: payload(event),
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// Whether the schedule should attempt it at `now`.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        self.status == DeliveryStatus::Pending && self.next_attempt_at.is_some_and(|at| at <= now)
+    }
+
+    /// The delay after the `failures`-th failure: one minute, then four times longer each
+    /// time up to twelve hours, plus or minus a tenth (jitter derived from the id, so retries of
+    /// many deliveries spread out and a test can predict them).
+    pub fn retry_delay(&self, failures: u32) -> Duration {
+        let max = MAX_RETRY_DELAY_HOURS * 3600;
+        let exponent = failures.saturating_sub(1).min(10);
+        let base = FIRST_RETRY_DELAY_SECONDS
+            .saturating_mul(4_i64.saturating_pow(exponent))
+            .min(max);
+        let spread = (base / 5).max(1);
+        let jitter =
+            i64::try_from(fnv(&[self.id.as_str(), &failures.to_string()]) % spread.unsigned_abs())
+                .unwrap_or(0)
+                - spread / 2;
+        Duration::seconds(base + jitter)
+    }
+
+    /// Takes the delivery for one attempt: its next attempt moves a lease ahead, so a second
+    /// worker that sees it due skips it (the stored write is conditional on the version).
+    pub fn claim(&mut self, now: DateTime<Utc>) {
+        self.next_attempt_at = Some(now + Duration::seconds(ATTEMPT_LEASE_SECONDS));
+        self.updated_at = now;
+    }
+
+    /// When the schedule first tried it.
+    pub fn first_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.attempts.iter().find(|a| !a.replay).map(|a| a.at)
+    }
+
+    /// Records an attempt; answers whether the delivery gave up with it.
+    pub fn record(&mut self, outcome: AttemptOutcome, replay: bool, now: DateTime<Utc>) -> bool {
+        let succeeded = outcome.succeeded();
+        self.attempts.push(DeliveryAttempt {
+            at: now,
+            outcome,
+            replay,
+        });
+        self.updated_at = now;
+        if succeeded {
+            self.status = DeliveryStatus::Succeeded;
+            self.next_attempt_at = None;
+            return false;
+        }
+        if replay && self.status != DeliveryStatus::Pending {
+            // A failed replay leaves a finished delivery as it was.
+            return false;
+        }
+        let failures =
+            u32::try_from(self.attempts.iter().filter(|a| !a.replay).count()).unwrap_or(u32::MAX);
+        let first = self
+            .attempts
+            .iter()
+            .find(|a| !a.replay)
+            .map_or(now, |a| a.at);
+        let next = now + self.retry_delay(failures);
+        if next - first > Duration::hours(RETRY_WINDOW_HOURS) {
+            self.status = DeliveryStatus::Failed;
+            self.next_attempt_at = None;
+            true
+        } else {
+            self.next_attempt_at = Some(next);
+            false
+        }
+    }
+}
+
+/// Posts a delivery (the HTTP adapter): signs `payload` with the endpoint's secret at `at`
+/// (`Billing-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`) and reports what
+/// came back. Never fails: a refused connection is an outcome too.
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn post(
+        &self,
+        endpoint: &WebhookEndpoint,
+        payload: &str,
+        at: DateTime<Utc>,
+    ) -> AttemptOutcome;
+}
+
+/// Where endpoints and deliveries are kept.
+#[async_trait]
+pub trait WebhookRepo: Send + Sync {
+    async fn insert_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
+    async fn get_endpoint(
+        &self,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+    /// Every endpoint, newest first.
+    async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    /// Conditional on `endpoint.version`; bumps it.
+    async fn update_endpoint(&self, endpoint: &mut WebhookEndpoint) -> Result<(), StoreError>;
+    async fn delete_endpoint(&self, id: &WebhookEndpointId) -> Result<(), StoreError>;
+    /// [`StoreError::AlreadyExists`] when this event already has a delivery to this endpoint.
+    async fn insert_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    async fn get_delivery(
+        &self,
+        id: &WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>, StoreError>;
+    /// Conditional on `delivery.version`; bumps it.
+    async fn update_delivery(&self, delivery: &mut WebhookDelivery) -> Result<(), StoreError>;
+    /// An endpoint's deliveries, newest first.
+    async fn list_deliveries(
+        &self,
+        endpoint_id: &WebhookEndpointId,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError>;
+    /// Deliveries whose next attempt is due at `now`, earliest first.
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<WebhookDeliveryId>, StoreError>;
+}
+
+/// Registers endpoints and delivers events to them.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub repo: Arc<dyn WebhookRepo>,
+    pub sender: Arc<dyn WebhookSender>,
+    pub clock: Arc<dyn Clock>,
+    /// Whether endpoint URLs may name private hosts (local stack and tests only).
+    pub allow_private_urls: bool,
+}
+
+/// What handling one event did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FanOut {
+    pub delivered: usize,
+    pub failed: usize,
+    /// Deliveries that existed already (a redelivered event).
+    pub existing: usize,
+}
+
+impl Webhooks {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn create_endpoint(
+        &self,
+        new: NewWebhookEndpoint,
+        secret: String,
+    ) -> Result<WebhookEndpoint, BillingError> {
+        let endpoint = WebhookEndpoint::create(new, secret, self.allow_private_urls, self.now())
+            .map_err(BillingError::Validation)?;
+        if self.repo.list_endpoints().await?.len() >= MAX_ENDPOINTS {
+            return Err(BillingError::Conflict(format!(
+                "at most {MAX_ENDPOINTS} webhook endpoints; delete one first"
+            )));
+        }
+        self.repo.insert_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+
+    pub async fn endpoint(&self, id: &WebhookEndpointId) -> Result<WebhookEndpoint, BillingError> {
+        self.repo
+            .get_endpoint(id)
+            .await?
+            .ok_or(BillingError::NotFound("webhook endpoint"))
+    }
+
+    pub async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, BillingError> {
+        Ok(self.repo.list_endpoints().await?)
+    }
+
+    /// Turns an endpoint off (`enabled: false`) or on again.
+    pub async fn set_enabled(
+        &self,
+        id: &WebhookEndpointId,
+        enabled: bool,
+    ) -> Result<WebhookEndpoint, BillingError> {
+        let mut conflicts = 0;
+        loop {
+            let mut endpoint = self.endpoint(id).await?;
+            if enabled {
+                endpoint.enable(self.now());
+            } else {
+                endpoint.disable("disabled by an operator", self.now());
+            }
+            match self.repo.update_endpoint(&mut endpoint).await {
+                Ok(()) => return Ok(endpoint),
+                Err(StoreError::VersionConflict) if conflicts < 3 => conflicts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    pub async fn delete_endpoint(&self, id: &WebhookEndpointId) -> Result<(), BillingError> {
+        self.endpoint(id).await?;
+        Ok(self.repo.delete_endpoint(id).await?)
+    }
+
+    pub async fn list_deliveries(
+        &self,
+        id: &WebhookEndpointId,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, BillingError> {
+        self.endpoint(id).await?;
+        match self.repo.list_deliveries(id, page).await {
+            Err(StoreError::UnknownCursor) => Err(BillingError::field(
+                "query.starting_after",
+                "names no delivery of this endpoint",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn delivery(&self, id: &WebhookDeliveryId) -> Result<WebhookDelivery, BillingError> {
+        self.repo
+            .get_delivery(id)
+            .await?
+            .ok_or(BillingError::NotFound("webhook delivery"))
+    }
+
+    /// Creates `event`'s delivery to every enabled endpoint that wants it and makes the first
+    /// attempt. A redelivered event finds its deliveries and attempts nothing (their retries
+    /// follow the schedule).
+    pub async fn fan_out(&self, event: &DomainEvent) -> Result<FanOut, BillingError> {
+        let mut report = FanOut::default();
+        for endpoint in self.repo.list_endpoints().await? {
+            if !endpoint.wants(event.kind) {
+                continue;
+            }
+            let delivery = WebhookDelivery::new(&endpoint, event, self.now());
+            match self.repo.insert_delivery(&delivery).await {
+                Ok(()) => {}
+                Err(StoreError::AlreadyExists) => {
+                    report.existing += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            match self.attempt(&delivery.id, false).await? {
+                Some(d) if d.status == DeliveryStatus::Succeeded => report.delivered += 1,
+                _ => report.failed += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Makes one attempt of a due delivery (the schedule) or of any delivery (`replay`, an
+    /// operator). Answers the delivery after it, or `None` when another worker holds it or it
+    /// is not due.
+    pub async fn attempt(
+        &self,
+        id: &WebhookDeliveryId,
+        replay: bool,
+    ) -> Result<Option<WebhookDelivery>, BillingError> {
+        let mut delivery = self.delivery(id).await?;
+        let now = self.now();
+        if !replay && !delivery.is_due(now) {
+            return Ok(None);
+        }
+        let endpoint = self.repo.get_endpoint(&delivery.endpoint_id).await?;
+        let Some(mut endpoint) = endpoint.filter(|e| replay || e.status == EndpointStatus::Enabled)
+        else {
+            if replay {
+                return Err(BillingError::NotFound("webhook endpoint"));
+            }
+            // Deleted or disabled: the schedule stops (a replay may deliver it later).
+            delivery.status = DeliveryStatus::Failed;
+            delivery.next_attempt_at = None;
+            delivery.updated_at = now;
+            return match self.repo.update_delivery(&mut delivery).await {
+                Ok(()) | Err(StoreError::VersionConflict) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        };
+        delivery.claim(now);
+        match self.repo.update_delivery(&mut delivery).await {
+            Ok(()) => {}
+            Err(StoreError::VersionConflict) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let outcome = self.sender.post(&endpoint, &delivery.payload, now).await;
+        let done = self.now();
+        let gave_up = delivery
+            .record(outcome.clone(), replay, done)
+            .then(|| delivery.first_attempt_at())
+            .flatten();
+        self.repo.update_delivery(&mut delivery).await?;
+        if endpoint.observe(&outcome, gave_up, done) {
+            // Best effort: a concurrent change of the endpoint wins; the next attempt observes
+            // again.
+            match self.repo.update_endpoint(&mut endpoint).await {
+                Ok(()) | Err(StoreError::VersionConflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(delivery))
+    }
+
+    /// Attempts every delivery due at now (the scheduler's webhook step).
+    pub async fn retry_due(&self, limit: usize) -> Result<usize, BillingError> {
+        let mut attempted = 0;
+        for id in self.repo.due_deliveries(self.now(), limit).await? {
+            if self.attempt(&id, false).await?.is_some() {
+                attempted += 1;
+            }
+        }
+        Ok(attempted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{EventFacts, RecordedEvent};
+    use crate::testing::{customer_id, t0};
+
+    fn endpoint() -> WebhookEndpoint {
+        WebhookEndpoint::create(
+            NewWebhookEndpoint {
+                url: "https://hooks.example.com/billing".into(),
+                events: vec!["invoice.paid".into()],
+                description: None,
+            },
+            "whsec_test".into(),
+            false,
+            t0(),
+        )
+        .expect("valid")
+    }
+
+    fn event() -> DomainEvent {
+        DomainEvent::stamp(
+            RecordedEvent {
+                kind: EventKind::InvoicePaid,
+                occurred_at: t0(),
+                facts: EventFacts::default(),
+            },
+            "in_1",
+            &customer_id(),
+            &"sub_1".parse().expect("id"),
+            3,
+            0,
+        )
+    }
+
+    fn failed() -> AttemptOutcome {
+        AttemptOutcome {
+            status_code: Some(500),
+            error: None,
+            duration_ms: 3,
+        }
+    }
+
+    #[test]
+    fn urls_must_be_http_and_public_when_deployed() {
+        for bad in [
+            "ftp://x.example",
+            "https://",
+            "https://user:pw@x.example/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://127.0.0.1:8080/",
+            "http://[::1]/",
+            "http://10.0.0.5/",
+            "http://localhost/",
+            "http://metadata.google.internal/",
+            "http://[fd00:ec2::254]/",
+            "http://[::ffff:169.254.169.254]/",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_url("https://hooks.example.com/x?y=1", false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080/hook", true).is_ok());
+        assert!(check_url("http://169.254.169.254/", true).is_ok());
+    }
+
+    #[test]
+    fn events_are_all_or_known_types() {
+        assert_eq!(
+            EventSelection::parse(&["*".into()]),
+            Ok(EventSelection::All)
+        );
+        assert!(EventSelection::parse(&[]).is_err());
+        assert!(EventSelection::parse(&["*".into(), "invoice.paid".into()]).is_err());
+        let err = EventSelection::parse(&["invoice.paid".into(), "invoice.eaten".into()])
+            .expect_err("unknown");
+        assert_eq!(err.field, "events[1]");
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_and_stop_after_three_days() {
+        let mut delivery = WebhookDelivery::new(&endpoint(), &event(), t0());
+        let mut now = t0();
+        let mut delays = Vec::new();
+        loop {
+            let gave_up = delivery.record(failed(), false, now);
+            if gave_up {
+                break;
+            }
+            let next = delivery.next_attempt_at.expect("scheduled");
+            delays.push((next - now).num_seconds());
+            now = next;
+        }
+        assert_eq!(delivery.status, DeliveryStatus::Failed);
+        assert!(now - t0() <= Duration::hours(RETRY_WINDOW_HOURS));
+        assert!(now - t0() >= Duration::hours(RETRY_WINDOW_HOURS - MAX_RETRY_DELAY_HOURS - 2));
+        // One minute, then four times longer each time (within the jitter), capped at 12 hours.
+        assert!((54..=66).contains(&delays[0]), "{delays:?}");
+        assert!((216..=264).contains(&delays[1]), "{delays:?}");
+        assert!(delays
+            .windows(2)
+            .all(|w| w[1] >= w[0] * 3 || w[1] >= 38_000));
+        assert!(delays.iter().all(|d| *d <= 12 * 3600 + 4400));
+        assert!(delivery.attempts.len() >= 10, "{}", delivery.attempts.len());
+    }
+
+    #[test]
+    fn a_success_ends_the_retries_and_clears_the_endpoints_failure_streak() {
+        let mut endpoint = endpoint();
+        let mut delivery = WebhookDelivery::new(&endpoint, &event(), t0());
+        assert!(!delivery.record(failed(), false, t0()));
+        endpoint.observe(&failed(), None, t0());
+        assert_eq!(endpoint.failing_since, Some(t0()));
+        let ok = AttemptOutcome {
+            status_code: Some(204),
+            error: None,
+            duration_ms: 1,
+        };
+        delivery.record(ok.clone(), false, t0() + Duration::minutes(1));
+        assert_eq!(delivery.status, DeliveryStatus::Succeeded);
+        assert_eq!(delivery.next_attempt_at, None);
+        endpoint.observe(&ok, None, t0() + Duration::minutes(1));
+        assert_eq!(endpoint.failing_since, None);
+    }
+
+    #[test]
+    fn an_endpoint_failing_for_the_whole_window_is_disabled() {
+        let mut endpoint = endpoint();
+        endpoint.observe(&failed(), None, t0());
+        // A delivery that started failing later than a success gives up: still enabled.
+        let ok = AttemptOutcome {
+            status_code: Some(200),
+            error: None,
+            duration_ms: 1,
+        };
+        endpoint.observe(&ok, None, t0() + Duration::hours(1));
+        endpoint.observe(&failed(), None, t0() + Duration::hours(2));
+        endpoint.observe(&failed(), Some(t0()), t0() + Duration::hours(70));
+        assert_eq!(endpoint.status, EndpointStatus::Enabled);
+        // One that failed since before the streak began: nothing succeeded for its window.
+        endpoint.observe(
+            &failed(),
+            Some(t0() + Duration::hours(2)),
+            t0() + Duration::hours(71),
+        );
+        assert_eq!(endpoint.status, EndpointStatus::Disabled);
+        assert!(endpoint.disabled_reason.is_some());
+    }
+
+    #[test]
+    fn the_same_event_makes_the_same_delivery_id_per_endpoint() {
+        let a = WebhookDelivery::new(&endpoint(), &event(), t0());
+        let b = WebhookDelivery::new(&endpoint(), &event(), t0());
+        assert_ne!(a.id, b.id, "two endpoints");
+        let e = endpoint();
+        assert_eq!(
+            WebhookDelivery::new(&e, &event(), t0()).id,
+            WebhookDelivery::new(&e, &event(), t0() + Duration::hours(1)).id
+        );
+        let body: serde_json::Value = serde_json::from_str(&a.payload).expect("json");
+        assert_eq!(body["type"], "invoice.paid");
+        assert_eq!(body["sequence"], 3);
+        assert_eq!(body["data"]["object"]["customer_id"], "cus_acme");
+    }
+}

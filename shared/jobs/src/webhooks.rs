@@ -1,0 +1,253 @@
+//! The webhook sender: posts deliveries over HTTP(S), signed as Stripe signs its webhooks, and
+//! the dispatcher's side of the webhooks queue (each message an event envelope, or a delivery
+//! the scheduler found due).
+//!
+//! Deployed, a URL's host is resolved here and posted to only if every address it is posted to
+//! is public: the resolver hands the connector only allowed addresses, so a name that changes
+//! between a check and the connection (DNS rebinding) cannot reach the metadata service.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use billing_domain::webhooks::{is_blocked_ip, AttemptOutcome, WebhookEndpoint, WebhookSender};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sha2::Sha256;
+
+/// How long one attempt waits for an answer.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The header that carries the signature.
+pub const SIGNATURE_HEADER: &str = "Billing-Signature";
+
+/// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>" keyed with the secret>`.
+pub fn signature(secret: &str, payload: &str, timestamp: i64) -> String {
+    // HMAC takes a key of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(format!("{timestamp}.{payload}").as_bytes());
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Resolves names and keeps only the addresses a delivery may go to.
+#[derive(Clone, Debug)]
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl tower_service::Service<Name> for CheckedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let allowed: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || !is_blocked_ip(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{} resolves to no public address", name.as_str()),
+                ));
+            }
+            Ok(allowed.into_iter())
+        })
+    }
+}
+
+type HttpsClient =
+    Client<hyper_rustls::HttpsConnector<HttpConnector<CheckedResolver>>, Full<Bytes>>;
+
+/// Posts deliveries (one client, its connections reused).
+#[derive(Clone)]
+pub struct HttpWebhookSender {
+    client: HttpsClient,
+    allow_private: bool,
+}
+
+impl std::fmt::Debug for HttpWebhookSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpWebhookSender")
+            .field("allow_private", &self.allow_private)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpWebhookSender {
+    /// `allow_private`: post to loopback and private addresses too (local stack and tests).
+    pub fn new(allow_private: bool) -> Result<Self, String> {
+        let mut http = HttpConnector::new_with_resolver(CheckedResolver { allow_private });
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("no TLS root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(HttpWebhookSender {
+            client: Client::builder(TokioExecutor::new()).build(https),
+            allow_private,
+        })
+    }
+
+    async fn send(
+        &self,
+        endpoint: &WebhookEndpoint,
+        payload: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u16, String> {
+        let uri: hyper::Uri = endpoint
+            .url
+            .parse()
+            .map_err(|e| format!("not a URL: {e}"))?;
+        // The connector does not resolve literal addresses: check them here.
+        if let Some(ip) = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+        {
+            if !self.allow_private && is_blocked_ip(ip) {
+                return Err(format!("{ip} is not a public address"));
+            }
+        }
+        let request = hyper::Request::post(uri)
+            .header("content-type", "application/json")
+            .header("user-agent", "billing-webhooks/1")
+            .header(
+                SIGNATURE_HEADER,
+                signature(&endpoint.secret, payload, at.timestamp()),
+            )
+            .body(Full::new(Bytes::from(payload.to_owned())))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(request))
+            .await
+            .map_err(|_| format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()))?
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(response.status().as_u16())
+    }
+}
+
+#[async_trait]
+impl WebhookSender for HttpWebhookSender {
+    async fn post(
+        &self,
+        endpoint: &WebhookEndpoint,
+        payload: &str,
+        at: DateTime<Utc>,
+    ) -> AttemptOutcome {
+        let started = Instant::now();
+        let result = self.send(endpoint, payload, at).await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(status) => AttemptOutcome {
+                status_code: Some(status),
+                error: None,
+                duration_ms,
+            },
+            Err(error) => AttemptOutcome {
+                status_code: None,
+                error: Some(error.chars().take(500).collect()),
+                duration_ms,
+            },
+        }
+    }
+}
+
+/// A webhooks-queue message: an event the bus delivered, or a retry the scheduler found due.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Message {
+    Retry {
+        webhook_delivery_id: String,
+    },
+    Event {
+        detail: Box<billing_domain::events::PublishedEvent>,
+    },
+}
+
+/// Handles one message; `Err` leaves it on the queue (dead-lettered after the redrive policy's
+/// receives).
+pub async fn process(services: &crate::Services, body: &str) -> Result<(), crate::JobError> {
+    use crate::JobError;
+    let message: Message = serde_json::from_str(body)
+        .map_err(|e| JobError::Queue(format!("unreadable webhooks message: {e}")))?;
+    let webhooks = services.webhooks_now().await?;
+    let fail = |e: billing_domain::BillingError| match e {
+        billing_domain::BillingError::Store(e) => JobError::Store(e),
+        other => JobError::Queue(other.to_string()),
+    };
+    match message {
+        Message::Retry {
+            webhook_delivery_id,
+        } => {
+            let id = webhook_delivery_id
+                .parse()
+                .map_err(|e| JobError::Queue(format!("bad delivery id: {e}")))?;
+            match webhooks.attempt(&id, false).await {
+                // Deleted with its endpoint meanwhile: nothing to retry.
+                Err(billing_domain::BillingError::NotFound(_)) => Ok(()),
+                other => other.map(|_| ()).map_err(fail),
+            }
+        }
+        Message::Event { detail } => {
+            let event = billing_domain::events::DomainEvent::try_from(*detail)
+                .map_err(|e| JobError::Queue(format!("unreadable published event: {e}")))?;
+            let report = webhooks.fan_out(&event).await.map_err(fail)?;
+            tracing::info!(event = %event.id, ?report, "webhooks fanned out");
+            Ok(())
+        }
+    }
+}
+
+/// Processes a batch; returns the ids of the messages that failed.
+pub async fn process_batch(
+    services: &crate::Services,
+    messages: &[(String, String)],
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (message_id, body) in messages {
+        if let Err(e) = process(services, body).await {
+            tracing::warn!(message_id, error = %e, "webhook message failed; it will be retried");
+            failed.push(message_id.clone());
+        }
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_stripes_scheme() {
+        // HMAC-SHA256 keyed "whsec_test" of "1700000000.{}", computed with Python's hmac.
+        let header = signature("whsec_test", "{}", 1_700_000_000);
+        assert_eq!(
+            header,
+            "t=1700000000,v1=35495024f4ef3f94e5a93e22221544c4b75e9a42300cd965ab81cb85cd994e91"
+        );
+        assert_ne!(header, signature("whsec_other", "{}", 1_700_000_000));
+        assert_ne!(header, signature("whsec_test", "{} ", 1_700_000_000));
+    }
+}

@@ -1,0 +1,354 @@
+//! Webhook endpoints (`WHE#<id>` / `WEBHOOK_ENDPOINT`, listed in gsi1 under
+//! `WEBHOOK_ENDPOINTS`) and deliveries (`WHD#<id>` / `WEBHOOK_DELIVERY`, listed newest first in
+//! gsi1 under `WHE#<endpoint>#DELIVERIES`; while a retry is scheduled, in the due index under
+//! `WHDUE` at its next attempt, which the scheduler queries).
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use billing_domain::events::EventKind;
+use billing_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
+use billing_domain::page::{Page, PageRequest};
+use billing_domain::ports::StoreError;
+use billing_domain::webhooks::{
+    AttemptOutcome, DeliveryAttempt, DeliveryStatus, EndpointStatus, EventSelection,
+    WebhookDelivery, WebhookEndpoint, WebhookRepo,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::items::{corrupt, parse_ts, ts};
+use crate::{encode, key, s, unavailable, DynamoStore, GSI_DUE};
+
+const ENDPOINTS_GSI1PK: &str = "WEBHOOK_ENDPOINTS";
+/// The due index's partition of scheduled webhook retries.
+pub const WEBHOOK_DUE_PK: &str = "WHDUE";
+
+fn endpoint_pk(id: &WebhookEndpointId) -> String {
+    format!("WHE#{id}")
+}
+
+fn delivery_pk(id: &WebhookDeliveryId) -> String {
+    format!("WHD#{id}")
+}
+
+fn deliveries_gsi1pk(endpoint: &WebhookEndpointId) -> String {
+    format!("WHE#{endpoint}#DELIVERIES")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EndpointItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    entity: String,
+    id: String,
+    url: String,
+    events: Vec<String>,
+    description: Option<String>,
+    secret: String,
+    status: EndpointStatus,
+    disabled_reason: Option<String>,
+    failing_since: Option<String>,
+    created_at: String,
+    updated_at: String,
+    version: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AttemptItem {
+    at: String,
+    status_code: Option<u16>,
+    error: Option<String>,
+    duration_ms: u64,
+    replay: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DeliveryItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_at: Option<String>,
+    entity: String,
+    id: String,
+    endpoint_id: String,
+    event_id: String,
+    event_type: EventKind,
+    payload: String,
+    status: DeliveryStatus,
+    attempts: Vec<AttemptItem>,
+    next_attempt_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    version: u64,
+}
+
+fn opt_ts(field: &'static str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    raw.as_deref().map(|t| parse_ts(field, t)).transpose()
+}
+
+impl From<&WebhookEndpoint> for EndpointItem {
+    fn from(e: &WebhookEndpoint) -> Self {
+        EndpointItem {
+            pk: endpoint_pk(&e.id),
+            sk: "WEBHOOK_ENDPOINT".into(),
+            gsi1pk: ENDPOINTS_GSI1PK.into(),
+            gsi1sk: format!("{}#{}", ts(e.created_at), e.id),
+            entity: "webhook_endpoint".into(),
+            id: e.id.to_string(),
+            url: e.url.clone(),
+            events: e.events.names(),
+            description: e.description.clone(),
+            secret: e.secret.clone(),
+            status: e.status,
+            disabled_reason: e.disabled_reason.clone(),
+            failing_since: e.failing_since.map(ts),
+            created_at: ts(e.created_at),
+            updated_at: ts(e.updated_at),
+            version: e.version,
+        }
+    }
+}
+
+impl TryFrom<EndpointItem> for WebhookEndpoint {
+    type Error = StoreError;
+    fn try_from(i: EndpointItem) -> Result<Self, StoreError> {
+        Ok(WebhookEndpoint {
+            id: WebhookEndpointId::from_str(&i.id).map_err(corrupt("id"))?,
+            url: i.url,
+            events: EventSelection::parse(&i.events)
+                .map_err(|e| StoreError::Corrupt(format!("events: {}", e.message)))?,
+            description: i.description,
+            secret: i.secret,
+            status: i.status,
+            disabled_reason: i.disabled_reason,
+            failing_since: opt_ts("failing_since", &i.failing_since)?,
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
+    }
+}
+
+impl From<&WebhookDelivery> for DeliveryItem {
+    fn from(d: &WebhookDelivery) -> Self {
+        let due = d
+            .next_attempt_at
+            .filter(|_| d.status == DeliveryStatus::Pending);
+        DeliveryItem {
+            pk: delivery_pk(&d.id),
+            sk: "WEBHOOK_DELIVERY".into(),
+            gsi1pk: deliveries_gsi1pk(&d.endpoint_id),
+            gsi1sk: format!("{}#{}", ts(d.created_at), d.id),
+            due_pk: due.map(|_| WEBHOOK_DUE_PK.into()),
+            due_at: due.map(|t| format!("{}#{}", ts(t), d.id)),
+            entity: "webhook_delivery".into(),
+            id: d.id.to_string(),
+            endpoint_id: d.endpoint_id.to_string(),
+            event_id: d.event_id.clone(),
+            event_type: d.event_type,
+            payload: d.payload.clone(),
+            status: d.status,
+            attempts: d
+                .attempts
+                .iter()
+                .map(|a| AttemptItem {
+                    at: ts(a.at),
+                    status_code: a.outcome.status_code,
+                    error: a.outcome.error.clone(),
+                    duration_ms: a.outcome.duration_ms,
+                    replay: a.replay,
+                })
+                .collect(),
+            next_attempt_at: d.next_attempt_at.map(ts),
+            created_at: ts(d.created_at),
+            updated_at: ts(d.updated_at),
+            version: d.version,
+        }
+    }
+}
+
+impl TryFrom<DeliveryItem> for WebhookDelivery {
+    type Error = StoreError;
+    fn try_from(i: DeliveryItem) -> Result<Self, StoreError> {
+        Ok(WebhookDelivery {
+            id: WebhookDeliveryId::from_str(&i.id).map_err(corrupt("id"))?,
+            endpoint_id: WebhookEndpointId::from_str(&i.endpoint_id)
+                .map_err(corrupt("endpoint_id"))?,
+            event_id: i.event_id,
+            event_type: i.event_type,
+            payload: i.payload,
+            status: i.status,
+            attempts: i
+                .attempts
+                .into_iter()
+                .map(|a| {
+                    Ok(DeliveryAttempt {
+                        at: parse_ts("attempts.at", &a.at)?,
+                        outcome: AttemptOutcome {
+                            status_code: a.status_code,
+                            error: a.error,
+                            duration_ms: a.duration_ms,
+                        },
+                        replay: a.replay,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            next_attempt_at: opt_ts("next_attempt_at", &i.next_attempt_at)?,
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
+    }
+}
+
+impl DynamoStore {
+    /// When the earliest scheduled webhook retry is due (the test clock stops there).
+    pub async fn earliest_webhook_retry(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_DUE)
+            .key_condition_expression("due_pk = :pk")
+            .expression_attribute_values(":pk", s(WEBHOOK_DUE_PK))
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .first()
+            .and_then(|item| item.get("due_at"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| v.split('#').next())
+            .map(|t| parse_ts("due_at", t))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl WebhookRepo for DynamoStore {
+    async fn insert_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        self.insert(encode(&EndpointItem::from(endpoint))?).await
+    }
+
+    async fn get_endpoint(
+        &self,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        self.get::<EndpointItem>(endpoint_pk(id), "WEBHOOK_ENDPOINT")
+            .await?
+            .map(WebhookEndpoint::try_from)
+            .transpose()
+    }
+
+    async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let mut all = self
+            .query_all::<EndpointItem>(ENDPOINTS_GSI1PK)
+            .await?
+            .into_iter()
+            .map(WebhookEndpoint::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        all.reverse();
+        Ok(all)
+    }
+
+    async fn update_endpoint(&self, endpoint: &mut WebhookEndpoint) -> Result<(), StoreError> {
+        self.update(encode(&EndpointItem::from(&*endpoint))?, endpoint.version)
+            .await?;
+        endpoint.version += 1;
+        Ok(())
+    }
+
+    async fn delete_endpoint(&self, id: &WebhookEndpointId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(endpoint_pk(id), "WEBHOOK_ENDPOINT")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn insert_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        self.insert(encode(&DeliveryItem::from(delivery))?).await
+    }
+
+    async fn get_delivery(
+        &self,
+        id: &WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        self.get::<DeliveryItem>(delivery_pk(id), "WEBHOOK_DELIVERY")
+            .await?
+            .map(WebhookDelivery::try_from)
+            .transpose()
+    }
+
+    async fn update_delivery(&self, delivery: &mut WebhookDelivery) -> Result<(), StoreError> {
+        self.update(encode(&DeliveryItem::from(&*delivery))?, delivery.version)
+            .await?;
+        delivery.version += 1;
+        Ok(())
+    }
+
+    async fn list_deliveries(
+        &self,
+        endpoint_id: &WebhookEndpointId,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError> {
+        let cursor = match &page.starting_after {
+            Some(id) => {
+                let id = id
+                    .parse::<WebhookDeliveryId>()
+                    .map_err(|_| StoreError::UnknownCursor)?;
+                let delivery = self
+                    .get_delivery(&id)
+                    .await?
+                    .filter(|d| &d.endpoint_id == endpoint_id)
+                    .ok_or(StoreError::UnknownCursor)?;
+                Some(DeliveryItem::from(&delivery))
+            }
+            None => None,
+        };
+        self.page_after(&deliveries_gsi1pk(endpoint_id), page, cursor)
+            .await
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<WebhookDeliveryId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_DUE)
+            .key_condition_expression("due_pk = :pk AND due_at <= :now")
+            .expression_attribute_values(":pk", s(WEBHOOK_DUE_PK))
+            .expression_attribute_values(":now", s(format!("{}~", ts(now))))
+            .limit(i32::try_from(limit.min(1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                item.get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError::Corrupt("due delivery without id".into()))?
+                    .parse::<WebhookDeliveryId>()
+                    .map_err(corrupt("id"))
+            })
+            .collect()
+    }
+}

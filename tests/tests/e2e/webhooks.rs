@@ -1,0 +1,356 @@
+//! Outbound webhooks, end to end: an operator registers an endpoint (a receiver in the test),
+//! billing events reach it through the bus, the webhooks queue and the dispatcher, signed with
+//! the endpoint's secret; failures are retried on the schedule (the test clock moves through
+//! it) and an endpoint that keeps failing is disabled.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::net::TcpListener;
+
+use crate::app::{time, TestApp};
+
+/// A webhook receiver: records every request (its `Billing-Signature` and body) and answers
+/// with `status`.
+struct Receiver {
+    url: String,
+    received: Arc<Mutex<Vec<(String, String)>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let (log, answer) = (received.clone(), status.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (log, answer) = (log.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (log, answer) = (log.clone(), answer.clone());
+                        async move {
+                            let signature = req
+                                .headers()
+                                .get("billing-signature")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                                .unwrap_or_default();
+                            log.lock().expect("lock").push((signature, body));
+                            let mut response = Response::new(Full::new(Bytes::from("ok")));
+                            *response.status_mut() =
+                                hyper::StatusCode::from_u16(answer.load(Ordering::SeqCst))
+                                    .expect("status");
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            url,
+            received,
+            status,
+        }
+    }
+
+    fn requests(&self) -> Vec<(String, String)> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// The bodies received, parsed, after checking each signature with `secret`.
+    fn verified_events(&self, secret: &str) -> Vec<Value> {
+        self.requests()
+            .iter()
+            .map(|(header, body)| {
+                let mut parts = header.split(',');
+                let t = parts.next().and_then(|p| p.strip_prefix("t=")).expect("t=");
+                let v1 = parts
+                    .next()
+                    .and_then(|p| p.strip_prefix("v1="))
+                    .expect("v1=");
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+                mac.update(format!("{t}.{body}").as_bytes());
+                mac.verify_slice(&hex::decode(v1).expect("hex"))
+                    .unwrap_or_else(|_| panic!("bad signature {header} on {body}"));
+                serde_json::from_str(body).expect("json")
+            })
+            .collect()
+    }
+}
+
+async fn register(app: &TestApp, url: &str, events: Value) -> Value {
+    app.call(
+        Method::POST,
+        "/api/v1/webhook-endpoints",
+        &app.admin(),
+        Some(json!({"url": url, "events": events})),
+    )
+    .await
+    .ok(201)
+    .body
+}
+
+async fn deliveries(app: &TestApp, endpoint: &str) -> Vec<Value> {
+    app.get(
+        &format!("/api/v1/webhook-endpoints/{endpoint}/deliveries?limit=100"),
+        &app.admin(),
+    )
+    .await
+    .ok(200)
+    .body["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_registered_endpoint_receives_each_event_it_asked_for_once_signed() {
+    let app = TestApp::with_test_clock().await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(
+        &app,
+        &receiver.url,
+        json!(["invoice.paid", "subscription.created"]),
+    )
+    .await;
+    let secret = endpoint["secret"].as_str().expect("secret shown once");
+    assert!(secret.starts_with("whsec_") && secret.len() >= 70);
+    assert_eq!(endpoint["status"], "enabled");
+    let id = endpoint["id"].as_str().expect("id");
+    let read = app
+        .get(&format!("/api/v1/webhook-endpoints/{id}"), &app.admin())
+        .await
+        .ok(200)
+        .body;
+    assert!(read.get("secret").is_none(), "{read}");
+
+    let customer = app.create_customer("Hooked").await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_premium_month")
+        .await
+        .ok(201)
+        .body;
+    app.notify().await;
+    let events = receiver.verified_events(secret);
+    let mut types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    types.sort_unstable();
+    assert_eq!(types, ["invoice.paid", "subscription.created"]);
+    for event in &events {
+        assert!(event["id"].as_str().is_some_and(|i| i.starts_with("evt_")));
+        assert!(event["created"].is_i64());
+        assert!(event["sequence"].is_u64());
+        assert_eq!(event["data"]["object"]["customer_id"], customer.as_str());
+        assert_eq!(event["data"]["object"]["subscription_id"], sub["id"]);
+    }
+    let paid = events
+        .iter()
+        .find(|e| e["type"] == "invoice.paid")
+        .expect("paid");
+    assert_eq!(paid["data"]["object"]["amount"], "79.99");
+
+    // The bus delivers at least once: a redelivered event posts nothing again.
+    let queue = app
+        .services
+        .webhooks_queue
+        .as_ref()
+        .expect("webhooks queue");
+    for body in app.delivered_envelopes().await {
+        queue.send_body(&body).await.expect("sent");
+    }
+    app.notify().await;
+    assert_eq!(receiver.requests().len(), 2);
+
+    // A renewal: its invoice.paid goes, subscription.renewed was not asked for.
+    app.advance(
+        json!({"to": (time(&sub["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    let types: Vec<String> = receiver
+        .verified_events(secret)
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(types.len(), 3, "{types:?}");
+    assert_eq!(types[2], "invoice.paid");
+    let recorded = deliveries(&app, id).await;
+    assert_eq!(recorded.len(), 3);
+    for delivery in &recorded {
+        assert_eq!(delivery["status"], "succeeded");
+        assert_eq!(delivery["attempts"].as_array().map(Vec::len), Some(1));
+        assert_eq!(delivery["attempts"][0]["status_code"], 200);
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_that_answers_500_is_retried_on_the_schedule_then_disabled_and_replayed() {
+    let app = TestApp::with_test_clock().await;
+    let receiver = Receiver::start().await;
+    receiver.status.store(500, Ordering::SeqCst);
+    let endpoint = register(&app, &receiver.url, json!(["subscription.created"])).await;
+    let secret = endpoint["secret"].as_str().expect("secret").to_owned();
+    let id = endpoint["id"].as_str().expect("id").to_owned();
+    let customer = app.create_customer("Flaky Receiver").await;
+    app.subscribe(&app.admin(), &customer, "plan_basic_month")
+        .await
+        .ok(201);
+    app.notify().await;
+    assert_eq!(receiver.requests().len(), 1, "the first attempt");
+    let pending = &deliveries(&app, &id).await[0];
+    assert_eq!(pending["status"], "pending");
+    let first = time(&pending["attempts"][0]["at"]);
+    let retry = time(&pending["next_attempt_at"]) - first;
+    assert!(
+        (Duration::seconds(54)..=Duration::seconds(66)).contains(&retry),
+        "{retry}"
+    );
+
+    // Just before the retry nothing more; just after, one more attempt.
+    let now = time(&json!(
+        app.advance(json!({"to": (first + retry - Duration::seconds(1)).to_rfc3339()}))
+            .await
+    ));
+    assert!(now < first + retry);
+    assert_eq!(receiver.requests().len(), 1);
+    app.advance(json!({"to": (first + retry + Duration::seconds(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(receiver.requests().len(), 2);
+
+    // Three days of failures: retried with growing delays, then given up and the endpoint
+    // disabled.
+    app.advance(json!({"to": (first + Duration::hours(73)).to_rfc3339()}))
+        .await;
+    let failed = &deliveries(&app, &id).await[0];
+    assert_eq!(failed["status"], "failed");
+    let attempts = failed["attempts"].as_array().expect("attempts");
+    assert!(attempts.len() >= 10, "{}", attempts.len());
+    assert_eq!(
+        attempts.len(),
+        receiver.requests().len(),
+        "each attempt posted once"
+    );
+    assert!(attempts.iter().all(|a| a["status_code"] == 500));
+    let gaps: Vec<i64> = attempts
+        .windows(2)
+        .map(|w| (time(&w[1]["at"]) - time(&w[0]["at"])).num_seconds())
+        .collect();
+    assert!(gaps.windows(2).take(4).all(|g| g[1] > g[0] * 3), "{gaps:?}");
+    assert!(time(&attempts[attempts.len() - 1]["at"]) - first <= Duration::hours(72));
+    receiver.verified_events(&secret);
+    let disabled = app
+        .get(&format!("/api/v1/webhook-endpoints/{id}"), &app.admin())
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(disabled["status"], "disabled", "{disabled}");
+    assert!(disabled["disabled_reason"].as_str().is_some());
+
+    // The receiver is fixed: the operator enables the endpoint and replays the delivery.
+    receiver.status.store(204, Ordering::SeqCst);
+    app.call(
+        Method::POST,
+        &format!("/api/v1/webhook-endpoints/{id}/enable"),
+        &app.admin(),
+        None,
+    )
+    .await
+    .ok(200);
+    let delivery_id = failed["id"].as_str().expect("id");
+    let replayed = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhook-deliveries/{delivery_id}/replay"),
+            &app.admin(),
+            None,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(replayed["status"], "succeeded");
+    let last = &replayed["attempts"][attempts.len()];
+    assert_eq!(last["status_code"], 204);
+    assert_eq!(last["replay"], true);
+    let bodies: Vec<Value> = receiver.verified_events(&secret);
+    assert_eq!(bodies.first(), bodies.last(), "the same event every time");
+}
+
+#[tokio::test]
+async fn endpoints_are_admin_only_and_urls_are_checked() {
+    let app = TestApp::spawn().await;
+    let customer = app.create_customer("Nosy").await;
+    for token in [app.customer_token(&customer), app.token(&["support"], None)] {
+        app.call(
+            Method::POST,
+            "/api/v1/webhook-endpoints",
+            &token,
+            Some(json!({"url": "https://x.example/h", "events": ["*"]})),
+        )
+        .await
+        .problem(403);
+        app.get("/api/v1/webhook-endpoints", &token)
+            .await
+            .problem(403);
+    }
+    let refused = app
+        .call(
+            Method::POST,
+            "/api/v1/webhook-endpoints",
+            &app.admin(),
+            Some(json!({"url": "ftp://x.example/h", "events": ["invoice.paid", "invoice.eaten"]})),
+        )
+        .await
+        .problem(422);
+    assert_eq!(refused.fields(), ["url", "events[1]"]);
+    let made = register(&app, "https://erp.example/hooks", json!(["*"])).await;
+    let id = made["id"].as_str().expect("id");
+    let listed = app
+        .get("/api/v1/webhook-endpoints", &app.admin())
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(listed["data"][0]["events"], json!(["*"]));
+    assert!(listed["data"][0].get("secret").is_none());
+    app.call(
+        Method::POST,
+        &format!("/api/v1/webhook-endpoints/{id}/disable"),
+        &app.admin(),
+        None,
+    )
+    .await
+    .ok(200);
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/webhook-endpoints/{id}"),
+        &app.admin(),
+        None,
+    )
+    .await
+    .ok(200);
+    app.get(&format!("/api/v1/webhook-endpoints/{id}"), &app.admin())
+        .await
+        .problem(404);
+}
