@@ -29,7 +29,7 @@ lint:
 
 # The email the local stack sent (the emulator's SES store): recipients and subject, oldest first.
 mail:
-	@curl -s $${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}/moto-api/data.json | python3 -c 'import json,sys; [print(", ".join(m["destinations"].get("ToAddresses", [])), "|", m["subject"]) for m in json.load(sys.stdin).get("ses", {}).get("Message", [])]'
+	@curl -s $${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}/_local/ses/messages | python3 -c 'import json,sys; [print(", ".join(m["destinations"].get("ToAddresses", [])), "|", m["subject"]) for m in json.load(sys.stdin)]'
 
 # A local webhook receiver on 127.0.0.1:$(PORT) (default 9000) that prints each delivery.
 webhook-receiver:

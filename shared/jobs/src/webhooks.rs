@@ -250,4 +250,55 @@ mod tests {
         assert_ne!(header, signature("whsec_other", "{}", 1_700_000_000));
         assert_ne!(header, signature("whsec_test", "{} ", 1_700_000_000));
     }
+
+    fn endpoint_at(url: String) -> WebhookEndpoint {
+        // Registered as the local stack allows; the deployed sender must still refuse it.
+        billing_domain::webhooks::WebhookEndpoint::create(
+            billing_domain::webhooks::NewWebhookEndpoint {
+                url,
+                events: vec!["*".into()],
+                description: None,
+            },
+            "whsec_test".into(),
+            true,
+            chrono::Utc::now(),
+        )
+        .expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_deployed_sender_never_connects_to_loopback_by_address_or_by_name() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let deployed = HttpWebhookSender::new(false).expect("sender");
+        for url in [
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://localhost:{port}/hook"),
+            format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        ] {
+            let outcome = deployed
+                .post(&endpoint_at(url.clone()), "{}", Utc::now())
+                .await;
+            assert_eq!(outcome.status_code, None, "{url}");
+            assert!(outcome.error.is_some(), "{url}");
+        }
+        let nothing = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(nothing.is_err(), "no connection reached the listener");
+        // The local stack's sender does reach it (the connection is refused by nobody).
+        let local = HttpWebhookSender::new(true).expect("sender");
+        let attempt = tokio::spawn(async move {
+            local
+                .post(
+                    &endpoint_at(format!("http://127.0.0.1:{port}/hook")),
+                    "{}",
+                    Utc::now(),
+                )
+                .await
+        });
+        let accepted = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
+        assert!(accepted.is_ok(), "the local sender connects");
+        attempt.abort();
+    }
 }

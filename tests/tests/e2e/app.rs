@@ -461,29 +461,20 @@ impl TestApp {
 
     /// The email sent to this test's customers (`self.email`), oldest first, read from the
     /// emulator's SES store: `{subject, body (the HTML part), destinations, source}`.
+    /// (`infra/scripts/moto_serve.py` serves the store filtered by recipient; `/moto-api/data.json`
+    /// has the same records among every other backend's.)
     pub async fn emails(&self) -> Vec<Value> {
         let endpoint =
             std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
-        let data: Value = self
-            .http
-            .get(format!("{endpoint}/moto-api/data.json"))
+        self.http
+            // The address is letters, digits, '-', '.' and '@': nothing to escape.
+            .get(format!("{endpoint}/_local/ses/messages?to={}", self.email))
             .send()
             .await
             .expect("the emulator answers")
             .json()
             .await
-            .expect("json");
-        data["ses"]["Message"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| {
-                m["destinations"]["ToAddresses"]
-                    .as_array()
-                    .is_some_and(|to| to.iter().any(|a| a == self.email.as_str()))
-            })
-            .collect()
+            .expect("a list of messages")
     }
 
     /// The subjects of [`TestApp::emails`].
@@ -517,6 +508,22 @@ impl TestApp {
             .collect();
         amounts.sort_unstable();
         amounts
+    }
+
+    /// The `data` of a list, read by an operator (`path` asks for a page big enough).
+    pub async fn list(&self, path: &str) -> Vec<Value> {
+        self.get(path, &self.admin()).await.ok(200).body["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A subscription, read by an operator.
+    pub async fn subscription(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/subscriptions/{id}"), &self.admin())
+            .await
+            .ok(200)
+            .body
     }
 
     /// An invoice, read by an operator.

@@ -33,23 +33,12 @@ pub(crate) async fn subscribe_with(
 }
 
 pub(crate) async fn subscription(app: &TestApp, id: &str) -> Value {
-    app.get(&format!("/api/v1/subscriptions/{id}"), &app.admin())
-        .await
-        .ok(200)
-        .body
+    app.subscription(id).await
 }
 
 pub(crate) async fn invoices(app: &TestApp, sub: &str) -> Vec<Value> {
-    app.get(
-        &format!("/api/v1/subscriptions/{sub}/invoices?limit=100"),
-        &app.admin(),
-    )
-    .await
-    .ok(200)
-    .body["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    app.list(&format!("/api/v1/subscriptions/{sub}/invoices?limit=100"))
+        .await
 }
 
 async fn set_payment_method(app: &TestApp, customer: &str, payment_method: &str) -> Value {

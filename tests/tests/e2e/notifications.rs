@@ -75,11 +75,7 @@ async fn subscribing_confirms_once_each_renewal_sends_one_receipt_and_a_failed_r
     let first_end = time(&sub["current_period_end"]);
     app.advance(json!({"to": (first_end + Duration::hours(1)).to_rfc3339()}))
         .await;
-    let renewed = app
-        .get(&format!("/api/v1/subscriptions/{id}"), &app.admin())
-        .await
-        .ok(200)
-        .body;
+    let renewed = app.subscription(id).await;
     app.advance(
         json!({"to": (time(&renewed["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
     )
@@ -101,11 +97,7 @@ async fn subscribing_confirms_once_each_renewal_sends_one_receipt_and_a_failed_r
     )
     .await
     .ok(200);
-    let current = app
-        .get(&format!("/api/v1/subscriptions/{id}"), &app.admin())
-        .await
-        .ok(200)
-        .body;
+    let current = app.subscription(id).await;
     let due = time(&current["current_period_end"]);
     app.advance(json!({"to": (due + Duration::hours(1)).to_rfc3339()}))
         .await;
@@ -164,14 +156,7 @@ async fn an_annual_subscription_is_reminded_seven_days_before_each_renewal_once(
     // The renewal, then the next year's reminder.
     app.advance(json!({"to": (end + Duration::hours(1)).to_rfc3339()}))
         .await;
-    let renewed = app
-        .get(
-            &format!("/api/v1/subscriptions/{}", sub["id"].as_str().expect("id")),
-            &app.admin(),
-        )
-        .await
-        .ok(200)
-        .body;
+    let renewed = app.subscription(sub["id"].as_str().expect("id")).await;
     let next_end = time(&renewed["current_period_end"]);
     app.advance(json!({"to": (next_end - Duration::days(6)).to_rfc3339()}))
         .await;
@@ -356,5 +341,106 @@ async fn preferences_choose_the_addresses_and_cannot_turn_receipts_off() {
     assert_eq!(
         emails[0]["destinations"]["ToAddresses"],
         json!([app.email, other])
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_message_goes_to_the_dead_letter_queue_and_the_rest_of_its_batch_is_sent() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Batch Mates").await;
+    let queue = app
+        .services
+        .notifications_queue
+        .as_ref()
+        .expect("notifications queue");
+    queue
+        .send_body(r#"{"detail": {"type": "invoice.paid", "id": 7}}"#)
+        .await
+        .expect("sent");
+    app.subscribe(&app.admin(), &customer, "plan_basic_month")
+        .await
+        .ok(201);
+    app.notify().await;
+    assert_eq!(
+        app.email_subjects().await.len(),
+        2,
+        "the good messages went"
+    );
+    let sqs = aws_sdk_sqs::Client::new(&crate::app::sdk_config().await);
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name(format!("{}-notifications-dlq", app.store.table()))
+        .send()
+        .await
+        .expect("the dead-letter queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let dead = sqs
+        .receive_message()
+        .queue_url(dlq)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let bodies: Vec<&str> = dead.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies, [r#"{"detail": {"type": "invoice.paid", "id": 7}}"#]);
+    assert_eq!(app.notify().await, 0, "nothing is left to retry");
+}
+
+#[tokio::test]
+async fn a_plan_can_remind_monthly_subscribers_days_before_each_renewal() {
+    let app = TestApp::with_test_clock().await;
+    let plan = app
+        .create_plan(
+            json!({"id": "plan_reminded_month", "name": "Reminded", "tier": "basic",
+                            "interval": "month", "price": "10.00", "currency": "usd",
+                            "renewal_reminder_days": 3}),
+        )
+        .await;
+    assert_eq!(plan["renewal_reminder_days"], 3);
+    let monthly = app
+        .get("/api/v1/plans/plan_basic_month", &app.admin())
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(
+        monthly["renewal_reminder_days"], 0,
+        "monthly plans: none by default"
+    );
+    let customer = app.create_customer("Reminded Co").await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_reminded_month")
+        .await
+        .ok(201)
+        .body;
+    let end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (end - Duration::days(3) - Duration::minutes(1)).to_rfc3339()}))
+        .await;
+    let reminders = |subjects: Vec<String>| {
+        subjects
+            .iter()
+            .filter(|s| s.starts_with("Your Reminded subscription renews on"))
+            .count()
+    };
+    assert_eq!(reminders(app.email_subjects().await), 0);
+    app.advance(json!({"to": (end - Duration::days(3) + Duration::minutes(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(reminders(app.email_subjects().await), 1);
+    // Turned off on the plan: the next period has no reminder.
+    app.call(
+        Method::PATCH,
+        "/api/v1/plans/plan_reminded_month",
+        &app.admin(),
+        Some(json!({"renewal_reminder_days": 0})),
+    )
+    .await
+    .ok(200);
+    app.advance(json!({"to": (end + Duration::days(29)).to_rfc3339()}))
+        .await;
+    assert_eq!(
+        reminders(app.email_subjects().await),
+        2,
+        "a subscription keeps the offset it subscribed with"
     );
 }

@@ -116,16 +116,10 @@ async fn register(app: &TestApp, url: &str, events: Value) -> Value {
 }
 
 async fn deliveries(app: &TestApp, endpoint: &str) -> Vec<Value> {
-    app.get(
-        &format!("/api/v1/webhook-endpoints/{endpoint}/deliveries?limit=100"),
-        &app.admin(),
-    )
+    app.list(&format!(
+        "/api/v1/webhook-endpoints/{endpoint}/deliveries?limit=100"
+    ))
     .await
-    .ok(200)
-    .body["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 #[tokio::test]
