@@ -224,8 +224,8 @@ pub struct PlanResponse {
     pub allow_multiple: bool,
     /// Where a subscription that ends at its period end moves the customer (the free plan).
     pub fallback_plan_id: Option<String>,
-    /// Days before each renewal the customer is reminded (0: never). Unless set, 7 for
-    /// quarterly and annual plans and 0 for shorter ones.
+    /// Days before each renewal the customer is reminded (0: never; default 7). A period not
+    /// longer than that (a week) gets no reminder.
     pub renewal_reminder_days: u32,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
@@ -279,8 +279,8 @@ pub struct CreatePlanRequest {
     /// A free plan the customer moves to when a subscription on this one ends at its period end.
     #[schema(example = "plan_free_month")]
     pub fallback_plan_id: Option<String>,
-    /// Days before each renewal the customer is reminded; 0 turns the reminder off. Default: 7
-    /// for quarterly and annual plans, none for shorter ones.
+    /// Days before each renewal the customer is reminded; 0 turns the reminder off. Default 7
+    /// (a period not longer than that, a week, gets none).
     #[schema(minimum = 0, maximum = 60, example = 7)]
     pub renewal_reminder_days: Option<u32>,
 }
@@ -344,7 +344,7 @@ pub struct UpdatePlanRequest {
     /// `null` removes the fallback.
     #[serde(default, deserialize_with = "double_option")]
     pub fallback_plan_id: Option<Option<String>>,
-    /// `null` goes back to the default (7 days for quarterly and annual plans).
+    /// `null` goes back to the default (7 days).
     #[serde(default, deserialize_with = "double_option")]
     #[schema(minimum = 0, maximum = 60)]
     pub renewal_reminder_days: Option<Option<u32>>,

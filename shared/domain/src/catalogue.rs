@@ -339,9 +339,8 @@ pub struct PlanPatch {
     pub renewal_reminder_days: Option<Option<u32>>,
 }
 
-/// Reminder days when a plan sets none: a week before each renewal of a plan billed quarterly
-/// or yearly. Shorter periods get no reminder unless the plan asks for one (a reminder a week
-/// before every monthly charge is noise).
+/// Reminder days when a plan sets none: a week before each renewal. A period not longer than
+/// that (weekly plans) gets no reminder.
 pub const DEFAULT_RENEWAL_REMINDER_DAYS: u32 = 7;
 
 /// The most days before a renewal a reminder may go.
@@ -463,12 +462,10 @@ impl Plan {
     }
 
     /// Days before each renewal the reminder goes (0: none): the plan's own setting, or
-    /// [`DEFAULT_RENEWAL_REMINDER_DAYS`] for quarterly and yearly plans.
+    /// [`DEFAULT_RENEWAL_REMINDER_DAYS`].
     pub fn reminder_days(&self) -> u32 {
-        self.renewal_reminder_days.unwrap_or(match self.interval {
-            Interval::Quarter | Interval::Year => DEFAULT_RENEWAL_REMINDER_DAYS,
-            Interval::Week | Interval::TwoWeeks | Interval::Month => 0,
-        })
+        self.renewal_reminder_days
+            .unwrap_or(DEFAULT_RENEWAL_REMINDER_DAYS)
     }
 }
 

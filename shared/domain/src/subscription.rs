@@ -710,18 +710,26 @@ impl Subscription {
         self.auto_renew && !self.cancel_at_period_end
     }
 
-    /// When this period's reminder is due: [`Subscription::renewal_reminder_days`] before the
-    /// period ends, once per period, for an active subscription whose period is longer than
-    /// that (a reminder never goes before the period it is about has begun).
+    /// When this period's reminder is due, once per period, for an active subscription: a
+    /// renewal reminder [`Subscription::renewal_reminder_days`] before a renewal, an expiry
+    /// warning at least [`EXPIRY_WARNING_DAYS`] before a period end it will not renew past. A
+    /// reminder never goes before the period it is about has begun.
     pub fn renewal_reminder_at(&self) -> Option<DateTime<Utc>> {
         if self.status != SubscriptionStatus::Active
-            || self.renewal_reminder_days == 0
             || self.reminded_period_end == Some(self.current_period_end)
         {
             return None;
         }
+        let days = if self.will_renew() {
+            self.renewal_reminder_days
+        } else {
+            self.renewal_reminder_days.max(EXPIRY_WARNING_DAYS)
+        };
+        if days == 0 {
+            return None;
+        }
         self.current_period_end
-            .checked_sub_signed(Duration::days(i64::from(self.renewal_reminder_days)))
+            .checked_sub_signed(Duration::days(i64::from(days)))
             .filter(|at| *at > self.current_period_start)
     }
 
@@ -846,6 +854,10 @@ impl Subscription {
     }
 }
 
+/// How many days before a subscription ends at its period end (auto-renew off, or canceled at
+/// the period end) the customer is warned, at least (seed 003's three days).
+pub const EXPIRY_WARNING_DAYS: u32 = 3;
+
 /// Stripe gives an incomplete subscription 23 hours to complete its first payment.
 pub const INCOMPLETE_EXPIRES_AFTER_HOURS: i64 = 23;
 
@@ -897,7 +909,8 @@ mod tests {
             Interval::Month.nth_period_end(t0(), 1).expect("ok")
         );
         assert!(sub.exclusive);
-        assert_eq!(sub.next_due_at(), Some(sub.current_period_end));
+        // Due first for the renewal reminder, a week before the period ends.
+        assert_eq!(sub.next_due_at(), Some(sub.current_period_end - days(7)));
     }
 
     #[test]
@@ -1118,8 +1131,26 @@ mod tests {
     }
 
     #[test]
-    fn monthly_plans_have_no_reminder_unless_the_plan_sets_one() {
-        assert_eq!(active().renewal_reminder_at(), None);
+    fn a_subscription_that_will_not_renew_is_warned_at_least_three_days_before_it_ends() {
+        let mut plan = monthly_plan();
+        plan.renewal_reminder_days = Some(0);
+        let mut sub = Subscription::start(new_subscription(), &plan, t0()).expect("starts");
+        sub.auto_renew = false;
+        let end = sub.current_period_end;
+        assert_eq!(sub.renewal_reminder_at(), Some(end - days(3)));
+        assert_eq!(sub.next_due_at(), Some(end - days(3)));
+        sub.remind_renewal(None, end - days(3));
+        assert_eq!(sub.events.kinds(), [EventKind::SubscriptionExpiring]);
+        assert_eq!(sub.next_due_at(), Some(end));
+    }
+
+    #[test]
+    fn plans_remind_a_week_before_unless_they_say_otherwise() {
+        let sub = active();
+        assert_eq!(
+            sub.renewal_reminder_at(),
+            Some(sub.current_period_end - days(7))
+        );
         let mut plan = monthly_plan();
         plan.renewal_reminder_days = Some(3);
         let sub = Subscription::start(new_subscription(), &plan, t0()).expect("starts");
@@ -1127,8 +1158,12 @@ mod tests {
             sub.renewal_reminder_at(),
             Some(sub.current_period_end - days(3))
         );
-        // A reminder longer than the period would come before it began: none.
-        plan.renewal_reminder_days = Some(40);
+        plan.renewal_reminder_days = Some(0);
+        let sub = Subscription::start(new_subscription(), &plan, t0()).expect("starts");
+        assert_eq!(sub.renewal_reminder_at(), None);
+        // A reminder longer than the period would come before it began: none (weekly plans).
+        plan.renewal_reminder_days = None;
+        plan.interval = Interval::Week;
         let sub = Subscription::start(new_subscription(), &plan, t0()).expect("starts");
         assert_eq!(sub.renewal_reminder_at(), None);
     }

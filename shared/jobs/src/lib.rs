@@ -99,10 +99,9 @@ impl Services {
         };
         let webhooks = Webhooks {
             repo: Arc::new(store.clone()),
-            sender: Arc::new(
-                webhooks::HttpWebhookSender::new(settings.allow_private_webhook_urls)
-                    .map_err(JobError::Config)?,
-            ),
+            sender: Arc::new(webhooks::HttpWebhookSender::new(
+                settings.allow_private_webhook_urls,
+            )),
             clock: Arc::new(SystemClock),
             allow_private_urls: settings.allow_private_webhook_urls,
         };

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -78,10 +79,11 @@ impl tower_service::Service<Name> for CheckedResolver {
 type HttpsClient =
     Client<hyper_rustls::HttpsConnector<HttpConnector<CheckedResolver>>, Full<Bytes>>;
 
-/// Posts deliveries (one client, its connections reused).
+/// Posts deliveries (one client, its connections reused). The client, with its TLS roots, is
+/// built at the first delivery, so functions that never deliver pay nothing at cold start.
 #[derive(Clone)]
 pub struct HttpWebhookSender {
-    client: HttpsClient,
+    client: Arc<OnceLock<Result<HttpsClient, String>>>,
     allow_private: bool,
 }
 
@@ -95,20 +97,31 @@ impl std::fmt::Debug for HttpWebhookSender {
 
 impl HttpWebhookSender {
     /// `allow_private`: post to loopback and private addresses too (local stack and tests).
-    pub fn new(allow_private: bool) -> Result<Self, String> {
-        let mut http = HttpConnector::new_with_resolver(CheckedResolver { allow_private });
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Ok(HttpWebhookSender {
-            client: Client::builder(TokioExecutor::new()).build(https),
+    pub fn new(allow_private: bool) -> Self {
+        HttpWebhookSender {
+            client: Arc::new(OnceLock::new()),
             allow_private,
-        })
+        }
+    }
+
+    fn client(&self) -> Result<&HttpsClient, String> {
+        self.client
+            .get_or_init(|| {
+                let mut http = HttpConnector::new_with_resolver(CheckedResolver {
+                    allow_private: self.allow_private,
+                });
+                http.enforce_http(false);
+                http.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_native_roots()
+                    .map_err(|e| format!("no TLS root certificates: {e}"))?
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(http);
+                Ok(Client::builder(TokioExecutor::new()).build(https))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     async fn send(
@@ -140,7 +153,7 @@ impl HttpWebhookSender {
             )
             .body(Full::new(Bytes::from(payload.to_owned())))
             .map_err(|e| e.to_string())?;
-        let response = tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(request))
+        let response = tokio::time::timeout(ATTEMPT_TIMEOUT, self.client()?.request(request))
             .await
             .map_err(|_| format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()))?
             .map_err(|e| format!("{e:?}"))?;
@@ -272,7 +285,7 @@ mod tests {
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let deployed = HttpWebhookSender::new(false).expect("sender");
+        let deployed = HttpWebhookSender::new(false);
         for url in [
             format!("http://127.0.0.1:{port}/hook"),
             format!("http://localhost:{port}/hook"),
@@ -287,7 +300,7 @@ mod tests {
         let nothing = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         assert!(nothing.is_err(), "no connection reached the listener");
         // The local stack's sender does reach it (the connection is refused by nobody).
-        let local = HttpWebhookSender::new(true).expect("sender");
+        let local = HttpWebhookSender::new(true);
         let attempt = tokio::spawn(async move {
             local
                 .post(

@@ -70,15 +70,23 @@ async fn every_change_reaches_the_notifications_queue_once_in_order_with_its_fig
     assert_eq!(
         types(&later),
         [
+            "invoice.upcoming",
             "invoice.paid",
             "subscription.renewed",
+            "invoice.upcoming",
             "invoice.payment_failed",
             "subscription.renewed",
             "subscription.canceled"
         ],
         "{later:#?}"
     );
-    let failed = &later[2];
+    // A week before each renewal, the amount it will charge.
+    assert_eq!(later[0]["data"]["amount"], "79.99");
+    assert_eq!(
+        time(&later[0]["data"]["period_end"]) - time(&later[0]["created"]),
+        Duration::days(7)
+    );
+    let failed = &later[4];
     assert_eq!(failed["data"]["amount"], "79.99");
     assert_eq!(failed["data"]["reason"], "generic_decline");
     let retry = time(&failed["data"]["next_attempt_at"]);
@@ -86,7 +94,7 @@ async fn every_change_reaches_the_notifications_queue_once_in_order_with_its_fig
         retry - time(&renewed["current_period_end"]),
         Duration::days(3)
     );
-    assert_eq!(later[4]["data"]["reason"], "too_expensive");
+    assert_eq!(later[6]["data"]["reason"], "too_expensive");
 
     // Ids are unique and a subscription's sequence only grows.
     let all: Vec<&Value> = created.iter().chain(later.iter()).collect();

@@ -404,10 +404,7 @@ async fn a_plan_can_remind_monthly_subscribers_days_before_each_renewal() {
         .await
         .ok(200)
         .body;
-    assert_eq!(
-        monthly["renewal_reminder_days"], 0,
-        "monthly plans: none by default"
-    );
+    assert_eq!(monthly["renewal_reminder_days"], 7, "a week by default");
     let customer = app.create_customer("Reminded Co").await;
     let sub = app
         .subscribe(&app.admin(), &customer, "plan_reminded_month")
@@ -442,5 +439,49 @@ async fn a_plan_can_remind_monthly_subscribers_days_before_each_renewal() {
         reminders(app.email_subjects().await),
         2,
         "a subscription keeps the offset it subscribed with"
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_that_will_not_renew_is_warned_a_week_before_and_told_when_it_expired() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Leaving Soon").await;
+    let sub = app
+        .subscribe_with(
+            &app.admin(),
+            &customer,
+            "plan_basic_month",
+            json!({"auto_renew": false}),
+        )
+        .await
+        .ok(201)
+        .body;
+    let end = time(&sub["current_period_end"]);
+    // The plan's reminder days (7); at least 3 on a plan without reminders.
+    app.advance(json!({"to": (end - Duration::days(7) - Duration::minutes(1)).to_rfc3339()}))
+        .await;
+    let warnings = |subjects: &[String]| {
+        with_prefix(
+            subjects,
+            &format!("Your Basic (monthly) subscription ends on {}", day(end)),
+        )
+        .len()
+    };
+    assert_eq!(warnings(&app.email_subjects().await), 0);
+    app.advance(json!({"to": (end - Duration::days(6)).to_rfc3339()}))
+        .await;
+    assert_eq!(warnings(&app.email_subjects().await), 1);
+    app.advance(json!({"to": (end + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let subjects = app.email_subjects().await;
+    assert_eq!(warnings(&subjects), 1, "{subjects:?}");
+    assert_eq!(
+        with_prefix(&subjects, "Your Basic (monthly) subscription has expired").len(),
+        1,
+        "{subjects:?}"
+    );
+    assert!(
+        with_prefix(&subjects, "Your Billing receipt").len() == 1,
+        "only the first month was charged: {subjects:?}"
     );
 }
