@@ -379,21 +379,12 @@ impl CouponRepo for DynamoStore {
     }
 
     async fn list_coupons(&self) -> Result<Vec<Coupon>, StoreError> {
-        let mut all = self
-            .query_all::<CouponItem>(COUPONS_GSI1PK)
-            .await?
-            .into_iter()
-            .map(Coupon::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        all.reverse();
-        Ok(all)
+        self.newest_first::<CouponItem, _>(COUPONS_GSI1PK).await
     }
 
     async fn update_coupon(&self, coupon: &mut Coupon) -> Result<(), StoreError> {
-        self.update(encode(&CouponItem::from(&*coupon))?, coupon.version)
-            .await?;
-        coupon.version += 1;
-        Ok(())
+        self.replace(&CouponItem::from(&*coupon), &mut coupon.version)
+            .await
     }
 
     async fn insert_promotion_code(&self, code: &PromotionCode) -> Result<(), StoreError> {
@@ -454,20 +445,12 @@ impl CouponRepo for DynamoStore {
         &self,
         coupon_id: &CouponId,
     ) -> Result<Vec<PromotionCode>, StoreError> {
-        let mut all = self
-            .query_all::<PromotionCodeItem>(&coupon_codes_gsi1pk(coupon_id))
-            .await?
-            .into_iter()
-            .map(PromotionCode::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        all.reverse();
-        Ok(all)
+        self.newest_first::<PromotionCodeItem, _>(&coupon_codes_gsi1pk(coupon_id))
+            .await
     }
 
     async fn update_promotion_code(&self, code: &mut PromotionCode) -> Result<(), StoreError> {
-        self.update(encode(&PromotionCodeItem::from(&*code))?, code.version)
-            .await?;
-        code.version += 1;
-        Ok(())
+        self.replace(&PromotionCodeItem::from(&*code), &mut code.version)
+            .await
     }
 }

@@ -175,6 +175,29 @@ impl DynamoStore {
         }
     }
 
+    /// [`Self::update`] for an entity's item, then bumps the entity's `version` to the stored one.
+    async fn replace<I: Serialize>(&self, item: &I, version: &mut u64) -> Result<(), StoreError> {
+        self.update(encode(item)?, *version).await?;
+        *version += 1;
+        Ok(())
+    }
+
+    /// Every item of a list index as entities, newest first.
+    async fn newest_first<I, T>(&self, gsi1pk: &str) -> Result<Vec<T>, StoreError>
+    where
+        I: DeserializeOwned,
+        T: TryFrom<I, Error = StoreError>,
+    {
+        let mut all = self
+            .query_all::<I>(gsi1pk)
+            .await?
+            .into_iter()
+            .map(T::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        all.reverse();
+        Ok(all)
+    }
+
     /// One page of a list index, newest first, resuming after `cursor` (the item that
     /// `starting_after` named, already checked to belong to this list).
     async fn page_after<R, T>(
@@ -417,10 +440,8 @@ impl PlanRepo for DynamoStore {
     }
 
     async fn update_plan(&self, plan: &mut Plan) -> Result<(), StoreError> {
-        self.update(encode(&items::PlanItem::from(&*plan))?, plan.version)
-            .await?;
-        plan.version += 1;
-        Ok(())
+        self.replace(&items::PlanItem::from(&*plan), &mut plan.version)
+            .await
     }
 }
 
@@ -439,13 +460,11 @@ impl CustomerRepo for DynamoStore {
     }
 
     async fn update_customer(&self, customer: &mut Customer) -> Result<(), StoreError> {
-        self.update(
-            encode(&items::CustomerItem::from(&*customer))?,
-            customer.version,
+        self.replace(
+            &items::CustomerItem::from(&*customer),
+            &mut customer.version,
         )
-        .await?;
-        customer.version += 1;
-        Ok(())
+        .await
     }
 
     async fn list_customers(&self, page: &PageRequest) -> Result<Page<Customer>, StoreError> {

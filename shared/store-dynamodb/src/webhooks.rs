@@ -250,21 +250,12 @@ impl WebhookRepo for DynamoStore {
     }
 
     async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let mut all = self
-            .query_all::<EndpointItem>(ENDPOINTS_GSI1PK)
-            .await?
-            .into_iter()
-            .map(WebhookEndpoint::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        all.reverse();
-        Ok(all)
+        self.newest_first::<EndpointItem, _>(ENDPOINTS_GSI1PK).await
     }
 
     async fn update_endpoint(&self, endpoint: &mut WebhookEndpoint) -> Result<(), StoreError> {
-        self.update(encode(&EndpointItem::from(&*endpoint))?, endpoint.version)
-            .await?;
-        endpoint.version += 1;
-        Ok(())
+        self.replace(&EndpointItem::from(&*endpoint), &mut endpoint.version)
+            .await
     }
 
     async fn delete_endpoint(&self, id: &WebhookEndpointId) -> Result<(), StoreError> {
@@ -293,10 +284,8 @@ impl WebhookRepo for DynamoStore {
     }
 
     async fn update_delivery(&self, delivery: &mut WebhookDelivery) -> Result<(), StoreError> {
-        self.update(encode(&DeliveryItem::from(&*delivery))?, delivery.version)
-            .await?;
-        delivery.version += 1;
-        Ok(())
+        self.replace(&DeliveryItem::from(&*delivery), &mut delivery.version)
+            .await
     }
 
     async fn list_deliveries(
