@@ -623,24 +623,26 @@ impl Webhooks {
     }
 
     /// Creates `event`'s delivery to every enabled endpoint that wants it and makes the first
-    /// attempt. A redelivered event finds its deliveries and attempts nothing (their retries
-    /// follow the schedule).
+    /// attempts, all at once (a slow endpoint does not hold the others up). A redelivered event
+    /// finds its deliveries and attempts nothing (their retries follow the schedule).
     pub async fn fan_out(&self, event: &DomainEvent) -> Result<FanOut, BillingError> {
         let mut report = FanOut::default();
+        let mut created = Vec::new();
         for endpoint in self.repo.list_endpoints().await? {
             if !endpoint.wants(event.kind) {
                 continue;
             }
             let delivery = WebhookDelivery::new(&endpoint, event, self.now());
             match self.repo.insert_delivery(&delivery).await {
-                Ok(()) => {}
-                Err(StoreError::AlreadyExists) => {
-                    report.existing += 1;
-                    continue;
-                }
+                Ok(()) => created.push(delivery.id),
+                Err(StoreError::AlreadyExists) => report.existing += 1,
                 Err(e) => return Err(e.into()),
             }
-            match self.attempt(&delivery.id, false).await? {
+        }
+        let attempts =
+            futures::future::join_all(created.iter().map(|id| self.attempt(id, false))).await;
+        for attempt in attempts {
+            match attempt? {
                 Some(d) if d.status == DeliveryStatus::Succeeded => report.delivered += 1,
                 _ => report.failed += 1,
             }

@@ -348,3 +348,51 @@ async fn endpoints_are_admin_only_and_urls_are_checked() {
         .await
         .problem(404);
 }
+
+#[tokio::test]
+async fn each_endpoint_gets_the_types_it_asked_for_and_a_disabled_one_gets_nothing() {
+    let app = TestApp::with_test_clock().await;
+    let (all, paid_only, off) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let all_secret = register(&app, &all.url, json!(["*"])).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let paid_secret = register(&app, &paid_only.url, json!(["invoice.paid"])).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let disabled = register(&app, &off.url, json!(["*"])).await;
+    app.call(
+        Method::POST,
+        &format!(
+            "/api/v1/webhook-endpoints/{}/disable",
+            disabled["id"].as_str().expect("id")
+        ),
+        &app.admin(),
+        None,
+    )
+    .await
+    .ok(200);
+    let customer = app.create_customer("Fan Out").await;
+    app.subscribe(&app.admin(), &customer, "plan_basic_month")
+        .await
+        .ok(201);
+    app.notify().await;
+    let mut everything: Vec<String> = all
+        .verified_events(&all_secret)
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .collect();
+    everything.sort();
+    assert_eq!(everything, ["invoice.paid", "subscription.created"]);
+    let paid: Vec<Value> = paid_only.verified_events(&paid_secret);
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0]["type"], "invoice.paid");
+    assert!(off.requests().is_empty());
+    // Each endpoint signs with its own secret.
+    assert_ne!(all_secret, paid_secret);
+}
