@@ -474,17 +474,14 @@ impl WebhookDelivery {
     }
 }
 
-/// Posts a delivery (the HTTP adapter): signs `payload` with the endpoint's secret at `at`
-/// (`Billing-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`) and reports what
-/// came back. Never fails: a refused connection is an outcome too.
+/// Posts a delivery (the HTTP adapter): signs `payload` with the endpoint's secret at the
+/// moment it is sent (`Billing-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`;
+/// the wall clock's time even under a test clock, since receivers check it against theirs, as
+/// Stripe's test clocks do) and reports what came back. Never fails: a refused connection is an
+/// outcome too.
 #[async_trait]
 pub trait WebhookSender: Send + Sync {
-    async fn post(
-        &self,
-        endpoint: &WebhookEndpoint,
-        payload: &str,
-        at: DateTime<Utc>,
-    ) -> AttemptOutcome;
+    async fn post(&self, endpoint: &WebhookEndpoint, payload: &str) -> AttemptOutcome;
 }
 
 /// Where endpoints and deliveries are kept.
@@ -684,7 +681,7 @@ impl Webhooks {
             Err(StoreError::VersionConflict) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        let outcome = self.sender.post(&endpoint, &delivery.payload, now).await;
+        let outcome = self.sender.post(&endpoint, &delivery.payload).await;
         let done = self.now();
         let gave_up = delivery
             .record(outcome.clone(), replay, done)

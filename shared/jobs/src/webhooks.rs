@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use billing_domain::webhooks::{is_blocked_ip, AttemptOutcome, WebhookEndpoint, WebhookSender};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -124,12 +124,7 @@ impl HttpWebhookSender {
             .map_err(Clone::clone)
     }
 
-    async fn send(
-        &self,
-        endpoint: &WebhookEndpoint,
-        payload: &str,
-        at: DateTime<Utc>,
-    ) -> Result<u16, String> {
+    async fn send(&self, endpoint: &WebhookEndpoint, payload: &str) -> Result<u16, String> {
         let uri: hyper::Uri = endpoint
             .url
             .parse()
@@ -149,7 +144,8 @@ impl HttpWebhookSender {
             .header("user-agent", "billing-webhooks/1")
             .header(
                 SIGNATURE_HEADER,
-                signature(&endpoint.secret, payload, at.timestamp()),
+                // The wall clock: the request's own time, which receivers check against theirs.
+                signature(&endpoint.secret, payload, Utc::now().timestamp()),
             )
             .body(Full::new(Bytes::from(payload.to_owned())))
             .map_err(|e| e.to_string())?;
@@ -163,14 +159,9 @@ impl HttpWebhookSender {
 
 #[async_trait]
 impl WebhookSender for HttpWebhookSender {
-    async fn post(
-        &self,
-        endpoint: &WebhookEndpoint,
-        payload: &str,
-        at: DateTime<Utc>,
-    ) -> AttemptOutcome {
+    async fn post(&self, endpoint: &WebhookEndpoint, payload: &str) -> AttemptOutcome {
         let started = Instant::now();
-        let result = self.send(endpoint, payload, at).await;
+        let result = self.send(endpoint, payload).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match result {
             Ok(status) => AttemptOutcome {
@@ -291,23 +282,17 @@ mod tests {
             format!("http://localhost:{port}/hook"),
             format!("http://[::ffff:127.0.0.1]:{port}/hook"),
         ] {
-            let outcome = deployed
-                .post(&endpoint_at(url.clone()), "{}", Utc::now())
-                .await;
+            let outcome = deployed.post(&endpoint_at(url.clone()), "{}").await;
             assert_eq!(outcome.status_code, None, "{url}");
             assert!(outcome.error.is_some(), "{url}");
         }
         let nothing = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         assert!(nothing.is_err(), "no connection reached the listener");
-        // The local stack's sender does reach it (the connection is refused by nobody).
+        // The local stack's sender does reach it.
         let local = HttpWebhookSender::new(true);
         let attempt = tokio::spawn(async move {
             local
-                .post(
-                    &endpoint_at(format!("http://127.0.0.1:{port}/hook")),
-                    "{}",
-                    Utc::now(),
-                )
+                .post(&endpoint_at(format!("http://127.0.0.1:{port}/hook")), "{}")
                 .await
         });
         let accepted = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
