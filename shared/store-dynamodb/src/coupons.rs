@@ -372,10 +372,7 @@ impl CouponRepo for DynamoStore {
     }
 
     async fn get_coupon(&self, id: &CouponId) -> Result<Option<Coupon>, StoreError> {
-        self.get::<CouponItem>(coupon_pk(id), "COUPON")
-            .await?
-            .map(Coupon::try_from)
-            .transpose()
+        self.load::<CouponItem, _>(coupon_pk(id), "COUPON").await
     }
 
     async fn list_coupons(&self) -> Result<Vec<Coupon>, StoreError> {
@@ -423,10 +420,8 @@ impl CouponRepo for DynamoStore {
         &self,
         id: &PromotionCodeId,
     ) -> Result<Option<PromotionCode>, StoreError> {
-        self.get::<PromotionCodeItem>(promotion_code_pk(id), "PROMOTION_CODE")
-            .await?
-            .map(PromotionCode::try_from)
-            .transpose()
+        self.load::<PromotionCodeItem, _>(promotion_code_pk(id), "PROMOTION_CODE")
+            .await
     }
 
     async fn find_promotion_code(&self, code: &str) -> Result<Option<PromotionCode>, StoreError> {

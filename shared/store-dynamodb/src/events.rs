@@ -184,9 +184,7 @@ impl DynamoStore {
 
     /// One stored event, published or not.
     pub async fn event(&self, id: &str) -> Result<Option<DomainEvent>, StoreError> {
-        self.get::<EventItem>(format!("EVENT#{id}"), "EVENT")
-            .await?
-            .map(DomainEvent::try_from)
-            .transpose()
+        self.load::<EventItem, _>(format!("EVENT#{id}"), "EVENT")
+            .await
     }
 }

@@ -125,6 +125,15 @@ impl DynamoStore {
         out.item.map(decode).transpose()
     }
 
+    /// An entity by key, converted from its item ([`Self::get`]).
+    async fn load<I, T>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError>
+    where
+        I: DeserializeOwned,
+        T: TryFrom<I, Error = StoreError>,
+    {
+        self.get::<I>(pk, sk).await?.map(T::try_from).transpose()
+    }
+
     /// Puts an item that must not exist yet.
     async fn insert(&self, item: Item) -> Result<(), StoreError> {
         match self
@@ -196,6 +205,31 @@ impl DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         all.reverse();
         Ok(all)
+    }
+
+    /// The item a page starts after: `starting_after` must name an entity (loaded by `load`)
+    /// that belongs to this list (`in_list`), else [`StoreError::UnknownCursor`].
+    async fn cursor<Id, T, R, Fut>(
+        &self,
+        page: &PageRequest,
+        load: impl FnOnce(Id) -> Fut + Send,
+        in_list: impl FnOnce(&T) -> bool + Send,
+        item: impl FnOnce(&T) -> R + Send,
+    ) -> Result<Option<R>, StoreError>
+    where
+        Id: std::str::FromStr + Send,
+        Fut: std::future::Future<Output = Result<Option<T>, StoreError>> + Send,
+        T: Send,
+    {
+        let Some(raw) = &page.starting_after else {
+            return Ok(None);
+        };
+        let id = raw.parse::<Id>().map_err(|_| StoreError::UnknownCursor)?;
+        let found = load(id)
+            .await?
+            .filter(|t| in_list(t))
+            .ok_or(StoreError::UnknownCursor)?;
+        Ok(Some(item(&found)))
     }
 
     /// One page of a list index, newest first, resuming after `cursor` (the item that
@@ -421,10 +455,8 @@ fn gsi1_start_key(item: &Item) -> Option<Item> {
 #[async_trait]
 impl PlanRepo for DynamoStore {
     async fn get_plan(&self, id: &PlanId) -> Result<Option<Plan>, StoreError> {
-        self.get::<items::PlanItem>(items::plan_pk(id), "PLAN")
-            .await?
-            .map(Plan::try_from)
-            .transpose()
+        self.load::<items::PlanItem, _>(items::plan_pk(id), "PLAN")
+            .await
     }
 
     async fn list_plans(&self) -> Result<Vec<Plan>, StoreError> {
@@ -448,10 +480,8 @@ impl PlanRepo for DynamoStore {
 #[async_trait]
 impl CustomerRepo for DynamoStore {
     async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError> {
-        self.get::<items::CustomerItem>(items::customer_pk(id), "CUSTOMER")
-            .await?
-            .map(Customer::try_from)
-            .transpose()
+        self.load::<items::CustomerItem, _>(items::customer_pk(id), "CUSTOMER")
+            .await
     }
 
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
@@ -468,19 +498,14 @@ impl CustomerRepo for DynamoStore {
     }
 
     async fn list_customers(&self, page: &PageRequest) -> Result<Page<Customer>, StoreError> {
-        let cursor = match &page.starting_after {
-            Some(id) => {
-                let id = id
-                    .parse::<CustomerId>()
-                    .map_err(|_| StoreError::UnknownCursor)?;
-                let customer = self
-                    .get_customer(&id)
-                    .await?
-                    .ok_or(StoreError::UnknownCursor)?;
-                Some(items::CustomerItem::from(&customer))
-            }
-            None => None,
-        };
+        let cursor = self
+            .cursor(
+                page,
+                |id: CustomerId| async move { self.get_customer(&id).await },
+                |_| true,
+                |c: &Customer| items::CustomerItem::from(c),
+            )
+            .await?;
         self.page_after(items::CUSTOMERS_GSI1PK, page, cursor).await
     }
 }
@@ -491,10 +516,8 @@ impl SubscriptionRepo for DynamoStore {
         &self,
         id: &SubscriptionId,
     ) -> Result<Option<Subscription>, StoreError> {
-        self.get::<items::SubscriptionItem>(items::subscription_pk(id), "SUBSCRIPTION")
-            .await?
-            .map(Subscription::try_from)
-            .transpose()
+        self.load::<items::SubscriptionItem, _>(items::subscription_pk(id), "SUBSCRIPTION")
+            .await
     }
 
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
@@ -590,20 +613,14 @@ impl SubscriptionRepo for DynamoStore {
         customer_id: &CustomerId,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError> {
-        let cursor = match &page.starting_after {
-            Some(id) => {
-                let id = id
-                    .parse::<SubscriptionId>()
-                    .map_err(|_| StoreError::UnknownCursor)?;
-                let sub = self
-                    .get_subscription(&id)
-                    .await?
-                    .filter(|s| &s.customer_id == customer_id)
-                    .ok_or(StoreError::UnknownCursor)?;
-                Some(items::SubscriptionItem::from(&sub))
-            }
-            None => None,
-        };
+        let cursor = self
+            .cursor(
+                page,
+                |id: SubscriptionId| async move { self.get_subscription(&id).await },
+                |s: &Subscription| &s.customer_id == customer_id,
+                |s: &Subscription| items::SubscriptionItem::from(s),
+            )
+            .await?;
         self.page_after(
             &items::customer_subscriptions_gsi1pk(customer_id),
             page,
@@ -758,10 +775,8 @@ struct PeriodInvoiceGuard {
 #[async_trait]
 impl InvoiceRepo for DynamoStore {
     async fn get_invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
-        self.get::<items::InvoiceItem>(items::invoice_pk(id), "INVOICE")
-            .await?
-            .map(Invoice::try_from)
-            .transpose()
+        self.load::<items::InvoiceItem, _>(items::invoice_pk(id), "INVOICE")
+            .await
     }
 
     async fn insert_invoice(&self, invoice: &Invoice) -> Result<(), StoreError> {
@@ -860,20 +875,14 @@ impl InvoiceRepo for DynamoStore {
         subscription_id: &SubscriptionId,
         page: &PageRequest,
     ) -> Result<Page<Invoice>, StoreError> {
-        let cursor = match &page.starting_after {
-            Some(id) => {
-                let id = id
-                    .parse::<InvoiceId>()
-                    .map_err(|_| StoreError::UnknownCursor)?;
-                let invoice = self
-                    .get_invoice(&id)
-                    .await?
-                    .filter(|i| &i.subscription_id == subscription_id)
-                    .ok_or(StoreError::UnknownCursor)?;
-                Some(items::InvoiceItem::from(&invoice))
-            }
-            None => None,
-        };
+        let cursor = self
+            .cursor(
+                page,
+                |id: InvoiceId| async move { self.get_invoice(&id).await },
+                |i: &Invoice| &i.subscription_id == subscription_id,
+                |i: &Invoice| items::InvoiceItem::from(i),
+            )
+            .await?;
         self.page_after(
             &items::subscription_invoices_gsi1pk(subscription_id),
             page,

@@ -98,10 +98,8 @@ impl NotificationRepo for DynamoStore {
         &self,
         customer_id: &CustomerId,
     ) -> Result<Option<NotificationPreferences>, StoreError> {
-        self.get::<PreferencesItem>(customer_pk(customer_id), "NOTIFYPREFS")
-            .await?
-            .map(NotificationPreferences::try_from)
-            .transpose()
+        self.load::<PreferencesItem, _>(customer_pk(customer_id), "NOTIFYPREFS")
+            .await
     }
 
     async fn put_preferences(&self, prefs: &mut NotificationPreferences) -> Result<(), StoreError> {

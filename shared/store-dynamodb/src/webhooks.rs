@@ -243,10 +243,8 @@ impl WebhookRepo for DynamoStore {
         &self,
         id: &WebhookEndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        self.get::<EndpointItem>(endpoint_pk(id), "WEBHOOK_ENDPOINT")
-            .await?
-            .map(WebhookEndpoint::try_from)
-            .transpose()
+        self.load::<EndpointItem, _>(endpoint_pk(id), "WEBHOOK_ENDPOINT")
+            .await
     }
 
     async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
@@ -277,10 +275,8 @@ impl WebhookRepo for DynamoStore {
         &self,
         id: &WebhookDeliveryId,
     ) -> Result<Option<WebhookDelivery>, StoreError> {
-        self.get::<DeliveryItem>(delivery_pk(id), "WEBHOOK_DELIVERY")
-            .await?
-            .map(WebhookDelivery::try_from)
-            .transpose()
+        self.load::<DeliveryItem, _>(delivery_pk(id), "WEBHOOK_DELIVERY")
+            .await
     }
 
     async fn update_delivery(&self, delivery: &mut WebhookDelivery) -> Result<(), StoreError> {
@@ -293,20 +289,14 @@ impl WebhookRepo for DynamoStore {
         endpoint_id: &WebhookEndpointId,
         page: &PageRequest,
     ) -> Result<Page<WebhookDelivery>, StoreError> {
-        let cursor = match &page.starting_after {
-            Some(id) => {
-                let id = id
-                    .parse::<WebhookDeliveryId>()
-                    .map_err(|_| StoreError::UnknownCursor)?;
-                let delivery = self
-                    .get_delivery(&id)
-                    .await?
-                    .filter(|d| &d.endpoint_id == endpoint_id)
-                    .ok_or(StoreError::UnknownCursor)?;
-                Some(DeliveryItem::from(&delivery))
-            }
-            None => None,
-        };
+        let cursor = self
+            .cursor(
+                page,
+                |id: WebhookDeliveryId| async move { self.get_delivery(&id).await },
+                |d: &WebhookDelivery| &d.endpoint_id == endpoint_id,
+                |d: &WebhookDelivery| DeliveryItem::from(d),
+            )
+            .await?;
         self.page_after(&deliveries_gsi1pk(endpoint_id), page, cursor)
             .await
     }
