@@ -41,12 +41,17 @@ use billing_domain::invoice::{
     LineKind as DLineKind, PaymentStatus as DPaymentStatus,
     RefundDestination as DRefundDestination, RefundReason as DRefundReason,
 };
+use billing_domain::webhooks::{
+    DeliveryStatus as DDeliveryStatus, EndpointStatus as DEndpointStatus,
+};
 use catalogue::{Feature as DFeature, PlanStatus as DPlanStatus, Tier as DTier};
 use customer::PaymentTerms as DPaymentTerms;
 use money::Currency as DCurrency;
 use period::Interval as DInterval;
 use subscription::{CancellationReason as DReason, SubscriptionStatus as DStatus};
 
+api_enum!(EndpointStatus => DEndpointStatus { Enabled = "enabled", Disabled = "disabled" });
+api_enum!(DeliveryStatus => DDeliveryStatus { Pending = "pending", Succeeded = "succeeded", Failed = "failed" });
 api_enum!(Tier => DTier { Free = "free", Basic = "basic", Premium = "premium", Enterprise = "enterprise" });
 api_enum!(Interval => DInterval { Week = "week", TwoWeeks = "two_weeks", Month = "month", Quarter = "quarter", Year = "year" });
 api_enum!(Currency => DCurrency { Usd = "usd", Eur = "eur", Gbp = "gbp", Cad = "cad", Aud = "aud", Chf = "chf", Jpy = "jpy" });

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::collection::CONFLICT_RETRIES;
 use crate::error::BillingError;
 use crate::events::{DomainEvent, EventKind, PublishedEvent};
 use crate::ids::{WebhookDeliveryId, WebhookEndpointId};
@@ -586,7 +587,7 @@ impl Webhooks {
             }
             match self.repo.update_endpoint(&mut endpoint).await {
                 Ok(()) => return Ok(endpoint),
-                Err(StoreError::VersionConflict) if conflicts < 3 => conflicts += 1,
+                Err(StoreError::VersionConflict) if conflicts < CONFLICT_RETRIES => conflicts += 1,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -631,13 +632,18 @@ impl Webhooks {
             }
             let delivery = WebhookDelivery::new(&endpoint, event, self.now());
             match self.repo.insert_delivery(&delivery).await {
-                Ok(()) => created.push(delivery.id),
+                Ok(()) => created.push((delivery, endpoint)),
                 Err(StoreError::AlreadyExists) => report.existing += 1,
                 Err(e) => return Err(e.into()),
             }
         }
-        let attempts =
-            futures::future::join_all(created.iter().map(|id| self.attempt(id, false))).await;
+        // The deliveries and endpoints are in hand: no need to read them again.
+        let attempts = futures::future::join_all(
+            created
+                .into_iter()
+                .map(|(delivery, endpoint)| self.attempt_loaded(delivery, Some(endpoint), false)),
+        )
+        .await;
         for attempt in attempts {
             match attempt? {
                 Some(d) if d.status == DeliveryStatus::Succeeded => report.delivered += 1,
@@ -655,12 +661,22 @@ impl Webhooks {
         id: &WebhookDeliveryId,
         replay: bool,
     ) -> Result<Option<WebhookDelivery>, BillingError> {
-        let mut delivery = self.delivery(id).await?;
-        let now = self.now();
-        if !replay && !delivery.is_due(now) {
+        let delivery = self.delivery(id).await?;
+        if !replay && !delivery.is_due(self.now()) {
             return Ok(None);
         }
         let endpoint = self.repo.get_endpoint(&delivery.endpoint_id).await?;
+        self.attempt_loaded(delivery, endpoint, replay).await
+    }
+
+    /// [`Webhooks::attempt`] with the delivery and its endpoint (`None`: deleted) loaded.
+    async fn attempt_loaded(
+        &self,
+        mut delivery: WebhookDelivery,
+        endpoint: Option<WebhookEndpoint>,
+        replay: bool,
+    ) -> Result<Option<WebhookDelivery>, BillingError> {
+        let now = self.now();
         let Some(mut endpoint) = endpoint.filter(|e| replay || e.status == EndpointStatus::Enabled)
         else {
             if replay {

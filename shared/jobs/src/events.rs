@@ -32,6 +32,21 @@ pub fn detail(event: &DomainEvent) -> Value {
     serde_json::to_value(PublishedEvent::from(event)).unwrap_or(Value::Null)
 }
 
+/// The part of an EventBridge envelope a queue consumer reads.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    detail: PublishedEvent,
+}
+
+/// Reads a message the bus's rule put on a queue (the notifier's, the webhook dispatcher's):
+/// an EventBridge envelope around a published event.
+pub fn read_delivered(body: &str) -> Result<DomainEvent, JobError> {
+    let envelope: Envelope = serde_json::from_str(body)
+        .map_err(|e| JobError::Queue(format!("unreadable event message: {e}")))?;
+    DomainEvent::try_from(envelope.detail)
+        .map_err(|e| JobError::Queue(format!("unreadable published event: {e}")))
+}
+
 /// What one relay run did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct RelayReport {

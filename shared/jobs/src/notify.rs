@@ -3,9 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
-use billing_domain::events::{DomainEvent, PublishedEvent};
 use billing_notifications::{MailError, Mailer, NotifyError, Outcome, OutgoingEmail};
-use serde::Deserialize;
 
 use crate::{JobError, Services};
 
@@ -83,24 +81,10 @@ impl Mailer for SesMailer {
     }
 }
 
-/// The part of the EventBridge envelope the notifier reads.
-#[derive(Deserialize)]
-struct Envelope {
-    detail: PublishedEvent,
-}
-
-/// Reads a notifications-queue message: an EventBridge envelope around a published event.
-pub fn read_message(body: &str) -> Result<DomainEvent, JobError> {
-    let envelope: Envelope = serde_json::from_str(body)
-        .map_err(|e| JobError::Queue(format!("unreadable notification message: {e}")))?;
-    DomainEvent::try_from(envelope.detail)
-        .map_err(|e| JobError::Queue(format!("unreadable published event: {e}")))
-}
-
 /// Handles one message. `Err` means "try again later" (the message stays on the queue, and
 /// goes to the dead-letter queue after the redrive policy's receives).
 pub async fn process(services: &Services, body: &str) -> Result<Outcome, JobError> {
-    let event = read_message(body)?;
+    let event = crate::events::read_delivered(body)?;
     let notifier = services.notifier_now().await?;
     match notifier.handle(&event).await {
         Ok(outcome) => {
@@ -110,16 +94,4 @@ pub async fn process(services: &Services, body: &str) -> Result<Outcome, JobErro
         Err(NotifyError::Store(e)) => Err(e.into()),
         Err(e) => Err(JobError::Queue(format!("{}: {e}", event.id))),
     }
-}
-
-/// Processes a batch; returns the ids of the messages that failed (SQS partial batch response).
-pub async fn process_batch(services: &Services, messages: &[(String, String)]) -> Vec<String> {
-    let mut failed = Vec::new();
-    for (message_id, body) in messages {
-        if let Err(e) = process(services, body).await {
-            tracing::warn!(message_id, error = %e, "notification failed; it will be retried");
-            failed.push(message_id.clone());
-        }
-    }
-    failed
 }

@@ -96,16 +96,26 @@ impl RenewalQueue {
 
     /// Sends one message per entry, ten per call; returns how many were sent.
     pub async fn send(&self, due: &[(SubscriptionId, DateTime<Utc>)]) -> Result<usize, JobError> {
-        for chunk in due.chunks(10) {
+        let bodies = due
+            .iter()
+            .map(|(id, at)| {
+                serde_json::to_string(&DueMessage {
+                    subscription_id: id.to_string(),
+                    due_at: *at,
+                })
+                .map_err(|e| JobError::Queue(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.send_bodies(&bodies).await
+    }
+
+    /// Sends each body as one message, ten per call; returns how many were sent.
+    pub async fn send_bodies(&self, bodies: &[String]) -> Result<usize, JobError> {
+        for chunk in bodies.chunks(10) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, (id, at))| {
-                    let body = serde_json::to_string(&DueMessage {
-                        subscription_id: id.to_string(),
-                        due_at: *at,
-                    })
-                    .map_err(|e| JobError::Queue(e.to_string()))?;
+                .map(|(i, body)| {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
@@ -129,7 +139,7 @@ impl RenewalQueue {
                 )));
             }
         }
-        Ok(due.len())
+        Ok(bodies.len())
     }
 
     /// Sends one message as it is (a redrive from the dead-letter queue, a redelivery).

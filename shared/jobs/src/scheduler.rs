@@ -43,10 +43,11 @@ pub async fn schedule_webhook_retries(
     as_of: DateTime<Utc>,
 ) -> Result<usize, JobError> {
     use billing_domain::webhooks::WebhookRepo;
-    let due = store.due_deliveries(as_of, MAX_WEBHOOK_RETRIES).await?;
-    for id in &due {
-        let body = serde_json::json!({ "webhook_delivery_id": id.to_string() }).to_string();
-        queue.send_body(&body).await?;
-    }
-    Ok(due.len())
+    let bodies: Vec<String> = store
+        .due_deliveries(as_of, MAX_WEBHOOK_RETRIES)
+        .await?
+        .iter()
+        .map(|id| serde_json::json!({ "webhook_delivery_id": id.to_string() }).to_string())
+        .collect();
+    queue.send_bodies(&bodies).await
 }

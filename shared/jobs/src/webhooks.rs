@@ -178,65 +178,39 @@ impl WebhookSender for HttpWebhookSender {
     }
 }
 
-/// A webhooks-queue message: an event the bus delivered, or a retry the scheduler found due.
+/// A retry the scheduler found due; every other webhooks-queue message is an event the bus
+/// delivered.
 #[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Message {
-    Retry {
-        webhook_delivery_id: String,
-    },
-    Event {
-        detail: Box<billing_domain::events::PublishedEvent>,
-    },
+struct Retry {
+    webhook_delivery_id: String,
 }
 
 /// Handles one message; `Err` leaves it on the queue (dead-lettered after the redrive policy's
 /// receives).
 pub async fn process(services: &crate::Services, body: &str) -> Result<(), crate::JobError> {
     use crate::JobError;
-    let message: Message = serde_json::from_str(body)
-        .map_err(|e| JobError::Queue(format!("unreadable webhooks message: {e}")))?;
     let webhooks = services.webhooks_now().await?;
     let fail = |e: billing_domain::BillingError| match e {
         billing_domain::BillingError::Store(e) => JobError::Store(e),
         other => JobError::Queue(other.to_string()),
     };
-    match message {
-        Message::Retry {
-            webhook_delivery_id,
-        } => {
-            let id = webhook_delivery_id
-                .parse()
-                .map_err(|e| JobError::Queue(format!("bad delivery id: {e}")))?;
-            match webhooks.attempt(&id, false).await {
-                // Deleted with its endpoint meanwhile: nothing to retry.
-                Err(billing_domain::BillingError::NotFound(_)) => Ok(()),
-                other => other.map(|_| ()).map_err(fail),
-            }
-        }
-        Message::Event { detail } => {
-            let event = billing_domain::events::DomainEvent::try_from(*detail)
-                .map_err(|e| JobError::Queue(format!("unreadable published event: {e}")))?;
-            let report = webhooks.fan_out(&event).await.map_err(fail)?;
-            tracing::info!(event = %event.id, ?report, "webhooks fanned out");
-            Ok(())
-        }
+    if let Ok(Retry {
+        webhook_delivery_id,
+    }) = serde_json::from_str(body)
+    {
+        let id = webhook_delivery_id
+            .parse()
+            .map_err(|e| JobError::Queue(format!("bad delivery id: {e}")))?;
+        return match webhooks.attempt(&id, false).await {
+            // Deleted with its endpoint meanwhile: nothing to retry.
+            Err(billing_domain::BillingError::NotFound(_)) => Ok(()),
+            other => other.map(|_| ()).map_err(fail),
+        };
     }
-}
-
-/// Processes a batch; returns the ids of the messages that failed.
-pub async fn process_batch(
-    services: &crate::Services,
-    messages: &[(String, String)],
-) -> Vec<String> {
-    let mut failed = Vec::new();
-    for (message_id, body) in messages {
-        if let Err(e) = process(services, body).await {
-            tracing::warn!(message_id, error = %e, "webhook message failed; it will be retried");
-            failed.push(message_id.clone());
-        }
-    }
-    failed
+    let event = crate::events::read_delivered(body)?;
+    let report = webhooks.fan_out(&event).await.map_err(fail)?;
+    tracing::info!(event = %event.id, ?report, "webhooks fanned out");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -38,18 +38,6 @@ pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
     }
 }
 
-/// Processes a batch; returns the ids of the messages that failed (SQS partial batch response).
-pub async fn process_batch(services: &Services, messages: &[(String, String)]) -> Vec<String> {
-    let mut failed = Vec::new();
-    for (message_id, body) in messages {
-        if let Err(e) = process(services, body).await {
-            tracing::warn!(message_id, error = %e, "message failed; it will be retried");
-            failed.push(message_id.clone());
-        }
-    }
-    failed
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DrainReport {
     pub processed: usize,
@@ -68,17 +56,30 @@ pub enum Consumer {
 }
 
 impl Consumer {
-    /// Processes a batch; returns the ids of the messages that failed.
+    /// Handles one message. `Err` means "try again later" (the message stays on the queue).
+    pub async fn process(self, services: &Services, body: &str) -> Result<(), JobError> {
+        match self {
+            Consumer::Renewals => process(services, body).await,
+            Consumer::Notifier => crate::notify::process(services, body).await.map(|_| ()),
+            Consumer::Webhooks => crate::webhooks::process(services, body).await,
+        }
+    }
+
+    /// Processes a batch; returns the ids of the messages that failed (SQS partial batch
+    /// response).
     pub async fn process_batch(
         self,
         services: &Services,
         messages: &[(String, String)],
     ) -> Vec<String> {
-        match self {
-            Consumer::Renewals => process_batch(services, messages).await,
-            Consumer::Notifier => crate::notify::process_batch(services, messages).await,
-            Consumer::Webhooks => crate::webhooks::process_batch(services, messages).await,
+        let mut failed = Vec::new();
+        for (message_id, body) in messages {
+            if let Err(e) = self.process(services, body).await {
+                tracing::warn!(message_id, consumer = ?self, error = %e, "message failed; it will be retried");
+                failed.push(message_id.clone());
+            }
         }
+        failed
     }
 }
 

@@ -351,27 +351,38 @@ impl DynamoStore {
             .collect())
     }
 
-    /// When the next thing falls due, across every shard of the due index.
+    /// When the next subscription falls due, across every shard of the due index.
     pub async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut earliest: Option<DateTime<Utc>> = None;
         for shard in 0..DUE_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI_DUE)
-                .key_condition_expression("due_pk = :pk")
-                .expression_attribute_values(":pk", s(due_pk(shard)))
-                .limit(1)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            if let Some(item) = out.items.unwrap_or_default().first() {
-                let (_, at) = due_entry(item)?;
+            if let Some(at) = self.earliest_in(&due_pk(shard)).await? {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));
             }
         }
         Ok(earliest)
+    }
+
+    /// The earliest `due_at` in one partition of the due index.
+    pub(crate) async fn earliest_in(
+        &self,
+        partition: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_DUE)
+            .key_condition_expression("due_pk = :pk")
+            .expression_attribute_values(":pk", s(partition))
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .first()
+            .map(|item| due_entry::<String>(item).map(|(_, at)| at))
+            .transpose()
     }
 
     /// The test clock's time (local stack and tests only): `None` until first set.
@@ -419,8 +430,12 @@ struct TestClockItem {
     now: String,
 }
 
-/// A due-index row: the subscription id and when it is due.
-fn due_entry(item: &Item) -> Result<(SubscriptionId, DateTime<Utc>), StoreError> {
+/// A due-index row: the id of what is due (a subscription, a webhook delivery) and when.
+fn due_entry<Id>(item: &Item) -> Result<(Id, DateTime<Utc>), StoreError>
+where
+    Id: std::str::FromStr,
+    Id::Err: std::fmt::Display,
+{
     let id = item
         .get("id")
         .and_then(|v| v.as_s().ok())
@@ -431,7 +446,7 @@ fn due_entry(item: &Item) -> Result<(SubscriptionId, DateTime<Utc>), StoreError>
         .and_then(|v| v.split('#').next())
         .ok_or_else(|| StoreError::Corrupt("due item without due_at".into()))?;
     Ok((
-        id.parse::<SubscriptionId>()
+        id.parse::<Id>()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         items::parse_ts("due_at", at)?,
     ))

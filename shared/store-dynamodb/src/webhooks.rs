@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::items::{corrupt, parse_ts, ts};
-use crate::{encode, key, s, unavailable, DynamoStore, GSI_DUE};
+use crate::{due_entry, encode, key, s, unavailable, DynamoStore, GSI_DUE};
 
 const ENDPOINTS_GSI1PK: &str = "WEBHOOK_ENDPOINTS";
 /// The due index's partition of scheduled webhook retries.
@@ -211,25 +211,7 @@ impl TryFrom<DeliveryItem> for WebhookDelivery {
 impl DynamoStore {
     /// When the earliest scheduled webhook retry is due (the test clock stops there).
     pub async fn earliest_webhook_retry(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI_DUE)
-            .key_condition_expression("due_pk = :pk")
-            .expression_attribute_values(":pk", s(WEBHOOK_DUE_PK))
-            .limit(1)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .first()
-            .and_then(|item| item.get("due_at"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|v| v.split('#').next())
-            .map(|t| parse_ts("due_at", t))
-            .transpose()
+        self.earliest_in(WEBHOOK_DUE_PK).await
     }
 }
 
@@ -321,13 +303,7 @@ impl WebhookRepo for DynamoStore {
         out.items
             .unwrap_or_default()
             .iter()
-            .map(|item| {
-                item.get("id")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| StoreError::Corrupt("due delivery without id".into()))?
-                    .parse::<WebhookDeliveryId>()
-                    .map_err(corrupt("id"))
-            })
+            .map(|item| due_entry::<WebhookDeliveryId>(item).map(|(id, _)| id))
             .collect()
     }
 }

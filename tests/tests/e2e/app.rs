@@ -518,6 +518,19 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// `PUT /customers/{id}/payment-method` as an operator; returns the customer.
+    pub async fn set_payment_method(&self, customer: &str, payment_method: &str) -> Value {
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/customers/{customer}/payment-method"),
+            &self.admin(),
+            Some(json!({"payment_method_id": payment_method})),
+        )
+        .await
+        .ok(200)
+        .body
+    }
+
     /// A subscription, read by an operator.
     pub async fn subscription(&self, id: &str) -> Value {
         self.get(&format!("/api/v1/subscriptions/{id}"), &self.admin())

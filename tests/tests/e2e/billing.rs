@@ -41,18 +41,6 @@ pub(crate) async fn invoices(app: &TestApp, sub: &str) -> Vec<Value> {
         .await
 }
 
-async fn set_payment_method(app: &TestApp, customer: &str, payment_method: &str) -> Value {
-    app.call(
-        Method::PUT,
-        &format!("/api/v1/customers/{customer}/payment-method"),
-        &app.admin(),
-        Some(json!({"payment_method_id": payment_method})),
-    )
-    .await
-    .ok(200)
-    .body
-}
-
 /// Advances the clock to `at`.
 pub(crate) async fn advance_to(app: &TestApp, at: DateTime<Utc>) {
     let now = app.advance(json!({"to": at.to_rfc3339()})).await;
@@ -108,7 +96,8 @@ async fn a_failing_card_goes_past_due_is_retried_after_3_5_and_7_days_then_cance
     let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
     let id = sub["id"].as_str().expect("id");
     let renewal = time(&sub["current_period_end"]);
-    set_payment_method(&app, &customer, "pm_card_chargeCustomerFail").await;
+    app.set_payment_method(&customer, "pm_card_chargeCustomerFail")
+        .await;
 
     advance_to(&app, renewal + Duration::hours(1)).await;
     let sub = subscription(&app, id).await;
@@ -172,11 +161,14 @@ async fn a_new_payment_method_recovers_a_past_due_subscription_at_once() {
     let sub = subscribe_with(&app, &customer, "plan_basic_month", "pm_card_visa").await;
     let id = sub["id"].as_str().expect("id");
     let renewal = time(&sub["current_period_end"]);
-    set_payment_method(&app, &customer, "pm_card_chargeCustomerFail").await;
+    app.set_payment_method(&customer, "pm_card_chargeCustomerFail")
+        .await;
     advance_to(&app, renewal + Duration::hours(1)).await;
     assert_eq!(subscription(&app, id).await["status"], "past_due");
 
-    let updated = set_payment_method(&app, &customer, "pm_card_mastercard").await;
+    let updated = app
+        .set_payment_method(&customer, "pm_card_mastercard")
+        .await;
     let sub = subscription(&app, id).await;
     assert_eq!(sub["status"], "active");
     assert_eq!(sub["next_payment_attempt"], Value::Null);

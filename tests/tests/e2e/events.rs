@@ -40,19 +40,9 @@ async fn every_change_reaches_the_notifications_queue_once_in_order_with_its_fig
         json!({"to": (time(&sub["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
     )
     .await;
-    app.call(
-        Method::PUT,
-        &format!("/api/v1/customers/{customer}/payment-method"),
-        &app.admin(),
-        Some(json!({"payment_method_id": "pm_card_chargeCustomerFail"})),
-    )
-    .await
-    .ok(200);
-    let renewed = app
-        .get(&format!("/api/v1/subscriptions/{id}"), &app.admin())
-        .await
-        .ok(200)
-        .body;
+    app.set_payment_method(&customer, "pm_card_chargeCustomerFail")
+        .await;
+    let renewed = app.subscription(id).await;
     app.advance(
         json!({"to": (time(&renewed["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
     )

@@ -89,14 +89,8 @@ async fn subscribing_confirms_once_each_renewal_sends_one_receipt_and_a_failed_r
 
     // The card fails at the next renewal: one email with the amount, the retry date and the
     // link to update the card.
-    app.call(
-        Method::PUT,
-        &format!("/api/v1/customers/{customer}/payment-method"),
-        &app.admin(),
-        Some(json!({"payment_method_id": "pm_card_chargeCustomerFail"})),
-    )
-    .await
-    .ok(200);
+    app.set_payment_method(&customer, "pm_card_chargeCustomerFail")
+        .await;
     let current = app.subscription(id).await;
     let due = time(&current["current_period_end"]);
     app.advance(json!({"to": (due + Duration::hours(1)).to_rfc3339()}))

@@ -194,14 +194,8 @@ async fn plan_changes_refuse_what_cannot_be_done() {
     .await
     .problem(404);
     // A declined upgrade changes nothing.
-    app.call(
-        Method::PUT,
-        &format!("/api/v1/customers/{customer}/payment-method"),
-        &app.admin(),
-        Some(json!({"payment_method_id": "pm_card_chargeCustomerFail"})),
-    )
-    .await
-    .ok(200);
+    app.set_payment_method(&customer, "pm_card_chargeCustomerFail")
+        .await;
     change(&app, id, json!({"plan_id": "plan_premium_month"}))
         .await
         .problem(402);

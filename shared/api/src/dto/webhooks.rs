@@ -1,12 +1,13 @@
 //! The JSON of webhook endpoints and deliveries.
 
 use billing_domain::webhooks::{
-    DeliveryStatus as DDeliveryStatus, EndpointStatus as DEndpointStatus, NewWebhookEndpoint,
-    WebhookDelivery, WebhookEndpoint,
+    DeliveryStatus as DDeliveryStatus, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use super::{DeliveryStatus, EndpointStatus};
 
 /// `POST /webhook-endpoints`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -29,22 +30,6 @@ impl From<CreateWebhookEndpointRequest> for NewWebhookEndpoint {
             url: r.url,
             events: r.events,
             description: r.description,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EndpointStatus {
-    Enabled,
-    Disabled,
-}
-
-impl From<DEndpointStatus> for EndpointStatus {
-    fn from(s: DEndpointStatus) -> Self {
-        match s {
-            DEndpointStatus::Enabled => EndpointStatus::Enabled,
-            DEndpointStatus::Disabled => EndpointStatus::Disabled,
         }
     }
 }
@@ -78,24 +63,6 @@ impl WebhookEndpointResponse {
             secret: with_secret.then(|| e.secret.clone()),
             created_at: e.created_at,
             updated_at: e.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    Pending,
-    Succeeded,
-    Failed,
-}
-
-impl From<DDeliveryStatus> for DeliveryStatus {
-    fn from(s: DDeliveryStatus) -> Self {
-        match s {
-            DDeliveryStatus::Pending => DeliveryStatus::Pending,
-            DDeliveryStatus::Succeeded => DeliveryStatus::Succeeded,
-            DDeliveryStatus::Failed => DeliveryStatus::Failed,
         }
     }
 }
