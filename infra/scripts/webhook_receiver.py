@@ -20,11 +20,15 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
         header = self.headers.get("billing-signature", "")
-        parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+        pairs = [p.split("=", 1) for p in header.split(",") if "=" in p]
+        t = next((v for k, v in pairs if k == "t"), "")
+        # One v1= per signing secret (two while a rolled secret still signs): any may match.
+        signatures = [v for k, v in pairs if k == "v1"]
         verdict = "unchecked (set SECRET)"
         if SECRET:
-            expected = hmac.new(SECRET.encode(), f"{parts.get('t')}.{body}".encode(), hashlib.sha256).hexdigest()
-            verdict = "valid" if hmac.compare_digest(expected, parts.get("v1", "")) else "INVALID"
+            expected = hmac.new(SECRET.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+            valid = any(hmac.compare_digest(expected, s) for s in signatures)
+            verdict = "valid" if valid else "INVALID"
         event = json.loads(body) if body else {}
         print(f"{event.get('type')} {event.get('id')} sequence={event.get('sequence')} signature {verdict}", flush=True)
         print(json.dumps(event, indent=2), flush=True)

@@ -110,6 +110,8 @@ pub enum Endpoint {
     DisableWebhookEndpoint,
     EnableWebhookEndpoint,
     DeleteWebhookEndpoint,
+    UpdateWebhookEndpoint,
+    RollWebhookSecret,
     ListWebhookDeliveries,
     ReplayWebhookDelivery,
     ListInvoices,
@@ -225,6 +227,8 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/v1/webhook-endpoints/{id}/disable" => DisableWebhookEndpoint @ WebhooksApi),
     route!("POST" "/api/v1/webhook-endpoints/{id}/enable" => EnableWebhookEndpoint @ WebhooksApi),
     route!("DELETE" "/api/v1/webhook-endpoints/{id}" => DeleteWebhookEndpoint @ WebhooksApi),
+    route!("PATCH" "/api/v1/webhook-endpoints/{id}" => UpdateWebhookEndpoint @ WebhooksApi),
+    route!("POST" "/api/v1/webhook-endpoints/{id}/roll-secret" => RollWebhookSecret @ WebhooksApi),
     route!("GET" "/api/v1/webhook-endpoints/{id}/deliveries" => ListWebhookDeliveries @ WebhooksApi),
     route!("POST" "/api/v1/webhook-deliveries/{id}/replay" => ReplayWebhookDelivery @ WebhooksApi),
     route!("GET" "/api/v1/health" => Health @ MetaApi),
@@ -562,6 +566,8 @@ async fn dispatch(
             webhook_endpoints::set_enabled(state, ctx, principal, true).await
         }
         Endpoint::DeleteWebhookEndpoint => webhook_endpoints::delete(state, ctx, principal).await,
+        Endpoint::UpdateWebhookEndpoint => webhook_endpoints::update(state, ctx, principal).await,
+        Endpoint::RollWebhookSecret => webhook_endpoints::roll_secret(state, ctx, principal).await,
         Endpoint::ListWebhookDeliveries => {
             webhook_endpoints::deliveries(state, ctx, principal).await
         }

@@ -108,8 +108,12 @@ pub struct WebhookEndpoint {
     pub url: String,
     pub events: EventSelection,
     pub description: Option<String>,
-    /// Signs every delivery (`whsec_...`); shown once, when the endpoint is created.
+    /// Signs every delivery (`whsec_...`); shown once, when the endpoint is created or its
+    /// secret is rolled.
     pub secret: String,
+    /// The secret before the last roll: it signs deliveries too (a second `v1=`) until it
+    /// expires, so receivers can switch to the new one without dropping any.
+    pub previous_secret: Option<ExpiringSecret>,
     pub status: EndpointStatus,
     /// Why the endpoint was disabled (by an operator, or after failing for the retry window).
     pub disabled_reason: Option<String>,
@@ -118,6 +122,25 @@ pub struct WebhookEndpoint {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+}
+
+/// A rolled secret that still signs until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringSecret {
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How long a rolled secret may keep signing: a day at most, as Stripe allows.
+pub const MAX_PREVIOUS_SECRET_HOURS: i64 = 24;
+
+/// An operator's changes to an endpoint; `None` keeps a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookEndpointChanges {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    /// `Some(None)` removes the description.
+    pub description: Option<Option<String>>,
 }
 
 /// An operator's request for an endpoint.
@@ -154,6 +177,7 @@ impl WebhookEndpoint {
             events: events.unwrap_or(EventSelection::All),
             description,
             secret,
+            previous_secret: None,
             status: EndpointStatus::Enabled,
             disabled_reason: None,
             failing_since: None,
@@ -161,6 +185,62 @@ impl WebhookEndpoint {
             updated_at: now,
             version: 0,
         })
+    }
+
+    /// Applies an operator's changes, all or none: every field at fault is named.
+    pub fn change(
+        &mut self,
+        changes: WebhookEndpointChanges,
+        allow_private: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), Vec<FieldError>> {
+        let mut v = Validator::new();
+        let url = changes
+            .url
+            .and_then(|url| v.check(check_url(&url, allow_private)));
+        let events = changes
+            .events
+            .and_then(|names| v.check(EventSelection::parse(&names)));
+        let description = changes.description.and_then(|text| {
+            v.check(validation::optional_text(
+                "description",
+                text.as_deref(),
+                200,
+            ))
+        });
+        v.finish()?;
+        if let Some(url) = url {
+            self.url = url;
+        }
+        if let Some(events) = events {
+            self.events = events;
+        }
+        if let Some(description) = description {
+            self.description = description;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Replaces the signing secret. The old one keeps signing beside it for `keep_previous`
+    /// (zero: it stops at once); a secret rolled before that is dropped.
+    pub fn roll_secret(&mut self, secret: String, keep_previous: Duration, now: DateTime<Utc>) {
+        let previous = std::mem::replace(&mut self.secret, secret);
+        self.previous_secret = (keep_previous > Duration::zero()).then(|| ExpiringSecret {
+            secret: previous,
+            expires_at: now + keep_previous,
+        });
+        self.updated_at = now;
+    }
+
+    /// The secrets a delivery made at `now` is signed with: the current one first, then the
+    /// previous one while it has not expired.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some(previous) = self.previous_secret.as_ref().filter(|p| p.expires_at > now) {
+            secrets.push(previous.secret.as_str());
+        }
+        secrets
     }
 
     pub fn disable(&mut self, reason: &str, now: DateTime<Utc>) {
@@ -475,14 +555,14 @@ impl WebhookDelivery {
     }
 }
 
-/// Posts a delivery (the HTTP adapter): signs `payload` with the endpoint's secret at the
-/// moment it is sent (`Billing-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`;
-/// the wall clock's time even under a test clock, since receivers check it against theirs, as
-/// Stripe's test clocks do) and reports what came back. Never fails: a refused connection is an
-/// outcome too.
+/// Posts a delivery (the HTTP adapter): signs `payload` with each of `secrets` at the moment
+/// it is sent (`Billing-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`, one
+/// `v1=` per secret; the wall clock's time even under a test clock, since receivers check it
+/// against theirs, as Stripe's test clocks do) and reports what came back. Never fails: a
+/// refused connection is an outcome too.
 #[async_trait]
 pub trait WebhookSender: Send + Sync {
-    async fn post(&self, endpoint: &WebhookEndpoint, payload: &str) -> AttemptOutcome;
+    async fn post(&self, url: &str, secrets: &[&str], payload: &str) -> AttemptOutcome;
 }
 
 /// Where endpoints and deliveries are kept.
@@ -571,26 +651,74 @@ impl Webhooks {
         Ok(self.repo.list_endpoints().await?)
     }
 
-    /// Turns an endpoint off (`enabled: false`) or on again.
-    pub async fn set_enabled(
+    /// Reads an endpoint, applies `change` and writes it back, again on a version conflict.
+    async fn modify_endpoint(
         &self,
         id: &WebhookEndpointId,
-        enabled: bool,
+        change: impl Fn(&mut WebhookEndpoint, DateTime<Utc>) -> Result<(), BillingError>,
     ) -> Result<WebhookEndpoint, BillingError> {
         let mut conflicts = 0;
         loop {
             let mut endpoint = self.endpoint(id).await?;
-            if enabled {
-                endpoint.enable(self.now());
-            } else {
-                endpoint.disable("disabled by an operator", self.now());
-            }
+            change(&mut endpoint, self.now())?;
             match self.repo.update_endpoint(&mut endpoint).await {
                 Ok(()) => return Ok(endpoint),
                 Err(StoreError::VersionConflict) if conflicts < CONFLICT_RETRIES => conflicts += 1,
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Turns an endpoint off (`enabled: false`) or on again.
+    pub async fn set_enabled(
+        &self,
+        id: &WebhookEndpointId,
+        enabled: bool,
+    ) -> Result<WebhookEndpoint, BillingError> {
+        self.modify_endpoint(id, |endpoint, now| {
+            if enabled {
+                endpoint.enable(now);
+            } else {
+                endpoint.disable("disabled by an operator", now);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes an endpoint's URL, event types or description.
+    pub async fn change_endpoint(
+        &self,
+        id: &WebhookEndpointId,
+        changes: WebhookEndpointChanges,
+    ) -> Result<WebhookEndpoint, BillingError> {
+        self.modify_endpoint(id, |endpoint, now| {
+            endpoint
+                .change(changes.clone(), self.allow_private_urls, now)
+                .map_err(BillingError::Validation)
+        })
+        .await
+    }
+
+    /// Gives an endpoint a new signing secret; the old one keeps signing for `keep_previous_hours`.
+    pub async fn roll_secret(
+        &self,
+        id: &WebhookEndpointId,
+        secret: String,
+        keep_previous_hours: i64,
+    ) -> Result<WebhookEndpoint, BillingError> {
+        if !(0..=MAX_PREVIOUS_SECRET_HOURS).contains(&keep_previous_hours) {
+            return Err(BillingError::field(
+                "previous_secret_expires_in_hours",
+                format!("must be between 0 and {MAX_PREVIOUS_SECRET_HOURS}"),
+            ));
+        }
+        let keep_previous = Duration::hours(keep_previous_hours);
+        self.modify_endpoint(id, |endpoint, now| {
+            endpoint.roll_secret(secret.clone(), keep_previous, now);
+            Ok(())
+        })
+        .await
     }
 
     pub async fn delete_endpoint(&self, id: &WebhookEndpointId) -> Result<(), BillingError> {
@@ -697,7 +825,14 @@ impl Webhooks {
             Err(StoreError::VersionConflict) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        let outcome = self.sender.post(&endpoint, &delivery.payload).await;
+        let outcome = self
+            .sender
+            .post(
+                &endpoint.url,
+                &endpoint.signing_secrets(now),
+                &delivery.payload,
+            )
+            .await;
         let done = self.now();
         let gave_up = delivery
             .record(outcome.clone(), replay, done)
@@ -889,5 +1024,73 @@ mod tests {
         assert_eq!(body["type"], "invoice.paid");
         assert_eq!(body["sequence"], 3);
         assert_eq!(body["data"]["object"]["customer_id"], "cus_acme");
+    }
+
+    #[test]
+    fn a_rolled_secret_signs_beside_the_new_one_until_it_expires() {
+        let mut e = endpoint();
+        assert_eq!(e.signing_secrets(t0()), vec!["whsec_test"]);
+        e.roll_secret("whsec_new".into(), Duration::hours(2), t0());
+        let during = t0() + Duration::hours(2) - Duration::seconds(1);
+        assert_eq!(e.signing_secrets(during), vec!["whsec_new", "whsec_test"]);
+        assert_eq!(
+            e.signing_secrets(t0() + Duration::hours(2)),
+            vec!["whsec_new"]
+        );
+        // Rolled again: the oldest secret is gone at once.
+        e.roll_secret("whsec_newer".into(), Duration::hours(1), t0());
+        assert_eq!(e.signing_secrets(t0()), vec!["whsec_newer", "whsec_new"]);
+        e.roll_secret("whsec_newest".into(), Duration::zero(), t0());
+        assert_eq!(e.signing_secrets(t0()), vec!["whsec_newest"]);
+    }
+
+    #[test]
+    fn changes_apply_all_or_none_and_name_each_field_at_fault() {
+        let mut e = endpoint();
+        let errors = e
+            .change(
+                WebhookEndpointChanges {
+                    url: Some("ftp://hooks.example.com".into()),
+                    events: Some(vec!["invoice.nonsense".into()]),
+                    description: Some(Some("x".repeat(201))),
+                },
+                false,
+                t0(),
+            )
+            .expect_err("invalid");
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["url", "events[0]", "description"]);
+        assert_eq!(e, endpoint_with_id(&e), "nothing changed");
+        e.change(
+            WebhookEndpointChanges {
+                url: None,
+                events: Some(vec!["*".into()]),
+                description: Some(Some("ERP".into())),
+            },
+            false,
+            t0() + Duration::hours(1),
+        )
+        .expect("valid");
+        assert_eq!(e.url, "https://hooks.example.com/billing");
+        assert!(e.wants(EventKind::SubscriptionCreated));
+        assert_eq!(e.description.as_deref(), Some("ERP"));
+        e.change(
+            WebhookEndpointChanges {
+                description: Some(None),
+                ..Default::default()
+            },
+            false,
+            t0(),
+        )
+        .expect("valid");
+        assert_eq!(e.description, None);
+    }
+
+    /// `endpoint()` as first created, with `e`'s generated id.
+    fn endpoint_with_id(e: &WebhookEndpoint) -> WebhookEndpoint {
+        WebhookEndpoint {
+            id: e.id.clone(),
+            ..endpoint()
+        }
     }
 }

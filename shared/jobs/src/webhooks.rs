@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use billing_domain::webhooks::{is_blocked_ip, AttemptOutcome, WebhookEndpoint, WebhookSender};
+use billing_domain::webhooks::{is_blocked_ip, AttemptOutcome, WebhookSender};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
@@ -31,16 +31,20 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "Billing-Signature";
 
-/// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>" keyed with the secret>`.
-pub fn signature(secret: &str, payload: &str, timestamp: i64) -> String {
-    // HMAC takes a key of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-    mac.update(format!("{timestamp}.{payload}").as_bytes());
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+/// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>" keyed with the secret>`, with one `v1=`
+/// per secret (two while a rolled secret still signs), as Stripe signs.
+pub fn signature(secrets: &[&str], payload: &str, timestamp: i64) -> String {
+    let signed = format!("{timestamp}.{payload}");
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        // HMAC takes a key of any length.
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+        mac.update(signed.as_bytes());
+        header.push_str(",v1=");
+        header.push_str(&hex::encode(mac.finalize().into_bytes()));
+    }
+    header
 }
 
 /// Resolves names and keeps only the addresses a delivery may go to.
@@ -124,11 +128,8 @@ impl HttpWebhookSender {
             .map_err(Clone::clone)
     }
 
-    async fn send(&self, endpoint: &WebhookEndpoint, payload: &str) -> Result<u16, String> {
-        let uri: hyper::Uri = endpoint
-            .url
-            .parse()
-            .map_err(|e| format!("not a URL: {e}"))?;
+    async fn send(&self, url: &str, secrets: &[&str], payload: &str) -> Result<u16, String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
         // The connector does not resolve literal addresses: check them here.
         if let Some(ip) = uri
             .host()
@@ -145,7 +146,7 @@ impl HttpWebhookSender {
             .header(
                 SIGNATURE_HEADER,
                 // The wall clock: the request's own time, which receivers check against theirs.
-                signature(&endpoint.secret, payload, Utc::now().timestamp()),
+                signature(secrets, payload, Utc::now().timestamp()),
             )
             .body(Full::new(Bytes::from(payload.to_owned())))
             .map_err(|e| e.to_string())?;
@@ -159,9 +160,9 @@ impl HttpWebhookSender {
 
 #[async_trait]
 impl WebhookSender for HttpWebhookSender {
-    async fn post(&self, endpoint: &WebhookEndpoint, payload: &str) -> AttemptOutcome {
+    async fn post(&self, url: &str, secrets: &[&str], payload: &str) -> AttemptOutcome {
         let started = Instant::now();
-        let result = self.send(endpoint, payload).await;
+        let result = self.send(url, secrets, payload).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match result {
             Ok(status) => AttemptOutcome {
@@ -220,28 +221,20 @@ mod tests {
     #[test]
     fn the_signature_is_stripes_scheme() {
         // HMAC-SHA256 keyed "whsec_test" of "1700000000.{}", computed with Python's hmac.
-        let header = signature("whsec_test", "{}", 1_700_000_000);
+        let header = signature(&["whsec_test"], "{}", 1_700_000_000);
         assert_eq!(
             header,
             "t=1700000000,v1=35495024f4ef3f94e5a93e22221544c4b75e9a42300cd965ab81cb85cd994e91"
         );
-        assert_ne!(header, signature("whsec_other", "{}", 1_700_000_000));
-        assert_ne!(header, signature("whsec_test", "{} ", 1_700_000_000));
-    }
-
-    fn endpoint_at(url: String) -> WebhookEndpoint {
-        // Registered as the local stack allows; the deployed sender must still refuse it.
-        billing_domain::webhooks::WebhookEndpoint::create(
-            billing_domain::webhooks::NewWebhookEndpoint {
-                url,
-                events: vec!["*".into()],
-                description: None,
-            },
-            "whsec_test".into(),
-            true,
-            chrono::Utc::now(),
-        )
-        .expect("valid")
+        assert_ne!(header, signature(&["whsec_other"], "{}", 1_700_000_000));
+        assert_ne!(header, signature(&["whsec_test"], "{} ", 1_700_000_000));
+        // While a rolled secret still signs: one `v1=` each, the current secret's first.
+        let both = signature(&["whsec_other", "whsec_test"], "{}", 1_700_000_000);
+        let other = signature(&["whsec_other"], "{}", 1_700_000_000);
+        assert_eq!(
+            both,
+            format!("{other},v1=35495024f4ef3f94e5a93e22221544c4b75e9a42300cd965ab81cb85cd994e91")
+        );
     }
 
     #[tokio::test]
@@ -256,7 +249,7 @@ mod tests {
             format!("http://localhost:{port}/hook"),
             format!("http://[::ffff:127.0.0.1]:{port}/hook"),
         ] {
-            let outcome = deployed.post(&endpoint_at(url.clone()), "{}").await;
+            let outcome = deployed.post(&url, &["whsec_test"], "{}").await;
             assert_eq!(outcome.status_code, None, "{url}");
             assert!(outcome.error.is_some(), "{url}");
         }
@@ -266,7 +259,11 @@ mod tests {
         let local = HttpWebhookSender::new(true);
         let attempt = tokio::spawn(async move {
             local
-                .post(&endpoint_at(format!("http://127.0.0.1:{port}/hook")), "{}")
+                .post(
+                    &format!("http://127.0.0.1:{port}/hook"),
+                    &["whsec_test"],
+                    "{}",
+                )
                 .await
         });
         let accepted = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;

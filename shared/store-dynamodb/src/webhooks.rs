@@ -12,7 +12,7 @@ use billing_domain::page::{Page, PageRequest};
 use billing_domain::ports::StoreError;
 use billing_domain::webhooks::{
     AttemptOutcome, DeliveryAttempt, DeliveryStatus, EndpointStatus, EventSelection,
-    WebhookDelivery, WebhookEndpoint, WebhookRepo,
+    ExpiringSecret, WebhookDelivery, WebhookEndpoint, WebhookRepo,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,10 @@ struct EndpointItem {
     events: Vec<String>,
     description: Option<String>,
     secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret_expires_at: Option<String>,
     status: EndpointStatus,
     disabled_reason: Option<String>,
     failing_since: Option<String>,
@@ -106,6 +110,8 @@ impl From<&WebhookEndpoint> for EndpointItem {
             events: e.events.names(),
             description: e.description.clone(),
             secret: e.secret.clone(),
+            previous_secret: e.previous_secret.as_ref().map(|p| p.secret.clone()),
+            previous_secret_expires_at: e.previous_secret.as_ref().map(|p| ts(p.expires_at)),
             status: e.status,
             disabled_reason: e.disabled_reason.clone(),
             failing_since: e.failing_since.map(ts),
@@ -126,6 +132,13 @@ impl TryFrom<EndpointItem> for WebhookEndpoint {
                 .map_err(|e| StoreError::Corrupt(format!("events: {}", e.message)))?,
             description: i.description,
             secret: i.secret,
+            previous_secret: match (i.previous_secret, i.previous_secret_expires_at) {
+                (Some(secret), Some(at)) => Some(ExpiringSecret {
+                    secret,
+                    expires_at: parse_ts("previous_secret_expires_at", &at)?,
+                }),
+                _ => None,
+            },
             status: i.status,
             disabled_reason: i.disabled_reason,
             failing_since: opt_ts("failing_since", &i.failing_since)?,

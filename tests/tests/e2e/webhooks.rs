@@ -87,27 +87,40 @@ impl Receiver {
         self.requests()
             .iter()
             .map(|(header, body)| {
-                let mut parts = header.split(',');
-                let t = parts.next().and_then(|p| p.strip_prefix("t=")).expect("t=");
-                let v1 = parts
-                    .next()
-                    .and_then(|p| p.strip_prefix("v1="))
-                    .expect("v1=");
-                // Signed at the wall clock's time, whatever the test clock says, so receivers'
-                // tolerance checks (Stripe's: 5 minutes) pass.
-                let signed_at: i64 = t.parse().expect("unix time");
                 assert!(
-                    (chrono::Utc::now().timestamp() - signed_at).abs() < 300,
-                    "t={signed_at}"
+                    signed_by(header, body, secret),
+                    "bad signature {header} on {body}"
                 );
-                let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-                mac.update(format!("{t}.{body}").as_bytes());
-                mac.verify_slice(&hex::decode(v1).expect("hex"))
-                    .unwrap_or_else(|_| panic!("bad signature {header} on {body}"));
                 serde_json::from_str(body).expect("json")
             })
             .collect()
     }
+}
+
+/// Whether a `Billing-Signature` carries a `v1=` of `body` made with `secret`, checked as
+/// Stripe's libraries check theirs: any `v1=` may match (two while a rolled secret still signs).
+fn signed_by(header: &str, body: &str, secret: &str) -> bool {
+    let pairs: Vec<(&str, &str)> = header
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .collect();
+    let t = pairs
+        .iter()
+        .find(|(k, _)| *k == "t")
+        .map(|(_, v)| *v)
+        .expect("t=");
+    // Signed at the wall clock's time, whatever the test clock says, so receivers' tolerance
+    // checks (Stripe's: 5 minutes) pass.
+    let signed_at: i64 = t.parse().expect("unix time");
+    assert!(
+        (chrono::Utc::now().timestamp() - signed_at).abs() < 300,
+        "t={signed_at}"
+    );
+    pairs.iter().filter(|(k, _)| *k == "v1").any(|(_, v1)| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(format!("{t}.{body}").as_bytes());
+        mac.verify_slice(&hex::decode(v1).expect("hex")).is_ok()
+    })
 }
 
 async fn register(app: &TestApp, url: &str, events: Value) -> Value {
@@ -402,4 +415,105 @@ async fn each_endpoint_gets_the_types_it_asked_for_and_a_disabled_one_gets_nothi
     assert!(off.requests().is_empty());
     // Each endpoint signs with its own secret.
     assert_ne!(all_secret, paid_secret);
+}
+
+#[tokio::test]
+async fn a_rolled_secret_signs_beside_the_new_one_for_a_day_and_endpoints_can_be_changed() {
+    let app = TestApp::with_test_clock().await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&app, "https://erp.example/hooks", json!(["*"])).await;
+    let id = endpoint["id"].as_str().expect("id");
+    let old_secret = endpoint["secret"].as_str().expect("secret");
+
+    // Point it at the receiver, for paid invoices only.
+    let path = format!("/api/v1/webhook-endpoints/{id}");
+    let refused = app
+        .call(
+            Method::PATCH,
+            &path,
+            &app.admin(),
+            Some(json!({"url": "gopher://x", "events": []})),
+        )
+        .await
+        .problem(422);
+    assert_eq!(refused.fields(), ["url", "events"]);
+    let changed = app
+        .call(
+            Method::PATCH,
+            &path,
+            &app.admin(),
+            Some(json!({"url": receiver.url, "events": ["invoice.paid"], "description": "ERP"})),
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(changed["url"], receiver.url.as_str());
+    assert_eq!(changed["events"], json!(["invoice.paid"]));
+    assert_eq!(changed["description"], "ERP");
+    assert!(changed.get("secret").is_none(), "{changed}");
+
+    // Roll: the new secret is shown once; the old one signs too for 24 hours.
+    let roll = format!("/api/v1/webhook-endpoints/{id}/roll-secret");
+    let refused = app
+        .call(
+            Method::POST,
+            &roll,
+            &app.admin(),
+            Some(json!({"previous_secret_expires_in_hours": 25})),
+        )
+        .await
+        .problem(422);
+    assert_eq!(refused.fields(), ["previous_secret_expires_in_hours"]);
+    let now = time(
+        &app.get("/api/v1/test-clock", &app.admin())
+            .await
+            .ok(200)
+            .body["now"],
+    );
+    let rolled = app
+        .call(Method::POST, &roll, &app.admin(), None)
+        .await
+        .ok(200)
+        .body;
+    let new_secret = rolled["secret"].as_str().expect("the new secret");
+    assert_ne!(new_secret, old_secret);
+    assert_eq!(
+        time(&rolled["previous_secret_expires_at"]),
+        now + Duration::hours(24)
+    );
+
+    let customer = app.create_customer("Rolling").await;
+    app.subscribe(&app.admin(), &customer, "plan_basic_month")
+        .await
+        .ok(201);
+    app.notify().await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1, "invoice.paid only");
+    let (header, body) = &requests[0];
+    assert_eq!(header.matches("v1=").count(), 2, "{header}");
+    assert!(signed_by(header, body, new_secret));
+    assert!(signed_by(header, body, old_secret));
+
+    // A day later the old secret signs nothing.
+    app.advance(json!({"by_seconds": 25 * 3600})).await;
+    let other = app.create_customer("Rolled").await;
+    app.subscribe(&app.admin(), &other, "plan_basic_month")
+        .await
+        .ok(201);
+    app.notify().await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    let (header, body) = &requests[1];
+    assert_eq!(header.matches("v1=").count(), 1, "{header}");
+    assert!(signed_by(header, body, new_secret));
+    assert!(!signed_by(header, body, old_secret));
+
+    // Operators only.
+    let token = app.customer_token(&customer);
+    app.call(Method::PATCH, &path, &token, Some(json!({"events": ["*"]})))
+        .await
+        .problem(403);
+    app.call(Method::POST, &roll, &token, None)
+        .await
+        .problem(403);
 }

@@ -1,7 +1,8 @@
 //! `renewal-bench`: what one renewal costs. Subscribes `BENCH_RENEWALS` customers (default
 //! 100) in the emulator with the Stripe simulator, moves the test clock past their period end,
-//! then runs the real scheduler, drains the renewal queue through the real worker and publishes
-//! the renewals' events through the real event relay, counting
+//! then runs the real scheduler, drains the renewal queue through the real worker, publishes
+//! the renewals' events through the real event relay and handles them as deployed: the notifier
+//! emails the customer through SES, the webhook dispatcher finds no endpoint. It counts
 //! every AWS call (an SDK interceptor) and every Stripe call (a counting payments port), and
 //! timing the work in-process. Prices the calls per 1,000,000 renewals at the list prices below
 //! and writes `docs/renewal-cost.md` and the README's section. Needs the emulator
@@ -25,6 +26,8 @@ use billing_domain::payments::{
     AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
 };
 use billing_domain::subscription::NewSubscription;
+use billing_jobs::notify::SesMailer;
+use billing_jobs::worker::Consumer;
 use billing_jobs::{scheduler, worker, RenewalQueue, Services, Settings};
 use billing_payments_stripe::StripeGateway;
 use billing_store_dynamodb::DynamoStore;
@@ -130,7 +133,10 @@ mod price {
     pub const LAMBDA_REQUEST_PER_MILLION_MICRO_USD: u64 = 200_000;
     /// EventBridge custom events: per million.
     pub const EVENTBRIDGE_PER_MILLION_MICRO_USD: u64 = 1_000_000;
-    /// The renewal worker's memory (template.yaml), in MB.
+    /// SES outbound email: $0.10 per 1,000, per million.
+    pub const SES_EMAIL_PER_MILLION_MICRO_USD: u64 = 100_000_000;
+    /// The renewal worker's, the notifier's and the webhook dispatcher's memory (template.yaml),
+    /// in MB.
     pub const WORKER_MEMORY_MB: u64 = 256;
     /// Messages per worker invocation (the SQS event source's batch size).
     pub const BATCH_SIZE: u64 = 10;
@@ -140,6 +146,11 @@ mod price {
 /// read (billing items are; see docs/table-design.md): transactions cost two per item.
 /// The row that counts events put on the bus (EventBridge's billing unit).
 const EVENTS_PUBLISHED: &str = "EventBridge events published";
+/// The row that counts the messages the bus's rules send to the two queues (SQS bills them; the
+/// emulator sends them itself, so the interceptor does not see them).
+const RULE_SENDS: &str = "SQS SendMessage by the bus's rules";
+/// The event's queues: the notifier's and the webhook dispatcher's (template.yaml).
+const RULES: u64 = 2;
 
 fn dynamodb_units(operation: &str) -> (u64, u64) {
     match operation {
@@ -179,20 +190,30 @@ async fn main() -> anyhow::Result<()> {
             .interceptor(CallCounter(counts.clone()))
             .build(),
     );
+    let ses = aws_sdk_ses::Client::from_conf(
+        aws_sdk_ses::config::Builder::from(&sdk)
+            .interceptor(CallCounter(counts.clone()))
+            .build(),
+    );
     let name = format!("bench-renewals-{}", uuid::Uuid::new_v4().simple());
     let store = DynamoStore::new(dynamodb, name.clone());
     local_stack::prepare(&store, &billing_jobs::SystemClock).await?;
     let queue = RenewalQueue::create(sqs.clone(), &name, local_stack::MAX_RECEIVES).await?;
     let notifications = RenewalQueue::create(
-        sqs,
+        sqs.clone(),
         &format!("{name}-notifications"),
         local_stack::MAX_RECEIVES,
     )
     .await?;
+    let webhooks =
+        RenewalQueue::create(sqs, &format!("{name}-webhooks"), local_stack::MAX_RECEIVES).await?;
     let bus = billing_jobs::EventBus::create(
         eventbridge,
         &name,
-        &[("notifications", &notifications.arn().await?)],
+        &[
+            ("notifications", &notifications.arn().await?),
+            ("webhooks", &webhooks.arn().await?),
+        ],
     )
     .await?;
 
@@ -205,8 +226,16 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::from_env().map_err(anyhow::Error::msg)?;
     settings.stripe_api_base = Some(sim_base.clone());
     settings.test_clock = true;
-    let mut services = Services::new(store.clone(), Some(queue.clone()), &settings)?;
+    let from = local_stack::LOCAL_MAIL_FROM;
+    settings.mail_from = Some(from.into());
+    SesMailer::new(ses.clone()).verify_sender(from).await?;
+    let mut services = Services::new(store.clone(), Some(queue.clone()), &settings)?.with_mail(
+        Arc::new(SesMailer::new(ses)),
+        Some(notifications.clone()),
+        &settings,
+    );
     services.events = Some(bus);
+    services.webhooks_queue = Some(webhooks.clone());
     services.billing.payments = Arc::new(CountingGateway {
         inner: StripeGateway::new(&settings.stripe_secret_key, Some(&sim_base))
             .map_err(anyhow::Error::msg)?,
@@ -244,12 +273,13 @@ async fn main() -> anyhow::Result<()> {
     // Each period has two jobs: the renewal reminder a week before its end, and the renewal.
     let reminder_at = period_end - chrono::Duration::days(7) + chrono::Duration::minutes(1);
     let as_of = period_end + chrono::Duration::minutes(1);
-    // The subscriptions' own events are published before counting starts.
-    services.relay_events().await?;
+    // The subscriptions' own events are published, mailed and dispatched before counting starts.
+    services.publish_and_notify().await?;
     // From here on, as deployed: no test clock to read, the worker's clock at each job's time.
     services.time = billing_jobs::TimeSource::System;
     counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    let (mut scheduler_time, mut worker_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut scheduler_time, mut worker_time, mut consumers_time) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut events = 0;
     for at in [reminder_at, as_of] {
         services.billing = services.billing.at(at);
@@ -262,6 +292,15 @@ async fn main() -> anyhow::Result<()> {
         let relayed = services.relay_events().await?;
         worker_time += started.elapsed();
         events += relayed.published as u64;
+        // What the bus's rules start: the notifier's email and the webhook dispatcher.
+        let started = Instant::now();
+        let mailed = worker::drain_queue(&services, &notifications, Consumer::Notifier).await?;
+        let dispatched = worker::drain_queue(&services, &webhooks, Consumer::Webhooks).await?;
+        consumers_time += started.elapsed();
+        anyhow::ensure!(
+            mailed.failed == 0 && dispatched.failed == 0,
+            "notifier {mailed:?}, webhook dispatcher {dispatched:?}"
+        );
         anyhow::ensure!(
             scheduled.sent as u64 == renewals && drained.processed as u64 == renewals,
             "expected {renewals} jobs at {at}, sent {} processed {}",
@@ -270,15 +309,30 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "worker and relay {} ms ({events} events)",
-        worker_time.as_millis()
+        "worker and relay {} ms, notifier and dispatcher {} ms ({events} events)",
+        worker_time.as_millis(),
+        consumers_time.as_millis()
     );
-    counts
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(EVENTS_PUBLISHED.into(), events);
+    {
+        let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.insert(EVENTS_PUBLISHED.into(), events);
+        counts.insert(RULE_SENDS.into(), events * RULES);
+    }
     let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let report = render(renewals, &counts, scheduler_time, worker_time);
+    let emails = counts.get("SES SendEmail").copied().unwrap_or_default();
+    anyhow::ensure!(
+        emails == 2 * renewals,
+        "expected a reminder and a receipt per renewal, sent {emails} emails"
+    );
+    let report = render(
+        renewals,
+        &counts,
+        scheduler_time,
+        Timings {
+            worker: worker_time,
+            consumers: consumers_time,
+        },
+    );
     println!("{report}");
     std::fs::write(
         root.join("docs/renewal-cost.md"),
@@ -295,17 +349,36 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The functions' time in-process, all renewals together (Lambda bills it).
+struct Timings {
+    /// The renewal worker and the event relay.
+    worker: Duration,
+    /// The notifier and the webhook dispatcher.
+    consumers: Duration,
+}
+
+/// Lambda's price of `ms` per renewal at the functions' memory, per million renewals.
+fn lambda_micro_usd(ms: Decimal) -> Decimal {
+    // GB-seconds per million renewals = ms/1000 * MB/1024 * 1e6; price in pico-USD per GB-s.
+    ms / Decimal::from(1000) * Decimal::from(price::WORKER_MEMORY_MB) / Decimal::from(1024)
+        * Decimal::from(price::LAMBDA_GB_SECOND_PICO_USD)
+}
+
 fn render(
     renewals: u64,
     counts: &BTreeMap<String, u64>,
     scheduler_time: Duration,
-    // The worker's and the event relay's time (Lambda bills both).
-    worker_time: Duration,
+    timings: Timings,
 ) -> String {
     let per = |n: u64| Decimal::from(n) / Decimal::from(renewals);
     let mut rows = String::from("| call | per renewal |\n|---|---:|\n");
-    let (mut reads, mut writes, mut sqs, mut eventbridge) =
-        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let (mut reads, mut writes, mut sqs, mut eventbridge, mut emails) = (
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+    );
     for (call, n) in counts {
         rows.push_str(&format!("| {call} | {} |\n", per(*n).round_dp(2)));
         if let Some(op) = call.strip_prefix("DynamoDB ") {
@@ -317,34 +390,41 @@ fn render(
         } else if call == EVENTS_PUBLISHED {
             // EventBridge bills per event, not per PutEvents call.
             eventbridge += per(*n);
+        } else if call == "SES SendEmail" {
+            emails += per(*n);
         }
     }
-    let worker_ms = Decimal::from(worker_time.as_millis() as u64) / Decimal::from(renewals);
-    let million = Decimal::from(1_000_000);
+    let ms = |d: Duration| Decimal::from(d.as_millis() as u64) / Decimal::from(renewals);
+    let (worker_ms, consumers_ms) = (ms(timings.worker), ms(timings.consumers));
     let dynamodb_cost = reads * Decimal::from(price::DYNAMODB_READ_PER_MILLION_MICRO_USD)
         + writes * Decimal::from(price::DYNAMODB_WRITE_PER_MILLION_MICRO_USD);
     let sqs_cost = sqs * Decimal::from(price::SQS_PER_MILLION_MICRO_USD);
     let eventbridge_cost = eventbridge * Decimal::from(price::EVENTBRIDGE_PER_MILLION_MICRO_USD);
-    // GB-seconds per million renewals = ms/1000 * MB/1024 * 1e6; price in pico-USD per GB-s.
-    let gb_seconds = worker_ms / Decimal::from(1000) * Decimal::from(price::WORKER_MEMORY_MB)
-        / Decimal::from(1024)
-        * million;
-    let lambda_cost = gb_seconds * Decimal::from(price::LAMBDA_GB_SECOND_PICO_USD) / million
-        + Decimal::from(price::LAMBDA_REQUEST_PER_MILLION_MICRO_USD)
-            / Decimal::from(price::BATCH_SIZE);
+    // Invocations: the worker's two jobs per period (the reminder, the renewal), and each
+    // event once on each of the rules' queues, in batches.
+    let invocations =
+        (Decimal::from(2) + eventbridge * Decimal::from(RULES)) / Decimal::from(price::BATCH_SIZE);
+    let requests_cost = invocations * Decimal::from(price::LAMBDA_REQUEST_PER_MILLION_MICRO_USD);
+    let worker_cost = lambda_micro_usd(worker_ms);
+    let consumers_cost = lambda_micro_usd(consumers_ms);
+    let lambda_cost = worker_cost + consumers_cost + requests_cost;
+    let ses_cost = emails * Decimal::from(price::SES_EMAIL_PER_MILLION_MICRO_USD);
     let total = dynamodb_cost + sqs_cost + eventbridge_cost + lambda_cost;
     format!(
-        "Measured by `make bench-renewals` ({renewals} monthly renewals, each with its renewal reminder a week before, against the emulator and the Stripe simulator, debug build; scheduler runs {} ms in all, worker and event relay {} ms per renewal in-process, emulator latency included). Customer email and webhook deliveries are not included.\n\n\
+        "Measured by `make bench-renewals` ({renewals} monthly renewals, each with its renewal reminder a week before, against the emulator and the Stripe simulator, debug build; scheduler runs {} ms in all; per renewal in-process, emulator latency included: worker and event relay {} ms, notifier and webhook dispatcher {} ms). Each renewal's events are handled as deployed: the notifier sends the reminder and the receipt through SES, the webhook dispatcher reads the endpoints (none are registered; each delivery adds an HTTP request and a few writes).\n\n\
 {rows}\n\
 | per 1,000,000 renewals | cost |\n|---|---:|\n\
 | DynamoDB ({} reads, {} writes per renewal, on-demand) | {} |\n\
 | SQS ({} requests per renewal) | {} |\n\
 | EventBridge ({} events per renewal) | {} |\n\
-| Lambda worker and relay ({} ms at {} MB, batches of {}) | {} |\n\
+| Lambda: worker and relay {} ms, notifier and dispatcher {} ms at {} MB, {} invocations (batches of {}) | {} |\n\
+| **total AWS without email** | **{}** |\n\
+| SES ({} emails per renewal) | {} |\n\
 | **total AWS** | **{}** |\n\n\
-Prices: us-east-1 list prices in `infra/local-stack/src/bin/renewal_bench.rs` (DynamoDB on-demand $0.625 per million writes and $0.125 per million reads; SQS $0.40 per million requests; Lambda arm64 $0.0000133334 per GB-second and $0.20 per million requests; EventBridge $1.00 per million events). Request units assume items under 1 KB written and 4 KB read; a transaction costs two units per item. Stripe's own fee per charge is not an AWS cost and is not included.\n",
+Prices: us-east-1 list prices in `infra/local-stack/src/bin/renewal_bench.rs` (DynamoDB on-demand $0.625 per million writes and $0.125 per million reads; SQS $0.40 per million requests; Lambda arm64 $0.0000133334 per GB-second and $0.20 per million requests; EventBridge $1.00 per million events; SES $0.10 per 1,000 emails). Request units assume items under 1 KB written and 4 KB read; a transaction costs two units per item. Stripe's own fee per charge is not an AWS cost and is not included. Email is most of the cost: the reminder can be turned off per plan (`renewal_reminder_days: 0`) or by the customer.\n",
         scheduler_time.as_millis(),
         worker_ms.round_dp(1),
+        consumers_ms.round_dp(1),
         reads.round_dp(2),
         writes.round_dp(2),
         usd(dynamodb_cost),
@@ -353,9 +433,14 @@ Prices: us-east-1 list prices in `infra/local-stack/src/bin/renewal_bench.rs` (D
         eventbridge.round_dp(2),
         usd(eventbridge_cost),
         worker_ms.round_dp(1),
+        consumers_ms.round_dp(1),
         price::WORKER_MEMORY_MB,
+        invocations.round_dp(2),
         price::BATCH_SIZE,
         usd(lambda_cost),
         usd(total),
+        emails.round_dp(2),
+        usd(ses_cost),
+        usd(total + ses_cost),
     )
 }

@@ -2,6 +2,7 @@
 
 use billing_domain::webhooks::{
     DeliveryStatus as DDeliveryStatus, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
+    WebhookEndpointChanges,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,42 @@ impl From<CreateWebhookEndpointRequest> for NewWebhookEndpoint {
     }
 }
 
+/// `PATCH /webhook-endpoints/{id}`: the fields to change; `null` removes the description.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookEndpointRequest {
+    #[schema(
+        example = "https://erp.acme.example/hooks/billing-v2",
+        max_length = 2048
+    )]
+    pub url: Option<String>,
+    #[schema(example = json!(["*"]), min_items = 1)]
+    pub events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(max_length = 200)]
+    pub description: Option<Option<String>>,
+}
+
+impl From<UpdateWebhookEndpointRequest> for WebhookEndpointChanges {
+    fn from(r: UpdateWebhookEndpointRequest) -> Self {
+        WebhookEndpointChanges {
+            url: r.url,
+            events: r.events,
+            description: r.description,
+        }
+    }
+}
+
+/// `POST /webhook-endpoints/{id}/roll-secret`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollWebhookSecretRequest {
+    /// How long the old secret keeps signing beside the new one (a second `v1=`), so
+    /// receivers can switch without rejecting a delivery: 0 (stop at once) to 24, default 24.
+    #[schema(example = 24, minimum = 0, maximum = 24)]
+    pub previous_secret_expires_in_hours: Option<i64>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookEndpointResponse {
     #[schema(example = "we_3f9a1c2b4d5e6f708192a3b4")]
@@ -44,9 +81,12 @@ pub struct WebhookEndpointResponse {
     pub status: EndpointStatus,
     /// Why it was disabled (an operator, or every delivery failing for three days).
     pub disabled_reason: Option<String>,
-    /// The signing secret (`whsec_...`): in the answer that creates the endpoint only.
+    /// The signing secret (`whsec_...`): only in the answer that creates the endpoint or
+    /// rolls its secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Until when the secret before the last roll still signs deliveries too.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -61,6 +101,7 @@ impl WebhookEndpointResponse {
             status: e.status.into(),
             disabled_reason: e.disabled_reason.clone(),
             secret: with_secret.then(|| e.secret.clone()),
+            previous_secret_expires_at: e.previous_secret.as_ref().map(|p| p.expires_at),
             created_at: e.created_at,
             updated_at: e.updated_at,
         }

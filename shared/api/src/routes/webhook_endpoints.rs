@@ -1,11 +1,12 @@
 //! Outbound webhook endpoints and their deliveries (admins).
 
 use billing_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
-use billing_domain::webhooks::Webhooks;
+use billing_domain::webhooks::{Webhooks, MAX_PREVIOUS_SECRET_HOURS};
 
 use crate::auth::{Permission, Principal};
 use crate::dto::webhooks::{
-    CreateWebhookEndpointRequest, WebhookDeliveryResponse, WebhookEndpointResponse,
+    CreateWebhookEndpointRequest, RollWebhookSecretRequest, UpdateWebhookEndpointRequest,
+    WebhookDeliveryResponse, WebhookEndpointResponse,
 };
 use crate::dto::List;
 use crate::openapi::ErrorResponses;
@@ -82,6 +83,45 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     ctx.query(&[])?;
     let endpoint = webhooks(state).endpoint(&endpoint_id(ctx)?).await?;
     Reply::json(200, &WebhookEndpointResponse::new(&endpoint, false))
+}
+
+/// Change an endpoint's URL, event types or description (its secret and status stay).
+#[utoipa::path(patch, path = "/api/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "endpoint id")),
+    request_body = UpdateWebhookEndpointRequest,
+    responses((status = 200, description = "Changed", body = WebhookEndpointResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+    principal.authorize(Permission::Admin)?;
+    let request: UpdateWebhookEndpointRequest = json_body(&ctx.body, &ctx.headers)?;
+    let endpoint = webhooks(state)
+        .change_endpoint(&endpoint_id(ctx)?, request.into())
+        .await?;
+    Reply::json(200, &WebhookEndpointResponse::new(&endpoint, false))
+}
+
+/// Give an endpoint a new signing secret, shown only in this answer. The old one keeps signing
+/// beside it (a second `v1=` in `Billing-Signature`) for `previous_secret_expires_in_hours`.
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/roll-secret", tag = "webhooks",
+    params(("id" = String, Path, description = "endpoint id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = RollWebhookSecretRequest,
+    responses((status = 200, description = "Rolled, with the new secret", body = WebhookEndpointResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn roll_secret(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
+    principal.authorize(Permission::Admin)?;
+    let request: RollWebhookSecretRequest = json_body(&ctx.body, &ctx.headers)?;
+    let hours = request
+        .previous_secret_expires_in_hours
+        .unwrap_or(MAX_PREVIOUS_SECRET_HOURS);
+    let endpoint = webhooks(state)
+        .roll_secret(&endpoint_id(ctx)?, new_secret(), hours)
+        .await?;
+    Reply::json(200, &WebhookEndpointResponse::new(&endpoint, true))
 }
 
 /// Stop (disable) or resume (enable) deliveries to an endpoint. Enabling clears the failure
