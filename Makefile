@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the local stack) and `make test` (run every test).
-.PHONY: dev test bench bench-renewals emulator-up emulator-down token lint mail webhook-receiver
+.PHONY: dev test bench bench-renewals emulator-up emulator-down token lint mail webhook-receiver bounce
 
 dev:
 	infra/scripts/dev.sh
@@ -30,6 +30,10 @@ lint:
 # The email the local stack sent (the emulator's SES store): recipients and subject, oldest first.
 mail:
 	@curl -s $${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}/_local/ses/messages | python3 -c 'import json,sys; [print(", ".join(m["destinations"].get("ToAddresses", [])), "|", m["subject"]) for m in json.load(sys.stdin)]'
+
+# Reports a bounce of email to $(TO) as SES does (KIND=complaint for a complaint).
+bounce:
+	@.venv/bin/python infra/scripts/ses_bounce.py $(TO)
 
 # A local webhook receiver on 127.0.0.1:$(PORT) (default 9000) that prints each delivery.
 webhook-receiver:

@@ -54,6 +54,55 @@ pub async fn prepare_events(
     })
 }
 
+/// The SNS topic SES reports bounces and complaints to (its configuration set's event
+/// destination when deployed), subscribed by the notifications queue as `template.yaml`
+/// declares. The emulator's SES does not report real bounces: publish SES's JSON here to see
+/// what the notifier does with one.
+#[derive(Clone, Debug)]
+pub struct MailFeedbackTopic {
+    client: aws_sdk_sns::Client,
+    pub arn: String,
+}
+
+impl MailFeedbackTopic {
+    /// Creates the topic (or finds it) and subscribes `queue` to it.
+    pub async fn create(name: &str, queue: &RenewalQueue) -> Result<Self, JobError> {
+        let config = aws_config::load_from_env().await;
+        let client = aws_sdk_sns::Client::new(&config);
+        let sns = |e: &dyn std::fmt::Debug| JobError::Queue(format!("SNS: {e:?}"));
+        let arn = client
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| sns(&e))?
+            .topic_arn()
+            .ok_or_else(|| JobError::Queue("SNS: the topic has no ARN".into()))?
+            .to_owned();
+        client
+            .subscribe()
+            .topic_arn(&arn)
+            .protocol("sqs")
+            .endpoint(queue.arn().await?)
+            .send()
+            .await
+            .map_err(|e| sns(&e))?;
+        Ok(MailFeedbackTopic { client, arn })
+    }
+
+    /// Publishes a message as SES publishes its reports.
+    pub async fn publish(&self, message: &str) -> Result<(), JobError> {
+        self.client
+            .publish()
+            .topic_arn(&self.arn)
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| JobError::Queue(format!("SNS: {e:?}")))
+    }
+}
+
 /// The sender of the local stack's email when `MAIL_FROM` is not set.
 pub const LOCAL_MAIL_FROM: &str = "Billing <billing@example.com>";
 

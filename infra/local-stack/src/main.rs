@@ -1,4 +1,5 @@
-//! `local-stack`: creates the table, the renewal queue, the event bus and the notifications queue,
+//! `local-stack`: creates the table, the renewal queue, the event bus, the notifications queue
+//! and the SNS topic of SES bounce reports that feeds it,
 //! verifies the email sender, seeds the catalogue, serves the local
 //! gateway at `LOCAL_GATEWAY_ADDR` (default 127.0.0.1:3000), and every `TICK_SECONDS` (default
 //! 60) does what EventBridge and the SQS event source mapping do when deployed: runs the
@@ -46,6 +47,12 @@ async fn main() -> anyhow::Result<()> {
     std::env::set_var("EVENT_BUS_NAME", &bus);
     std::env::set_var("NOTIFICATIONS_QUEUE_URL", queues.notifications.url());
     std::env::set_var("WEBHOOKS_QUEUE_URL", queues.webhooks.url());
+    let feedback = local_stack::MailFeedbackTopic::create(
+        &name("MAIL_FEEDBACK_TOPIC_NAME", "billing-mail-feedback"),
+        &queues.notifications,
+    )
+    .await?;
+    tracing::info!(topic = %feedback.arn, "SES bounce and complaint reports: publish them here");
     // Webhook receivers run on this machine (`make webhook-receiver`).
     if std::env::var("WEBHOOK_ALLOW_PRIVATE_URLS").is_err() {
         std::env::set_var("WEBHOOK_ALLOW_PRIVATE_URLS", "1");

@@ -41,6 +41,7 @@ use billing_domain::invoice::{
     LineKind as DLineKind, PaymentStatus as DPaymentStatus,
     RefundDestination as DRefundDestination, RefundReason as DRefundReason,
 };
+use billing_domain::notifications::{EmailSuppression, SuppressionReason as DSuppressionReason};
 use billing_domain::webhooks::{
     DeliveryStatus as DDeliveryStatus, EndpointStatus as DEndpointStatus,
 };
@@ -51,6 +52,10 @@ use period::Interval as DInterval;
 use subscription::{CancellationReason as DReason, SubscriptionStatus as DStatus};
 
 api_enum!(EndpointStatus => DEndpointStatus { Enabled = "enabled", Disabled = "disabled" });
+api_enum!(
+    /// Why an address gets no more email: it bounced for good, or its owner marked an email
+    /// as spam.
+    SuppressionReason => DSuppressionReason { Bounce = "bounce", Complaint = "complaint" });
 api_enum!(DeliveryStatus => DDeliveryStatus { Pending = "pending", Succeeded = "succeeded", Failed = "failed" });
 api_enum!(Tier => DTier { Free = "free", Basic = "basic", Premium = "premium", Enterprise = "enterprise" });
 api_enum!(Interval => DInterval { Week = "week", TwoWeeks = "two_weeks", Month = "month", Quarter = "quarter", Year = "year" });
@@ -1113,13 +1118,40 @@ pub struct NotificationPreferencesResponse {
     pub addresses: Vec<String>,
     /// Where email goes now.
     pub recipients: Vec<String>,
+    /// Recipients that get no email at all since they bounced or complained; lift with
+    /// `DELETE /customers/{id}/email-suppressions/{address}` once the mailbox works.
+    pub suppressed: Vec<SuppressedAddress>,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// An address that gets no more email.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuppressedAddress {
+    #[schema(example = "ap@acme.example")]
+    pub address: String,
+    pub reason: SuppressionReason,
+    /// What the receiving mail server said, when it said something.
+    #[schema(example = "smtp; 550 5.1.1 user unknown")]
+    pub detail: Option<String>,
+    pub suppressed_at: DateTime<Utc>,
+}
+
+impl From<&EmailSuppression> for SuppressedAddress {
+    fn from(s: &EmailSuppression) -> Self {
+        SuppressedAddress {
+            address: s.address.clone(),
+            reason: s.reason.into(),
+            detail: s.detail.clone(),
+            suppressed_at: s.suppressed_at,
+        }
+    }
 }
 
 impl NotificationPreferencesResponse {
     pub fn new(
         prefs: &billing_domain::notifications::NotificationPreferences,
         customer: &Customer,
+        suppressed: &[EmailSuppression],
     ) -> Self {
         use billing_domain::notifications::NotificationKind;
         NotificationPreferencesResponse {
@@ -1143,6 +1175,7 @@ impl NotificationPreferencesResponse {
                 .iter()
                 .map(|a| a.as_str().to_owned())
                 .collect(),
+            suppressed: suppressed.iter().map(SuppressedAddress::from).collect(),
             updated_at: prefs.updated_at,
         }
     }

@@ -76,7 +76,7 @@ impl Modify for BearerAuth {
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,
         notifications::get, notifications::update, notifications::unsubscribe_page,
-        notifications::unsubscribe_post,
+        notifications::unsubscribe_post, notifications::lift_suppression,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
         subscriptions::resume, subscriptions::cancel, subscriptions::update,
         subscriptions::change_plan, coupons::apply, coupons::remove,

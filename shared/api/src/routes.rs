@@ -102,6 +102,7 @@ pub enum Endpoint {
     ListCreditTransactions,
     GetNotificationPreferences,
     UpdateNotificationPreferences,
+    LiftEmailSuppression,
     UnsubscribePage,
     Unsubscribe,
     CreateWebhookEndpoint,
@@ -204,6 +205,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/v1/customers/{id}/credit-transactions" => ListCreditTransactions @ CustomersApi),
     route!("GET" "/api/v1/customers/{id}/notification-preferences" => GetNotificationPreferences @ CustomersApi),
     route!("PUT" "/api/v1/customers/{id}/notification-preferences" => UpdateNotificationPreferences @ CustomersApi),
+    route!("DELETE" "/api/v1/customers/{id}/email-suppressions/{address}" => LiftEmailSuppression @ CustomersApi),
     route!("GET" "/api/v1/notification-preferences/unsubscribe" => UnsubscribePage @ CustomersApi),
     route!("POST" "/api/v1/notification-preferences/unsubscribe" => Unsubscribe @ CustomersApi),
     route!("POST" "/api/v1/subscriptions" => CreateSubscription @ SubscriptionsApi),
@@ -552,6 +554,9 @@ async fn dispatch(
         Endpoint::GetNotificationPreferences => notifications::get(state, ctx, principal).await,
         Endpoint::UpdateNotificationPreferences => {
             notifications::update(state, ctx, principal).await
+        }
+        Endpoint::LiftEmailSuppression => {
+            notifications::lift_suppression(state, ctx, principal).await
         }
         Endpoint::UnsubscribePage | Endpoint::Unsubscribe => {
             notifications::unsubscribe(state, endpoint, ctx).await

@@ -5,6 +5,10 @@
 //! they always go, whatever the preferences say (the customer needs them to pay or to account).
 //! Every other kind can be turned off, by the preferences API or by the signed unsubscribe link
 //! in the email.
+//!
+//! An address that bounced for good or whose owner marked our email as spam is suppressed: no
+//! email goes to it, of any kind, until an operator or the customer lifts the suppression
+//! (mailing it again would hurt the sender's reputation, and SES pauses senders that bounce).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -323,6 +327,109 @@ impl crate::service::Billing {
     }
 }
 
+/// Why an address gets no more email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    /// A permanent bounce: the mailbox does not exist or refuses mail for good.
+    Bounce,
+    /// The recipient marked an email as spam.
+    Complaint,
+}
+
+/// An address that gets no more email (see the module's doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSuppression {
+    /// Lower-cased: mail systems treat addresses case-insensitively in practice.
+    pub address: String,
+    pub reason: SuppressionReason,
+    /// What the receiving mail server said (a bounce's diagnostic), when known.
+    pub detail: Option<String>,
+    pub suppressed_at: DateTime<Utc>,
+}
+
+impl EmailSuppression {
+    /// The key an address is suppressed under.
+    pub fn key(address: &str) -> String {
+        address.trim().to_lowercase()
+    }
+}
+
+/// What the mail service reported about email already sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailFeedback {
+    /// A bounce; `permanent: false` (a full mailbox, a timeout) suppresses nothing.
+    Bounce {
+        permanent: bool,
+        addresses: Vec<String>,
+        detail: Option<String>,
+    },
+    Complaint {
+        addresses: Vec<String>,
+    },
+}
+
+impl MailFeedback {
+    /// The suppressions it calls for, at `now`.
+    pub fn suppressions(&self, now: DateTime<Utc>) -> Vec<EmailSuppression> {
+        let (reason, addresses, detail) = match self {
+            MailFeedback::Bounce {
+                permanent: false, ..
+            } => return Vec::new(),
+            MailFeedback::Bounce {
+                addresses, detail, ..
+            } => (SuppressionReason::Bounce, addresses, detail.clone()),
+            MailFeedback::Complaint { addresses } => {
+                (SuppressionReason::Complaint, addresses, None)
+            }
+        };
+        addresses
+            .iter()
+            .map(|a| EmailSuppression {
+                address: EmailSuppression::key(a),
+                reason,
+                detail: detail.clone(),
+                suppressed_at: now,
+            })
+            .collect()
+    }
+}
+
+impl crate::service::Billing {
+    /// The suppressed addresses among those the customer's email goes to.
+    pub async fn suppressed_recipients(
+        &self,
+        prefs: &NotificationPreferences,
+        customer: &Customer,
+    ) -> Result<Vec<EmailSuppression>, BillingError> {
+        Ok(self
+            .notifications
+            .suppressions(&prefs.recipients(customer))
+            .await?)
+    }
+
+    /// Lifts the suppression of one of the customer's addresses (the customer fixed the
+    /// mailbox). `NotFound` unless the address is one the customer's email goes to and is
+    /// suppressed.
+    pub async fn lift_suppression(
+        &self,
+        actor: &Actor,
+        customer_id: &CustomerId,
+        address: &str,
+    ) -> Result<EmailSuppression, BillingError> {
+        let (prefs, customer) = self.notification_preferences(actor, customer_id).await?;
+        let key = EmailSuppression::key(address);
+        let suppression = self
+            .suppressed_recipients(&prefs, &customer)
+            .await?
+            .into_iter()
+            .find(|s| s.address == key)
+            .ok_or(BillingError::NotFound("email suppression"))?;
+        self.notifications.lift_suppression(&key).await?;
+        Ok(suppression)
+    }
+}
+
 /// Where the sending of one email stands ([`crate::ports::NotificationRepo::claim_send`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendClaim {
@@ -392,5 +499,31 @@ mod tests {
             .filter_map(NotificationKind::for_event)
             .collect();
         assert_eq!(emailed.len(), NotificationKind::ALL.len());
+    }
+
+    #[test]
+    fn permanent_bounces_and_complaints_suppress_and_transient_bounces_do_not() {
+        let bounce = |permanent| MailFeedback::Bounce {
+            permanent,
+            addresses: vec!["AP@Acme.example ".into(), "cfo@acme.example".into()],
+            detail: Some("smtp; 550 5.1.1 user unknown".into()),
+        };
+        assert!(bounce(false).suppressions(t0()).is_empty());
+        let suppressed = bounce(true).suppressions(t0());
+        let addresses: Vec<_> = suppressed.iter().map(|s| s.address.as_str()).collect();
+        assert_eq!(addresses, ["ap@acme.example", "cfo@acme.example"]);
+        assert!(suppressed
+            .iter()
+            .all(|s| s.reason == SuppressionReason::Bounce && s.suppressed_at == t0()));
+        assert_eq!(
+            suppressed[0].detail.as_deref(),
+            Some("smtp; 550 5.1.1 user unknown")
+        );
+        let complaint = MailFeedback::Complaint {
+            addresses: vec!["ap@acme.example".into()],
+        }
+        .suppressions(t0());
+        assert_eq!(complaint[0].reason, SuppressionReason::Complaint);
+        assert_eq!(complaint[0].detail, None);
     }
 }

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use crate::catalogue::Plan;
 use crate::coupon::{Coupon, PromotionCode, Redemption, RedemptionLimit};
 use crate::credit::CreditTransaction;
-use crate::customer::Customer;
+use crate::customer::{Customer, Email};
 use crate::ids::{CouponId, CustomerId, InvoiceId, PlanId, PromotionCodeId, SubscriptionId};
 use crate::invoice::Invoice;
 use crate::money::{Currency, Money};
-use crate::notifications::{NotificationPreferences, SendClaim};
+use crate::notifications::{EmailSuppression, NotificationPreferences, SendClaim};
 use crate::page::{Page, PageRequest};
 use crate::subscription::Subscription;
 
@@ -234,4 +234,10 @@ pub trait NotificationRepo: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Gives a claim up (the send failed and will be retried).
     async fn release_send(&self, key: &str) -> Result<(), StoreError>;
+    /// Suppresses an address; an address suppressed already keeps its first reason.
+    async fn suppress(&self, suppression: &EmailSuppression) -> Result<(), StoreError>;
+    /// The suppressions of those of `addresses` that are suppressed.
+    async fn suppressions(&self, addresses: &[Email]) -> Result<Vec<EmailSuppression>, StoreError>;
+    /// Lifts the suppression of `address` (as [`EmailSuppression::key`] gives it).
+    async fn lift_suppression(&self, address: &str) -> Result<(), StoreError>;
 }

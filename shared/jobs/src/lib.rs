@@ -201,7 +201,10 @@ impl Services {
             .notifications_queue_url
             .as_ref()
             .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
-        let mailer = Arc::new(notify::SesMailer::new(aws_sdk_ses::Client::new(&config)));
+        let mailer = Arc::new(
+            notify::SesMailer::new(aws_sdk_ses::Client::new(&config))
+                .with_configuration_set(settings.mail_configuration_set.clone()),
+        );
         let mut services =
             Self::new(store, queue, &settings)?.with_mail(mailer, notifications, &settings);
         services.webhooks_queue = settings

@@ -1,9 +1,14 @@
 //! The notifier function's side of AWS: the SES mailer, and the handling of the notifications
-//! queue (each message is an EventBridge envelope whose `detail` is a published event).
+//! queue. Its messages are EventBridge envelopes whose `detail` is a published event, and SES's
+//! reports of bounces and complaints, which SNS delivers from the configuration set's event
+//! destination (an SNS envelope whose `Message` is SES's JSON).
 
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
-use billing_notifications::{MailError, Mailer, NotifyError, Outcome, OutgoingEmail};
+use billing_domain::notifications::MailFeedback;
+use billing_domain::ports::NotificationRepo;
+use billing_notifications::{MailError, Mailer, NotifyError, OutgoingEmail};
+use serde_json::Value;
 
 use crate::{JobError, Services};
 
@@ -11,11 +16,22 @@ use crate::{JobError, Services};
 #[derive(Clone, Debug)]
 pub struct SesMailer {
     client: aws_sdk_ses::Client,
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
     pub fn new(client: aws_sdk_ses::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            configuration_set: None,
+        }
+    }
+
+    /// Sends with an SES configuration set (its event destination reports bounces and
+    /// complaints).
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name;
+        self
     }
 
     /// Verifies the sender (the emulator, like SES in its sandbox, refuses unverified ones):
@@ -66,6 +82,7 @@ impl Mailer for SesMailer {
                     .build(),
             )
             .message(message)
+            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map_err(|e| {
@@ -81,17 +98,172 @@ impl Mailer for SesMailer {
     }
 }
 
+/// A message from SES about email it sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailReport {
+    /// A bounce or a complaint.
+    Feedback(MailFeedback),
+    /// Something else SES reports (a delivery, an open...), or SNS's own messages.
+    Other(String),
+}
+
+/// Reads SES's report of a sent email, as SNS delivers it to a queue (an envelope whose
+/// `Message` is SES's JSON) or raw: event publishing's `eventType` and identity notifications'
+/// `notificationType` alike. `None`: the message is not from SES (an event from the bus).
+pub fn read_mail_report(body: &str) -> Option<MailReport> {
+    let outer: Value = serde_json::from_str(body).ok()?;
+    let report = match outer.get("Type").and_then(Value::as_str) {
+        Some("Notification") => {
+            let message = outer.get("Message").and_then(Value::as_str).unwrap_or("");
+            match serde_json::from_str::<Value>(message) {
+                Ok(inner) => inner,
+                Err(e) => return Some(MailReport::Other(format!("unreadable SNS message: {e}"))),
+            }
+        }
+        Some(other) => return Some(MailReport::Other(format!("SNS {other}"))),
+        None => outer,
+    };
+    let kind = report
+        .get("eventType")
+        .or_else(|| report.get("notificationType"))
+        .and_then(Value::as_str)?;
+    let addresses = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("emailAddress").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    };
+    Some(match kind {
+        "Bounce" => {
+            let bounce = &report["bounce"];
+            MailReport::Feedback(MailFeedback::Bounce {
+                permanent: bounce["bounceType"] == "Permanent",
+                addresses: addresses(&bounce["bouncedRecipients"]),
+                detail: bounce["bouncedRecipients"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find_map(|r| r.get("diagnosticCode").and_then(Value::as_str))
+                    .map(|d| d.chars().take(500).collect()),
+            })
+        }
+        "Complaint" => MailReport::Feedback(MailFeedback::Complaint {
+            addresses: addresses(&report["complaint"]["complainedRecipients"]),
+        }),
+        other => MailReport::Other(other.to_owned()),
+    })
+}
+
 /// Handles one message. `Err` means "try again later" (the message stays on the queue, and
 /// goes to the dead-letter queue after the redrive policy's receives).
-pub async fn process(services: &Services, body: &str) -> Result<Outcome, JobError> {
+pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
+    if let Some(report) = read_mail_report(body) {
+        return record_mail_report(services, report).await;
+    }
     let event = crate::events::read_delivered(body)?;
     let notifier = services.notifier_now().await?;
     match notifier.handle(&event).await {
         Ok(outcome) => {
             tracing::info!(event = %event.id, ?outcome, "notification handled");
-            Ok(outcome)
+            Ok(())
         }
         Err(NotifyError::Store(e)) => Err(e.into()),
         Err(e) => Err(JobError::Queue(format!("{}: {e}", event.id))),
+    }
+}
+
+/// Suppresses the addresses a bounce or complaint names (again and again on redelivery: the
+/// first suppression stands).
+async fn record_mail_report(services: &Services, report: MailReport) -> Result<(), JobError> {
+    let MailReport::Feedback(feedback) = report else {
+        tracing::info!(?report, "SES report ignored");
+        return Ok(());
+    };
+    let now = services.billing_now().await?.now();
+    for suppression in feedback.suppressions(now) {
+        services.store.suppress(&suppression).await?;
+        tracing::warn!(address = %suppression.address, reason = ?suppression.reason, "address suppressed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `message` inside the SNS envelope an SQS subscription receives.
+    fn sns(message: &Value) -> String {
+        serde_json::json!({
+            "Type": "Notification",
+            "MessageId": "a1b2c3d4-0000-4000-8000-000000000001",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:billing-mail-feedback",
+            "Message": message.to_string(),
+            "Timestamp": "2030-04-10T12:00:01.000Z",
+            "SignatureVersion": "1",
+        })
+        .to_string()
+    }
+
+    /// A permanent bounce of mail to `ap@acme.example` as SES's configuration-set event
+    /// publishing reports it (the shape of AWS's "Examples of event data that Amazon SES
+    /// publishes to Amazon SNS"); the e2e tests publish the same file.
+    fn bounce(bounce_type: &str) -> Value {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../fixtures/ses-bounce.json")).expect("fixture");
+        event["bounce"]["bounceType"] = bounce_type.into();
+        event
+    }
+
+    #[test]
+    fn a_permanent_bounce_names_its_addresses_and_the_servers_reason() {
+        assert_eq!(
+            read_mail_report(&sns(&bounce("Permanent"))),
+            Some(MailReport::Feedback(MailFeedback::Bounce {
+                permanent: true,
+                addresses: vec!["ap@acme.example".into()],
+                detail: Some("smtp; 550 5.1.1 user unknown".into()),
+            }))
+        );
+        let transient = read_mail_report(&sns(&bounce("Transient")));
+        assert!(matches!(
+            transient,
+            Some(MailReport::Feedback(MailFeedback::Bounce {
+                permanent: false,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn complaints_are_read_raw_or_in_the_envelope_and_other_reports_are_not_feedback() {
+        // Identity notifications say `notificationType`; raw message delivery has no envelope.
+        let complaint = serde_json::json!({
+            "notificationType": "Complaint",
+            "complaint": {
+                "complainedRecipients": [{"emailAddress": "cfo@acme.example"}],
+                "complaintFeedbackType": "abuse",
+                "timestamp": "2030-04-10T12:00:00.000Z",
+                "feedbackId": "0100017c-complaint"
+            },
+            "mail": {"messageId": "0100017c-mail", "destination": ["cfo@acme.example"]}
+        });
+        let expected = Some(MailReport::Feedback(MailFeedback::Complaint {
+            addresses: vec!["cfo@acme.example".into()],
+        }));
+        assert_eq!(read_mail_report(&complaint.to_string()), expected);
+        assert_eq!(read_mail_report(&sns(&complaint)), expected);
+        let delivery = serde_json::json!({"eventType": "Delivery", "mail": {}});
+        assert_eq!(
+            read_mail_report(&sns(&delivery)),
+            Some(MailReport::Other("Delivery".into()))
+        );
+        // An event from the bus is not SES's.
+        let envelope = serde_json::json!({
+            "version": "0", "detail-type": "invoice.paid", "source": "billing", "detail": {}
+        });
+        assert_eq!(read_mail_report(&envelope.to_string()), None);
+        assert_eq!(read_mail_report("not json"), None);
     }
 }

@@ -1,6 +1,8 @@
 //! The renewal queue (SQS): one message per subscription and due time.
 
-use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 use aws_sdk_sqs::Client;
 use billing_domain::ids::SubscriptionId;
 use chrono::{DateTime, Utc};
@@ -27,6 +29,17 @@ pub struct Received {
 pub struct RenewalQueue {
     client: Client,
     url: String,
+}
+
+/// A batch call's entries that failed, as an error naming them.
+fn all_done<T: std::fmt::Debug>(failed: &[T], what: &str) -> Result<(), JobError> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(JobError::Queue(format!(
+        "{} messages were not {what}: {failed:?}",
+        failed.len()
+    )))
 }
 
 fn sqs<E: std::fmt::Debug>(e: E) -> JobError {
@@ -131,13 +144,7 @@ impl RenewalQueue {
                 .send()
                 .await
                 .map_err(sqs)?;
-            if !out.failed().is_empty() {
-                return Err(JobError::Queue(format!(
-                    "{} messages were not sent: {:?}",
-                    out.failed().len(),
-                    out.failed()
-                )));
-            }
+            all_done(out.failed(), "sent")?;
         }
         Ok(bodies.len())
     }
@@ -187,6 +194,34 @@ impl RenewalQueue {
             .await
             .map(|_| ())
             .map_err(sqs)
+    }
+
+    /// Deletes handled messages ten per call, as Lambda's SQS event source deletes a batch's
+    /// successes.
+    pub async fn delete_all(&self, receipt_handles: &[&str]) -> Result<(), JobError> {
+        for chunk in receipt_handles.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, handle)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*handle)
+                        .build()
+                        .map_err(sqs)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs)?;
+            all_done(out.failed(), "deleted")?;
+        }
+        Ok(())
     }
 
     /// Makes a message visible again at once (to be retried).

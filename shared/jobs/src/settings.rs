@@ -26,6 +26,9 @@ pub struct Settings {
     pub notifications_queue_url: Option<String>,
     /// `MAIL_FROM`: the verified sender of customer email (unset: no email is sent).
     pub mail_from: Option<String>,
+    /// `MAIL_CONFIGURATION_SET`: the SES configuration set emails are sent with; its event
+    /// destination reports bounces and complaints back to the notifications queue.
+    pub mail_configuration_set: Option<String>,
     /// `PRODUCT_NAME` (default `Billing`): how emails name the service.
     pub product_name: String,
     /// `CUSTOMER_PORTAL_URL`: where emails send customers to update a card or manage a
@@ -119,6 +122,7 @@ impl Settings {
             event_bus_name: var("EVENT_BUS_NAME"),
             notifications_queue_url: var("NOTIFICATIONS_QUEUE_URL"),
             mail_from: var("MAIL_FROM"),
+            mail_configuration_set: var("MAIL_CONFIGURATION_SET"),
             product_name: var("PRODUCT_NAME").unwrap_or_else(|| "Billing".into()),
             customer_portal_url: var("CUSTOMER_PORTAL_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:3000/portal".into()),

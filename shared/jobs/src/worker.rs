@@ -60,7 +60,7 @@ impl Consumer {
     pub async fn process(self, services: &Services, body: &str) -> Result<(), JobError> {
         match self {
             Consumer::Renewals => process(services, body).await,
-            Consumer::Notifier => crate::notify::process(services, body).await.map(|_| ()),
+            Consumer::Notifier => crate::notify::process(services, body).await,
             Consumer::Webhooks => crate::webhooks::process(services, body).await,
         }
     }
@@ -107,6 +107,7 @@ pub async fn drain_queue(
             .map(|m| (m.message_id.clone(), m.body.clone()))
             .collect();
         let failed = consumer.process_batch(services, &messages).await;
+        let mut handled = Vec::with_capacity(batch.len());
         for Received {
             message_id,
             receipt_handle,
@@ -124,9 +125,10 @@ pub async fn drain_queue(
                 queue.release(receipt_handle).await?;
             } else {
                 report.processed += 1;
-                queue.delete(receipt_handle).await?;
+                handled.push(receipt_handle.as_str());
             }
         }
+        queue.delete_all(&handled).await?;
     }
     Err(JobError::Stuck(format!(
         "the queue {} did not empty after {MAX_DRAIN_ROUNDS} rounds",

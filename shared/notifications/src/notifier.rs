@@ -1,7 +1,8 @@
 //! The notifier: one published event in, at most one email out, exactly once per event.
 //!
 //! For an event that has an email ([`NotificationKind::for_event`]) it reads what the email
-//! shows (customer, plan, subscription, invoice), skips kinds the customer turned off, renders
+//! shows (customer, plan, subscription, invoice), skips kinds the customer turned off and
+//! addresses that are suppressed (they bounced for good or complained), renders
 //! the templates, then claims the send in the send log, sends through the [`Mailer`] and marks
 //! it sent. A redelivered event finds it sent and sends nothing; a sender that died between
 //! claim and send leaves a lease that runs out, and the next delivery sends.
@@ -14,7 +15,9 @@ use billing_domain::clock::Clock;
 use billing_domain::customer::{Customer, Email};
 use billing_domain::events::{DomainEvent, EventKind};
 use billing_domain::invoice::Invoice;
-use billing_domain::notifications::{NotificationKind, NotificationPreferences, SendClaim};
+use billing_domain::notifications::{
+    EmailSuppression, NotificationKind, NotificationPreferences, SendClaim,
+};
 use billing_domain::ports::{
     CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError, SubscriptionRepo,
 };
@@ -111,12 +114,23 @@ impl Notifier {
         let Some(view) = self.view(kind, event, &customer).await? else {
             return Ok(Outcome::Skipped("nothing to tell the customer"));
         };
+        let mut to = prefs.recipients(&customer);
+        let suppressed = self.notifications.suppressions(&to).await?;
+        to.retain(|a| {
+            let key = EmailSuppression::key(a.as_str());
+            !suppressed.iter().any(|s| s.address == key)
+        });
+        if to.is_empty() {
+            return Ok(Outcome::Skipped(
+                "every address is suppressed (it bounced or complained)",
+            ));
+        }
         let content = view
             .render()
             .map_err(|e| NotifyError::Render(e.to_string()))?;
         let email = OutgoingEmail {
             from: self.from.clone(),
-            to: prefs.recipients(&customer),
+            to,
             content,
         };
         let now = self.clock.now();

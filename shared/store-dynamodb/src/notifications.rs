@@ -1,6 +1,7 @@
 //! Notification preferences (`CUS#<id>` / `NOTIFYPREFS`, versioned) and the send log
 //! (`SENT#<key>` / `SENT`): one item per email, claimed with a lease before the send and marked
-//! sent after it, expired by TTL after [`SENT_LOG_DAYS`].
+//! sent after it, expired by TTL after [`SENT_LOG_DAYS`]; suppressed addresses
+//! (`SUPPRESSED#<address>` / `SUPPRESSION`).
 
 use std::str::FromStr;
 
@@ -8,7 +9,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use billing_domain::customer::Email;
 use billing_domain::ids::CustomerId;
-use billing_domain::notifications::{NotificationKind, NotificationPreferences, SendClaim};
+use billing_domain::notifications::{
+    EmailSuppression, NotificationKind, NotificationPreferences, SendClaim, SuppressionReason,
+};
 use billing_domain::ports::{NotificationRepo, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -47,6 +50,36 @@ struct SentItem {
 
 fn sent_pk(key: &str) -> String {
     format!("SENT#{key}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SuppressionItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    address: String,
+    reason: SuppressionReason,
+    detail: Option<String>,
+    suppressed_at: String,
+}
+
+fn suppression_pk(address: &str) -> String {
+    format!("SUPPRESSED#{address}")
+}
+
+const SUPPRESSION_SK: &str = "SUPPRESSION";
+
+impl TryFrom<SuppressionItem> for EmailSuppression {
+    type Error = StoreError;
+
+    fn try_from(i: SuppressionItem) -> Result<Self, StoreError> {
+        Ok(EmailSuppression {
+            address: i.address,
+            reason: i.reason,
+            detail: i.detail,
+            suppressed_at: parse_ts("suppressed_at", &i.suppressed_at)?,
+        })
+    }
 }
 
 impl From<&NotificationPreferences> for PreferencesItem {
@@ -195,5 +228,47 @@ impl NotificationRepo for DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn suppress(&self, suppression: &EmailSuppression) -> Result<(), StoreError> {
+        let item = encode(&SuppressionItem {
+            pk: suppression_pk(&suppression.address),
+            sk: SUPPRESSION_SK.into(),
+            entity: "email_suppression".into(),
+            address: suppression.address.clone(),
+            reason: suppression.reason,
+            detail: suppression.detail.clone(),
+            suppressed_at: ts(suppression.suppressed_at),
+        })?;
+        match self.insert(item).await {
+            // Reported again (a redelivered notification, another bounce): the first stands.
+            Err(StoreError::AlreadyExists) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn suppressions(&self, addresses: &[Email]) -> Result<Vec<EmailSuppression>, StoreError> {
+        let mut found = Vec::new();
+        for address in addresses {
+            let key = EmailSuppression::key(address.as_str());
+            if let Some(s) = self
+                .load::<SuppressionItem, EmailSuppression>(suppression_pk(&key), SUPPRESSION_SK)
+                .await?
+            {
+                found.push(s);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn lift_suppression(&self, address: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(suppression_pk(address), SUPPRESSION_SK)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 }

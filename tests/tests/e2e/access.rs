@@ -55,6 +55,11 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
             Some(json!({"addresses": ["thief@example.com"]})),
         ),
         (
+            Method::DELETE,
+            format!("/api/v1/customers/{b}/email-suppressions/{}", app.email),
+            None,
+        ),
+        (
             Method::GET,
             format!("/api/v1/subscriptions/{sub_b_id}"),
             None,

@@ -159,6 +159,7 @@ impl TestApp {
             event_bus_name: Some(name.clone()),
             notifications_queue_url: None,
             mail_from: Some(MAIL_FROM.into()),
+            mail_configuration_set: None,
             product_name: "Billing".into(),
             customer_portal_url: "https://portal.example".into(),
             public_api_url: base.clone(),

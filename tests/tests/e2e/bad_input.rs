@@ -35,6 +35,7 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
                     | Endpoint::DisableWebhookEndpoint
                     | Endpoint::EnableWebhookEndpoint
                     | Endpoint::DeleteWebhookEndpoint
+                    | Endpoint::LiftEmailSuppression
                     | Endpoint::ReplayWebhookDelivery
             )
     }) {

@@ -479,3 +479,103 @@ async fn a_subscription_that_will_not_renew_is_warned_a_week_before_and_told_whe
         "only the first month was charged: {subjects:?}"
     );
 }
+
+/// A permanent bounce of mail to `address` as SES's configuration-set event publishing reports
+/// it (the fixture the notifier's unit tests read too).
+fn ses_bounce(address: &str) -> String {
+    include_str!("../../../shared/jobs/fixtures/ses-bounce.json")
+        .replace("ap@acme.example", address)
+}
+
+#[tokio::test]
+async fn a_bounced_address_gets_no_email_until_the_customer_lifts_the_suppression() {
+    let app = TestApp::with_test_clock().await;
+    // SES reports to an SNS topic the notifications queue subscribes to, as template.yaml wires.
+    let feedback = local_stack::MailFeedbackTopic::create(
+        &format!("mail-feedback-{}", uuid::Uuid::new_v4().simple()),
+        app.services
+            .notifications_queue
+            .as_ref()
+            .expect("notifications queue"),
+    )
+    .await
+    .expect("the feedback topic");
+    let customer = app.create_customer("Bouncing Ltd").await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_basic_month")
+        .await
+        .ok(201)
+        .body;
+    app.notify().await;
+    assert_eq!(app.emails().await.len(), 2, "confirmation and receipt");
+
+    // The mailbox is gone: SES reports a permanent bounce (twice: SNS delivers at least once),
+    // naming the address in other letter case.
+    for _ in 0..2 {
+        feedback
+            .publish(&ses_bounce(&app.email.to_uppercase()))
+            .await
+            .expect("published");
+    }
+    app.notify().await;
+    let prefs_path = format!("/api/v1/customers/{customer}/notification-preferences");
+    let token = app.customer_token(&customer);
+    let prefs = app.get(&prefs_path, &token).await.ok(200).body;
+    assert_eq!(
+        prefs["suppressed"].as_array().map(Vec::len),
+        Some(1),
+        "{prefs}"
+    );
+    assert_eq!(prefs["suppressed"][0]["address"], app.email.to_lowercase());
+    assert_eq!(prefs["suppressed"][0]["reason"], "bounce");
+    assert_eq!(
+        prefs["suppressed"][0]["detail"],
+        "smtp; 550 5.1.1 user unknown"
+    );
+
+    // The renewal is charged, but its receipt is not mailed to the dead address.
+    let first_end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (first_end + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let renewed = app.subscription(sub["id"].as_str().expect("id")).await;
+    assert_eq!(renewed["status"], "active");
+    assert_eq!(
+        app.emails().await.len(),
+        2,
+        "{:?}",
+        app.email_subjects().await
+    );
+
+    // Another customer cannot lift it; the customer can, once.
+    let lift = format!(
+        "/api/v1/customers/{customer}/email-suppressions/{}",
+        app.email.replace('@', "%40")
+    );
+    let other = app.create_customer("Someone Else").await;
+    app.call(Method::DELETE, &lift, &app.customer_token(&other), None)
+        .await
+        .problem(404);
+    let lifted = app
+        .call(Method::DELETE, &lift, &token, None)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(lifted["reason"], "bounce");
+    app.call(Method::DELETE, &lift, &token, None)
+        .await
+        .problem(404);
+    let prefs = app.get(&prefs_path, &token).await.ok(200).body;
+    assert_eq!(prefs["suppressed"], json!([]));
+
+    // The next renewal's receipt goes again.
+    app.advance(
+        json!({"to": (time(&renewed["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    let subjects = app.email_subjects().await;
+    assert_eq!(
+        with_prefix(&subjects, "Your Billing receipt").len(),
+        2,
+        "{subjects:?}"
+    );
+}

@@ -1,10 +1,13 @@
 //! Customers' notification preferences, and the signed unsubscribe link their emails carry.
 
+use billing_domain::customer::Customer;
 use billing_domain::ids::CustomerId;
-use billing_domain::notifications::NotificationKind;
+use billing_domain::notifications::{NotificationKind, NotificationPreferences};
 
 use crate::auth::{Permission, Principal};
-use crate::dto::{NotificationPreferencesResponse, UpdateNotificationPreferencesRequest};
+use crate::dto::{
+    NotificationPreferencesResponse, SuppressedAddress, UpdateNotificationPreferencesRequest,
+};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::json_body;
@@ -27,10 +30,65 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
         .billing
         .notification_preferences(&actor, &customer_id(ctx.param("id"))?)
         .await?;
+    preferences_reply(state, &prefs, &customer).await
+}
+
+async fn preferences_reply(
+    state: &AppState,
+    prefs: &NotificationPreferences,
+    customer: &Customer,
+) -> Result<Reply, ApiError> {
+    let suppressed = state.billing.suppressed_recipients(prefs, customer).await?;
     Reply::json(
         200,
-        &NotificationPreferencesResponse::new(&prefs, &customer),
+        &NotificationPreferencesResponse::new(prefs, customer, &suppressed),
     )
+}
+
+/// Send email to an address again after it bounced or complained (the customer fixed the
+/// mailbox). The address must be one of the customer's recipients.
+#[utoipa::path(delete, path = "/api/v1/customers/{id}/email-suppressions/{address}", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+        ("address" = String, Path, description = "the suppressed address")),
+    responses((status = 200, description = "Lifted: the suppression as it was", body = SuppressedAddress), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn lift_suppression(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+) -> Result<Reply, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    ctx.query(&[])?;
+    let address = percent_decode(ctx.param("address"));
+    let lifted = state
+        .billing
+        .lift_suppression(&actor, &customer_id(ctx.param("id"))?, &address)
+        .await?;
+    Reply::json(200, &SuppressedAddress::from(&lifted))
+}
+
+/// A path segment as written (`%40` for `@` when a client encodes it).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Turn kinds of email on or off and choose the addresses. Receipts, payment failures,
@@ -48,10 +106,7 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         .billing
         .update_notification_preferences(&actor, &customer_id(ctx.param("id"))?, request.into())
         .await?;
-    Reply::json(
-        200,
-        &NotificationPreferencesResponse::new(&prefs, &customer),
-    )
+    preferences_reply(state, &prefs, &customer).await
 }
 
 /// The unsubscribe link of an email (no login: the signature stands for the customer). GET
