@@ -106,6 +106,31 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// A path segment as its client meant it: `%XX` escapes decoded (`%40` for `@`), anything
+/// else (a stray `%`, bytes that are not UTF-8) kept or replaced, never an error.
+pub fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +212,28 @@ mod tests {
         #[test]
         fn no_json_text_makes_the_parser_panic(text in "[{}\\[\\]\",:a-z0-9 .-]{0,200}") {
             let _ = json_body::<Body>(text.as_bytes(), &HeaderMap::new());
+        }
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded_and_stray_percents_kept() {
+        assert_eq!(percent_decode("ap%40acme.example"), "ap@acme.example");
+        assert_eq!(percent_decode("ap@acme.example"), "ap@acme.example");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_escaped_text_decodes_back(text in "\\PC{0,40}") {
+            let escaped: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+            proptest::prop_assert_eq!(percent_decode(&escaped), text);
+        }
+
+        #[test]
+        fn no_segment_makes_the_decoder_panic(raw in "[%0-9a-fA-Fz@.]{0,40}") {
+            let _ = percent_decode(&raw);
         }
     }
 

@@ -10,7 +10,7 @@ use crate::dto::{
 };
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
-use crate::request::json_body;
+use crate::request::{json_body, percent_decode};
 use crate::routes::{Ctx, Endpoint, Reply};
 use crate::state::AppState;
 
@@ -65,30 +65,6 @@ pub async fn lift_suppression(
         .lift_suppression(&actor, &customer_id(ctx.param("id"))?, &address)
         .await?;
     Reply::json(200, &SuppressedAddress::from(&lifted))
-}
-
-/// A path segment as written (`%40` for `@` when a client encodes it).
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Turn kinds of email on or off and choose the addresses. Receipts, payment failures,
