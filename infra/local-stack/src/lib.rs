@@ -69,13 +69,12 @@ impl MailFeedbackTopic {
     pub async fn create(name: &str, queue: &RenewalQueue) -> Result<Self, JobError> {
         let config = aws_config::load_from_env().await;
         let client = aws_sdk_sns::Client::new(&config);
-        let sns = |e: &dyn std::fmt::Debug| JobError::Queue(format!("SNS: {e:?}"));
         let arn = client
             .create_topic()
             .name(name)
             .send()
             .await
-            .map_err(|e| sns(&e))?
+            .map_err(sns)?
             .topic_arn()
             .ok_or_else(|| JobError::Queue("SNS: the topic has no ARN".into()))?
             .to_owned();
@@ -86,7 +85,7 @@ impl MailFeedbackTopic {
             .endpoint(queue.arn().await?)
             .send()
             .await
-            .map_err(|e| sns(&e))?;
+            .map_err(sns)?;
         Ok(MailFeedbackTopic { client, arn })
     }
 
@@ -99,8 +98,12 @@ impl MailFeedbackTopic {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| JobError::Queue(format!("SNS: {e:?}")))
+            .map_err(sns)
     }
+}
+
+fn sns<E: std::fmt::Debug>(e: E) -> JobError {
+    JobError::Queue(format!("SNS: {e:?}"))
 }
 
 /// The sender of the local stack's email when `MAIL_FROM` is not set.

@@ -134,6 +134,18 @@ impl DynamoStore {
         self.get::<I>(pk, sk).await?.map(T::try_from).transpose()
     }
 
+    /// Deletes an item by key, whether or not it exists.
+    async fn remove(&self, pk: String, sk: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     /// Puts an item that must not exist yet.
     async fn insert(&self, item: Item) -> Result<(), StoreError> {
         match self
@@ -1002,13 +1014,6 @@ impl IdempotencyRepo for DynamoStore {
     }
 
     async fn release(&self, scope: &str, key_value: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(idempotency_pk(scope, key_value), "IDEM")))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.remove(idempotency_pk(scope, key_value), "IDEM").await
     }
 }

@@ -262,13 +262,6 @@ impl NotificationRepo for DynamoStore {
     }
 
     async fn lift_suppression(&self, address: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(suppression_pk(address), SUPPRESSION_SK)))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.remove(suppression_pk(address), SUPPRESSION_SK).await
     }
 }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::items::{corrupt, parse_ts, ts};
-use crate::{due_entry, encode, key, s, unavailable, DynamoStore, GSI_DUE};
+use crate::{due_entry, encode, s, unavailable, DynamoStore, GSI_DUE};
 
 const ENDPOINTS_GSI1PK: &str = "WEBHOOK_ENDPOINTS";
 /// The due index's partition of scheduled webhook retries.
@@ -252,14 +252,7 @@ impl WebhookRepo for DynamoStore {
     }
 
     async fn delete_endpoint(&self, id: &WebhookEndpointId) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(endpoint_pk(id), "WEBHOOK_ENDPOINT")))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.remove(endpoint_pk(id), "WEBHOOK_ENDPOINT").await
     }
 
     async fn insert_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
