@@ -8,6 +8,9 @@ export TABLE_NAME="${TABLE_NAME:-billing}"
 export JWT_SECRET="${JWT_SECRET:-local-dev-secret}"
 export LOCAL_GATEWAY_ADDR="${LOCAL_GATEWAY_ADDR:-127.0.0.1:3000}"
 export RUST_LOG="${RUST_LOG:-info}"
+# The local stack: secrets may be left out (they default to local values). Deployed functions
+# never have it, and stop at start when a secret is missing.
+export LOCAL_STACK="${LOCAL_STACK:-1}"
 # The local stack runs on the test clock (POST /api/v1/test-clock/advance); 0 for real time.
 export TEST_CLOCK="${TEST_CLOCK:-1}"
 # Seconds between the local stack's scheduler runs (EventBridge's schedule when deployed).

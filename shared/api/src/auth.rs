@@ -61,6 +61,24 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Where this principal's `Idempotency-Key`s live: the whole principal (subject, roles and
+    /// customer), hashed, so a key is never replayed to a token that differs in what it may
+    /// do, and no subject can name another namespace of the store (`stripe-events`).
+    pub fn idempotency_scope(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.subject.as_bytes());
+        for role in &self.roles {
+            h.update(b"\n");
+            h.update(format!("{role:?}").as_bytes());
+        }
+        h.update(b"\n\n");
+        if let Some(customer) = &self.customer_id {
+            h.update(customer.as_str().as_bytes());
+        }
+        format!("api:{}", hex::encode(&h.finalize()[..16]))
+    }
+
     fn has(&self, any: &[Role]) -> bool {
         any.iter().any(|r| self.roles.contains(r))
     }

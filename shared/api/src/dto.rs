@@ -40,6 +40,7 @@ use billing_domain::invoice::{
     BillingReason as DBillingReason, Invoice, InvoiceLine, InvoiceStatus as DInvoiceStatus,
     LineKind as DLineKind, PaymentStatus as DPaymentStatus,
     RefundDestination as DRefundDestination, RefundReason as DRefundReason,
+    RefundStatus as DRefundStatus,
 };
 use billing_domain::notifications::{EmailSuppression, SuppressionReason as DSuppressionReason};
 use billing_domain::webhooks::{
@@ -97,6 +98,9 @@ api_enum!(
     RefundDestination => DRefundDestination {
     PaymentMethod = "payment_method", CreditBalance = "credit_balance",
 });
+api_enum!(RefundStatus => DRefundStatus {
+    Pending = "pending", Succeeded = "succeeded", Failed = "failed",
+});
 api_enum!(PaymentStatus => DPaymentStatus {
     Succeeded = "succeeded", RequiresAction = "requires_action", Failed = "failed",
 });
@@ -133,7 +137,7 @@ fn money_in(field: &str, raw: &str, currency: DCurrency) -> Result<Money, FieldE
     if amount.is_sign_negative() && !amount.is_zero() {
         return Err(FieldError::new(field, "must not be negative"));
     }
-    Money::new(amount, currency).map_err(|e| FieldError::new(field, e.to_string()))
+    Money::input(amount, currency).map_err(|e| FieldError::new(field, e.to_string()))
 }
 
 /// Lists: a page of items and whether more follow.
@@ -580,7 +584,8 @@ pub struct CreateSubscriptionRequest {
     pub auto_renew: bool,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
-    /// Trial days for this subscription instead of the plan's (0: no trial).
+    /// Operators: trial days for this subscription instead of the plan's (0: no trial). Sent by
+    /// a customer, 422: a customer gets the plan's trial, once.
     #[schema(minimum = 0, maximum = 730)]
     pub trial_days: Option<u32>,
     /// Operators: a coupon id to apply.
@@ -630,7 +635,9 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PauseRequest {
-    /// Resume automatically at this time; absent = until resumed.
+    /// Resume automatically at this time (RFC 3339, at most ten years ahead); absent = until
+    /// resumed.
+    #[serde(default, deserialize_with = "crate::request::optional_time")]
     pub resumes_at: Option<DateTime<Utc>>,
 }
 
@@ -864,9 +871,11 @@ impl TryFrom<&Invoice> for InvoiceFigures {
 pub struct ChangePlanRequest {
     #[schema(example = "plan_premium_month")]
     pub plan_id: String,
-    /// Prorate an immediate change by the second (default true).
+    /// Operators: prorate an immediate change by the second (default true). A customer's
+    /// immediate change is always prorated; sent by a customer, 422.
     pub prorate: Option<bool>,
-    /// Default: upgrades at once, downgrades at the end of the period.
+    /// Default: upgrades at once, downgrades at the end of the period. A customer's immediate
+    /// change that would leave credit (a downgrade now) is a 422: only operators apply those.
     pub at_period_end: Option<bool>,
 }
 
@@ -905,6 +914,8 @@ pub struct TestClockResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceTestClockRequest {
+    /// RFC 3339, at most ten years ahead.
+    #[serde(default, deserialize_with = "crate::request::optional_time")]
     pub to: Option<DateTime<Utc>>,
     #[schema(minimum = 0)]
     pub by_seconds: Option<i64>,
@@ -945,6 +956,7 @@ impl TryFrom<&Invoice> for InvoiceResponse {
                     stripe_payment_intent_id: r.processor_payment_id.clone(),
                     amount: text(r.amount),
                     reason: r.reason.map(Into::into),
+                    status: r.status.into(),
                     created_at: r.created_at,
                 })
                 .collect(),
@@ -1062,6 +1074,9 @@ pub struct RefundDto {
     #[schema(example = "10.00")]
     pub amount: String,
     pub reason: Option<RefundReason>,
+    /// `pending` while the processor has not answered (its amount is held), then `succeeded`
+    /// or `failed` (its amount is free again).
+    pub status: RefundStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -1069,9 +1084,11 @@ pub struct RefundDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundInvoiceRequest {
-    /// A decimal string in the invoice's currency; omitted: all that is left to refund.
-    #[schema(example = "10.00")]
-    pub amount: Option<String>,
+    /// A decimal string in the invoice's currency; omitted: all that is left to refund (`null`
+    /// is refused: only leaving it out means the rest).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "10.00")]
+    pub amount: Option<Option<String>>,
     pub reason: Option<RefundReason>,
     /// `payment_method` (the default) or `credit_balance`.
     pub to: Option<RefundDestination>,
@@ -1084,11 +1101,16 @@ impl RefundInvoiceRequest {
         request_key: Option<String>,
     ) -> Result<billing_domain::refunds::RefundRequest, FieldError> {
         Ok(billing_domain::refunds::RefundRequest {
-            amount: self
-                .amount
-                .as_deref()
-                .map(|raw| decimal("amount", raw))
-                .transpose()?,
+            amount: match self.amount {
+                None => None,
+                Some(None) => {
+                    return Err(FieldError::new(
+                        "amount",
+                        "must be a decimal string; leave it out to refund the rest",
+                    ))
+                }
+                Some(Some(raw)) => Some(decimal("amount", &raw)?),
+            },
             reason: self.reason.map(Into::into),
             request_key,
             to: self.to.map(Into::into).unwrap_or_default(),

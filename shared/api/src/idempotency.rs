@@ -1,6 +1,9 @@
 //! `Idempotency-Key` on writes: the same key and body replays the first answer; the same key with
 //! another body is a 422; a key whose first request is still running is a 409. Keys are scoped
-//! to the caller (`sub` of the token) and remembered for `IDEMPOTENCY_TTL_HOURS`.
+//! to the whole caller (subject, roles and customer of the token: see
+//! [`crate::auth::Principal::idempotency_scope`]) and remembered for `IDEMPOTENCY_TTL_HOURS`.
+//! A key is answered only after the request is authenticated, and a stored answer is replayed
+//! only to a caller with the same rights, so a replay never skips authorization.
 
 use std::future::Future;
 
@@ -12,11 +15,24 @@ use crate::problem::ApiError;
 use crate::routes::Reply;
 use crate::state::AppState;
 
+/// The request's `Idempotency-Key`, if it sent one: 1 to 255 visible ASCII characters, else a
+/// 422 (a key that cannot be read is never taken as no key).
+pub fn key(headers: &lambda_http::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(raw) => {
+            let key = std::str::from_utf8(raw.as_bytes()).unwrap_or_default();
+            check_key(key)?;
+            Ok(Some(key.to_owned()))
+        }
+    }
+}
+
 /// A request's `Idempotency-Key` as a short, processor-safe token for the keys of the calls it
-/// makes (the caller's key is scoped by `subject`, as the replay store scopes it).
-pub fn request_key(subject: &str, key: &str) -> String {
+/// makes (the caller's key is scoped by `scope`, as the replay store scopes it).
+pub fn request_key(scope: &str, key: &str) -> String {
     let mut h = Sha256::new();
-    h.update(subject.as_bytes());
+    h.update(scope.as_bytes());
     h.update(b"\n");
     h.update(key.as_bytes());
     hex::encode(&h.finalize()[..16])

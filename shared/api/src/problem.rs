@@ -65,6 +65,9 @@ pub enum ApiError {
     },
     #[error("payment processor error: {0}")]
     PaymentProcessor(String),
+    /// The processor refused the request for a reason it names: the caller's to fix.
+    #[error("payment processor refused the request ({code})")]
+    ProcessorRefused { code: String, message: String },
     #[error("service unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyMismatch => 422,
             ApiError::PaymentDeclined { .. } => 402,
             ApiError::PaymentProcessor(_) => 502,
+            ApiError::ProcessorRefused { .. } => 422,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
         }
@@ -141,6 +145,11 @@ impl ApiError {
                 "payment_processor_error",
                 "Payment processor error",
                 "the payment processor refused the request".to_owned(),
+            ),
+            ApiError::ProcessorRefused { code, message } => (
+                "processor_refused",
+                "Refused by the payment processor",
+                format!("the payment processor refused the request ({code}): {message}"),
             ),
             ApiError::Unavailable(_) => (
                 "unavailable",
@@ -200,6 +209,9 @@ impl From<BillingError> for ApiError {
             | BillingError::Interrupted(cause) => ApiError::Unavailable(cause),
             BillingError::Payment(PaymentError::Rejected(cause)) => {
                 ApiError::PaymentProcessor(cause)
+            }
+            BillingError::Payment(PaymentError::Refused { code, message }) => {
+                ApiError::ProcessorRefused { code, message }
             }
         }
     }

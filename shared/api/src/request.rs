@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Datelike, Utc};
 use lambda_http::http::HeaderMap;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use crate::problem::ApiError;
 
@@ -18,13 +20,8 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8], headers: &HeaderMap) -> Resul
     }
     let trimmed = body.iter().all(u8::is_ascii_whitespace);
     let raw: &[u8] = if trimmed { b"{}" } else { body };
-    if !trimmed {
-        if let Some(ct) = headers.get("content-type").and_then(|v| v.to_str().ok()) {
-            let ct = ct.to_ascii_lowercase();
-            if !ct.starts_with("application/json") && !ct.contains("+json") {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-        }
+    if !trimmed && !is_json(headers) {
+        return Err(ApiError::UnsupportedMediaType);
     }
     // Syntax first, so malformed JSON is a 400 and well-formed JSON of the wrong shape a 422.
     let value: serde_json::Value = serde_json::from_slice(raw)
@@ -36,6 +33,41 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8], headers: &HeaderMap) -> Resul
         let message = clean_serde_message(&e.inner().to_string());
         ApiError::field(field_at_fault(&e.path().to_string(), &message), message)
     })
+}
+
+/// Whether the body is declared JSON: `application/json` or `application/<something>+json`,
+/// parameters (`; charset=utf-8`) aside. A body without a `Content-Type` is not.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(media) = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    media == "application/json"
+        || media
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.len() > "+json".len() && sub.ends_with("+json"))
+}
+
+/// A time in a request: RFC 3339 (`2026-12-07T10:00:00Z`, any offset), years 1970 to 9999.
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    let at = DateTime::parse_from_rfc3339(raw)
+        .map_err(|_| "must be an RFC 3339 time, such as 2026-12-07T10:00:00Z".to_owned())?
+        .with_timezone(&Utc);
+    if !(1970..=9999).contains(&at.year()) {
+        return Err("must be in the years 1970 to 9999".to_owned());
+    }
+    Ok(at)
+}
+
+/// `deserialize_with` for an optional time in a body ([`parse_time`]).
+pub fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|raw| parse_time(&raw).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// The field a serde error is about: its path, completed with the field a "missing field" or
@@ -152,8 +184,66 @@ mod tests {
         country: String,
     }
 
+    fn json() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().expect("header"));
+        headers
+    }
+
     fn parse(raw: &str) -> Result<Body, ApiError> {
-        json_body(raw.as_bytes(), &HeaderMap::new())
+        json_body(raw.as_bytes(), &json())
+    }
+
+    #[test]
+    fn a_body_not_declared_json_is_a_415() {
+        let body = br#"{"name": "x"}"#;
+        for declared in [
+            None,
+            Some("application/jsonp"),
+            Some("text/plain"),
+            Some("application/+json"),
+        ] {
+            let mut headers = HeaderMap::new();
+            if let Some(ct) = declared {
+                headers.insert("content-type", ct.parse().expect("header"));
+            }
+            assert!(
+                matches!(
+                    json_body::<Body>(body, &headers),
+                    Err(ApiError::UnsupportedMediaType)
+                ),
+                "{declared:?}"
+            );
+        }
+        for declared in [
+            "application/json",
+            "application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", declared.parse().expect("header"));
+            assert!(json_body::<Body>(body, &headers).is_ok(), "{declared}");
+        }
+        // An empty body needs no type (PUT and DELETE without one).
+        assert!(!matches!(
+            json_body::<Body>(b"", &HeaderMap::new()),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+    }
+
+    #[test]
+    fn times_are_rfc_3339_in_the_years_1970_to_9999() {
+        assert!(parse_time("2026-12-07T10:00:00Z").is_ok());
+        assert!(parse_time("2026-12-07T10:00:00+02:00").is_ok());
+        for bad in [
+            "+10000-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-12-07",
+            "tomorrow",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -206,12 +296,12 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn no_body_makes_the_parser_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
-            let _ = json_body::<Body>(&bytes, &HeaderMap::new());
+            let _ = json_body::<Body>(&bytes, &json());
         }
 
         #[test]
         fn no_json_text_makes_the_parser_panic(text in "[{}\\[\\]\",:a-z0-9 .-]{0,200}") {
-            let _ = json_body::<Body>(text.as_bytes(), &HeaderMap::new());
+            let _ = json_body::<Body>(text.as_bytes(), &json());
         }
     }
 

@@ -500,13 +500,12 @@ async fn handle_inner(
         .auth
         .authenticate(header(&ctx.headers, "authorization"))?;
     let is_write = ctx.method != Method::GET && ctx.method != Method::HEAD;
-    match header(&ctx.headers, "idempotency-key").filter(|_| is_write) {
+    match idempotency::key(&ctx.headers)?.filter(|_| is_write) {
         Some(key) => {
-            let key = key.to_owned();
             let fingerprint = idempotency::fingerprint(ctx.method.as_str(), &ctx.path, &ctx.body);
             idempotency::run(
                 state,
-                &principal.subject,
+                &principal.idempotency_scope(),
                 &key,
                 &fingerprint,
                 dispatch(state, route.endpoint, &ctx, &principal),

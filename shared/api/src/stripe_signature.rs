@@ -44,7 +44,9 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now_unix - timestamp).abs() > TOLERANCE_SECONDS {
+    // Checked: a timestamp from anyone (i64::MIN, say) must not overflow the difference.
+    let skew = now_unix.checked_sub(timestamp).and_then(i64::checked_abs);
+    if skew.is_none_or(|skew| skew > TOLERANCE_SECONDS) {
         return Err(SignatureError::Stale);
     }
     for signature in signatures {
@@ -112,5 +114,30 @@ mod tests {
             verify(payload, None, "whsec_x", NOW),
             Err(SignatureError::Missing)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MAX, -1, 0] {
+            let header = format!("t={t},v1=00");
+            assert_eq!(
+                verify(b"{}", Some(&header), "whsec_x", NOW),
+                Err(SignatureError::Stale)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// No header, however made, panics the check (it runs before any authentication).
+        #[test]
+        fn no_header_makes_the_check_panic(header in "\\PC{0,200}", now in proptest::prelude::any::<i64>()) {
+            let _ = verify(b"{}", Some(&header), "whsec_x", now);
+        }
+
+        #[test]
+        fn no_timestamp_makes_the_check_panic(t in proptest::prelude::any::<i64>(), now in proptest::prelude::any::<i64>()) {
+            let header = format!("t={t},v1=00");
+            let _ = verify(b"{}", Some(&header), "whsec_x", now);
+        }
     }
 }

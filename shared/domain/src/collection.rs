@@ -106,6 +106,16 @@ fn payment_error(e: PaymentError) -> BillingError {
 /// Retries `op` when another writer changed the item first (it reloads and decides again).
 pub(crate) const CONFLICT_RETRIES: usize = 4;
 
+/// The trial a new subscription gets ([`Billing::claim_trial`]).
+#[derive(Debug)]
+struct Trial {
+    /// Its length in days (0: none).
+    days: u32,
+    /// Whether this subscription claimed the customer's one trial (given back if it is not
+    /// stored).
+    claimed: bool,
+}
+
 impl Billing {
     // ---- payment methods -------------------------------------------------------------------
 
@@ -340,6 +350,12 @@ impl Billing {
         actor: &Actor,
         new: NewSubscription,
     ) -> Result<Subscription, BillingError> {
+        if new.trial_days.is_some() && *actor != Actor::Operator {
+            return Err(BillingError::field(
+                "trial_days",
+                "only operators set trial_days; customers get the plan's trial, once",
+            ));
+        }
         let customer = self.get_customer(actor, &new.customer_id).await?;
         let plan = match self.plans.get_plan(&new.plan_id).await? {
             Some(plan) => plan,
@@ -351,15 +367,36 @@ impl Billing {
             }
         };
         let now = self.now();
+        let (customer, trial) = self.claim_trial(actor, customer, &new, &plan, now).await?;
+        let new = NewSubscription {
+            customer_id: customer.id.clone(),
+            trial_days: Some(trial.days),
+            ..new
+        };
+        let customer_id = customer.id.clone();
+        let started = self
+            .start_subscription(actor, customer, new, plan, now)
+            .await;
+        if started.is_err() && trial.claimed {
+            // A trialing subscription is answered as soon as it is stored: this one was not,
+            // and the customer keeps its trial.
+            self.update_customer_with(&customer_id, None, |c| c.trial_used_at.take().is_some())
+                .await?;
+        }
+        started
+    }
+
+    /// [`Billing::subscribe`] once the trial is settled.
+    async fn start_subscription(
+        &self,
+        actor: &Actor,
+        customer: Customer,
+        new: NewSubscription,
+        plan: Plan,
+        now: DateTime<Utc>,
+    ) -> Result<Subscription, BillingError> {
         let discount = new.discount.clone();
-        let mut sub = Subscription::start(
-            NewSubscription {
-                customer_id: customer.id.clone(),
-                ..new
-            },
-            &plan,
-            now,
-        )?;
+        let mut sub = Subscription::start(new, &plan, now)?;
         let charge_now = sub.status == SubscriptionStatus::Active;
         // The first billed period: this one, or the one after the trial.
         let first_billed = if charge_now {
@@ -458,6 +495,53 @@ impl Billing {
             Some(e) => Err(e),
             None => Ok(sub),
         }
+    }
+
+    /// The trial a new subscription gets. A customer gets the plan's trial once: the first
+    /// trial is claimed by a conditional write of the customer (`trial_used_at`), so of racing
+    /// subscriptions one trials and the others start paid, and a customer who had a trial
+    /// starts paid. An operator's `trial_days` overrides the plan's and is given regardless
+    /// (it counts as the customer's trial).
+    async fn claim_trial(
+        &self,
+        actor: &Actor,
+        customer: Customer,
+        new: &NewSubscription,
+        plan: &Plan,
+        now: DateTime<Utc>,
+    ) -> Result<(Customer, Trial), BillingError> {
+        let days = new.trial_days.unwrap_or(plan.trial_days);
+        if days > crate::subscription::MAX_TRIAL_DAYS {
+            return Err(BillingError::field(
+                "trial_days",
+                format!("must be at most {}", crate::subscription::MAX_TRIAL_DAYS),
+            ));
+        }
+        if days == 0 {
+            return Ok((
+                customer,
+                Trial {
+                    days,
+                    claimed: false,
+                },
+            ));
+        }
+        let id = customer.id.clone();
+        let (customer, claimed) = self
+            .update_customer_with(&id, Some(customer), |c| {
+                if c.trial_used_at.is_some() {
+                    return false;
+                }
+                c.trial_used_at = Some(now);
+                c.updated_at = now;
+                true
+            })
+            .await?;
+        let days = match (actor, claimed) {
+            (Actor::Operator, _) | (_, true) => days,
+            (_, false) => 0,
+        };
+        Ok((customer, Trial { days, claimed }))
     }
 
     // ---- invoices and charges --------------------------------------------------------------

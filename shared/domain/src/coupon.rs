@@ -161,8 +161,8 @@ impl Coupon {
                 ));
             }
         }
-        if new.redeem_by.is_some_and(|t| t <= now) {
-            v.push(FieldError::new("redeem_by", "must be in the future"));
+        if let Some(at) = new.redeem_by {
+            v.check(crate::validation::future_time("redeem_by", at, now));
         }
         v.check(at_least_one("max_redemptions", new.max_redemptions));
         v.check(at_least_one(
@@ -298,8 +298,8 @@ impl PromotionCode {
         if !coupon.active {
             v.push(FieldError::new("coupon_id", "the coupon is archived"));
         }
-        if new.expires_at.is_some_and(|t| t <= now) {
-            v.push(FieldError::new("expires_at", "must be in the future"));
+        if let Some(at) = new.expires_at {
+            v.check(crate::validation::future_time("expires_at", at, now));
         }
         v.check(at_least_one("max_redemptions", new.max_redemptions));
         v.finish()?;
@@ -478,7 +478,7 @@ impl Discount {
         }
         let (off, label) = match self.coupon.value {
             CouponValue::PercentOff(p) => (
-                Money::round(subtotal.amount() * p / Decimal::ONE_HUNDRED, currency),
+                subtotal.percent(p).map_err(conflict)?,
                 format!("{}% off", p.normalize()),
             ),
             CouponValue::AmountOff(m) if m.currency() == currency => (

@@ -232,6 +232,8 @@ pub struct Customer {
     pub processor_customer_id: Option<String>,
     /// The payment method charged when a subscription names none.
     pub default_payment_method_id: Option<String>,
+    /// When the customer's first trial began: a customer gets a plan's trial once.
+    pub trial_used_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -302,6 +304,7 @@ impl Customer {
                 metadata,
                 processor_customer_id: None,
                 default_payment_method_id: None,
+                trial_used_at: None,
                 created_at: now,
                 updated_at: now,
                 version: 0,

@@ -121,16 +121,50 @@ pub enum RefundDestination {
     CreditBalance,
 }
 
+/// Where a refund stands (Stripe's refund statuses that matter here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Claimed on the invoice, the processor not yet answered: its amount is held, so no other
+    /// refund can take it, and nothing was given back yet.
+    Pending,
+    Succeeded,
+    /// The processor refused it: its amount is free again.
+    Failed,
+}
+
 /// Money given back from a successful payment (`re_...` at Stripe).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRecord {
-    /// The processor's refund; `None` for a refund to the credit balance.
+    /// The processor's refund; `None` for a refund to the credit balance, and while pending.
     pub processor_refund_id: Option<String>,
     pub destination: RefundDestination,
     pub processor_payment_id: String,
     pub amount: Money,
     pub reason: Option<RefundReason>,
+    pub status: RefundStatus,
+    /// The idempotency key of the processor's refund (also in its metadata, so the processor's
+    /// report finds the claim); `None` for a refund to the credit balance or one made elsewhere.
+    pub key: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl RefundRecord {
+    /// Whether it holds or gave back money (pending or succeeded).
+    pub fn counts(&self) -> bool {
+        self.status != RefundStatus::Failed
+    }
+}
+
+/// A refund claimed on an invoice ([`Invoice::claim_refund`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundClaim {
+    /// What is claimed; the rest of the invoice's paid amount when `None`.
+    pub amount: Option<Money>,
+    pub reason: Option<RefundReason>,
+    pub to: RefundDestination,
+    /// The request's own key (its `Idempotency-Key`); a claim with this key is answered again.
+    pub request_key: Option<String>,
 }
 
 /// Where a dispute (a chargeback) stands, as Stripe reports it.
@@ -436,14 +470,114 @@ impl Invoice {
         Ok(())
     }
 
+    /// Refunded or held by a pending refund: what no other refund can take.
     pub fn amount_refunded(&self) -> Result<Money, MoneyError> {
-        sum(self.currency, self.refunds.iter().map(|r| &r.amount))
+        sum(
+            self.currency,
+            self.refunds
+                .iter()
+                .filter(|r| r.counts())
+                .map(|r| &r.amount),
+        )
     }
 
-    /// The idempotency key of the next refund: the same for a repeated request, another for
-    /// the next refund.
-    pub fn next_refund_key(&self) -> String {
-        format!("invoice:{}:refund:{}", self.id, self.refunds.len() + 1)
+    /// Claims a refund before any money moves: the amount left (paid less every refund that
+    /// is not failed) is checked and the claim recorded in one change, which the store writes
+    /// under the invoice's version, so racing refunds, to any destination, never together take
+    /// more than was paid. A refund to the card is claimed `Pending` (nothing given back until
+    /// the processor agrees: [`Self::settle_refund`]); one to the credit balance succeeds at
+    /// once. A claim with the same request key is the same refund: its index is answered again
+    /// and nothing new is claimed. Returns the claim's index in `refunds` and whether it is new.
+    pub fn claim_refund(
+        &mut self,
+        claim: &RefundClaim,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, bool), BillingError> {
+        let key = match (&claim.to, &claim.request_key) {
+            (RefundDestination::CreditBalance, _) => None,
+            (RefundDestination::PaymentMethod, Some(request)) => {
+                Some(format!("invoice:{}:refund:request:{request}", self.id))
+            }
+            // Claims are never removed (a refused one stays `failed`), so the count only grows.
+            (RefundDestination::PaymentMethod, None) => Some(format!(
+                "invoice:{}:refund:{}",
+                self.id,
+                self.refunds.len() + 1
+            )),
+        };
+        if let Some(index) = key
+            .as_ref()
+            .and_then(|k| self.refunds.iter().position(|r| r.key.as_ref() == Some(k)))
+        {
+            return Ok((index, false));
+        }
+        let conflict = |e: MoneyError| BillingError::Conflict(e.to_string());
+        let left = self
+            .amount_paid
+            .checked_sub(&self.amount_refunded().map_err(conflict)?)
+            .map_err(conflict)?;
+        let amount = claim.amount.unwrap_or(left);
+        if amount.currency() != self.currency {
+            return Err(BillingError::field(
+                "amount",
+                format!("must be in the invoice's currency, {}", self.currency),
+            ));
+        }
+        if amount.amount() > left.amount() {
+            return Err(BillingError::field(
+                "amount",
+                format!("at most {} is left to refund", left.amount()),
+            ));
+        }
+        let payment_id = self.refundable_payment(amount)?;
+        let status = match claim.to {
+            RefundDestination::CreditBalance => RefundStatus::Succeeded,
+            RefundDestination::PaymentMethod => RefundStatus::Pending,
+        };
+        self.record_refund(
+            RefundRecord {
+                processor_refund_id: None,
+                destination: claim.to,
+                processor_payment_id: payment_id,
+                amount,
+                reason: claim.reason,
+                status,
+                key,
+                created_at: now,
+            },
+            now,
+        );
+        Ok((self.refunds.len() - 1, true))
+    }
+
+    /// The processor's answer to the pending refund with `key`: `Some(id)` made it (recorded
+    /// once, with its event), `None` refused it (its amount is free again). Returns whether
+    /// anything changed: a refund already settled stays as it is.
+    pub fn settle_refund(
+        &mut self,
+        key: &str,
+        processor_refund_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let Some(index) = self
+            .refunds
+            .iter()
+            .position(|r| r.key.as_deref() == Some(key) && r.status == RefundStatus::Pending)
+        else {
+            return false;
+        };
+        let refund = &mut self.refunds[index];
+        match processor_refund_id {
+            Some(id) => {
+                refund.status = RefundStatus::Succeeded;
+                refund.processor_refund_id = Some(id.to_owned());
+                let amount = refund.amount;
+                self.record(EventKind::InvoiceRefunded, now, amount, None);
+            }
+            None => refund.status = RefundStatus::Failed,
+        }
+        self.updated_at = now;
+        true
     }
 
     /// The successful payment that `amount` can be refunded from (the newest with enough left).
@@ -466,7 +600,7 @@ impl Invoice {
                 self.currency,
                 self.refunds
                     .iter()
-                    .filter(|r| r.processor_payment_id == id)
+                    .filter(|r| r.processor_payment_id == id && r.counts())
                     .map(|r| &r.amount),
             )
             .map_err(conflict)?;
@@ -492,7 +626,8 @@ impl Invoice {
     }
 
     /// Records refunds the processor made that this invoice does not know yet (made in the
-    /// processor's dashboard, or made by a refund call whose answer was lost). Returns whether
+    /// processor's dashboard, or made by a refund call whose answer was lost): one that carries
+    /// the key of a pending claim settles that claim instead of adding another. Returns whether
     /// any was new.
     pub fn record_processor_refunds(
         &mut self,
@@ -509,6 +644,12 @@ impl Invoice {
             if known || refund.amount.currency() != self.currency {
                 continue;
             }
+            if let Some(key) = &refund.key {
+                if self.settle_refund(key, Some(&refund.refund_id), now) {
+                    changed = true;
+                    continue;
+                }
+            }
             self.record_refund(
                 RefundRecord {
                     processor_refund_id: Some(refund.refund_id.clone()),
@@ -516,6 +657,8 @@ impl Invoice {
                     processor_payment_id: payment_id.to_owned(),
                     amount: refund.amount,
                     reason: None,
+                    status: RefundStatus::Succeeded,
+                    key: refund.key.clone(),
                     created_at: now,
                 },
                 now,
@@ -614,8 +757,11 @@ impl Invoice {
         true
     }
 
-    pub fn record_refund(&mut self, refund: RefundRecord, now: DateTime<Utc>) {
-        self.record(EventKind::InvoiceRefunded, now, refund.amount, None);
+    /// Adds a refund; one that succeeded records its event (a pending one does when it settles).
+    fn record_refund(&mut self, refund: RefundRecord, now: DateTime<Utc>) {
+        if refund.status == RefundStatus::Succeeded {
+            self.record(EventKind::InvoiceRefunded, now, refund.amount, None);
+        }
         if refund.destination == RefundDestination::CreditBalance {
             let what = format!("refund:{}", self.refunds.len() + 1);
             self.credit_changes.push(CreditTransaction::for_invoice(
@@ -1093,6 +1239,7 @@ mod tests {
             refund_id: id.into(),
             amount: usd(cents),
             gave_back,
+            key: None,
         };
         let refunds = [
             reported("re_1", 2000, true),
@@ -1102,6 +1249,111 @@ mod tests {
         assert!(!inv.record_processor_refunds("pi_1", &refunds, t0()));
         assert_eq!(inv.amount_refunded(), Ok(usd(2000)));
         assert_eq!(inv.events.kinds(), [EventKind::InvoiceRefunded]);
+    }
+
+    fn claim(cents: Option<i64>, to: RefundDestination, key: Option<&str>) -> RefundClaim {
+        RefundClaim {
+            amount: cents.map(usd),
+            reason: None,
+            to,
+            request_key: key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_card_refund_holds_its_amount_until_the_processor_answers() {
+        let mut inv = paid_invoice();
+        let card = claim(Some(4800), RefundDestination::PaymentMethod, Some("k1"));
+        let (index, new) = inv.claim_refund(&card, t0()).expect("claimed");
+        assert!(new);
+        assert_eq!(inv.refunds[index].status, RefundStatus::Pending);
+        // Held: neither the card nor the credit balance can take more than is left.
+        assert_eq!(inv.amount_refunded(), Ok(usd(4800)));
+        assert!(inv.events.kinds().is_empty(), "nothing was given back yet");
+        let credit = claim(Some(4800), RefundDestination::CreditBalance, None);
+        let refused = inv
+            .claim_refund(&credit, t0())
+            .expect_err("only 31.99 left");
+        assert!(matches!(refused, BillingError::Validation(ref e) if e[0].field == "amount"));
+        // The same request claims nothing new.
+        assert_eq!(inv.claim_refund(&card, t0()).ok(), Some((index, false)));
+        let key = inv.refunds[index]
+            .key
+            .clone()
+            .expect("card refunds are keyed");
+        assert!(inv.settle_refund(&key, Some("re_1"), t0()));
+        assert!(!inv.settle_refund(&key, Some("re_1"), t0()), "settled once");
+        assert_eq!(inv.refunds[index].status, RefundStatus::Succeeded);
+        assert_eq!(inv.events.kinds(), [EventKind::InvoiceRefunded]);
+    }
+
+    #[test]
+    fn a_refused_refund_frees_its_amount() {
+        let mut inv = paid_invoice();
+        let card = claim(None, RefundDestination::PaymentMethod, None);
+        let (index, _) = inv.claim_refund(&card, t0()).expect("claimed");
+        assert_eq!(inv.refunds[index].amount, usd(7999));
+        let key = inv.refunds[index].key.clone().expect("keyed");
+        assert!(inv.settle_refund(&key, None, t0()));
+        assert_eq!(inv.refunds[index].status, RefundStatus::Failed);
+        assert_eq!(inv.amount_refunded(), Ok(usd(0)));
+        // The next refund has a key of its own (a refused one is never reused).
+        let (next, _) = inv
+            .claim_refund(&claim(None, RefundDestination::CreditBalance, None), t0())
+            .expect("the whole amount is free again");
+        assert_eq!(inv.refunds[next].status, RefundStatus::Succeeded);
+        assert_eq!(inv.amount_refunded(), Ok(usd(7999)));
+        assert_eq!(inv.events.kinds(), [EventKind::InvoiceRefunded]);
+    }
+
+    #[test]
+    fn the_processors_report_of_a_pending_refund_settles_it_instead_of_adding_one() {
+        let mut inv = paid_invoice();
+        let (index, _) = inv
+            .claim_refund(
+                &claim(Some(1000), RefundDestination::PaymentMethod, None),
+                t0(),
+            )
+            .expect("claimed");
+        let report = crate::payments::ProcessorRefund {
+            refund_id: "re_9".into(),
+            amount: usd(1000),
+            gave_back: true,
+            key: inv.refunds[index].key.clone(),
+        };
+        assert!(inv.record_processor_refunds("pi_1", &[report], t0()));
+        assert_eq!(inv.refunds.len(), 1);
+        assert_eq!(
+            inv.refunds[index].processor_refund_id.as_deref(),
+            Some("re_9")
+        );
+        assert_eq!(inv.amount_refunded(), Ok(usd(1000)));
+    }
+
+    proptest! {
+        /// However many refunds are claimed, to either destination and in any order, they
+        /// never hold more than was paid.
+        #[test]
+        fn claims_never_exceed_what_was_paid(
+            claims in proptest::collection::vec((1i64..9000, any::<bool>(), any::<bool>()), 1..12)
+        ) {
+            let mut inv = paid_invoice();
+            for (i, (cents, to_card, refused)) in claims.into_iter().enumerate() {
+                let to = if to_card {
+                    RefundDestination::PaymentMethod
+                } else {
+                    RefundDestination::CreditBalance
+                };
+                let key = format!("k{i}");
+                if let Ok((index, true)) = inv.claim_refund(&claim(Some(cents), to, Some(&key)), t0()) {
+                    if let Some(k) = inv.refunds[index].key.clone() {
+                        inv.settle_refund(&k, (!refused).then_some("re_x"), t0());
+                    }
+                }
+                let refunded = inv.amount_refunded().expect("one currency");
+                prop_assert!(refunded.amount() <= inv.amount_paid.amount());
+            }
+        }
     }
 
     #[test]

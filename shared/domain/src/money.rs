@@ -96,9 +96,17 @@ pub enum MoneyError {
     CurrencyMismatch(Currency, Currency),
     #[error("amount out of range")]
     Overflow,
+    #[error("must be at most {MAX_MINOR_UNITS} minor units (what the payment processor takes)")]
+    TooLarge,
     #[error("amount must not be negative")]
     Negative,
 }
+
+/// The largest amount taken from outside (a price, a coupon's amount off, a limit), in minor
+/// units: the most Stripe charges at once (99,999,999, so $999,999.99). Every sum of such
+/// amounts the service makes stays far inside what `Decimal` holds, and every money operation
+/// is checked anyway.
+pub const MAX_MINOR_UNITS: i64 = 99_999_999;
 
 /// An amount of money in one currency, always at the currency's minor unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +127,15 @@ impl Money {
             });
         }
         Ok(Self::at_minor_unit(amount, currency))
+    }
+
+    /// An amount from outside: exact ([`Money::new`]) and at most [`MAX_MINOR_UNITS`] either way.
+    pub fn input(amount: Decimal, currency: Currency) -> Result<Self, MoneyError> {
+        let money = Self::new(amount, currency)?;
+        match money.to_minor_units() {
+            Ok(units) if units.checked_abs().is_some_and(|u| u <= MAX_MINOR_UNITS) => Ok(money),
+            _ => Err(MoneyError::TooLarge),
+        }
     }
 
     /// Construction from a computed amount, rounded once with [`ROUNDING`].
@@ -194,15 +211,22 @@ impl Money {
 
     /// Splits into `parts` amounts that differ by at most one minor unit and add up exactly to
     /// this amount; the larger parts come first.
-    pub fn split_evenly(&self, parts: u32) -> Vec<Money> {
+    pub fn split_evenly(&self, parts: u32) -> Result<Vec<Money>, MoneyError> {
         if parts == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let minor = Decimal::new(1, self.currency.minor_units());
-        let units = (self.amount / minor).trunc();
+        let units = self
+            .amount
+            .checked_div(minor)
+            .ok_or(MoneyError::Overflow)?
+            .trunc();
         let n = Decimal::from(parts);
-        let base = (units / n).trunc();
-        let remainder = units - base * n;
+        let base = units.checked_div(n).ok_or(MoneyError::Overflow)?.trunc();
+        let remainder = base
+            .checked_mul(n)
+            .and_then(|whole| units.checked_sub(whole))
+            .ok_or(MoneyError::Overflow)?;
         (0..parts)
             .map(|i| {
                 let extra = if Decimal::from(i) < remainder.abs() {
@@ -214,7 +238,11 @@ impl Money {
                 } else {
                     Decimal::ZERO
                 };
-                Self::at_minor_unit((base + extra) * minor, self.currency)
+                let part = base
+                    .checked_add(extra)
+                    .and_then(|u| u.checked_mul(minor))
+                    .ok_or(MoneyError::Overflow)?;
+                Ok(Self::at_minor_unit(part, self.currency))
             })
             .collect()
     }
@@ -316,6 +344,12 @@ mod tests {
             Money::from_minor_units(2999, Currency::Usd),
             usd(dec!(29.99))
         );
+        assert_eq!(
+            Money::new(Decimal::MAX, Currency::Usd)
+                .and_then(|m| m.split_evenly(3))
+                .err(),
+            Some(MoneyError::Overflow)
+        );
         let huge = Money::new(Decimal::MAX, Currency::Usd);
         if let Ok(huge) = huge {
             assert_eq!(huge.to_minor_units(), Err(MoneyError::Overflow));
@@ -347,7 +381,7 @@ mod tests {
         #[test]
         fn split_parts_add_back_to_the_total(units in -10_000_000i64..10_000_000, parts in 1u32..400, currency in any_currency()) {
             let total = Money::from_minor_units(units, currency);
-            let split = total.split_evenly(parts);
+            let split = total.split_evenly(parts).expect("in range");
             prop_assert_eq!(split.len() as u32, parts);
             let mut sum = Money::zero(currency);
             for part in &split {
@@ -390,5 +424,26 @@ mod tests {
             let exact = money.amount() * pct / Decimal::ONE_HUNDRED;
             prop_assert!((share.amount() - exact).abs() <= Decimal::new(5, 3));
         }
+    }
+
+    #[test]
+    fn amounts_from_outside_stop_at_what_the_processor_takes() {
+        assert!(Money::input(dec!(999999.99), Currency::Usd).is_ok());
+        assert!(Money::input(dec!(-999999.99), Currency::Usd).is_ok());
+        for too_large in [
+            dec!(1000000.00),
+            Decimal::MAX,
+            dec!(9999999999999999999999999999),
+        ] {
+            assert_eq!(
+                Money::input(too_large, Currency::Usd),
+                Err(MoneyError::TooLarge)
+            );
+        }
+        assert_eq!(
+            Money::input(dec!(99999999), Currency::Jpy).map(|m| m.amount()),
+            Ok(dec!(99999999))
+        );
+        assert!(Money::input(dec!(100000000), Currency::Jpy).is_err());
     }
 }

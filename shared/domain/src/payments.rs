@@ -53,6 +53,9 @@ pub struct ProcessorRefund {
     pub amount: Money,
     /// Failed and canceled refunds gave nothing back; pending and succeeded ones did.
     pub gave_back: bool,
+    /// The key our refund call gave it (its metadata), naming the claim it settles; `None` for
+    /// a refund made elsewhere (the processor's dashboard).
+    pub key: Option<String>,
 }
 
 /// A payment as the processor holds it now. Webhook events are hints: handlers read the
@@ -74,6 +77,10 @@ pub enum PaymentError {
     /// Retrying will not help (bad request, unknown object).
     #[error("payment processor refused the request: {0}")]
     Rejected(String),
+    /// The processor refused the request for a reason it names (`amount_too_large`,
+    /// `charge_disputed`...): the caller's to fix, never retried.
+    #[error("payment processor refused the request ({code}): {message}")]
+    Refused { code: String, message: String },
 }
 
 #[async_trait]
@@ -94,7 +101,9 @@ pub trait PaymentGateway: Send + Sync {
         idempotency_key: &str,
     ) -> Result<AttachOutcome, PaymentError>;
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, PaymentError>;
-    /// Refunds `amount` of a successful payment; returns the refund id.
+    /// Refunds `amount` of a successful payment; returns the refund id. `idempotency_key` also
+    /// goes into the refund's metadata (`refund_key`), so the processor's report of it names
+    /// the claim it settles.
     async fn refund(
         &self,
         payment_id: &str,

@@ -27,8 +27,9 @@ use crate::subscription::{Subscription, SubscriptionStatus};
 #[derive(Debug, Clone)]
 pub struct PlanChange {
     pub plan_id: PlanId,
-    /// Prorate an immediate change (default true).
-    pub prorate: bool,
+    /// Prorate an immediate change (default true). Operators only: a customer's immediate
+    /// change is always prorated.
+    pub prorate: Option<bool>,
     /// `None`: upgrades now, downgrades at the period end.
     pub at_period_end: Option<bool>,
 }
@@ -141,6 +142,12 @@ impl Billing {
         id: &SubscriptionId,
         change: PlanChange,
     ) -> Result<Subscription, BillingError> {
+        if change.prorate.is_some() && *actor != Actor::Operator {
+            return Err(BillingError::field(
+                "prorate",
+                "only operators choose whether a change is prorated",
+            ));
+        }
         let mut sub = self.get_subscription(actor, id).await?;
         let to = match self.plans.get_plan(&change.plan_id).await? {
             Some(plan) => plan,
@@ -162,8 +169,17 @@ impl Billing {
             sub.switch_plan(&to, now)?;
             return self.store_changed(sub).await;
         }
-        let bill = bill_for_change(&sub, &from, &to, change.prorate, now)?;
+        let bill = bill_for_change(&sub, &from, &to, change.prorate.unwrap_or(true), now)?;
         let net = sum(&bill.lines, Money::zero(to.price.currency()))?;
+        if net.is_negative() && *actor != Actor::Operator {
+            // Credit for unused time is an operator's to give (else a customer could move
+            // down and up again for less than the plan's price).
+            return Err(BillingError::field(
+                "at_period_end",
+                "a change that leaves credit takes effect at the period's end; an operator can \
+                 apply it now",
+            ));
+        }
         if net.is_negative() || net.amount().is_zero() {
             // A downgrade now: its credit goes on the next invoice.
             sub.pending_lines.extend(bill.lines);

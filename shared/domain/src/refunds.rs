@@ -1,13 +1,21 @@
 //! Refunds by operators: full or partial, from a successful payment, once per request.
+//!
+//! A refund is claimed on the invoice before any money moves (see [`Invoice::claim_refund`]):
+//! the claim is a conditional write, so refunds racing each other, to the card or to the credit
+//! balance, never together give back more than the invoice took. A refund to the card then goes
+//! to the processor under the claim's key and is settled by its answer; a refused one frees its
+//! amount, and one whose answer was lost stays pending until the request is retried with the
+//! same `Idempotency-Key` or the processor's report (`charge.refunded`) settles it.
 
 use rust_decimal::Decimal;
 
 use crate::access::Actor;
 use crate::error::BillingError;
 use crate::ids::InvoiceId;
-use crate::invoice::{Invoice, RefundDestination, RefundReason, RefundRecord};
+use crate::invoice::{Invoice, RefundClaim, RefundDestination, RefundReason, RefundStatus};
 use crate::money::Money;
-use crate::service::{stale_on_conflict, Billing};
+use crate::payments::PaymentError;
+use crate::service::Billing;
 
 /// `POST /invoices/{id}/refunds`.
 #[derive(Debug, Clone, Default)]
@@ -24,8 +32,7 @@ pub struct RefundRequest {
 }
 
 impl Billing {
-    /// Refunds part or all of what an invoice was paid. The processor call carries the key of
-    /// the invoice's next refund, so a retried request refunds once.
+    /// Refunds part or all of what an invoice was paid: claimed first, then paid out.
     pub async fn refund_invoice(
         &self,
         actor: &Actor,
@@ -36,77 +43,53 @@ impl Billing {
             return Err(BillingError::NotFound("invoice"));
         }
         let invoice = self.get_invoice(actor, id).await?;
-        let conflict = |e: crate::money::MoneyError| BillingError::Conflict(e.to_string());
-        let left = invoice
-            .amount_paid
-            .checked_sub(&invoice.amount_refunded().map_err(conflict)?)
-            .map_err(conflict)?;
-        let amount = match request.amount {
-            Some(amount) => Money::new(amount, invoice.currency)
+        let claim = RefundClaim {
+            amount: request
+                .amount
+                .map(|amount| Money::new(amount, invoice.currency))
+                .transpose()
                 .map_err(|e| BillingError::field("amount", e.to_string()))?,
-            None => left,
-        };
-        if amount.amount() > left.amount() {
-            return Err(BillingError::field(
-                "amount",
-                format!("at most {} is left to refund", left.amount()),
-            ));
-        }
-        let payment_id = invoice.refundable_payment(amount)?;
-        if request.to == RefundDestination::CreditBalance {
-            // No processor call: one conditional write of the invoice and the balance.
-            let mut invoice = invoice;
-            let now = self.now();
-            invoice.record_refund(
-                RefundRecord {
-                    processor_refund_id: None,
-                    destination: RefundDestination::CreditBalance,
-                    processor_payment_id: payment_id,
-                    amount,
-                    reason: request.reason,
-                    created_at: now,
-                },
-                now,
-            );
-            self.invoices
-                .update_invoice(&mut invoice)
-                .await
-                .map_err(stale_on_conflict("invoice"))?;
-            return Ok(invoice);
-        }
-        let refund_id = self
-            .payments
-            .refund(
-                &payment_id,
-                amount,
-                &match &request.request_key {
-                    Some(key) => format!("invoice:{}:refund:request:{key}", invoice.id),
-                    None => invoice.next_refund_key(),
-                },
-            )
-            .await?;
-        let now = self.now();
-        let refund = RefundRecord {
-            processor_refund_id: Some(refund_id),
-            destination: RefundDestination::PaymentMethod,
-            processor_payment_id: payment_id,
-            amount,
             reason: request.reason,
-            created_at: now,
+            to: request.to,
+            request_key: request.request_key,
         };
-        // The processor's own report (`charge.refunded`) may have recorded the refund first.
+        let now = self.now();
+        let mut index = 0;
         let (invoice, _) = self
             .update_invoice_with(&invoice.id, |invoice| {
-                let known = invoice.refunds.iter().any(|r| {
-                    r.processor_refund_id.is_some()
-                        && r.processor_refund_id == refund.processor_refund_id
-                });
-                if !known {
-                    invoice.record_refund(refund.clone(), now);
-                }
-                Ok(!known)
+                let (at, new) = invoice.claim_refund(&claim, now)?;
+                index = at;
+                Ok(new)
             })
             .await?;
-        Ok(invoice)
+        let refund = invoice.refunds[index].clone();
+        let key = match (&refund.key, refund.status) {
+            (Some(key), RefundStatus::Pending) => key.clone(),
+            // To the credit balance (done in the claim), or settled already.
+            _ => return Ok(invoice),
+        };
+        let (processor_refund_id, refused) = match self
+            .payments
+            .refund(&refund.processor_payment_id, refund.amount, &key)
+            .await
+        {
+            Ok(id) => (Some(id), None),
+            Err(e @ (PaymentError::Rejected(_) | PaymentError::Refused { .. })) => (None, Some(e)),
+            // The answer was lost: the claim stays pending, holding its amount, until a retry
+            // under the same key or the processor's report settles it.
+            Err(e @ PaymentError::Transient(_)) => return Err(e.into()),
+        };
+        let (invoice, _) = self
+            .update_invoice_with(&invoice.id, |invoice| {
+                Ok(invoice.settle_refund(&key, processor_refund_id.as_deref(), now))
+            })
+            .await?;
+        match refused {
+            None => Ok(invoice),
+            Some(PaymentError::Refused { code, message }) if code == "amount_too_large" => {
+                Err(BillingError::field("amount", message))
+            }
+            Some(e) => Err(e.into()),
+        }
     }
 }

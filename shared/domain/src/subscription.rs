@@ -324,9 +324,7 @@ impl Subscription {
             | SubscriptionStatus::Incomplete => return Err(illegal(self.status, "pause")),
         }
         if let Some(at) = resumes_at {
-            if at <= now {
-                return Err(BillingError::field("resumes_at", "must be in the future"));
-            }
+            crate::validation::future_time("resumes_at", at, now)?;
         }
         self.status = SubscriptionStatus::Paused;
         self.pause = Some(Pause {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Datelike, Duration, Utc};
+
 /// One invalid field: a JSON-pointer-like path (`billing_address.country`) and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -104,4 +106,69 @@ pub fn optional_text(
     max: usize,
 ) -> Result<Option<String>, FieldError> {
     value.map(|v| text(field, v, max)).transpose()
+}
+
+/// How far ahead of now a time from outside may lie (a pause's end, a coupon's or a code's
+/// expiry, the test clock's target): ten years. Nothing here needs more, and every stored time
+/// stays far inside what the store and every reader can hold.
+pub const TIME_HORIZON_DAYS: i64 = 3653;
+
+/// A time from outside that must lie after `now` and within [`TIME_HORIZON_DAYS`] of it (so in
+/// the years 1970 to 9999 too).
+pub fn future_time(
+    field: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, FieldError> {
+    if at <= now {
+        return Err(FieldError::new(field, "must be in the future"));
+    }
+    let horizon = now.checked_add_signed(Duration::days(TIME_HORIZON_DAYS));
+    if horizon.is_none_or(|h| at > h) || !(1970..=9999).contains(&at.year()) {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {TIME_HORIZON_DAYS} days (ten years) ahead"),
+        ));
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    #[test]
+    fn a_time_within_the_horizon_is_taken() {
+        let at = now() + Duration::days(TIME_HORIZON_DAYS);
+        assert_eq!(future_time("resumes_at", at, now()), Ok(at));
+    }
+
+    #[test]
+    fn the_past_and_beyond_the_horizon_are_refused() {
+        for at in [
+            now(),
+            now() - Duration::days(1),
+            now() + Duration::days(TIME_HORIZON_DAYS) + Duration::seconds(1),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+                .single()
+                .expect("time"),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0)
+                .single()
+                .expect("time"),
+        ] {
+            let refused = future_time("resumes_at", at, now());
+            assert_eq!(
+                refused.map_err(|e| e.field),
+                Err("resumes_at".to_owned()),
+                "{at}"
+            );
+        }
+    }
 }

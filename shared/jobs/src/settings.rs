@@ -10,7 +10,8 @@ use billing_domain::dunning::{DunningPolicy, FinalAction};
 pub struct Settings {
     /// `TABLE_NAME` (default `billing`).
     pub table_name: String,
-    /// `STRIPE_SECRET_KEY` (default `sk_test_local`, which only the simulator accepts).
+    /// `STRIPE_SECRET_KEY`: required outside the local stack (`LOCAL_STACK=1`), where it
+    /// defaults to `sk_test_local`, which only the simulator accepts.
     pub stripe_secret_key: String,
     /// `STRIPE_API_BASE`: the Stripe API's URL (the simulator locally); Stripe's own if unset.
     pub stripe_api_base: Option<String>,
@@ -37,8 +38,8 @@ pub struct Settings {
     /// `PUBLIC_API_URL`: this API's public base URL, for unsubscribe links (default
     /// `http://127.0.0.1:3000`).
     pub public_api_url: String,
-    /// `UNSUBSCRIBE_SECRET`: signs unsubscribe links (required when deployed; a fixed local
-    /// value otherwise).
+    /// `UNSUBSCRIBE_SECRET`: signs unsubscribe links (required outside the local stack; a fixed
+    /// local value there).
     pub unsubscribe_secret: String,
     /// `WEBHOOKS_QUEUE_URL`: the SQS queue the bus's second rule fills and the webhook
     /// dispatcher drains (retries the scheduler finds due go there too).
@@ -112,9 +113,18 @@ impl Settings {
                 ))
             }
         };
+        // Outside the local stack a missing secret stops the function at start.
+        let local = matches!(var("LOCAL_STACK").as_deref(), Some("1" | "true"));
+        let secret = |name: &str, local_value: &str| match var(name) {
+            Some(value) => Ok(value),
+            None if local => Ok(local_value.to_owned()),
+            None => Err(format!(
+                "{name} must be set (only the local stack may leave it out)"
+            )),
+        };
         Ok(Settings {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "billing".into()),
-            stripe_secret_key: var("STRIPE_SECRET_KEY").unwrap_or_else(|| "sk_test_local".into()),
+            stripe_secret_key: secret("STRIPE_SECRET_KEY", "sk_test_local")?,
             stripe_api_base: var("STRIPE_API_BASE"),
             stripe_max_attempts: number("STRIPE_MAX_ATTEMPTS", 6)?,
             stripe_backoff: Duration::from_millis(number("STRIPE_BACKOFF_MS", 200)?),
@@ -127,8 +137,7 @@ impl Settings {
             customer_portal_url: var("CUSTOMER_PORTAL_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:3000/portal".into()),
             public_api_url: var("PUBLIC_API_URL").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
-            unsubscribe_secret: var("UNSUBSCRIBE_SECRET")
-                .unwrap_or_else(|| LOCAL_UNSUBSCRIBE_SECRET.into()),
+            unsubscribe_secret: secret("UNSUBSCRIBE_SECRET", LOCAL_UNSUBSCRIBE_SECRET)?,
             webhooks_queue_url: var("WEBHOOKS_QUEUE_URL"),
             allow_private_webhook_urls: matches!(
                 var("WEBHOOK_ALLOW_PRIVATE_URLS").as_deref(),

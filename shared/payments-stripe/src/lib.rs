@@ -53,6 +53,11 @@ enum Failure {
     },
     /// 404: no such object.
     Missing(String),
+    /// A 4xx with Stripe's error code: the request cannot succeed as it is.
+    Refused {
+        code: String,
+        message: String,
+    },
     Rejected(String),
 }
 
@@ -74,6 +79,16 @@ fn classify(error: StripeError) -> Failure {
             message: e.message.unwrap_or_default(),
         },
         StripeError::Stripe(e, 404) => Failure::Missing(e.message.unwrap_or_default()),
+        StripeError::Stripe(e, status) if (400..500).contains(&status) && e.code.is_some() => {
+            Failure::Refused {
+                code: e
+                    .code
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default(),
+                message: e.message.unwrap_or_default(),
+            }
+        }
         StripeError::Stripe(e, status) => {
             Failure::Rejected(format!("HTTP {status}: {}", e.message.unwrap_or_default()))
         }
@@ -148,6 +163,7 @@ fn rejected<T>(failure: Failure) -> Result<T, PaymentError> {
         Failure::Declined { code, message, .. } => {
             Err(PaymentError::Rejected(format!("{code}: {message}")))
         }
+        Failure::Refused { code, message } => Err(PaymentError::Refused { code, message }),
     }
 }
 
@@ -295,7 +311,13 @@ impl PaymentGateway for StripeGateway {
         let minor = amount
             .to_minor_units()
             .map_err(|e| PaymentError::Rejected(e.to_string()))?;
-        let refund = CreateRefund::new().payment_intent(payment_id).amount(minor);
+        let refund = CreateRefund::new()
+            .payment_intent(payment_id)
+            .amount(minor)
+            .metadata(HashMap::from([(
+                "refund_key".to_owned(),
+                idempotency_key.to_owned(),
+            )]));
         let strategy = key(idempotency_key)?;
         match self
             .call("refund", || {
@@ -334,6 +356,10 @@ impl PaymentGateway for StripeGateway {
             .filter_map(|r| {
                 let currency = r.currency.to_string().parse::<Currency>().ok()?;
                 Some(ProcessorRefund {
+                    key: r
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.get("refund_key").cloned()),
                     refund_id: r.id.as_str().to_owned(),
                     amount: Money::from_minor_units(r.amount, currency),
                     gave_back: !matches!(r.status.as_deref(), Some("failed" | "canceled")),

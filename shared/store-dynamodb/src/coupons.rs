@@ -29,7 +29,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::items::{corrupt, parse_opt_ts, parse_ts, ts};
-use crate::{canceled, encode, key, n, s, unavailable, DynamoStore};
+use crate::{canceled, encode, encode_entity, key, n, s, unavailable, DynamoStore};
 
 const COUPONS_GSI1PK: &str = "COUPONS";
 
@@ -368,7 +368,8 @@ impl DynamoStore {
 #[async_trait]
 impl CouponRepo for DynamoStore {
     async fn insert_coupon(&self, coupon: &Coupon) -> Result<(), StoreError> {
-        self.insert(encode(&CouponItem::from(coupon))?).await
+        self.insert(encode_entity::<_, Coupon>(&CouponItem::from(coupon))?)
+            .await
     }
 
     async fn get_coupon(&self, id: &CouponId) -> Result<Option<Coupon>, StoreError> {
@@ -380,7 +381,7 @@ impl CouponRepo for DynamoStore {
     }
 
     async fn update_coupon(&self, coupon: &mut Coupon) -> Result<(), StoreError> {
-        self.replace(&CouponItem::from(&*coupon), &mut coupon.version)
+        self.replace::<_, Coupon>(&CouponItem::from(&*coupon), &mut coupon.version)
             .await
     }
 
@@ -402,7 +403,9 @@ impl CouponRepo for DynamoStore {
         let outcome = self
             .transact(vec![
                 TransactWriteItem::builder()
-                    .put(put(encode(&PromotionCodeItem::from(code))?)?)
+                    .put(put(encode_entity::<_, PromotionCode>(
+                        &PromotionCodeItem::from(code),
+                    )?)?)
                     .build(),
                 TransactWriteItem::builder().put(put(guard)?).build(),
             ])
@@ -445,7 +448,7 @@ impl CouponRepo for DynamoStore {
     }
 
     async fn update_promotion_code(&self, code: &mut PromotionCode) -> Result<(), StoreError> {
-        self.replace(&PromotionCodeItem::from(&*code), &mut code.version)
+        self.replace::<_, PromotionCode>(&PromotionCodeItem::from(&*code), &mut code.version)
             .await
     }
 }

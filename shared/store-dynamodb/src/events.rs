@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::items::{corrupt, parse_opt_ts, parse_ts, ts};
-use crate::{decode, encode, key, s, unavailable, DynamoStore, GSI1};
+use crate::{decode, encode_entity, key, s, unavailable, DynamoStore, GSI1};
 
 const OUTBOX_GSI1PK: &str = "OUTBOX";
 
@@ -136,7 +136,7 @@ impl DynamoStore {
             .map(|e| {
                 let put = Put::builder()
                     .table_name(self.table())
-                    .set_item(Some(encode(&EventItem::from(e))?))
+                    .set_item(Some(encode_entity::<_, DomainEvent>(&EventItem::from(e))?))
                     .build()
                     .map_err(unavailable)?;
                 Ok(TransactWriteItem::builder().put(put).build())
@@ -144,7 +144,8 @@ impl DynamoStore {
             .collect()
     }
 
-    /// Up to `limit` events not yet published, oldest first.
+    /// Up to `limit` events not yet published, oldest first. An unreadable one is set aside
+    /// (out of the outbox, marked `unreadable`), and the rest are published.
     pub async fn unpublished_events(&self, limit: i32) -> Result<Vec<DomainEvent>, StoreError> {
         let out = self
             .client()
@@ -157,11 +158,14 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| decode::<EventItem>(item).and_then(DomainEvent::try_from))
-            .collect()
+        let mut events = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            match decode::<EventItem>(item.clone()).and_then(DomainEvent::try_from) {
+                Ok(event) => events.push(event),
+                Err(e) => self.set_aside(&item, &["gsi1pk", "gsi1sk"], &e).await?,
+            }
+        }
+        Ok(events)
     }
 
     /// Takes a published event out of the outbox.

@@ -9,7 +9,7 @@ use billing_domain::customer::{Address, Company, Customer, Email, Metadata, Paym
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::invoice::{
     BillingReason, DisputeRecord, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, LineKind,
-    PaymentRecord, PaymentStatus, RefundDestination, RefundReason, RefundRecord,
+    PaymentRecord, PaymentStatus, RefundDestination, RefundReason, RefundRecord, RefundStatus,
 };
 use billing_domain::money::{Currency, Money};
 use billing_domain::period::Interval;
@@ -217,6 +217,9 @@ pub struct CustomerItem {
     pub processor_customer_id: Option<String>,
     #[serde(default)]
     pub default_payment_method_id: Option<String>,
+    /// Absent: the customer never had a trial.
+    #[serde(default)]
+    pub trial_used_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -240,6 +243,7 @@ impl From<&Customer> for CustomerItem {
             metadata: c.metadata.clone(),
             processor_customer_id: c.processor_customer_id.clone(),
             default_payment_method_id: c.default_payment_method_id.clone(),
+            trial_used_at: c.trial_used_at.map(ts),
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),
             version: c.version,
@@ -261,6 +265,7 @@ impl TryFrom<CustomerItem> for Customer {
             metadata: i.metadata,
             processor_customer_id: i.processor_customer_id,
             default_payment_method_id: i.default_payment_method_id,
+            trial_used_at: parse_opt_ts("trial_used_at", &i.trial_used_at)?,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,
@@ -530,6 +535,9 @@ pub struct RefundItem {
     processor_payment_id: String,
     amount: String,
     reason: Option<RefundReason>,
+    status: RefundStatus,
+    #[serde(default)]
+    key: Option<String>,
     created_at: String,
 }
 
@@ -620,6 +628,8 @@ impl From<&Invoice> for InvoiceItem {
                     processor_payment_id: r.processor_payment_id.clone(),
                     amount: r.amount.amount().to_string(),
                     reason: r.reason,
+                    status: r.status,
+                    key: r.key.clone(),
                     created_at: ts(r.created_at),
                 })
                 .collect(),
@@ -678,6 +688,8 @@ impl TryFrom<InvoiceItem> for Invoice {
                     processor_payment_id: r.processor_payment_id,
                     amount: money("refunds.amount", &r.amount, i.currency)?,
                     reason: r.reason,
+                    status: r.status,
+                    key: r.key,
                     created_at: parse_ts("refunds.created_at", &r.created_at)?,
                 })
             })

@@ -74,6 +74,21 @@ fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// An entity's item, encoded once it is known to read back as an entity `T`: the store never
+/// writes what it cannot read (a time past the year 9999, say, which would then stop every
+/// reader of the item, and of the indexes it sorts first in).
+fn encode_entity<I, T>(item: &I) -> Result<Item, StoreError>
+where
+    I: Serialize + DeserializeOwned,
+    T: TryFrom<I, Error = StoreError>,
+{
+    let encoded = encode(item)?;
+    T::try_from(decode::<I>(encoded.clone())?).map_err(|e| {
+        StoreError::Corrupt(format!("refused to write an item that reads back as: {e}"))
+    })?;
+    Ok(encoded)
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -123,6 +138,42 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         out.item.map(decode).transpose()
+    }
+
+    /// Sets aside an item a job could not read: takes it out of the index that hands it to the
+    /// job (removes `index_attributes`) and marks it `unreadable` with the reason, so the job goes
+    /// on with every other item and does not meet it again. The log line (key and reason, never
+    /// the content) is the record an operator and the `UnreadableItems` metric find it by.
+    pub(crate) async fn set_aside(
+        &self,
+        item: &Item,
+        index_attributes: &[&str],
+        error: &StoreError,
+    ) -> Result<(), StoreError> {
+        let field = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (pk, sk) = (field("pk"), field("sk"));
+        tracing::error!(pk = %pk, sk = %sk, error = %error, "unreadable item set aside");
+        let names: Vec<String> = index_attributes
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("#i{i}"))
+            .collect();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, &sk)))
+            .update_expression(format!("REMOVE {} SET unreadable = :why", names.join(", ")))
+            .expression_attribute_values(":why", s(error.to_string()));
+        for (name, attribute) in names.iter().zip(index_attributes) {
+            update = update.expression_attribute_names(name, *attribute);
+        }
+        update.send().await.map(|_| ()).map_err(unavailable)
     }
 
     /// An entity by key, converted from its item ([`Self::get`]).
@@ -197,8 +248,12 @@ impl DynamoStore {
     }
 
     /// [`Self::update`] for an entity's item, then bumps the entity's `version` to the stored one.
-    async fn replace<I: Serialize>(&self, item: &I, version: &mut u64) -> Result<(), StoreError> {
-        self.update(encode(item)?, *version).await?;
+    async fn replace<I, T>(&self, item: &I, version: &mut u64) -> Result<(), StoreError>
+    where
+        I: Serialize + DeserializeOwned,
+        T: TryFrom<I, Error = StoreError>,
+    {
+        self.update(encode_entity::<I, T>(item)?, *version).await?;
         *version += 1;
         Ok(())
     }
@@ -336,7 +391,10 @@ impl DynamoStore {
                 .await
                 .map_err(unavailable)?;
             for item in out.items.unwrap_or_default() {
-                due.push(due_entry(&item)?);
+                match due_entry(&item) {
+                    Ok(entry) => due.push(entry),
+                    Err(e) => self.set_aside(&item, DUE_INDEX_KEYS, &e).await?,
+                }
                 if due.len() >= limit {
                     return Ok(due);
                 }
@@ -374,27 +432,32 @@ impl DynamoStore {
         Ok(earliest)
     }
 
-    /// The earliest `due_at` in one partition of the due index.
+    /// The earliest `due_at` in one partition of the due index (an unreadable item is set
+    /// aside, and the next one read).
     pub(crate) async fn earliest_in(
         &self,
         partition: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI_DUE)
-            .key_condition_expression("due_pk = :pk")
-            .expression_attribute_values(":pk", s(partition))
-            .limit(1)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .first()
-            .map(|item| due_entry::<String>(item).map(|(_, at)| at))
-            .transpose()
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI_DUE)
+                .key_condition_expression("due_pk = :pk")
+                .expression_attribute_values(":pk", s(partition))
+                .limit(1)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let Some(item) = out.items.unwrap_or_default().into_iter().next() else {
+                return Ok(None);
+            };
+            match due_entry::<String>(&item) {
+                Ok((_, at)) => return Ok(Some(at)),
+                Err(e) => self.set_aside(&item, DUE_INDEX_KEYS, &e).await?,
+            }
+        }
     }
 
     /// The test clock's time (local stack and tests only): `None` until first set.
@@ -410,6 +473,7 @@ impl DynamoStore {
 
     /// Moves the test clock to `now`; never backwards (a later time set concurrently wins).
     pub async fn set_test_clock(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        items::parse_ts("now", &ts(now))?;
         let item = encode(&TestClockItem {
             pk: TEST_CLOCK.into(),
             sk: TEST_CLOCK.into(),
@@ -441,6 +505,9 @@ struct TestClockItem {
     sk: String,
     now: String,
 }
+
+/// The attributes that put an item in the due index.
+pub(crate) const DUE_INDEX_KEYS: &[&str] = &["due_pk", "due_at"];
 
 /// A due-index row: the id of what is due (a subscription, a webhook delivery) and when.
 fn due_entry<Id>(item: &Item) -> Result<(Id, DateTime<Utc>), StoreError>
@@ -495,11 +562,12 @@ impl PlanRepo for DynamoStore {
     }
 
     async fn insert_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        self.insert(encode(&items::PlanItem::from(plan))?).await
+        self.insert(encode_entity::<_, Plan>(&items::PlanItem::from(plan))?)
+            .await
     }
 
     async fn update_plan(&self, plan: &mut Plan) -> Result<(), StoreError> {
-        self.replace(&items::PlanItem::from(&*plan), &mut plan.version)
+        self.replace::<_, Plan>(&items::PlanItem::from(&*plan), &mut plan.version)
             .await
     }
 }
@@ -512,12 +580,14 @@ impl CustomerRepo for DynamoStore {
     }
 
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
-        self.insert(encode(&items::CustomerItem::from(customer))?)
-            .await
+        self.insert(encode_entity::<_, Customer>(&items::CustomerItem::from(
+            customer,
+        ))?)
+        .await
     }
 
     async fn update_customer(&self, customer: &mut Customer) -> Result<(), StoreError> {
-        self.replace(
+        self.replace::<_, Customer>(
             &items::CustomerItem::from(&*customer),
             &mut customer.version,
         )
@@ -565,7 +635,8 @@ impl SubscriptionRepo for DynamoStore {
         subscription: &mut Subscription,
         redemption: &Redemption,
     ) -> Result<(), StoreError> {
-        let item = encode(&items::SubscriptionItem::from(&*subscription))?;
+        let item =
+            encode_entity::<_, Subscription>(&items::SubscriptionItem::from(&*subscription))?;
         let put = self.versioned_put(item, subscription.version)?;
         let mut writes = vec![TransactWriteItem::builder().put(put).build()];
         let redemption = self.redemption_writes(redemption)?;
@@ -585,7 +656,8 @@ impl SubscriptionRepo for DynamoStore {
     }
 
     async fn update_subscription(&self, subscription: &mut Subscription) -> Result<(), StoreError> {
-        let item = encode(&items::SubscriptionItem::from(&*subscription))?;
+        let item =
+            encode_entity::<_, Subscription>(&items::SubscriptionItem::from(&*subscription))?;
         let events =
             self.event_writes(&subscription_events(subscription, subscription.version + 1))?;
         let ends = subscription.exclusive && subscription.status.is_ended();
@@ -679,7 +751,7 @@ impl DynamoStore {
         subscription: &Subscription,
         redemption: Option<&Redemption>,
     ) -> Result<(), StoreError> {
-        let item = encode(&items::SubscriptionItem::from(subscription))?;
+        let item = encode_entity::<_, Subscription>(&items::SubscriptionItem::from(subscription))?;
         let takes_slot = subscription.exclusive && !subscription.status.is_ended();
         let events = self.event_writes(&subscription_events(subscription, subscription.version))?;
         if !takes_slot && redemption.is_none() && events.is_empty() {
@@ -809,7 +881,9 @@ impl InvoiceRepo for DynamoStore {
     async fn insert_invoice(&self, invoice: &Invoice) -> Result<(), StoreError> {
         let put_invoice = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(encode(&items::InvoiceItem::from(invoice))?))
+            .set_item(Some(encode_entity::<_, Invoice>(
+                &items::InvoiceItem::from(invoice),
+            )?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(unavailable)?;
@@ -872,7 +946,7 @@ impl InvoiceRepo for DynamoStore {
     }
 
     async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError> {
-        let item = encode(&items::InvoiceItem::from(&*invoice))?;
+        let item = encode_entity::<_, Invoice>(&items::InvoiceItem::from(&*invoice))?;
         let mut together = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
         together.extend(self.credit_writes(&invoice.credit_changes)?);
         if together.is_empty() {
@@ -931,8 +1005,11 @@ struct IdempotencyItem {
     body: Option<String>,
 }
 
+/// `#` and `%` in a key are escaped, so no key can reach into another scope's part of the key
+/// space (`IDEM#<scope>#<key>` reads back one way only).
 fn idempotency_pk(scope: &str, key: &str) -> String {
-    format!("IDEM#{scope}#{key}")
+    let escape = |s: &str| s.replace('%', "%25").replace('#', "%23");
+    format!("IDEM#{}#{}", escape(scope), escape(key))
 }
 
 #[async_trait]

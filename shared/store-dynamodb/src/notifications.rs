@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::items::{corrupt, customer_pk, parse_ts, ts};
-use crate::{encode, is_condition_failure, key, s, unavailable, DynamoStore};
+use crate::{encode, encode_entity, is_condition_failure, key, s, unavailable, DynamoStore};
 
 /// How long the send log remembers an email: longer than any redelivery (SQS keeps a message
 /// 14 days at most).
@@ -136,7 +136,7 @@ impl NotificationRepo for DynamoStore {
     }
 
     async fn put_preferences(&self, prefs: &mut NotificationPreferences) -> Result<(), StoreError> {
-        let item = encode(&PreferencesItem::from(&*prefs))?;
+        let item = encode_entity::<_, NotificationPreferences>(&PreferencesItem::from(&*prefs))?;
         if prefs.version == 0 {
             match self.insert(Self::bump_version(item, 0)).await {
                 Err(StoreError::AlreadyExists) => return Err(StoreError::VersionConflict),

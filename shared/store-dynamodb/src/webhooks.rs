@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::items::{corrupt, parse_ts, ts};
-use crate::{due_entry, encode, s, unavailable, DynamoStore, GSI_DUE};
+use crate::{due_entry, encode_entity, s, unavailable, DynamoStore, DUE_INDEX_KEYS, GSI_DUE};
 
 const ENDPOINTS_GSI1PK: &str = "WEBHOOK_ENDPOINTS";
 /// The due index's partition of scheduled webhook retries.
@@ -231,7 +231,10 @@ impl DynamoStore {
 #[async_trait]
 impl WebhookRepo for DynamoStore {
     async fn insert_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.insert(encode(&EndpointItem::from(endpoint))?).await
+        self.insert(encode_entity::<_, WebhookEndpoint>(&EndpointItem::from(
+            endpoint,
+        ))?)
+        .await
     }
 
     async fn get_endpoint(
@@ -247,7 +250,7 @@ impl WebhookRepo for DynamoStore {
     }
 
     async fn update_endpoint(&self, endpoint: &mut WebhookEndpoint) -> Result<(), StoreError> {
-        self.replace(&EndpointItem::from(&*endpoint), &mut endpoint.version)
+        self.replace::<_, WebhookEndpoint>(&EndpointItem::from(&*endpoint), &mut endpoint.version)
             .await
     }
 
@@ -256,7 +259,10 @@ impl WebhookRepo for DynamoStore {
     }
 
     async fn insert_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
-        self.insert(encode(&DeliveryItem::from(delivery))?).await
+        self.insert(encode_entity::<_, WebhookDelivery>(&DeliveryItem::from(
+            delivery,
+        ))?)
+        .await
     }
 
     async fn get_delivery(
@@ -268,7 +274,7 @@ impl WebhookRepo for DynamoStore {
     }
 
     async fn update_delivery(&self, delivery: &mut WebhookDelivery) -> Result<(), StoreError> {
-        self.replace(&DeliveryItem::from(&*delivery), &mut delivery.version)
+        self.replace::<_, WebhookDelivery>(&DeliveryItem::from(&*delivery), &mut delivery.version)
             .await
     }
 
@@ -306,10 +312,13 @@ impl WebhookRepo for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| due_entry::<WebhookDeliveryId>(item).map(|(id, _)| id))
-            .collect()
+        let mut due = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            match due_entry::<WebhookDeliveryId>(&item) {
+                Ok((id, _)) => due.push(id),
+                Err(e) => self.set_aside(&item, DUE_INDEX_KEYS, &e).await?,
+            }
+        }
+        Ok(due)
     }
 }

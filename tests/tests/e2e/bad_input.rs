@@ -263,3 +263,86 @@ async fn a_non_json_content_type_is_a_415() {
         .expect("answers");
     assert_eq!(answer.status().as_u16(), 415);
 }
+
+#[tokio::test]
+async fn a_far_future_or_malformed_time_in_any_request_is_a_422_naming_the_field() {
+    let app = TestApp::with_test_clock().await;
+    let admin = app.admin();
+    let customer = app.create_customer("Time traveller").await;
+    let sub = app
+        .subscribe(&admin, &customer, "plan_basic_month")
+        .await
+        .ok(201);
+    let sub_id = sub.body["id"].as_str().expect("id");
+    let bad_times = [
+        "+10000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2200-01-01T00:00:00Z",
+        "1969-07-20T20:17:00Z",
+        "next tuesday",
+        "2030-02-30T00:00:00Z",
+    ];
+    for bad in bad_times {
+        let cases = [
+            (
+                format!("/api/v1/subscriptions/{sub_id}/pause"),
+                Method::PUT,
+                json!({"resumes_at": bad}),
+                "resumes_at",
+            ),
+            (
+                "/api/v1/coupons".to_owned(),
+                Method::POST,
+                json!({"name": "Late", "percent_off": "10", "duration": "once", "redeem_by": bad}),
+                "redeem_by",
+            ),
+            (
+                "/api/v1/test-clock/advance".to_owned(),
+                Method::POST,
+                json!({"to": bad}),
+                "to",
+            ),
+        ];
+        for (path, method, body, field) in cases {
+            let answer = app
+                .call(method, &path, &admin, Some(body))
+                .await
+                .problem(422);
+            assert_eq!(answer.fields(), [field], "{bad} at {path}: {answer:?}");
+        }
+    }
+    app.call(
+        Method::POST,
+        "/api/v1/coupons",
+        &admin,
+        Some(json!({"id": "coupon_now", "name": "Now", "percent_off": "10", "duration": "once"})),
+    )
+    .await
+    .ok(201);
+    let code = app
+        .call(
+            Method::POST,
+            "/api/v1/promotion-codes",
+            &admin,
+            Some(json!({"code": "LATER", "coupon_id": "coupon_now", "expires_at": "+10000-01-01T00:00:00Z"})),
+        )
+        .await
+        .problem(422);
+    assert_eq!(code.fields(), ["expires_at"]);
+    let too_far = app
+        .call(
+            Method::POST,
+            "/api/v1/test-clock/advance",
+            &admin,
+            Some(json!({"by_seconds": 400_000_000_i64})),
+        )
+        .await
+        .problem(422);
+    assert_eq!(too_far.fields(), ["by_seconds"]);
+    // Nothing was paused, and renewals still run.
+    let stored = app.subscription(sub_id).await;
+    assert_eq!(stored["status"], "active");
+    app.advance(json!({"to": (crate::app::time(&stored["current_period_end"]) + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(app.charged_amounts(&customer).await, [2999, 2999]);
+}

@@ -757,3 +757,74 @@ async fn a_customer_changed_after_a_refused_card_still_subscribes() {
     let sub = subscribe_with(&app, &customer, "plan_basic_month", "pm_card_visa").await;
     assert_eq!(sub["status"], "active");
 }
+
+#[tokio::test]
+async fn a_customer_gets_the_plans_trial_once_and_cannot_choose_its_length() {
+    let app = TestApp::with_test_clock().await;
+    trial_plan(&app).await;
+    let customer = app.create_customer("Serial trialist").await;
+    let own = app.customer_token(&customer);
+    // A customer's token cannot set trial_days, on any plan.
+    for plan in ["plan_trial", "plan_enterprise_month"] {
+        let refused = app
+            .subscribe_with(&own, &customer, plan, json!({"trial_days": 730}))
+            .await
+            .problem(422);
+        assert_eq!(refused.fields(), ["trial_days"]);
+    }
+    // The plan's trial, the first time.
+    let first = app
+        .subscribe_with(&own, &customer, "plan_trial", json!({}))
+        .await
+        .ok(201)
+        .body;
+    assert_eq!(first["status"], "trialing");
+    assert_eq!(
+        time(&first["trial_end"]) - time(&first["current_period_start"]),
+        Duration::days(14)
+    );
+    let id = first["id"].as_str().expect("id");
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/subscriptions/{id}"),
+        &own,
+        Some(json!({"immediately": true})),
+    )
+    .await
+    .ok(200);
+    // Again after canceling: no second trial; charged at once.
+    let again = app
+        .subscribe_with(&own, &customer, "plan_trial", json!({}))
+        .await
+        .ok(201)
+        .body;
+    assert_eq!(again["status"], "active", "{again}");
+    assert_eq!(again["trial_end"], Value::Null);
+    assert_eq!(app.charged_amounts(&customer).await, [7999]);
+}
+
+#[tokio::test]
+async fn racing_subscriptions_of_one_customer_get_one_trial() {
+    let app = TestApp::with_test_clock().await;
+    app.create_plan(
+        json!({"id": "plan_addon_trial", "name": "Add-on", "tier": "basic", "interval": "month",
+                    "price": "9.99", "currency": "usd", "trial_days": 7, "allow_multiple": true}),
+    )
+    .await;
+    let customer = app.create_customer("Racing trialist").await;
+    let own = app.customer_token(&customer);
+    let answers = join_all(
+        (0..4).map(|_| app.subscribe_with(&own, &customer, "plan_addon_trial", json!({}))),
+    )
+    .await;
+    let statuses: Vec<String> = answers
+        .iter()
+        .filter(|a| a.status.as_u16() == 201)
+        .filter_map(|a| a.body["status"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "trialing").count(),
+        1,
+        "{answers:?}"
+    );
+}

@@ -216,3 +216,98 @@ async fn two_invoices_opened_at_once_spend_the_same_credit_once() {
         ]
     );
 }
+
+#[tokio::test]
+async fn racing_refunds_to_the_card_and_the_credit_balance_never_give_back_more_than_was_paid() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Refunded twice over").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
+    // Ten refunds of 60% each of the 79.99 paid, half to the card and half to the credit
+    // balance, all at once: one fits, and no two do.
+    let answers = join_all((0..10).map(|i| {
+        let to = if i % 2 == 0 {
+            "payment_method"
+        } else {
+            "credit_balance"
+        };
+        app.refund(invoice_id, json!({"amount": "47.99", "to": to}))
+    }))
+    .await;
+    let accepted = answers.iter().filter(|a| a.status.as_u16() == 201).count();
+    assert_eq!(accepted, 1, "{answers:?}");
+    for refused in answers.iter().filter(|a| a.status.as_u16() != 201) {
+        // Refused: not enough left, or the invoice changed under it (try again).
+        assert!(matches!(refused.status.as_u16(), 409 | 422), "{refused:?}");
+    }
+    let invoice = app.invoice(invoice_id).await;
+    assert_eq!(invoice["amount_refunded"], "47.99");
+    let pi = invoice["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .expect("pi");
+    let to_card: i64 = app
+        .stripe_get(&format!("/v1/refunds?payment_intent={pi}"))
+        .await["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["amount"].as_i64())
+        .sum();
+    let balances = balance(&app, &customer).await;
+    let to_credit: i64 = balances
+        .as_array()
+        .expect("balances")
+        .iter()
+        .filter_map(|b| b["amount"].as_str())
+        .map(|a| {
+            a.replace('.', "")
+                .parse::<i64>()
+                .expect("an amount in cents")
+        })
+        .sum();
+    assert_eq!(
+        to_card + to_credit,
+        4799,
+        "card {to_card}, credit {balances}"
+    );
+    // What is left can still be refunded, once.
+    let rest = app
+        .refund(invoice_id, json!({"to": "credit_balance"}))
+        .await
+        .ok(201)
+        .body;
+    assert_eq!(rest["amount_refunded"], "79.99");
+    app.refund(invoice_id, json!({})).await.problem(422);
+}
+
+#[tokio::test]
+async fn a_refund_the_processor_refuses_gives_nothing_back_and_frees_its_amount() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Refused refund").await;
+    let sub = subscribe_with(&app, &customer, "plan_premium_month", "pm_card_visa").await;
+    let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
+    let pi = app.invoice(invoice_id).await["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .expect("pi")
+        .to_owned();
+    // Refunded in Stripe's dashboard, unknown to the invoice: Stripe refuses the next refund.
+    app.stripe_post(
+        "/v1/refunds",
+        &[("payment_intent", &pi), ("amount", "7000")],
+    )
+    .await;
+    let refused = app
+        .refund(invoice_id, json!({"amount": "20.00"}))
+        .await
+        .problem(422);
+    assert_eq!(refused.fields(), ["amount"], "{refused:?}");
+    let invoice = app.invoice(invoice_id).await;
+    let statuses: Vec<&str> = invoice["refunds"]
+        .as_array()
+        .expect("refunds")
+        .iter()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert!(statuses.contains(&"failed"), "{invoice}");
+    assert!(!statuses.contains(&"pending"), "{invoice}");
+}

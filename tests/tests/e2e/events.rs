@@ -142,3 +142,85 @@ async fn a_trial_reminder_goes_out_three_days_before_the_trial_ends_and_only_onc
         ["invoice.paid", "subscription.renewed"]
     );
 }
+
+/// Puts an item into the table by hand, as a bad migration or a bug of old would have left it.
+async fn put_by_hand(app: &TestApp, fields: &[(&str, &str)]) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut put = app.store.client().put_item().table_name(app.store.table());
+    for (name, value) in fields {
+        put = put.item(*name, AttributeValue::S((*value).to_owned()));
+    }
+    put.send().await.expect("the item is stored");
+}
+
+async fn unreadable_mark(app: &TestApp, pk: &str, sk: &str) -> Option<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let out = app
+        .store
+        .client()
+        .get_item()
+        .table_name(app.store.table())
+        .key("pk", AttributeValue::S(pk.to_owned()))
+        .key("sk", AttributeValue::S(sk.to_owned()))
+        .send()
+        .await
+        .expect("read");
+    let item = out.item.expect("the item is kept");
+    assert!(!item.contains_key("due_pk") && !item.contains_key("gsi1pk"));
+    item.get("unreadable").and_then(|v| v.as_s().ok()).cloned()
+}
+
+#[tokio::test]
+async fn an_unreadable_item_is_set_aside_and_every_other_renewal_and_event_still_runs() {
+    let app = TestApp::with_test_clock().await;
+    // A subscription due "in the year 10000" (it sorts first in its due partition) and an
+    // outbox event that cannot be read, in every partition the scheduler and relay read.
+    for shard in 0..16 {
+        let id = format!("sub_broken{shard:02}");
+        put_by_hand(
+            &app,
+            &[
+                ("pk", &format!("SUB#{id}")),
+                ("sk", "SUBSCRIPTION"),
+                ("entity", "subscription"),
+                ("id", &id),
+                ("due_pk", &format!("DUE#{shard:02}")),
+                ("due_at", &format!("+10000-01-01T00:00:00.000000Z#{id}")),
+            ],
+        )
+        .await;
+    }
+    put_by_hand(
+        &app,
+        &[
+            ("pk", "EVENT#evt_broken"),
+            ("sk", "EVENT"),
+            ("gsi1pk", "OUTBOX"),
+            ("gsi1sk", "0000-00-00#evt_broken"),
+            ("id", "evt_broken"),
+        ],
+    )
+    .await;
+    let customer = app.create_customer("Unaffected").await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_premium_month")
+        .await
+        .ok(201)
+        .body;
+    app.advance(
+        json!({"to": (time(&sub["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(app.charged_amounts(&customer).await, [7999, 7999]);
+    let delivered = app.delivered_events().await;
+    assert!(
+        types(&delivered).contains(&"subscription.renewed"),
+        "{delivered:?}"
+    );
+    // Each was set aside once, out of its index, with why.
+    let why = unreadable_mark(&app, "SUB#sub_broken00", "SUBSCRIPTION").await;
+    assert!(why.is_some_and(|w| w.contains("due_at")));
+    assert!(unreadable_mark(&app, "EVENT#evt_broken", "EVENT")
+        .await
+        .is_some());
+}

@@ -126,3 +126,105 @@ async fn keys_are_scoped_to_the_caller() {
         .ok(201);
     assert_ne!(a.body["id"], b.body["id"]);
 }
+
+#[tokio::test]
+async fn a_stored_answer_is_replayed_only_to_a_caller_with_the_same_rights() {
+    let app = TestApp::spawn().await;
+    let alice = app.create_customer("Alice").await;
+    let bob = app.create_customer("Bob").await;
+    let mint = |roles: &[&str], customer: Option<&str>| {
+        local_stack::token::mint(
+            crate::app::SECRET,
+            "shared-subject",
+            roles,
+            customer,
+            chrono::Utc::now().timestamp(),
+            3600,
+        )
+        .expect("token")
+    };
+    let key = [("idempotency-key", "same-key-1")];
+    // An operator creates a customer under the key...
+    let body = json!({"name": "Made once", "email": "made@once.example"}).to_string();
+    let made = app
+        .raw(
+            Method::POST,
+            "/api/v1/customers",
+            Some(&mint(&["admin"], None)),
+            Some(body.clone()),
+            &key,
+        )
+        .await
+        .ok(201);
+    // ...and the same subject without the role gets no replay of it: it is refused.
+    let replay = app
+        .raw(
+            Method::POST,
+            "/api/v1/customers",
+            Some(&mint(&["customer"], Some(&bob))),
+            Some(body),
+            &key,
+        )
+        .await
+        .problem(403);
+    assert!(!replay.replayed && replay.body.get("id").is_none());
+    assert!(made.body["id"].is_string());
+    // Alice's subscription under a key is not replayed to the same subject acting for Bob.
+    let sub = json!({"customer_id": alice, "subscription_plan_id": "plan_basic_month",
+                     "payment_method_id": "pm_card_visa"})
+    .to_string();
+    let key = [("idempotency-key", "same-key-2")];
+    app.raw(
+        Method::POST,
+        "/api/v1/subscriptions",
+        Some(&mint(&["customer"], Some(&alice))),
+        Some(sub.clone()),
+        &key,
+    )
+    .await
+    .ok(201);
+    let as_bob = app
+        .raw(
+            Method::POST,
+            "/api/v1/subscriptions",
+            Some(&mint(&["customer"], Some(&bob))),
+            Some(sub),
+            &key,
+        )
+        .await
+        .problem(404);
+    assert!(!as_bob.replayed);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_that_is_not_visible_ascii_is_a_422() {
+    let app = TestApp::spawn().await;
+    for key in ["clé-1".as_bytes(), b"tab\there", b""] {
+        let res = app
+            .http
+            .post(format!("{}/api/v1/customers", app.base))
+            .bearer_auth(app.admin())
+            .header("content-type", "application/json")
+            .header(
+                "idempotency-key",
+                reqwest::header::HeaderValue::from_bytes(key).expect("an obs-text header"),
+            )
+            .body(json!({"name": "Keyed", "email": "keyed@acme.example"}).to_string())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(res.status().as_u16(), 422, "{key:?}");
+    }
+    let listed = app
+        .get("/api/v1/customers?limit=100", &app.admin())
+        .await
+        .ok(200);
+    assert!(
+        !listed.body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|c| c["name"] == "Keyed"),
+        "nothing was created"
+    );
+}

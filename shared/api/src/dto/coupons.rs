@@ -52,7 +52,8 @@ pub struct CreateCouponRequest {
     /// With `repeating`: how many billed periods (1 to 120).
     #[schema(minimum = 1, maximum = 120)]
     pub duration_in_periods: Option<u32>,
-    /// The last moment it can be redeemed.
+    /// The last moment it can be redeemed (RFC 3339, at most ten years ahead).
+    #[serde(default, deserialize_with = "crate::request::optional_time")]
     pub redeem_by: Option<DateTime<Utc>>,
     #[schema(minimum = 1)]
     pub max_redemptions: Option<u32>,
@@ -230,6 +231,8 @@ pub struct CreatePromotionCodeRequest {
     pub code: String,
     #[schema(example = "coupon_spring25")]
     pub coupon_id: String,
+    /// RFC 3339, at most ten years ahead.
+    #[serde(default, deserialize_with = "crate::request::optional_time")]
     pub expires_at: Option<DateTime<Utc>>,
     #[schema(minimum = 1)]
     pub max_redemptions: Option<u32>,

@@ -128,8 +128,8 @@ pub async fn refund(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         .parse()
         .map_err(|_| ApiError::NotFound("invoice"))?;
     let request: RefundInvoiceRequest = json_body(&ctx.body, &ctx.headers)?;
-    let request_key = crate::request::header(&ctx.headers, "idempotency-key")
-        .map(|key| crate::idempotency::request_key(&principal.subject, key));
+    let request_key = crate::idempotency::key(&ctx.headers)?
+        .map(|key| crate::idempotency::request_key(&principal.idempotency_scope(), &key));
     let invoice = state
         .billing
         .refund_invoice(&actor, &id, request.into_domain(request_key)?)

@@ -190,7 +190,7 @@ pub async fn change_plan(
             &id,
             PlanChange {
                 plan_id,
-                prorate: request.prorate.unwrap_or(true),
+                prorate: request.prorate,
                 at_period_end: request.at_period_end,
             },
         )

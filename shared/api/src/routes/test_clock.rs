@@ -62,6 +62,14 @@ pub async fn advance(
     if target < now {
         return Err(ApiError::field("to", "the clock never goes back"));
     }
+    if target > now {
+        let field = if request.to.is_some() {
+            "to"
+        } else {
+            "by_seconds"
+        };
+        billing_domain::validation::future_time(field, target, now)?;
+    }
     let now = test_clock::advance(&state.services, target)
         .await
         .map_err(|e| match e {

@@ -60,11 +60,17 @@ pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
     if ctx.body.len() > crate::request::MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
+    // Never checked with an empty key: without a secret (the local stack may run without
+    // one) no event is taken.
+    let secret = state
+        .stripe_webhook_secret
+        .as_deref()
+        .ok_or_else(|| ApiError::Unavailable("STRIPE_WEBHOOK_SECRET is not set".into()))?;
     let wall_clock = SystemClock::now_utc();
     stripe_signature::verify(
         &ctx.body,
         header(&ctx.headers, "stripe-signature"),
-        state.stripe_webhook_secret.as_deref().unwrap_or_default(),
+        secret,
         wall_clock.timestamp(),
     )
     .map_err(|e| ApiError::BadRequest(format!("Stripe-Signature: {e}")))?;
