@@ -254,6 +254,10 @@ pub struct Invoice {
     pub currency: Currency,
     pub status: InvoiceStatus,
     pub billing_reason: BillingReason,
+    /// A plan change's invoice: the version of the subscription it changes. One change is
+    /// invoiced per version (racing changes from the same version charge once); a voided one
+    /// frees the version for the next try.
+    pub subscription_version: Option<u64>,
     pub lines: Vec<InvoiceLine>,
     pub amount_paid: Money,
     pub period: Period,
@@ -323,6 +327,7 @@ impl Invoice {
             currency,
             status: InvoiceStatus::Draft,
             billing_reason: BillingReason::default(),
+            subscription_version: None,
             lines,
             amount_paid: Money::zero(currency),
             period,
@@ -346,6 +351,13 @@ impl Invoice {
 
     pub fn because(mut self, reason: BillingReason) -> Invoice {
         self.billing_reason = reason;
+        self
+    }
+
+    /// A plan change's invoice, changing the subscription at `version`.
+    pub fn changing(mut self, version: u64) -> Invoice {
+        self.billing_reason = BillingReason::SubscriptionUpdate;
+        self.subscription_version = Some(version);
         self
     }
 

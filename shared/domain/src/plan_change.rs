@@ -15,7 +15,7 @@ use crate::catalogue::Plan;
 use crate::collection::period_draft;
 use crate::error::BillingError;
 use crate::ids::{PlanId, SubscriptionId};
-use crate::invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use crate::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
 use crate::money::Money;
 use crate::period::Period;
 use crate::ports::StoreError;
@@ -124,7 +124,7 @@ fn change_invoice(
         lines,
         now,
     )?
-    .because(BillingReason::SubscriptionUpdate))
+    .changing(sub.version))
 }
 
 fn sum(lines: &[InvoiceLine], zero: Money) -> Result<Money, BillingError> {
@@ -189,9 +189,9 @@ impl Billing {
         let customer = self.customer_of(&sub).await?;
         let draft = change_invoice(&sub, &to, bill, now)?;
         let mut invoice = self.open_invoice(draft).await.map_err(|e| match e {
-            BillingError::Store(StoreError::AlreadyExists) => {
-                BillingError::Conflict("the plan was changed at this very moment already".into())
-            }
+            BillingError::Store(StoreError::AlreadyExists) => BillingError::Conflict(
+                "another change of this subscription is being charged; read it again".into(),
+            ),
             other => other,
         })?;
         self.collect(&mut invoice, &sub, &customer, false, None)

@@ -468,9 +468,9 @@ pub fn subscription_invoices_gsi1pk(id: &SubscriptionId) -> String {
 pub fn period_invoice_sk(period_start: DateTime<Utc>) -> String {
     format!("INVOICE_PERIOD#{}", ts(period_start))
 }
-/// A plan change's invoice: at most one per subscription and instant.
-pub fn update_invoice_sk(at: DateTime<Utc>) -> String {
-    format!("INVOICE_UPDATE#{}", ts(at))
+/// A plan change's invoice: at most one per version of the subscription it changes.
+pub fn update_invoice_sk(subscription_version: u64) -> String {
+    format!("INVOICE_UPDATE#v{subscription_version}")
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -566,6 +566,8 @@ pub struct InvoiceItem {
     pub status: InvoiceStatus,
     #[serde(default)]
     pub billing_reason: BillingReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_version: Option<u64>,
     pub lines: Vec<InvoiceLineItem>,
     pub amount_paid: String,
     pub period_start: String,
@@ -600,6 +602,7 @@ impl From<&Invoice> for InvoiceItem {
             currency: i.currency,
             status: i.status,
             billing_reason: i.billing_reason,
+            subscription_version: i.subscription_version,
             lines: i.lines.iter().map(InvoiceLineItem::from).collect(),
             amount_paid: i.amount_paid.amount().to_string(),
             period_start: ts(i.period.start),
@@ -717,6 +720,7 @@ impl TryFrom<InvoiceItem> for Invoice {
             currency: i.currency,
             status: i.status,
             billing_reason: i.billing_reason,
+            subscription_version: i.subscription_version,
             lines,
             amount_paid: money("amount_paid", &i.amount_paid, i.currency)?,
             period: Period {

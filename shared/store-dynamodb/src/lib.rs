@@ -863,6 +863,18 @@ fn failed(codes: &[String], index: usize) -> bool {
         .is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
+/// The key of the guard that makes an invoice unique: its period's, or for a plan change the
+/// version of the subscription it changes.
+fn invoice_guard_sk(invoice: &Invoice) -> Result<String, StoreError> {
+    if invoice.billing_reason.is_period_invoice() {
+        return Ok(items::period_invoice_sk(invoice.period.start));
+    }
+    invoice
+        .subscription_version
+        .map(items::update_invoice_sk)
+        .ok_or_else(|| StoreError::Corrupt("a plan change's invoice without its version".into()))
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct PeriodInvoiceGuard {
     pk: String,
@@ -889,11 +901,7 @@ impl InvoiceRepo for DynamoStore {
             .map_err(unavailable)?;
         let guard = encode(&PeriodInvoiceGuard {
             pk: items::subscription_pk(&invoice.subscription_id),
-            sk: if invoice.billing_reason.is_period_invoice() {
-                items::period_invoice_sk(invoice.period.start)
-            } else {
-                items::update_invoice_sk(invoice.period.start)
-            },
+            sk: invoice_guard_sk(invoice)?,
             entity: "period_invoice".into(),
             invoice_id: invoice.id.to_string(),
         })?;
@@ -949,6 +957,22 @@ impl InvoiceRepo for DynamoStore {
         let item = encode_entity::<_, Invoice>(&items::InvoiceItem::from(&*invoice))?;
         let mut together = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
         together.extend(self.credit_writes(&invoice.credit_changes)?);
+        if invoice.status == billing_domain::invoice::InvoiceStatus::Void
+            && invoice.subscription_version.is_some()
+        {
+            // A voided plan change frees its version of the subscription for the next try.
+            let release = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    items::subscription_pk(&invoice.subscription_id),
+                    &invoice_guard_sk(invoice)?,
+                )))
+                .condition_expression("attribute_not_exists(pk) OR invoice_id = :id")
+                .expression_attribute_values(":id", s(invoice.id.to_string()))
+                .build()
+                .map_err(unavailable)?;
+            together.push(TransactWriteItem::builder().delete(release).build());
+        }
         if together.is_empty() {
             self.update(item, invoice.version).await?;
         } else {

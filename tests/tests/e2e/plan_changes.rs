@@ -262,3 +262,48 @@ async fn a_customer_cannot_upgrade_for_nothing_or_take_credit_for_a_downgrade() 
     .body;
     assert_eq!(credited["plan_id"], "plan_basic_month");
 }
+
+#[tokio::test]
+async fn racing_upgrades_at_distinct_times_charge_once_and_a_declined_one_can_be_tried_again() {
+    // The wall clock: every request has a time of its own.
+    let app = TestApp::spawn().await;
+    let customer = app.create_customer("Double upgrader").await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_basic_month")
+        .await
+        .ok(201)
+        .body;
+    let id = sub["id"].as_str().expect("id");
+    let answers = futures::future::join_all(
+        (0..4).map(|_| change(&app, id, json!({"plan_id": "plan_enterprise_month"}))),
+    )
+    .await;
+    let changed = answers.iter().filter(|a| a.status.as_u16() == 200).count();
+    assert!(changed >= 1, "{answers:?}");
+    for other in answers.iter().filter(|a| a.status.as_u16() != 200) {
+        // Refused: the change is being charged (409), or done already (422: on that plan).
+        assert!(matches!(other.status.as_u16(), 409 | 422), "{other:?}");
+    }
+    let charged = app.charged_amounts(&customer).await;
+    assert_eq!(charged.len(), 2, "one upgrade charge: {charged:?}");
+
+    // Down again (an operator's, with its credit), then up with a card that fails, then again.
+    change(
+        &app,
+        id,
+        json!({"plan_id": "plan_basic_month", "at_period_end": false}),
+    )
+    .await
+    .ok(200);
+    app.set_payment_method(&customer, "pm_card_chargeCustomerFail")
+        .await;
+    change(&app, id, json!({"plan_id": "plan_premium_month"}))
+        .await
+        .problem(402);
+    app.set_payment_method(&customer, "pm_card_visa").await;
+    let upgraded = change(&app, id, json!({"plan_id": "plan_premium_month"}))
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(upgraded["plan_id"], "plan_premium_month");
+}
