@@ -11,9 +11,10 @@
 //! Stripe's test payment methods behave as in test mode: `pm_card_visa` and `pm_card_mastercard`
 //! succeed; `pm_card_chargeDeclined` and `pm_card_chargeDeclinedInsufficientFunds` are declined
 //! (already when attached); `pm_card_chargeCustomerFail` attaches but every charge fails;
-//! `pm_card_authenticationRequired` needs authentication. `Idempotency-Key` works as in Stripe:
-//! the same key replays the stored answer, the same key with other parameters is an
-//! `idempotency_error`. Events are posted to `STRIPE_WEBHOOK_URL`, signed like Stripe's
+//! `pm_card_authenticationRequired` needs authentication; `pm_usBankAccount_success` is a bank
+//! debit that stays `processing` until `POST /v1/test_helpers/payment_intents/{id}/settle`.
+//! `Idempotency-Key` works as in Stripe: the same key replays the stored answer, the same key
+//! with other parameters is an `idempotency_error`. Events are posted to `STRIPE_WEBHOOK_URL`, signed like Stripe's
 //! (`Stripe-Signature: t=<unix>,v1=<HMAC-SHA256 of "<t>.<payload>">`) with `STRIPE_WEBHOOK_SECRET`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +46,9 @@ enum Card {
     NeedsAuthentication,
     /// Succeeds, then the cardholder's bank disputes the charge as fraudulent.
     Disputed,
+    /// A bank debit: `processing` when confirmed, succeeded only when settled
+    /// (`POST /v1/test_helpers/payment_intents/{id}/settle`).
+    Processing,
 }
 
 fn test_card(token: &str) -> Option<(Card, &'static str, &'static str)> {
@@ -68,6 +72,7 @@ fn test_card(token: &str) -> Option<(Card, &'static str, &'static str)> {
         "pm_card_chargeCustomerFail" => (Card::ChargesFail, "visa", "0341"),
         "pm_card_authenticationRequired" => (Card::NeedsAuthentication, "visa", "3184"),
         "pm_card_createDispute" => (Card::Disputed, "visa", "0259"),
+        "pm_usBankAccount_success" => (Card::Processing, "us_bank_account", "6789"),
         _ => return None,
     })
 }
@@ -574,6 +579,22 @@ impl Simulator {
             (&Method::POST, ["v1", "disputes", id, "close"]) => {
                 self.move_dispute(state, id, "lost", events)
             }
+            // The bank debit clears (Stripe settles test bank debits by itself after a while).
+            (&Method::POST, ["v1", "test_helpers", "payment_intents", id, "settle"]) => {
+                let Some(pi) = state
+                    .payment_intents
+                    .iter_mut()
+                    .find(|p| p["id"] == *id && p["status"] == "processing")
+                else {
+                    return no_such("processing PaymentIntent", id);
+                };
+                pi["status"] = json!("succeeded");
+                pi["amount_received"] = pi["amount"].clone();
+                pi["latest_charge"] = json!(new_id("ch"));
+                let pi = pi.clone();
+                events.push(self.event(state, "payment_intent.succeeded", &pi));
+                (200, pi)
+            }
             (&Method::GET, ["v1", "events"]) => {
                 let data: Vec<Value> = state.events.iter().rev().cloned().collect();
                 (
@@ -659,6 +680,7 @@ impl Simulator {
                         "Your card was declined.",
                     ))
                 }
+                Card::Processing => pi["status"] = json!("processing"),
                 Card::NeedsAuthentication => {
                     pi["status"] = json!("requires_action");
                     pi["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {}});
@@ -680,6 +702,7 @@ impl Simulator {
         let event_type = match pi["status"].as_str() {
             Some("succeeded") => Some("payment_intent.succeeded"),
             Some("requires_action") => Some("payment_intent.requires_action"),
+            Some("processing") => Some("payment_intent.processing"),
             _ if failure.is_some() => Some("payment_intent.payment_failed"),
             _ => None,
         };

@@ -102,7 +102,8 @@ api_enum!(RefundStatus => DRefundStatus {
     Pending = "pending", Succeeded = "succeeded", Failed = "failed",
 });
 api_enum!(PaymentStatus => DPaymentStatus {
-    Succeeded = "succeeded", RequiresAction = "requires_action", Failed = "failed",
+    Succeeded = "succeeded", RequiresAction = "requires_action", Processing = "processing",
+    Failed = "failed",
 });
 api_enum!(LineKind => DLineKind { Subscription = "subscription", Proration = "proration", Discount = "discount" });
 

@@ -142,7 +142,9 @@ impl Billing {
             )
             .await
             .map_err(|e| match e {
-                PaymentError::Rejected(message) => BillingError::field(field, message),
+                PaymentError::Rejected(message) | PaymentError::Refused { message, .. } => {
+                    BillingError::field(field, message)
+                }
                 transient => payment_error(transient),
             })?;
         let attached = match outcome {
@@ -671,6 +673,9 @@ impl Billing {
             Ok(ChargeOutcome::RequiresAction { payment_id }) => {
                 invoice.record_requires_action(&payment_id, next_attempt, now)?
             }
+            Ok(ChargeOutcome::Processing { payment_id }) => {
+                invoice.record_processing(&payment_id, now)?
+            }
             Ok(ChargeOutcome::Declined {
                 payment_id,
                 code,
@@ -680,6 +685,9 @@ impl Billing {
             }
             Err(PaymentError::Rejected(message)) => {
                 invoice.record_failure(None, "processor_rejected", &message, next_attempt, now)?
+            }
+            Err(PaymentError::Refused { code, message }) => {
+                invoice.record_failure(None, &code, &message, next_attempt, now)?
             }
             Err(transient) => return Err(payment_error(transient)),
         }

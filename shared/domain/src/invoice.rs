@@ -84,6 +84,9 @@ pub enum PaymentStatus {
     Succeeded,
     /// The customer must authenticate (SCA); the invoice stays open meanwhile.
     RequiresAction,
+    /// The processor has not settled it yet (bank debits take days): the invoice stays open,
+    /// nothing is said paid, and nothing is retried until it succeeds or fails.
+    Processing,
     Failed,
 }
 
@@ -745,7 +748,10 @@ impl Invoice {
         }
         let Some(index) = self.payments.iter().position(|p| {
             p.processor_payment_id.as_deref() == Some(payment_id)
-                && p.status == PaymentStatus::RequiresAction
+                && matches!(
+                    p.status,
+                    PaymentStatus::RequiresAction | PaymentStatus::Processing
+                )
         }) else {
             return false;
         };
@@ -931,6 +937,16 @@ impl Invoice {
         )
     }
 
+    /// A charge the processor has not settled yet: the invoice stays open without a retry (a
+    /// second charge could take the money twice) until the processor reports the outcome.
+    pub fn record_processing(
+        &mut self,
+        payment_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        self.record_unsettled(Some(payment_id), PaymentStatus::Processing, None, None, now)
+    }
+
     /// An attempt that left the invoice open.
     fn record_unsettled(
         &mut self,
@@ -945,21 +961,24 @@ impl Invoice {
             .amount_due()
             .map_err(|e| BillingError::Conflict(e.to_string()))?;
         self.next_attempt_at = next_attempt_at;
-        let kind = if status == PaymentStatus::RequiresAction {
-            EventKind::InvoicePaymentActionRequired
-        } else {
-            EventKind::InvoicePaymentFailed
+        let kind = match status {
+            PaymentStatus::RequiresAction => Some(EventKind::InvoicePaymentActionRequired),
+            PaymentStatus::Failed => Some(EventKind::InvoicePaymentFailed),
+            // Nothing to tell yet: its outcome is told when it comes.
+            PaymentStatus::Processing | PaymentStatus::Succeeded => None,
         };
-        self.record(
-            kind,
-            now,
-            amount,
-            Some(EventFacts {
-                next_attempt_at,
-                reason: failure.map(|(code, _)| code.to_owned()),
-                ..EventFacts::default()
-            }),
-        );
+        if let Some(kind) = kind {
+            self.record(
+                kind,
+                now,
+                amount,
+                Some(EventFacts {
+                    next_attempt_at,
+                    reason: failure.map(|(code, _)| code.to_owned()),
+                    ..EventFacts::default()
+                }),
+            );
+        }
         self.push_attempt(
             PaymentRecord {
                 processor_payment_id: payment_id.map(str::to_owned),

@@ -31,6 +31,11 @@ pub enum ChargeOutcome {
     RequiresAction {
         payment_id: String,
     },
+    /// Accepted but not settled yet (`processing`: a bank debit); its outcome comes later as
+    /// the processor's report.
+    Processing {
+        payment_id: String,
+    },
     /// The card was declined; `code` is the processor's (`card_declined`, `insufficient_funds`…).
     Declined {
         payment_id: Option<String>,
@@ -67,6 +72,10 @@ pub struct ProcessorPayment {
     pub invoice_id: Option<String>,
     /// Every refund of the payment, oldest first.
     pub refunds: Vec<ProcessorRefund>,
+    /// Whether it succeeded (`succeeded` at Stripe; `processing` has not yet).
+    pub succeeded: bool,
+    /// What it took (`amount_received`).
+    pub amount_received: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

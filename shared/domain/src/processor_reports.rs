@@ -106,6 +106,25 @@ impl Billing {
         Ok(changed)
     }
 
+    /// The processor reports that payment `payment_id` succeeded (`payment_intent.succeeded`).
+    /// The report is a hint: the payment is read from the processor, and only a payment that
+    /// succeeded there, for this invoice, pays it, with what it took. Returns whether anything
+    /// changed.
+    pub async fn payment_success_reported(
+        &self,
+        invoice_id: &InvoiceId,
+        payment_id: &str,
+    ) -> Result<bool, BillingError> {
+        let Some(payment) = self.payments.payment(payment_id).await? else {
+            return Ok(false);
+        };
+        if !payment.succeeded || payment.invoice_id.as_deref() != Some(invoice_id.as_str()) {
+            return Ok(false);
+        }
+        self.confirm_payment(invoice_id, payment_id, payment.amount_received)
+            .await
+    }
+
     /// A subscription whose latest invoice is paid is active again (incomplete or past due
     /// before). Nothing happens for an older invoice or a subscription that has ended.
     async fn reactivate_after_payment(&self, invoice: &Invoice) -> Result<(), BillingError> {
@@ -209,7 +228,9 @@ impl Billing {
             .customer_reference(processor_customer_id)
             .await
             .map_err(|e| match e {
-                PaymentError::Rejected(_) => BillingError::NotFound("customer"),
+                PaymentError::Rejected(_) | PaymentError::Refused { .. } => {
+                    BillingError::NotFound("customer")
+                }
                 transient => BillingError::Payment(transient),
             })?;
         let Some(customer_id) = reference.and_then(|id| id.parse::<CustomerId>().ok()) else {

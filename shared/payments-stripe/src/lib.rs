@@ -246,8 +246,13 @@ impl PaymentGateway for StripeGateway {
             .amount
             .to_minor_units()
             .map_err(|e| PaymentError::Rejected(e.to_string()))?;
-        let currency = stripe_types::Currency::from_str(request.amount.currency().code())
-            .unwrap_or(stripe_types::Currency::USD);
+        let currency =
+            stripe_types::Currency::from_str(request.amount.currency().code()).map_err(|_| {
+                PaymentError::Rejected(format!(
+                    "Stripe does not know the currency {}",
+                    request.amount.currency()
+                ))
+            })?;
         let intent = CreatePaymentIntent::new(amount, currency)
             .customer(request.processor_customer_id.as_str())
             .payment_method(request.payment_method_id.as_str())
@@ -268,7 +273,9 @@ impl PaymentGateway for StripeGateway {
             Ok(pi) => {
                 let payment_id = pi.id.as_str().to_owned();
                 Ok(match pi.status.as_str() {
-                    "succeeded" | "processing" => ChargeOutcome::Succeeded { payment_id },
+                    "succeeded" => ChargeOutcome::Succeeded { payment_id },
+                    // Not money yet: paid only when Stripe reports it succeeded.
+                    "processing" => ChargeOutcome::Processing { payment_id },
                     "requires_action" | "requires_confirmation" => {
                         ChargeOutcome::RequiresAction { payment_id }
                     }
@@ -351,27 +358,36 @@ impl PaymentGateway for StripeGateway {
             Ok(list) => list.data,
             Err(failure) => return rejected(failure),
         };
+        // A currency we cannot read is an error, never a default: the refund is not dropped.
+        let currency = |code: String| {
+            code.parse::<Currency>()
+                .map_err(|e| PaymentError::Rejected(format!("payment {payment_id}: {e}")))
+        };
         let mut refunds: Vec<ProcessorRefund> = refunds
             .into_iter()
-            .filter_map(|r| {
-                let currency = r.currency.to_string().parse::<Currency>().ok()?;
-                Some(ProcessorRefund {
+            .map(|r| {
+                Ok(ProcessorRefund {
                     key: r
                         .metadata
                         .as_ref()
                         .and_then(|m| m.get("refund_key").cloned()),
                     refund_id: r.id.as_str().to_owned(),
-                    amount: Money::from_minor_units(r.amount, currency),
+                    amount: Money::from_minor_units(r.amount, currency(r.currency.to_string())?),
                     gave_back: !matches!(r.status.as_deref(), Some("failed" | "canceled")),
                 })
             })
-            .collect();
+            .collect::<Result<_, PaymentError>>()?;
         // Stripe lists newest first.
         refunds.reverse();
         Ok(Some(ProcessorPayment {
             payment_id: intent.id.as_str().to_owned(),
             invoice_id: intent.metadata.get("invoice_id").cloned(),
             refunds,
+            succeeded: intent.status.as_str() == "succeeded",
+            amount_received: Money::from_minor_units(
+                intent.amount_received,
+                currency(intent.currency.to_string())?,
+            ),
         }))
     }
 

@@ -226,3 +226,44 @@ async fn with_30_percent_errors_and_30_percent_lost_answers_every_charge_happens
         .iter()
         .all(|pi| pi["status"] == "succeeded" && pi["amount_received"] == 7999));
 }
+
+#[tokio::test]
+async fn a_processing_bank_debit_is_no_payment_until_it_settles() {
+    let s = setup().await;
+    let (customer, attached) = customer_with(&s.gateway, "pm_usBankAccount_success", 4).await;
+    let pm = pm_of(attached);
+    let outcome = s
+        .gateway
+        .charge(&charge(&customer, &pm, "invoice:in_4:attempt:1", 7999))
+        .await
+        .expect("charge");
+    let ChargeOutcome::Processing { payment_id } = outcome else {
+        panic!("processing is not paid: {outcome:?}")
+    };
+    let pending = s
+        .gateway
+        .payment(&payment_id)
+        .await
+        .expect("retrieve")
+        .expect("exists");
+    assert!(!pending.succeeded);
+    assert_eq!(pending.amount_received, usd(0));
+    let settled = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/test_helpers/payment_intents/{payment_id}/settle",
+            s.base
+        ))
+        .bearer_auth("sk_test_gateway")
+        .send()
+        .await
+        .expect("settle");
+    assert!(settled.status().is_success());
+    let paid = s
+        .gateway
+        .payment(&payment_id)
+        .await
+        .expect("retrieve")
+        .expect("exists");
+    assert!(paid.succeeded);
+    assert_eq!(paid.amount_received, usd(7999));
+}

@@ -240,3 +240,57 @@ async fn a_payment_that_fails_after_authentication_is_recorded_once_and_the_cust
     );
     assert_eq!(app.charged_amounts(&customer).await, Vec::<i64>::new());
 }
+
+#[tokio::test]
+async fn a_processing_bank_debit_pays_nothing_until_stripe_settles_it() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Bank debit").await;
+    let sub = app
+        .subscribe_with(
+            &app.admin(),
+            &customer,
+            "plan_premium_month",
+            json!({"payment_method_id": "pm_usBankAccount_success"}),
+        )
+        .await
+        .ok(201)
+        .body;
+    assert_eq!(sub["status"], "incomplete");
+    let invoice_id = sub["latest_invoice_id"].as_str().expect("invoice");
+    let open = app.invoice(invoice_id).await;
+    assert_eq!(open["status"], "open");
+    assert_eq!(open["amount_paid"], "0.00");
+    assert_eq!(open["payments"][0]["status"], "processing");
+    let types = delivered_types(&app).await;
+    assert!(!types.iter().any(|t| t == "invoice.paid"), "{types:?}");
+
+    // Stripe settles the debit; its event, stripped of what it took, is read back from Stripe.
+    let pi = payment_intent_of(&open);
+    app.stripe_post(
+        &format!("/v1/test_helpers/payment_intents/{pi}/settle"),
+        &[],
+    )
+    .await;
+    let mut events = app.stripe_events("payment_intent.succeeded").await;
+    assert_eq!(events.len(), 1);
+    let event = &mut events[0];
+    if let Some(object) = event["data"]["object"].as_object_mut() {
+        object.remove("amount_received");
+    }
+    for _ in 0..2 {
+        app.deliver_ok(event).await;
+    }
+    let paid = app.invoice(invoice_id).await;
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["amount_paid"], "79.99");
+    assert_eq!(
+        subscription(&app, sub["id"].as_str().expect("id")).await["status"],
+        "active"
+    );
+    let types = delivered_types(&app).await;
+    assert_eq!(
+        types.iter().filter(|t| *t == "invoice.paid").count(),
+        1,
+        "{types:?}"
+    );
+}

@@ -146,25 +146,12 @@ async fn process(state: &AppState, event: &StripeEvent) -> Result<(), ApiError> 
     let billing = &state.billing;
     let invoice_id = || metadata(object, "invoice_id").and_then(|id| id.parse::<InvoiceId>().ok());
     let outcome = match event.kind.as_str() {
+        // What it took is read from Stripe, never from the event (which may lack it).
         "payment_intent.succeeded" => {
-            let (Some(invoice), Some(payment), Some(currency)) = (
-                invoice_id(),
-                text(object, "id"),
-                text(object, "currency").and_then(|c| c.parse::<Currency>().ok()),
-            ) else {
+            let (Some(invoice), Some(payment)) = (invoice_id(), text(object, "id")) else {
                 return Ok(());
             };
-            let received = object
-                .get("amount_received")
-                .and_then(Value::as_i64)
-                .unwrap_or_default();
-            billing
-                .confirm_payment(
-                    &invoice,
-                    payment,
-                    Money::from_minor_units(received, currency),
-                )
-                .await
+            billing.payment_success_reported(&invoice, payment).await
         }
         "payment_intent.payment_failed" => {
             let (Some(invoice), Some(payment)) = (invoice_id(), text(object, "id")) else {
