@@ -31,9 +31,10 @@ lint:
 mail:
 	@curl -s $${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}/_local/ses/messages | python3 -c 'import json,sys; [print(", ".join(m["destinations"].get("ToAddresses", [])), "|", m["subject"]) for m in json.load(sys.stdin)]'
 
-# Reports a bounce of email to $(TO) as SES does (KIND=complaint for a complaint).
+# Reports a bounce of email to $(TO) as SES does (KIND=complaint for a complaint; CUSTOMER=cus_...
+# names whose email it was).
 bounce:
-	@.venv/bin/python infra/scripts/ses_bounce.py $(TO)
+	@CUSTOMER=$(CUSTOMER) .venv/bin/python infra/scripts/ses_bounce.py $(TO)
 
 # A local webhook receiver on 127.0.0.1:$(PORT) (default 9000) that prints each delivery.
 webhook-receiver:

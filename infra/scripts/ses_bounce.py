@@ -2,8 +2,11 @@
 its event JSON published to the mail feedback topic, which the local stack subscribes the
 notifications queue to. The emulator's SES never bounces by itself.
 
-    make bounce TO=billing@acme.example
+    make bounce TO=billing@acme.example CUSTOMER=cus_...
     KIND=complaint make bounce TO=billing@acme.example
+
+CUSTOMER names whose email bounced (the tag SES gives back); without it only operators see
+the suppression.
 """
 import json
 import os
@@ -28,6 +31,8 @@ topic = next(
 if topic is None:
     sys.exit(f"no topic {topic_name}: is `make dev` running?")
 mail = {"source": "billing@example.com", "destination": [address]}
+if os.environ.get("CUSTOMER"):
+    mail["tags"] = {"customer_id": [os.environ["CUSTOMER"]]}
 if kind == "complaint":
     event = {
         "eventType": "Complaint",

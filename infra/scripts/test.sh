@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: formatting, lints, the template, every Rust test (unit, property, end to end
-# against the emulator), and schemathesis against the served OpenAPI document.
+# against the emulator), schemathesis against the served OpenAPI document, redocly lint of that
+# document and a client generated from it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -35,6 +36,9 @@ cargo test --workspace --all-targets 2>&1 | tee .local/cargo-test.log
 
 step "schemathesis"
 infra/scripts/schemathesis.sh 2>&1 | tee .local/schemathesis.log
+
+step "OpenAPI: redocly lint, a generated client has every operation"
+infra/scripts/openapi-check.sh 2>&1 | tee .local/openapi-check.log
 
 # One closing line for the whole run: every Rust test, summed over the test binaries.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

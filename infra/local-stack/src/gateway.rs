@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use base64::Engine;
-use billing_api::{handle, match_route, AppState};
+use billing_api::{handle, match_route, unmatched_response, AppState};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
@@ -129,7 +129,13 @@ async fn forward(
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().unwrap_or_default().to_owned();
     let Some((route, params)) = match_route(&method, &path) else {
-        return plain(StatusCode::NOT_FOUND, "Not Found");
+        // As the deployed `$default` route: problem+json 404, or 405 with `Allow`.
+        let (parts, body) = unmatched_response(&method, &path).into_parts();
+        let bytes = match body {
+            Body::Text(t) => Bytes::from(t),
+            _ => Bytes::new(),
+        };
+        return Response::from_parts(parts, Full::new(bytes));
     };
     // API Gateway lower-cases header names and joins repeated headers with commas.
     let mut headers: BTreeMap<String, String> = BTreeMap::new();

@@ -11,7 +11,8 @@
 //! Stripe's test payment methods behave as in test mode: `pm_card_visa` and `pm_card_mastercard`
 //! succeed; `pm_card_chargeDeclined` and `pm_card_chargeDeclinedInsufficientFunds` are declined
 //! (already when attached); `pm_card_chargeCustomerFail` attaches but every charge fails;
-//! `pm_card_authenticationRequired` needs authentication; `pm_usBankAccount_success` is a bank
+//! `pm_card_authenticationRequired` needs authentication (`POST /v1/payment_intents/{id}/confirm`
+//! then passes it, as the customer would); `pm_usBankAccount_success` is a bank
 //! debit that stays `processing` until `POST /v1/test_helpers/payment_intents/{id}/settle`.
 //! `Idempotency-Key` works as in Stripe: the same key replays the stored answer, the same key
 //! with other parameters is an `idempotency_error`. Events are posted to `STRIPE_WEBHOOK_URL`, signed like Stripe's
@@ -581,19 +582,11 @@ impl Simulator {
             }
             // The bank debit clears (Stripe settles test bank debits by itself after a while).
             (&Method::POST, ["v1", "test_helpers", "payment_intents", id, "settle"]) => {
-                let Some(pi) = state
-                    .payment_intents
-                    .iter_mut()
-                    .find(|p| p["id"] == *id && p["status"] == "processing")
-                else {
-                    return no_such("processing PaymentIntent", id);
-                };
-                pi["status"] = json!("succeeded");
-                pi["amount_received"] = pi["amount"].clone();
-                pi["latest_charge"] = json!(new_id("ch"));
-                let pi = pi.clone();
-                events.push(self.event(state, "payment_intent.succeeded", &pi));
-                (200, pi)
+                self.succeed_payment_intent(state, id, "processing", events)
+            }
+            // Confirmed with the customer present, who authenticates (3D Secure passes).
+            (&Method::POST, ["v1", "payment_intents", id, "confirm"]) => {
+                self.succeed_payment_intent(state, id, "requires_action", events)
             }
             (&Method::GET, ["v1", "events"]) => {
                 let data: Vec<Value> = state.events.iter().rev().cloned().collect();
@@ -816,6 +809,31 @@ impl Simulator {
 }
 
 impl Simulator {
+    /// A PaymentIntent in status `from` succeeds: it takes its amount, with its event.
+    fn succeed_payment_intent(
+        &self,
+        state: &mut State,
+        id: &str,
+        from: &str,
+        events: &mut Vec<Value>,
+    ) -> Answer {
+        let Some(pi) = state
+            .payment_intents
+            .iter_mut()
+            .find(|p| p["id"] == id && p["status"] == from)
+        else {
+            return no_such(&format!("PaymentIntent in status {from}"), id);
+        };
+        pi["status"] = json!("succeeded");
+        pi["amount_received"] = pi["amount"].clone();
+        pi["latest_charge"] = json!(new_id("ch"));
+        pi["next_action"] = Value::Null;
+        pi["last_payment_error"] = Value::Null;
+        let pi = pi.clone();
+        events.push(self.event(state, "payment_intent.succeeded", &pi));
+        (200, pi)
+    }
+
     /// Moves a dispute to `status`; a closed dispute is not moved again.
     fn move_dispute(
         &self,

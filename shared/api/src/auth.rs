@@ -112,7 +112,10 @@ impl Principal {
 
 #[derive(Debug, Deserialize)]
 struct Claims {
+    /// Absent reads as empty, which is refused with the reason.
+    #[serde(default)]
     sub: String,
+    exp: i64,
     #[serde(default)]
     roles: Vec<String>,
     customer_id: Option<String>,
@@ -125,7 +128,15 @@ pub struct Authenticator {
     jwks: Option<JwkSet>,
     issuer: Option<String>,
     audience: Option<String>,
+    max_lifetime_seconds: i64,
 }
+
+/// The longest a token may still be valid for when it is shown (`exp` less now): a day, the
+/// local `mint-token`'s lifetime. A token minted for longer is refused, whoever signed it.
+pub const MAX_TOKEN_LIFETIME_SECONDS: i64 = 24 * 3600;
+
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+const LEEWAY_SECONDS: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
@@ -160,13 +171,15 @@ impl Authenticator {
             jwks,
             issuer,
             audience,
+            max_lifetime_seconds: MAX_TOKEN_LIFETIME_SECONDS,
         })
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
         v.set_required_spec_claims(&["exp", "sub"]);
-        v.leeway = 30;
+        v.leeway = LEEWAY_SECONDS;
+        v.validate_nbf = true;
         match &self.issuer {
             Some(iss) => v.set_issuer(&[iss]),
             None => v.iss = None,
@@ -190,9 +203,7 @@ impl Authenticator {
             .ok_or_else(|| {
                 ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
             })?;
-        let invalid = |e: jsonwebtoken::errors::Error| {
-            ApiError::Unauthorized(format!("the token is not valid: {e}"))
-        };
+        let invalid = |e: jsonwebtoken::errors::Error| ApiError::Unauthorized(why_invalid(&e));
         let head = decode_header(token).map_err(invalid)?;
         let claims = match (head.alg, &self.hs256, &self.jwks) {
             (Algorithm::HS256, Some(key), _) => {
@@ -217,6 +228,16 @@ impl Authenticator {
             }
         }
         .claims;
+        if claims.sub.trim().is_empty() {
+            return Err(ApiError::Unauthorized("the token's sub is empty".into()));
+        }
+        let now = crate::state::SystemClock::now_utc().timestamp();
+        if claims.exp.saturating_sub(now) > self.max_lifetime_seconds + LEEWAY_SECONDS as i64 {
+            return Err(ApiError::Unauthorized(format!(
+                "the token is valid for more than {} seconds; mint a shorter-lived one",
+                self.max_lifetime_seconds
+            )));
+        }
         let customer_id = claims
             .customer_id
             .map(|id| {
@@ -236,6 +257,23 @@ impl Authenticator {
             roles,
             customer_id,
         })
+    }
+}
+
+/// What is wrong with a token, in our words (never the library's internals).
+fn why_invalid(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidSignature => "the token's signature does not verify".into(),
+        ErrorKind::InvalidIssuer => "the token's iss is not accepted".into(),
+        ErrorKind::InvalidAudience => "the token's aud is not accepted".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("the token has no {claim}"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "the token's algorithm is not accepted".into()
+        }
+        _ => "the token is malformed".into(),
     }
 }
 
@@ -293,8 +331,57 @@ mod tests {
         Authenticator::new(Some(SECRET), None, None, None).expect("config")
     }
 
+    fn now() -> i64 {
+        crate::state::SystemClock::now_utc().timestamp()
+    }
+
+    /// An hour from now: within the lifetime tokens may have.
     fn far() -> i64 {
-        4_102_444_800 // 2100-01-01
+        now() + 3600
+    }
+
+    fn refusal(a: &Authenticator, claims: serde_json::Value) -> String {
+        match a.authenticate(Some(&format!("Bearer {}", token(claims)))) {
+            Err(ApiError::Unauthorized(why)) => why,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tokens_not_yet_valid_too_long_lived_or_without_a_subject_are_refused() {
+        let a = auth();
+        let why = refusal(
+            &a,
+            json!({"sub": "x", "roles": ["admin"], "exp": far(), "nbf": now() + 600}),
+        );
+        assert_eq!(why, "the token is not valid yet (nbf)");
+        let why = refusal(
+            &a,
+            json!({"sub": "x", "roles": ["admin"], "exp": now() + 2 * 86_400}),
+        );
+        assert!(why.contains("more than 86400 seconds"), "{why}");
+        let why = refusal(&a, json!({"sub": " ", "roles": ["admin"], "exp": far()}));
+        assert_eq!(why, "the token's sub is empty");
+        let why = refusal(&a, json!({"roles": ["admin"], "exp": far()}));
+        assert!(
+            why == "the token has no sub" || why == "the token's sub is empty",
+            "{why}"
+        );
+        let why = refusal(&a, json!({"sub": "x", "roles": ["admin"], "exp": 1_000}));
+        assert_eq!(why, "the token has expired");
+        assert!(a
+            .authenticate(Some(&format!(
+                "Bearer {}",
+                token(
+                    json!({"sub": "x", "roles": ["admin"], "exp": now() + 86_400, "nbf": now() - 5})
+                )
+            )))
+            .is_ok());
+        // The library's own words never reach the caller.
+        match a.authenticate(Some("Bearer not.a.token")) {
+            Err(ApiError::Unauthorized(why)) => assert_eq!(why, "the token is malformed"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod state;
 pub mod stripe_signature;
 
 pub use billing_jobs::telemetry;
-pub use routes::{handle, match_route, Endpoint, Function, Route, ROUTES};
+pub use routes::{handle, match_route, unmatched_response, Endpoint, Function, Route, ROUTES};
 pub use state::AppState;
 
 /// The whole `main` of an API function: logging, the state built once at cold start, then the

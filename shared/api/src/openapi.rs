@@ -67,6 +67,72 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation gets the name of its endpoint as its id (`getCustomer`,
+/// `listSubscriptionInvoices`...), unique, so a generated client has one method for each;
+/// public operations say they need no token (`security: []`); `servers` names the local stack
+/// and a deployed API.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("GET", &mut item.get),
+                ("POST", &mut item.post),
+                ("PUT", &mut item.put),
+                ("PATCH", &mut item.patch),
+                ("DELETE", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let (Some(operation), Some(route)) = (
+                    operation.as_mut(),
+                    crate::routes::ROUTES
+                        .iter()
+                        .find(|r| r.method == method && r.path == path.as_str()),
+                ) else {
+                    continue;
+                };
+                operation.operation_id = Some(operation_id(route.endpoint));
+                if route.is_public() {
+                    operation.security = Some(Vec::new());
+                }
+            }
+        }
+        openapi.servers = Some(vec![
+            utoipa::openapi::server::ServerBuilder::new()
+                .url("https://{api_id}.execute-api.{region}.amazonaws.com")
+                .description(Some("Deployed (the stack's ApiUrl output)"))
+                .parameter(
+                    "api_id",
+                    utoipa::openapi::server::ServerVariableBuilder::new()
+                        .default_value("api")
+                        .description(Some("The HTTP API's id")),
+                )
+                .parameter(
+                    "region",
+                    utoipa::openapi::server::ServerVariableBuilder::new()
+                        .default_value("us-east-1")
+                        .description(Some("The AWS region")),
+                )
+                .build(),
+            utoipa::openapi::server::ServerBuilder::new()
+                .url("http://127.0.0.1:3000")
+                .description(Some("The local stack (`make dev`)"))
+                .build(),
+        ]);
+    }
+}
+
+/// `GetCustomer` → `getCustomer`.
+fn operation_id(endpoint: crate::routes::Endpoint) -> String {
+    let name = format!("{endpoint:?}");
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => name,
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Subscription billing API", version = "1.0.0",
@@ -93,8 +159,13 @@ impl Modify for BearerAuth {
         webhooks::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
-    modifiers(&BearerAuth),
-    tags((name = "plans"), (name = "customers"), (name = "subscriptions"), (name = "invoices"), (name = "coupons", description = "Coupons and promotion codes (admins create them)."), (name = "meta"), (name = "webhooks", description = "Stripe's webhooks in; operators' webhook endpoints out (admins)."),
+    modifiers(&BearerAuth, &OperationIds),
+    tags((name = "plans", description = "The catalogue: tiered plans with their limits and features (admins manage them)."),
+        (name = "customers", description = "Customers (companies), their payment method, credit balance and email preferences."),
+        (name = "subscriptions", description = "Subscriptions: subscribe, pause, cancel, change plan, discounts."),
+        (name = "invoices", description = "Invoices with their lines, payments, refunds and disputes."),
+        (name = "coupons", description = "Coupons and promotion codes (admins create them)."),
+        (name = "meta", description = "Health and this document."), (name = "webhooks", description = "Stripe's webhooks in; operators' webhook endpoints out (admins)."),
         (name = "test-clock", description = "Local stack and tests only (`TEST_CLOCK=1`); 404 when deployed."))
 )]
 pub struct ApiDoc;
@@ -114,6 +185,23 @@ mod tests {
             let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} is not documented", route.key());
         }
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_says_how_it_is_authorized() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
+        let mut ids = std::collections::BTreeSet::new();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            let id = op["operationId"].as_str().expect("an operationId");
+            assert!(ids.insert(id.to_owned()), "{id} twice");
+            let security = op["security"]
+                .as_array()
+                .expect("security on every operation");
+            assert_eq!(security.is_empty(), route.is_public(), "{}", route.key());
+        }
+        assert!(ids.contains("getCustomer") && ids.contains("listInvoices"));
+        assert!(doc["servers"].as_array().is_some_and(|s| !s.is_empty()));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("no route")]
     NoRoute,
+    /// The path exists, with other methods (those given).
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<&'static str>),
     #[error("{0}")]
     Conflict(String),
     #[error("request body too large")]
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden => 403,
             ApiError::NotFound(_) | ApiError::NoRoute => 404,
+            ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType => 415,
@@ -108,6 +112,11 @@ impl ApiError {
             ),
             ApiError::NotFound(what) => ("not_found", "Not found", format!("no such {what}")),
             ApiError::NoRoute => ("no_route", "Not found", "no such endpoint".to_owned()),
+            ApiError::MethodNotAllowed(allowed) => (
+                "method_not_allowed",
+                "Method not allowed",
+                format!("this endpoint takes {}", allowed.join(", ")),
+            ),
             ApiError::Conflict(d) => ("conflict", "Conflict", d.clone()),
             ApiError::PayloadTooLarge => (
                 "payload_too_large",

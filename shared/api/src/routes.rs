@@ -151,7 +151,7 @@ impl Route {
         format!("{} {}", self.method, self.path)
     }
 
-    fn is_public(&self) -> bool {
+    pub(crate) fn is_public(&self) -> bool {
         matches!(
             self.endpoint,
             Endpoint::Health
@@ -269,6 +269,41 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<
         }
     }
     best.map(|(route, params, _)| (route, params))
+}
+
+/// Why no route takes `method path`: the path is served with other methods (405, naming
+/// them), or not at all (404).
+pub fn unmatched(method: &str, path: &str) -> ApiError {
+    let mut allowed: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|r| !r.method.eq_ignore_ascii_case(method))
+        .filter(|r| match_route(r.method, path).is_some_and(|(m, _)| m.key() == r.key()))
+        .map(|r| r.method)
+        .collect();
+    allowed.sort_unstable();
+    allowed.dedup();
+    if allowed.is_empty() {
+        ApiError::NoRoute
+    } else {
+        ApiError::MethodNotAllowed(allowed)
+    }
+}
+
+/// The problem+json answer for a request no route takes ([`unmatched`]), with `Allow` on a 405:
+/// what the local gateway and the deployed `$default` route answer.
+pub fn unmatched_response(method: &str, path: &str) -> Response<Body> {
+    let error = unmatched(method, path);
+    with_allow(Reply::problem(&error).into_response(), &error)
+}
+
+/// A 405 names the methods the path takes (`Allow`).
+fn with_allow(mut response: Response<Body>, error: &ApiError) -> Response<Body> {
+    if let ApiError::MethodNotAllowed(allowed) = error {
+        if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
+            response.headers_mut().insert("allow", allow);
+        }
+    }
+    response
 }
 
 /// A handler's answer: status, JSON body, and the ETag of the resource when there is one.
@@ -414,14 +449,14 @@ fn route_key(req: &Request) -> Option<String> {
 pub async fn handle(state: &AppState, function: Function, req: Request) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let reply = match handle_inner(state, function, req).await {
-        Ok(reply) => reply,
+    let path = path_for_logs(req.uri().path());
+    let (reply, error) = match handle_inner(state, function, req).await {
+        Ok(reply) => (reply, None),
         Err(error) => {
             if error.status() >= 500 {
                 tracing::error!(error = ?error, %method, %path, "request failed");
             }
-            Reply::problem(&error)
+            (Reply::problem(&error), Some(error))
         }
     };
     tracing::info!(
@@ -432,7 +467,25 @@ pub async fn handle(state: &AppState, function: Function, req: Request) -> Respo
         elapsed_us = started.elapsed().as_micros() as u64,
         "request"
     );
-    reply.into_response()
+    match error {
+        Some(error) => with_allow(reply.into_response(), &error),
+        None => reply.into_response(),
+    }
+}
+
+/// A request path as the logs carry it: a segment that may be an email address (lifting a
+/// suppression names one) is replaced by `{address}`; logs carry ids, never addresses.
+fn path_for_logs(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.contains('@') || segment.to_ascii_lowercase().contains("%40") {
+                "{address}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 async fn handle_inner(
@@ -458,8 +511,11 @@ async fn handle_inner(
                     .collect(),
             )
         }
-        // Invoked without a route key (a function URL): match the path ourselves.
-        None => match_route(method.as_str(), &path).ok_or(ApiError::NoRoute)?,
+        // Invoked without a route key (the `$default` route, a function URL): match the path
+        // ourselves.
+        None => {
+            match_route(method.as_str(), &path).ok_or_else(|| unmatched(method.as_str(), &path))?
+        }
     };
     if route.function != function {
         return Err(ApiError::NoRoute);

@@ -14,23 +14,39 @@ use crate::validation::{self, FieldError, Validator};
 pub struct Email(String);
 
 impl Email {
+    /// An address SES takes: 7-bit ASCII (an internationalised domain in its `xn--` form), a
+    /// local part of at most 64 characters of letters, digits and ``!#$%&'*+/=?^_`{|}~.-``
+    /// (no leading, trailing or double dot), and a domain of dot-separated labels of letters,
+    /// digits and inner hyphens ending in a top-level domain of letters.
     pub fn parse(field: &str, raw: &str) -> Result<Email, FieldError> {
         let s = raw.trim();
         let invalid =
             || FieldError::new(field, "must be an email address like billing@example.com");
-        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if s.len() > 254 || !s.is_ascii() {
             return Err(invalid());
         }
-        let (local, domain) = s.split_once('@').ok_or_else(invalid)?;
-        let domain_ok = !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && domain
+        let (local, domain) = s.rsplit_once('@').ok_or_else(invalid)?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
                 .chars()
-                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
-        if local.is_empty() || local.len() > 64 || !domain_ok {
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let tld_ok = labels.last().is_some_and(|tld| {
+            tld.len() >= 2
+                && (tld.chars().all(|c| c.is_ascii_alphabetic()) || tld.starts_with("xn--"))
+        });
+        if !local_ok || labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
             return Err(invalid());
         }
         Ok(Email(s.to_owned()))
@@ -46,6 +62,9 @@ impl fmt::Display for Email {
         f.write_str(&self.0)
     }
 }
+
+/// The ISO 3166-1 alpha-2 codes assigned to countries and territories.
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
 /// A postal address; `country` is an ISO 3166-1 alpha-2 code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +98,7 @@ impl Address {
             20,
         ));
         let country = self.country.trim().to_ascii_uppercase();
-        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        if country.len() != 2 || !COUNTRIES.split(' ').any(|c| c == country) {
             v.push(FieldError::new(
                 "country",
                 "must be a two-letter ISO 3166-1 country code",
@@ -404,6 +423,56 @@ mod tests {
     }
 
     #[test]
+    fn addresses_ses_would_refuse_are_refused() {
+        for bad in [
+            "josé@acme.example",
+            "billing@acmé.example",
+            ".billing@acme.example",
+            "bill..ing@acme.example",
+            "billing.@acme.example",
+            "billing@-acme.example",
+            "billing@acme-.example",
+            "billing@acme..example",
+            "billing@acme.e",
+            "billing@acme.123",
+            "bill ing@acme.example",
+            "bill\"ing@acme.example",
+            "billing@localhost",
+        ] {
+            assert!(Email::parse("email", bad).is_err(), "{bad}");
+        }
+        for good in [
+            "billing+invoices@acme.example",
+            "o'brien@acme.co.uk",
+            "ap@xn--acm-bma.example",
+            "ap@sub.acme.xn--p1ai",
+        ] {
+            assert!(Email::parse("email", good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn countries_are_assigned_iso_codes() {
+        let with = |country: &str| {
+            Address {
+                line1: "1 Main St".into(),
+                line2: None,
+                city: "Springfield".into(),
+                state: None,
+                postal_code: None,
+                country: country.into(),
+            }
+            .validate("billing_address")
+        };
+        for good in ["US", "gb", "DE", "JP"] {
+            assert!(with(good).is_ok(), "{good}");
+        }
+        for bad in ["XX", "ZZ", "UK", "EU", "U1"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn address_errors_name_the_nested_field() {
         let errors = Customer::create(
             NewCustomer {
@@ -483,7 +552,11 @@ mod tests {
         }
 
         #[test]
-        fn plausible_emails_parse(local in "[a-z0-9._+-]{1,30}", domain in "[a-z0-9-]{1,20}", tld in "[a-z]{2,6}") {
+        fn plausible_emails_parse(
+            local in "[a-z0-9+_-]{1,10}(\\.[a-z0-9+_-]{1,10}){0,2}",
+            domain in "[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?",
+            tld in "[a-z]{2,6}",
+        ) {
             let raw = format!("{local}@{domain}.{tld}");
             prop_assert!(Email::parse("email", &raw).is_ok(), "{}", raw);
         }

@@ -7,7 +7,7 @@
 //! in the email.
 //!
 //! An address that bounced for good or whose owner marked our email as spam is suppressed: no
-//! email goes to it, of any kind, until an operator or the customer lifts the suppression
+//! email goes to it, of any kind, until an operator lifts the suppression
 //! (mailing it again would hurt the sender's reputation, and SES pauses senders that bounce).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -346,6 +346,10 @@ pub struct EmailSuppression {
     /// What the receiving mail server said (a bounce's diagnostic), when known.
     pub detail: Option<String>,
     pub suppressed_at: DateTime<Utc>,
+    /// The customers whose email bounced or was marked spam there (each email carries its
+    /// customer's id as a tag, and SES's report gives it back): the only customers shown the
+    /// suppression. The address is suppressed for everyone all the same.
+    pub customers: Vec<CustomerId>,
 }
 
 impl EmailSuppression {
@@ -363,25 +367,37 @@ pub enum MailFeedback {
         permanent: bool,
         addresses: Vec<String>,
         detail: Option<String>,
+        /// The customer the email was for (its tag), when the report names one.
+        customer: Option<CustomerId>,
     },
     Complaint {
         addresses: Vec<String>,
+        customer: Option<CustomerId>,
     },
 }
 
 impl MailFeedback {
     /// The suppressions it calls for, at `now`.
     pub fn suppressions(&self, now: DateTime<Utc>) -> Vec<EmailSuppression> {
-        let (reason, addresses, detail) = match self {
+        let (reason, addresses, detail, customer) = match self {
             MailFeedback::Bounce {
                 permanent: false, ..
             } => return Vec::new(),
             MailFeedback::Bounce {
-                addresses, detail, ..
-            } => (SuppressionReason::Bounce, addresses, detail.clone()),
-            MailFeedback::Complaint { addresses } => {
-                (SuppressionReason::Complaint, addresses, None)
-            }
+                addresses,
+                detail,
+                customer,
+                ..
+            } => (
+                SuppressionReason::Bounce,
+                addresses,
+                detail.clone(),
+                customer,
+            ),
+            MailFeedback::Complaint {
+                addresses,
+                customer,
+            } => (SuppressionReason::Complaint, addresses, None, customer),
         };
         addresses
             .iter()
@@ -390,37 +406,49 @@ impl MailFeedback {
                 reason,
                 detail: detail.clone(),
                 suppressed_at: now,
+                customers: customer.iter().cloned().collect(),
             })
             .collect()
     }
 }
 
 impl crate::service::Billing {
-    /// The suppressed addresses among those the customer's email goes to.
+    /// The suppressed addresses among those the customer's email goes to, as `actor` may see
+    /// them: an operator sees each; a customer only those its own email caused (an address it
+    /// added that bounced for another customer says nothing of that customer's mail).
     pub async fn suppressed_recipients(
         &self,
+        actor: &Actor,
         prefs: &NotificationPreferences,
         customer: &Customer,
     ) -> Result<Vec<EmailSuppression>, BillingError> {
-        Ok(self
+        let mut suppressed = self
             .notifications
             .suppressions(&prefs.recipients(customer))
-            .await?)
+            .await?;
+        if *actor != Actor::Operator {
+            suppressed.retain(|s| s.customers.contains(&customer.id));
+        }
+        Ok(suppressed)
     }
 
-    /// Lifts the suppression of one of the customer's addresses (the customer fixed the
-    /// mailbox). `NotFound` unless the address is one the customer's email goes to and is
-    /// suppressed.
+    /// Lifts the suppression of one of the customer's addresses (the mailbox works again):
+    /// operators only. `NotFound` unless the address is one the customer's email goes to and
+    /// is suppressed.
     pub async fn lift_suppression(
         &self,
         actor: &Actor,
         customer_id: &CustomerId,
         address: &str,
     ) -> Result<EmailSuppression, BillingError> {
+        // An operator's to lift: a suppression protects the sender's reputation for everyone.
+        if *actor != Actor::Operator {
+            return Err(BillingError::NotFound("email suppression"));
+        }
         let (prefs, customer) = self.notification_preferences(actor, customer_id).await?;
         let key = EmailSuppression::key(address);
         let suppression = self
-            .suppressed_recipients(&prefs, &customer)
+            .suppressed_recipients(actor, &prefs, &customer)
             .await?
             .into_iter()
             .find(|s| s.address == key)
@@ -507,6 +535,7 @@ mod tests {
             permanent,
             addresses: vec!["AP@Acme.example ".into(), "cfo@acme.example".into()],
             detail: Some("smtp; 550 5.1.1 user unknown".into()),
+            customer: Some(customer_id()),
         };
         assert!(bounce(false).suppressions(t0()).is_empty());
         let suppressed = bounce(true).suppressions(t0());
@@ -519,11 +548,15 @@ mod tests {
             suppressed[0].detail.as_deref(),
             Some("smtp; 550 5.1.1 user unknown")
         );
+        // Shown to the customer whose mail bounced.
+        assert!(suppressed.iter().all(|s| s.customers == [customer_id()]));
         let complaint = MailFeedback::Complaint {
             addresses: vec!["ap@acme.example".into()],
+            customer: None,
         }
         .suppressions(t0());
         assert_eq!(complaint[0].reason, SuppressionReason::Complaint);
         assert_eq!(complaint[0].detail, None);
+        assert!(complaint[0].customers.is_empty());
     }
 }

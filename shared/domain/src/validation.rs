@@ -96,7 +96,28 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> 
             "must not contain control characters",
         ));
     }
+    if trimmed.chars().any(is_invisible_format) {
+        return Err(FieldError::new(
+            field,
+            "must not contain direction overrides or zero-width characters",
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Characters that change how text around them reads without showing themselves: bidi
+/// embeddings, overrides, isolates and marks, and zero-width spaces and joiners (a name
+/// `Acme\u{202e}gpj.exe` shows as another name in an invoice or an email).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{061c}'
+            | '\u{feff}'
+    )
 }
 
 /// Like [`text`] for an optional value; `None` stays `None`.
@@ -131,6 +152,32 @@ pub fn future_time(
         ));
     }
     Ok(at)
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn direction_overrides_and_zero_width_characters_are_refused() {
+        for bad in [
+            "Acme\u{202e}gpj.exe",
+            "Ac\u{200b}me",
+            "\u{2066}Acme\u{2069}",
+            "Acme\u{feff}",
+        ] {
+            assert_eq!(
+                text("name", bad, 100).map_err(|e| e.field),
+                Err("name".to_owned()),
+                "{bad:?}"
+            );
+        }
+        // Letters of any script are names.
+        assert_eq!(
+            text("name", "Société Générale — 東京", 100).ok().as_deref(),
+            Some("Société Générale — 東京")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -308,12 +308,36 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<String, FieldError> {
         return Err(bad("must not carry credentials"));
     }
     let host = host_of(authority).ok_or_else(|| bad("must name a host"))?;
+    if !port_ok(authority) {
+        return Err(bad("must have a port from 1 to 65535, if any"));
+    }
     if !allow_private && is_private_host(&host) {
         return Err(bad(
             "must not point at a loopback, private, link-local or metadata address",
         ));
     }
     Ok(url.to_owned())
+}
+
+/// Whether the port of `host[:port]` or `[v6]:port`, if there is one, is a port (1 to 65535).
+fn port_ok(authority: &str) -> bool {
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((_, "")) => return true,
+            Some((_, rest)) => match rest.strip_prefix(':') {
+                Some(port) => port,
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((_, port)) => port,
+            None => return true,
+        },
+    };
+    !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 /// The host of `host[:port]` or `[v6]:port`, lowercased.
@@ -338,7 +362,10 @@ fn is_private_host(host: &str) -> bool {
 
 /// Addresses a deployed sender never posts to: loopback, private (RFC 1918, unique local),
 /// shared (100.64/10), link-local (which holds the cloud metadata service, 169.254.169.254 and
-/// fd00:ec2::254), unspecified, broadcast and multicast.
+/// fd00:ec2::254), benchmarking (198.18/15), reserved (240/4), unspecified, broadcast and
+/// multicast; and IPv6 that carries an IPv4 address (mapped, compatible, NAT64 64:ff9b::/96,
+/// 6to4 2002::/16), which is judged by that address, and blocked outright where it may reach
+/// one of those through a translator.
 pub fn is_blocked_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => blocked_v4(v4),
@@ -346,8 +373,17 @@ pub fn is_blocked_ip(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return blocked_v4(v4);
             }
-            let first = v6.segments()[0];
-            v6.is_loopback()
+            let segments = v6.segments();
+            let first = segments[0];
+            // IPv4-compatible (::a.b.c.d, deprecated), NAT64 and 6to4: a translator would carry
+            // the post to an IPv4 address; none of these is a webhook's address.
+            let ipv4_compatible = segments[..6].iter().all(|s| *s == 0);
+            let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let six_to_four = first == 0x2002;
+            ipv4_compatible
+                || nat64
+                || six_to_four
+                || v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
@@ -366,6 +402,8 @@ fn blocked_v4(ip: Ipv4Addr) -> bool {
         || ip.is_broadcast()
         || ip.is_multicast()
         || (a == 100 && (64..128).contains(&b))
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240
         || a == 0
 }
 
@@ -919,9 +957,30 @@ mod tests {
             "http://metadata.google.internal/",
             "http://[fd00:ec2::254]/",
             "http://[::ffff:169.254.169.254]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[64:ff9b::808:808]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[::169.254.169.254]/",
+            "http://[::7f00:1]/",
+            "http://198.18.0.1/",
+            "http://198.19.255.255/",
+            "http://240.0.0.1/",
+            "http://255.255.255.254/",
         ] {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
+        for bad_port in [
+            "https://hooks.example.com:0/x",
+            "https://hooks.example.com:65536/x",
+            "https://hooks.example.com:/x",
+            "https://hooks.example.com:8o/x",
+            "https://[2001:db8::1]x/",
+        ] {
+            assert!(check_url(bad_port, true).is_err(), "{bad_port}");
+        }
+        assert!(check_url("https://hooks.example.com:8443/x", false).is_ok());
+        assert!(check_url("https://[2001:4860::1]:443/x", false).is_ok());
+        assert!(check_url("http://198.20.0.1/", false).is_ok());
         assert!(check_url("https://hooks.example.com/x?y=1", false).is_ok());
         assert!(check_url("http://127.0.0.1:8080/hook", true).is_ok());
         assert!(check_url("http://169.254.169.254/", true).is_ok());

@@ -12,10 +12,18 @@ pub type Error = lambda_runtime::Error;
 
 /// The scheduler's input: an EventBridge scheduled event (its `time`), or `{"as_of": ...}` to
 /// replay a billing run for a past time.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 struct ScheduleEvent {
     as_of: Option<DateTime<Utc>>,
     time: Option<DateTime<Utc>>,
+}
+
+/// The time a run bills up to: a replay's `as_of`, the test clock's time, or the scheduled
+/// event's `time`. An event that says neither is refused, never run at the wall clock's time.
+fn schedule_event(payload: Value) -> Result<ScheduleEvent, Error> {
+    let event: ScheduleEvent = serde_json::from_value(payload)
+        .map_err(|e| format!("the scheduler's event is not a schedule: {e}"))?;
+    Ok(event)
 }
 
 async fn as_of(services: &Services, event: &ScheduleEvent) -> Result<DateTime<Utc>, Error> {
@@ -25,7 +33,9 @@ async fn as_of(services: &Services, event: &ScheduleEvent) -> Result<DateTime<Ut
     if services.time.is_test_clock() {
         return Ok(services.time.now().await?);
     }
-    Ok(event.time.unwrap_or(crate::SystemClock::now_utc()))
+    event.time.ok_or_else(|| {
+        Error::from("the scheduler's event has neither `time` (EventBridge) nor `as_of` (a replay)")
+    })
 }
 
 fn parse_as_of(args: &[String]) -> Result<Option<DateTime<Utc>>, Error> {
@@ -57,7 +67,7 @@ pub async fn scheduler_main() -> Result<(), Error> {
     }
     let services = &services;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let schedule: ScheduleEvent = serde_json::from_value(event.payload).unwrap_or_default();
+        let schedule = schedule_event(event.payload)?;
         let at = as_of(services, &schedule).await?;
         let report = scheduler::run(&services.store, services.queue()?, at).await?;
         if let Some(webhooks) = &services.webhooks_queue {
@@ -121,4 +131,27 @@ async fn consume(consumer: worker::Consumer) -> Result<(), Error> {
         Ok::<_, Error>(response)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_malformed_schedule_event_is_refused_not_run_at_the_wall_clock() {
+        assert!(schedule_event(json!({"time": "yesterday"})).is_err());
+        assert!(schedule_event(json!({"as_of": 42})).is_err());
+        assert!(schedule_event(json!("2027-01-01T00:00:00Z")).is_err());
+        let event = schedule_event(
+            json!({"time": "2027-01-01T00:00:00Z", "detail-type": "Scheduled Event"}),
+        )
+        .expect("EventBridge's scheduled event");
+        assert_eq!(
+            event.time.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2027-01-01T00:00:00+00:00")
+        );
+        let empty = schedule_event(json!({})).expect("an object");
+        assert!(empty.time.is_none() && empty.as_of.is_none());
+    }
 }

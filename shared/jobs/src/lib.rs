@@ -45,6 +45,11 @@ pub enum JobError {
     Config(String),
     #[error("{0}")]
     Stuck(String),
+    /// Retrying cannot help (the subscription is gone, the move is illegal, the item cannot be
+    /// read): the consumer records it (an error log line with the message id) and deletes the
+    /// message instead of retrying it into the dead-letter queue.
+    #[error("permanent: {0}")]
+    Permanent(String),
 }
 
 /// Everything a function needs, built once at cold start.
@@ -81,7 +86,8 @@ impl Services {
             settings.stripe_api_base.as_deref(),
         )
         .map_err(JobError::Config)?
-        .with_retries(settings.stripe_max_attempts, settings.stripe_backoff);
+        .with_retries(settings.stripe_max_attempts, settings.stripe_backoff)
+        .with_deadline(settings.stripe_deadline);
         let shared = Arc::new(store.clone());
         let billing = Billing {
             plans: shared.clone(),

@@ -4,7 +4,8 @@
 //! destination (an SNS envelope whose `Message` is SES's JSON).
 
 use async_trait::async_trait;
-use aws_sdk_ses::types::{Body, Content, Destination, Message};
+use aws_sdk_ses::types::{Body, Content, Destination, Message, MessageTag};
+use billing_domain::ids::CustomerId;
 use billing_domain::notifications::MailFeedback;
 use billing_domain::ports::NotificationRepo;
 use billing_notifications::{MailError, Mailer, NotifyError, OutgoingEmail};
@@ -47,6 +48,10 @@ impl SesMailer {
     }
 }
 
+/// The SES message tag that names the customer an email is for; SES's bounce and complaint
+/// reports carry it back (`mail.tags`).
+pub const CUSTOMER_TAG: &str = "customer_id";
+
 fn content(text: &str) -> Result<Content, MailError> {
     Content::builder()
         .data(text)
@@ -82,6 +87,16 @@ impl Mailer for SesMailer {
                     .build(),
             )
             .message(message)
+            .tags(
+                MessageTag::builder()
+                    .name(CUSTOMER_TAG)
+                    .value(email.customer_id.as_str())
+                    .build()
+                    .map_err(|e| MailError {
+                        message: e.to_string(),
+                        retryable: false,
+                    })?,
+            )
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
@@ -127,6 +142,12 @@ pub fn read_mail_report(body: &str) -> Option<MailReport> {
         .get("eventType")
         .or_else(|| report.get("notificationType"))
         .and_then(Value::as_str)?;
+    // The customer the email was for: the tag it was sent with, when SES gives it back.
+    let customer = report["mail"]["tags"][CUSTOMER_TAG]
+        .as_array()
+        .and_then(|values| values.first())
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse::<CustomerId>().ok());
     let addresses = |list: &Value| -> Vec<String> {
         list.as_array()
             .into_iter()
@@ -147,10 +168,12 @@ pub fn read_mail_report(body: &str) -> Option<MailReport> {
                     .flatten()
                     .find_map(|r| r.get("diagnosticCode").and_then(Value::as_str))
                     .map(|d| d.chars().take(500).collect()),
+                customer,
             })
         }
         "Complaint" => MailReport::Feedback(MailFeedback::Complaint {
             addresses: addresses(&report["complaint"]["complainedRecipients"]),
+            customer,
         }),
         other => MailReport::Other(other.to_owned()),
     })
@@ -174,6 +197,15 @@ pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
     }
 }
 
+/// A stable reference to an email address for the logs, which never carry the address itself:
+/// the first 12 hex digits of its SHA-256, lower-cased first (an operator who knows the address
+/// can find its lines).
+pub fn address_ref(address: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(address.trim().to_lowercase().as_bytes());
+    hex::encode(&digest[..6])
+}
+
 /// Suppresses the addresses a bounce or complaint names (again and again on redelivery: the
 /// first suppression stands).
 async fn record_mail_report(services: &Services, report: MailReport) -> Result<(), JobError> {
@@ -184,7 +216,11 @@ async fn record_mail_report(services: &Services, report: MailReport) -> Result<(
     let now = services.billing_now().await?.now();
     for suppression in feedback.suppressions(now) {
         services.store.suppress(&suppression).await?;
-        tracing::warn!(address = %suppression.address, reason = ?suppression.reason, "address suppressed");
+        tracing::warn!(
+            address_ref = %address_ref(suppression.address.as_str()),
+            reason = ?suppression.reason,
+            "address suppressed"
+        );
     }
     Ok(())
 }
@@ -224,6 +260,8 @@ mod tests {
                 permanent: true,
                 addresses: vec!["ap@acme.example".into()],
                 detail: Some("smtp; 550 5.1.1 user unknown".into()),
+                // The tag the email was sent with names whose mail bounced.
+                customer: "cus_00000000000000000000acme".parse().ok(),
             }))
         );
         let transient = read_mail_report(&sns(&bounce("Transient")));
@@ -251,6 +289,7 @@ mod tests {
         });
         let expected = Some(MailReport::Feedback(MailFeedback::Complaint {
             addresses: vec!["cfo@acme.example".into()],
+            customer: None,
         }));
         assert_eq!(read_mail_report(&complaint.to_string()), expected);
         assert_eq!(read_mail_report(&sns(&complaint)), expected);

@@ -19,6 +19,9 @@ pub struct Settings {
     /// budget of one Stripe call (429, 5xx, network), doubling with jitter.
     pub stripe_max_attempts: u32,
     pub stripe_backoff: Duration,
+    /// `STRIPE_DEADLINE_MS` (default 7000): the most one Stripe call takes, retries included;
+    /// below the function's timeout (10 s for the API functions).
+    pub stripe_deadline: Duration,
     /// `RENEWAL_QUEUE_URL`: the SQS queue between the scheduler and the renewal worker.
     pub renewal_queue_url: Option<String>,
     /// `EVENT_BUS_NAME`: the EventBridge bus the event relay publishes domain events to.
@@ -128,6 +131,7 @@ impl Settings {
             stripe_api_base: var("STRIPE_API_BASE"),
             stripe_max_attempts: number("STRIPE_MAX_ATTEMPTS", 6)?,
             stripe_backoff: Duration::from_millis(number("STRIPE_BACKOFF_MS", 200)?),
+            stripe_deadline: Duration::from_millis(number("STRIPE_DEADLINE_MS", 7000)?),
             renewal_queue_url: var("RENEWAL_QUEUE_URL"),
             event_bus_name: var("EVENT_BUS_NAME"),
             notifications_queue_url: var("NOTIFICATIONS_QUEUE_URL"),

@@ -14,17 +14,12 @@ const MAX_DRAIN_ROUNDS: usize = 10_000;
 
 /// Processes one message. `Err` means "try again later" (the message stays on the queue).
 pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
-    let message: DueMessage = match serde_json::from_str(body) {
-        Ok(m) => m,
-        Err(e) => {
-            // Retrying cannot fix it: failing sends it to the dead-letter queue for a look.
-            return Err(JobError::Queue(format!("unreadable message {body:?}: {e}")));
-        }
-    };
+    let message: DueMessage = serde_json::from_str(body)
+        .map_err(|e| JobError::Permanent(format!("unreadable message: {e}")))?;
     let id: SubscriptionId = message
         .subscription_id
         .parse()
-        .map_err(|e| JobError::Queue(format!("bad subscription id in message: {e}")))?;
+        .map_err(|e| JobError::Permanent(format!("bad subscription id in message: {e}")))?;
     let billing = services.billing_now().await?;
     // Boxed: the renewal's future is deep (store, Stripe, retries) and would otherwise make
     // every caller's future type deeper than the compiler's default limit.
@@ -33,10 +28,33 @@ pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
             tracing::info!(subscription = %id, steps = ?outcome.steps, "processed");
             Ok(())
         }
+        Err(e) if is_permanent(&e) => Err(JobError::Permanent(format!("{id}: {e}"))),
         Err(BillingError::Store(e)) => Err(e.into()),
         Err(e) => Err(JobError::Queue(format!("{id}: {e}"))),
     }
 }
+
+/// Whether retrying a renewal that failed with `error` cannot help. Unavailable services,
+/// conflicts with another writer and interruptions are worth retrying; the rest are not.
+fn is_permanent(error: &BillingError) -> bool {
+    use billing_domain::payments::PaymentError;
+    use billing_domain::ports::StoreError;
+    match error {
+        BillingError::NotFound(_)
+        | BillingError::Validation(_)
+        | BillingError::Conflict(_)
+        | BillingError::PaymentDeclined { .. }
+        | BillingError::Payment(PaymentError::Rejected(_) | PaymentError::Refused { .. })
+        | BillingError::Store(StoreError::Corrupt(_)) => true,
+        BillingError::StaleVersion(_)
+        | BillingError::Interrupted(_)
+        | BillingError::Payment(PaymentError::Transient(_))
+        | BillingError::Store(_) => false,
+    }
+}
+
+/// How many renewals of one batch run at once (each waits mostly on DynamoDB and Stripe).
+const RENEWALS_AT_ONCE: usize = 4;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DrainReport {
@@ -65,21 +83,45 @@ impl Consumer {
         }
     }
 
-    /// Processes a batch; returns the ids of the messages that failed (SQS partial batch
-    /// response).
+    /// Processes a batch; returns the ids of the messages that failed and are worth retrying
+    /// (SQS partial batch response). Renewals run [`RENEWALS_AT_ONCE`] at a time; email and
+    /// webhooks one after another, in the batch's order. A permanent failure is recorded (an
+    /// error log line with the message id) and its message deleted, not retried.
     pub async fn process_batch(
         self,
         services: &Services,
         messages: &[(String, String)],
     ) -> Vec<String> {
+        let at_once = match self {
+            Consumer::Renewals => RENEWALS_AT_ONCE,
+            Consumer::Notifier | Consumer::Webhooks => 1,
+        };
         let mut failed = Vec::new();
-        for (message_id, body) in messages {
-            if let Err(e) = self.process(services, body).await {
-                tracing::warn!(message_id, consumer = ?self, error = %e, "message failed; it will be retried");
-                failed.push(message_id.clone());
-            }
+        for group in messages.chunks(at_once) {
+            let outcomes = futures::future::join_all(
+                group
+                    .iter()
+                    .map(|(message_id, body)| self.handle(services, message_id, body)),
+            )
+            .await;
+            failed.extend(outcomes.into_iter().flatten());
         }
         failed
+    }
+
+    /// One message of a batch: `Some(id)` if it should be retried.
+    async fn handle(self, services: &Services, message_id: &str, body: &str) -> Option<String> {
+        match self.process(services, body).await {
+            Ok(()) => None,
+            Err(JobError::Permanent(why)) => {
+                tracing::error!(message_id, consumer = ?self, error = %why, "message failed for good; recorded and deleted");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(message_id, consumer = ?self, error = %e, "message failed; it will be retried");
+                Some(message_id.to_owned())
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use billing_domain::catalogue::Plan;
 use billing_domain::clock::Clock;
 use billing_domain::customer::{Customer, Email};
 use billing_domain::events::{DomainEvent, EventKind};
+use billing_domain::ids::CustomerId;
 use billing_domain::invoice::Invoice;
 use billing_domain::notifications::{
     EmailSuppression, NotificationKind, NotificationPreferences, SendClaim,
@@ -33,6 +34,9 @@ pub struct OutgoingEmail {
     pub from: String,
     pub to: Vec<Email>,
     pub content: RenderedEmail,
+    /// Whose email it is: the mail service tags it, and gives the tag back with a bounce or a
+    /// complaint, so a suppression is shown to the customer whose mail caused it.
+    pub customer_id: CustomerId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +136,7 @@ impl Notifier {
             from: self.from.clone(),
             to,
             content,
+            customer_id: customer.id.clone(),
         };
         let now = self.clock.now();
         match self

@@ -27,12 +27,19 @@ use stripe_core::payment_intent::{
 use stripe_core::refund::{CreateRefund, ListRefund};
 use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
 
+/// The most one Stripe call takes by default, retries included: inside the API functions'
+/// 10-second timeout, with room to record the outcome.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(7);
+
 /// The Stripe gateway. Build once at cold start.
 #[derive(Clone)]
 pub struct StripeGateway {
     client: stripe::Client,
     max_attempts: u32,
     base_backoff: Duration,
+    /// The most one call may take, retries and backoff included (within the function's
+    /// timeout): past it the call is given up as transient, under the same idempotency key.
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for StripeGateway {
@@ -115,7 +122,14 @@ impl StripeGateway {
             client: builder.build().map_err(|e| e.to_string())?,
             max_attempts: 6,
             base_backoff: Duration::from_millis(200),
+            deadline: DEFAULT_DEADLINE,
         })
+    }
+
+    /// The total time one call may take, retries included ([`DEFAULT_DEADLINE`] unless set).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Retry budget: attempts per call and the first backoff (doubled each time, plus jitter).
@@ -134,18 +148,31 @@ impl StripeGateway {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StripeError>>,
     {
+        let started = tokio::time::Instant::now();
         let mut last = String::new();
         for n in 0..self.max_attempts {
-            match attempt().await {
+            let left = self.deadline.saturating_sub(started.elapsed());
+            let outcome = match tokio::time::timeout(left, attempt()).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    last = "no answer within the call's deadline".into();
+                    break;
+                }
+            };
+            match outcome {
                 Ok(value) => return Ok(Ok(value)),
                 Err(error) => match classify(error) {
                     Failure::Retry(why) => {
-                        tracing::warn!(operation, attempt = n + 1, error = %why, "stripe call failed; retrying");
                         last = why;
                         let backoff = self.base_backoff.saturating_mul(2u32.saturating_pow(n));
                         let jitter_ms =
                             (uuid::Uuid::new_v4().as_u128() % (backoff.as_millis().max(1))) as u64;
-                        tokio::time::sleep(backoff + Duration::from_millis(jitter_ms)).await;
+                        let pause = backoff + Duration::from_millis(jitter_ms);
+                        if started.elapsed() + pause >= self.deadline {
+                            break;
+                        }
+                        tracing::warn!(operation, attempt = n + 1, error = %last, "stripe call failed; retrying");
+                        tokio::time::sleep(pause).await;
                     }
                     other => return Ok(Err(other)),
                 },

@@ -267,3 +267,39 @@ async fn a_processing_bank_debit_is_no_payment_until_it_settles() {
     assert!(paid.succeeded);
     assert_eq!(paid.amount_received, usd(7999));
 }
+
+#[tokio::test]
+async fn a_call_stripe_keeps_failing_gives_up_within_its_deadline() {
+    let s = setup().await;
+    let (customer, attached) = customer_with(&s.gateway, "pm_card_visa", 5).await;
+    let pm = pm_of(attached);
+    let failing = reqwest::Client::new()
+        .post(format!("{}/_simulator/faults", s.base))
+        .body(r#"{"error_rate": 1}"#)
+        .send()
+        .await
+        .expect("faults");
+    assert!(failing.status().is_success());
+    // Many attempts with long pauses would take minutes; the deadline stops them.
+    let gateway = s
+        .gateway
+        .clone()
+        .with_retries(50, Duration::from_millis(100))
+        .with_deadline(Duration::from_millis(800));
+    let started = std::time::Instant::now();
+    let outcome = gateway
+        .charge(&charge(&customer, &pm, "invoice:in_5:attempt:1", 1000))
+        .await;
+    assert!(
+        matches!(
+            outcome,
+            Err(billing_domain::payments::PaymentError::Transient(_))
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -3,6 +3,7 @@
 //! sent after it, expired by TTL after [`SENT_LOG_DAYS`]; suppressed addresses
 //! (`SUPPRESSED#<address>` / `SUPPRESSION`).
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -61,6 +62,10 @@ struct SuppressionItem {
     reason: SuppressionReason,
     detail: Option<String>,
     suppressed_at: String,
+    /// A string set: the customers whose mail was refused there. Absent: none known (reports
+    /// without the customer tag).
+    #[serde(default)]
+    customers: Vec<String>,
 }
 
 fn suppression_pk(address: &str) -> String {
@@ -78,6 +83,11 @@ impl TryFrom<SuppressionItem> for EmailSuppression {
             reason: i.reason,
             detail: i.detail,
             suppressed_at: parse_ts("suppressed_at", &i.suppressed_at)?,
+            customers: i
+                .customers
+                .iter()
+                .map(|id| id.parse::<CustomerId>().map_err(corrupt("customers")))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -230,21 +240,65 @@ impl NotificationRepo for DynamoStore {
         }
     }
 
+    /// The first report's reason, detail and time stand (a redelivered notification, another
+    /// bounce); the customers whose mail was refused there add up, in one update.
     async fn suppress(&self, suppression: &EmailSuppression) -> Result<(), StoreError> {
-        let item = encode(&SuppressionItem {
-            pk: suppression_pk(&suppression.address),
-            sk: SUPPRESSION_SK.into(),
-            entity: "email_suppression".into(),
-            address: suppression.address.clone(),
-            reason: suppression.reason,
-            detail: suppression.detail.clone(),
-            suppressed_at: ts(suppression.suppressed_at),
-        })?;
-        match self.insert(item).await {
-            // Reported again (a redelivered notification, another bounce): the first stands.
-            Err(StoreError::AlreadyExists) => Ok(()),
-            other => other,
+        let reason = serde_json::to_value(suppression.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .ok_or_else(|| StoreError::Corrupt("a suppression's reason".into()))?;
+        let mut set = vec![
+            "#entity = :entity",
+            "#address = if_not_exists(#address, :address)",
+            "#reason = if_not_exists(#reason, :reason)",
+            "#at = if_not_exists(#at, :at)",
+        ];
+        let mut names = HashMap::from([
+            ("#entity".to_owned(), "entity".to_owned()),
+            ("#address".to_owned(), "address".to_owned()),
+            ("#reason".to_owned(), "reason".to_owned()),
+            ("#at".to_owned(), "suppressed_at".to_owned()),
+        ]);
+        let mut values = HashMap::from([
+            (":entity".to_owned(), s("email_suppression")),
+            (":address".to_owned(), s(suppression.address.clone())),
+            (":reason".to_owned(), s(reason)),
+            (":at".to_owned(), s(ts(suppression.suppressed_at))),
+        ]);
+        if let Some(detail) = &suppression.detail {
+            set.push("#detail = if_not_exists(#detail, :detail)");
+            names.insert("#detail".into(), "detail".into());
+            values.insert(":detail".into(), s(detail.clone()));
         }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !suppression.customers.is_empty() {
+            expression.push_str(" ADD #customers :customers");
+            names.insert("#customers".into(), "customers".into());
+            values.insert(
+                ":customers".into(),
+                AttributeValue::Ss(
+                    suppression
+                        .customers
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+            );
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                suppression_pk(&suppression.address),
+                SUPPRESSION_SK,
+            )))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn suppressions(&self, addresses: &[Email]) -> Result<Vec<EmailSuppression>, StoreError> {

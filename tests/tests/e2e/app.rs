@@ -155,6 +155,7 @@ impl TestApp {
             stripe_api_base: Some(sim_base.clone()),
             stripe_max_attempts: 10,
             stripe_backoff: Duration::from_millis(5),
+            stripe_deadline: Duration::from_secs(7),
             renewal_queue_url: Some(queue.url().to_owned()),
             event_bus_name: Some(name.clone()),
             notifications_queue_url: None,
@@ -672,4 +673,12 @@ pub fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(|| panic!("a time, got {v}"))
         .parse()
         .expect("RFC 3339")
+}
+
+/// A permanent bounce of `customer`'s mail to `address` as SES's configuration-set event
+/// publishing reports it (the fixture the notifier's unit tests read too).
+pub fn ses_bounce(address: &str, customer: &str) -> String {
+    include_str!("../../../shared/jobs/fixtures/ses-bounce.json")
+        .replace("ap@acme.example", address)
+        .replace("cus_00000000000000000000acme", customer)
 }

@@ -346,3 +346,60 @@ async fn a_far_future_or_malformed_time_in_any_request_is_a_422_naming_the_field
         .await;
     assert_eq!(app.charged_amounts(&customer).await, [2999, 2999]);
 }
+
+#[tokio::test]
+async fn unmatched_paths_and_methods_are_problem_404_and_405() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let nowhere = app.get("/api/v1/nowhere", &admin).await.problem(404);
+    assert_eq!(nowhere.body["code"], "no_route");
+    for (method, path) in [
+        (Method::POST, "/api/v1/health"),
+        (Method::PUT, "/api/v1/customers"),
+        (Method::PATCH, "/api/v1/health"),
+    ] {
+        let answer = app.call(method, path, &admin, None).await.problem(405);
+        assert_eq!(answer.body["code"], "method_not_allowed", "{path}");
+    }
+    let res = app
+        .http
+        .delete(format!("{}/api/v1/customers", app.base))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        res.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
+}
+
+#[tokio::test]
+async fn the_plans_list_pages_as_every_list_does() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let all = app.list("/api/v1/subscriptions/plans").await;
+    assert!(all.len() > 3, "the whole catalogue by default");
+    let first = app
+        .get("/api/v1/subscriptions/plans?limit=2", &admin)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first["has_more"], true);
+    let after = first["data"][1]["id"].as_str().expect("id");
+    let next = app
+        .get(
+            &format!("/api/v1/subscriptions/plans?limit=100&starting_after={after}"),
+            &admin,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(next["has_more"], false);
+    assert_eq!(next["data"].as_array().map(Vec::len), Some(all.len() - 2));
+    let bad = app
+        .get("/api/v1/subscriptions/plans?limit=0", &admin)
+        .await
+        .problem(422);
+    assert_eq!(bad.fields(), ["query.limit"]);
+}

@@ -459,6 +459,9 @@ async fn an_authenticated_payment_webhook_activates_the_incomplete_subscription_
     assert_eq!(pi["metadata"]["invoice_id"], invoice_id);
     let now = Utc::now().timestamp();
 
+    // The customer authenticates: Stripe now holds the payment as succeeded.
+    app.stripe_post(&format!("/v1/payment_intents/{pi_id}/confirm"), &[])
+        .await;
     // Forged, stale and unsigned deliveries are refused and change nothing.
     pi["status"] = json!("succeeded");
     pi["amount_received"] = json!(7999);
@@ -827,4 +830,43 @@ async fn racing_subscriptions_of_one_customer_get_one_trial() {
         1,
         "{answers:?}"
     );
+}
+
+#[tokio::test]
+async fn a_renewal_message_that_can_never_succeed_is_recorded_and_deleted_not_retried() {
+    let app = TestApp::with_test_clock().await;
+    let queue = app.services.queue().expect("the renewal queue");
+    // A subscription that does not exist, and a message that is no message of ours.
+    queue
+        .send_body(r#"{"subscription_id": "sub_00000000000000000000dead"}"#)
+        .await
+        .expect("sent");
+    queue.send_body("not json").await.expect("sent");
+    let customer = app.create_customer("Still renewed").await;
+    let sub = subscribe_with(&app, &customer, "plan_basic_month", "pm_card_visa").await;
+    advance_to(&app, time(&sub["current_period_end"]) + Duration::hours(1)).await;
+    assert_eq!(app.charged_amounts(&customer).await, [2999, 2999]);
+    // Nothing was retried into the dead-letter queue: both were taken off at the first receive.
+    let drained = billing_jobs::worker::drain(&app.services)
+        .await
+        .expect("drained");
+    assert_eq!((drained.processed, drained.failed), (0, 0), "{drained:?}");
+    let sqs = aws_sdk_sqs::Client::new(&crate::app::sdk_config().await);
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name(format!("{}-dlq", app.store.table()))
+        .send()
+        .await
+        .expect("the dead-letter queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let dead = sqs
+        .receive_message()
+        .queue_url(dlq)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    assert!(dead.messages().is_empty(), "{:?}", dead.messages());
 }

@@ -6,7 +6,7 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::{time, TestApp};
+use crate::app::{ses_bounce, time, TestApp};
 
 fn with_prefix<'a>(subjects: &'a [String], prefix: &str) -> Vec<&'a String> {
     subjects.iter().filter(|s| s.starts_with(prefix)).collect()
@@ -480,15 +480,8 @@ async fn a_subscription_that_will_not_renew_is_warned_a_week_before_and_told_whe
     );
 }
 
-/// A permanent bounce of mail to `address` as SES's configuration-set event publishing reports
-/// it (the fixture the notifier's unit tests read too).
-fn ses_bounce(address: &str) -> String {
-    include_str!("../../../shared/jobs/fixtures/ses-bounce.json")
-        .replace("ap@acme.example", address)
-}
-
 #[tokio::test]
-async fn a_bounced_address_gets_no_email_until_the_customer_lifts_the_suppression() {
+async fn a_bounced_address_gets_no_email_until_an_operator_lifts_the_suppression() {
     let app = TestApp::with_test_clock().await;
     // SES reports to an SNS topic the notifications queue subscribes to, as template.yaml wires.
     let feedback = local_stack::MailFeedbackTopic::create(
@@ -513,7 +506,7 @@ async fn a_bounced_address_gets_no_email_until_the_customer_lifts_the_suppressio
     // naming the address in other letter case.
     for _ in 0..2 {
         feedback
-            .publish(&ses_bounce(&app.email.to_uppercase()))
+            .publish(&ses_bounce(&app.email.to_uppercase(), &customer))
             .await
             .expect("published");
     }
@@ -546,22 +539,24 @@ async fn a_bounced_address_gets_no_email_until_the_customer_lifts_the_suppressio
         app.email_subjects().await
     );
 
-    // Another customer cannot lift it; the customer can, once.
+    // Customers cannot lift it (a suppression protects every sender); an operator can, once.
     let lift = format!(
         "/api/v1/customers/{customer}/email-suppressions/{}",
         app.email.replace('@', "%40")
     );
     let other = app.create_customer("Someone Else").await;
-    app.call(Method::DELETE, &lift, &app.customer_token(&other), None)
-        .await
-        .problem(404);
+    for who in [&token, &app.customer_token(&other)] {
+        app.call(Method::DELETE, &lift, who, None)
+            .await
+            .problem(403);
+    }
     let lifted = app
-        .call(Method::DELETE, &lift, &token, None)
+        .call(Method::DELETE, &lift, &app.admin(), None)
         .await
         .ok(200)
         .body;
     assert_eq!(lifted["reason"], "bounce");
-    app.call(Method::DELETE, &lift, &token, None)
+    app.call(Method::DELETE, &lift, &app.admin(), None)
         .await
         .problem(404);
     let prefs = app.get(&prefs_path, &token).await.ok(200).body;
@@ -577,5 +572,57 @@ async fn a_bounced_address_gets_no_email_until_the_customer_lifts_the_suppressio
         with_prefix(&subjects, "Your Billing receipt").len(),
         2,
         "{subjects:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_sees_only_the_suppressions_its_own_mail_caused() {
+    let app = TestApp::with_test_clock().await;
+    let feedback = local_stack::MailFeedbackTopic::create(
+        &format!("mail-feedback-{}", uuid::Uuid::new_v4().simple()),
+        app.services
+            .notifications_queue
+            .as_ref()
+            .expect("notifications queue"),
+    )
+    .await
+    .expect("the feedback topic");
+    // Acme's own mailbox bounced Acme's mail.
+    let acme = app.create_customer("Acme").await;
+    feedback
+        .publish(&ses_bounce(&app.email, &acme))
+        .await
+        .expect("published");
+    app.notify().await;
+    // A prober adds Acme's address to its own recipients to learn whether it bounced.
+    let prober = app.create_customer("Prober").await;
+    let prober_token = app.customer_token(&prober);
+    let prober_prefs = format!("/api/v1/customers/{prober}/notification-preferences");
+    let prefs = app
+        .call(
+            Method::PUT,
+            &prober_prefs,
+            &prober_token,
+            Some(json!({"addresses": [app.email.clone()]})),
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(prefs["suppressed"], json!([]), "{prefs}");
+    let read = app.get(&prober_prefs, &prober_token).await.ok(200).body;
+    assert_eq!(read["suppressed"], json!([]), "{read}");
+    // Acme sees its own; an operator sees it on either customer.
+    let acme_prefs = format!("/api/v1/customers/{acme}/notification-preferences");
+    let own = app
+        .get(&acme_prefs, &app.customer_token(&acme))
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(own["suppressed"][0]["reason"], "bounce", "{own}");
+    let operator = app.get(&prober_prefs, &app.admin()).await.ok(200).body;
+    assert_eq!(
+        operator["suppressed"].as_array().map(Vec::len),
+        Some(1),
+        "{operator}"
     );
 }

@@ -19,6 +19,7 @@ pub async fn dispatch(state: &AppState, endpoint: Endpoint, ctx: &Ctx) -> Result
 /// Liveness and the table's reachability.
 #[utoipa::path(get, path = "/api/v1/health", tag = "meta",
     responses((status = 200, description = "Up", body = HealthResponse),
+        (status = 405, description = "Another method than GET", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The table does not answer", body = Problem, content_type = "application/problem+json")))]
 pub async fn health(state: &AppState) -> Result<Reply, ApiError> {
     state.store.ping().await?;
@@ -33,7 +34,8 @@ pub async fn health(state: &AppState) -> Result<Reply, ApiError> {
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 405, description = "Another method than GET", body = Problem, content_type = "application/problem+json")))]
 pub fn openapi() -> Result<Reply, ApiError> {
     Reply::json(200, &ApiDoc::openapi())
 }

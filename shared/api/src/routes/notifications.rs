@@ -1,5 +1,6 @@
 //! Customers' notification preferences, and the signed unsubscribe link their emails carry.
 
+use billing_domain::access::Actor;
 use billing_domain::customer::Customer;
 use billing_domain::ids::CustomerId;
 use billing_domain::notifications::{NotificationKind, NotificationPreferences};
@@ -30,23 +31,27 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
         .billing
         .notification_preferences(&actor, &customer_id(ctx.param("id"))?)
         .await?;
-    preferences_reply(state, &prefs, &customer).await
+    preferences_reply(state, &actor, &prefs, &customer).await
 }
 
 async fn preferences_reply(
     state: &AppState,
+    actor: &Actor,
     prefs: &NotificationPreferences,
     customer: &Customer,
 ) -> Result<Reply, ApiError> {
-    let suppressed = state.billing.suppressed_recipients(prefs, customer).await?;
+    let suppressed = state
+        .billing
+        .suppressed_recipients(actor, prefs, customer)
+        .await?;
     Reply::json(
         200,
         &NotificationPreferencesResponse::new(prefs, customer, &suppressed),
     )
 }
 
-/// Send email to an address again after it bounced or complained (the customer fixed the
-/// mailbox). The address must be one of the customer's recipients.
+/// Send email to an address again after it bounced or complained (the mailbox was fixed):
+/// operators only. The address must be one of the customer's recipients.
 #[utoipa::path(delete, path = "/api/v1/customers/{id}/email-suppressions/{address}", tag = "customers",
     params(("id" = String, Path, description = "customer id"),
         ("address" = String, Path, description = "the suppressed address")),
@@ -57,7 +62,7 @@ pub async fn lift_suppression(
     ctx: &Ctx,
     principal: &Principal,
 ) -> Result<Reply, ApiError> {
-    let actor = principal.authorize(Permission::Write)?;
+    let actor = principal.authorize(Permission::OperatorWrite)?;
     ctx.query(&[])?;
     let address = percent_decode(ctx.param("address"));
     let lifted = state
@@ -82,7 +87,7 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         .billing
         .update_notification_preferences(&actor, &customer_id(ctx.param("id"))?, request.into())
         .await?;
-    preferences_reply(state, &prefs, &customer).await
+    preferences_reply(state, &actor, &prefs, &customer).await
 }
 
 /// The unsubscribe link of an email (no login: the signature stands for the customer). GET

@@ -23,12 +23,15 @@ fn reply(status: u16, plan: &billing_domain::catalogue::Plan) -> Result<Reply, A
 
 /// List the plans customers can subscribe to.
 #[utoipa::path(get, path = "/api/v1/subscriptions/plans", tag = "plans",
-    params(("include_archived" = Option<bool>, Query, description = "operators only: include archived plans")),
-    responses((status = 200, description = "The plans", body = List<PlanResponse>), ErrorResponses),
+    params(("include_archived" = Option<bool>, Query, description = "operators only: include archived plans"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 100 (the whole catalogue)"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of the plans", body = List<PlanResponse>), ErrorResponses),
     security(("bearer" = [])))]
 pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
     principal.authorize(Permission::Read)?;
-    let query = ctx.query(&["include_archived"])?;
+    let query = ctx.query(&["include_archived", "limit", "starting_after"])?;
+    let page = ctx.page(&query)?;
     let include_archived = match query.get("include_archived").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => {
@@ -43,11 +46,26 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
         }
     };
     let plans = state.billing.list_plans(include_archived).await?;
+    // The catalogue is small and read whole; pages follow the list convention all the same.
+    let start = match &page.starting_after {
+        None => 0,
+        Some(after) => plans
+            .iter()
+            .position(|p| p.id.to_string() == *after)
+            .map(|i| i + 1)
+            .ok_or_else(|| ApiError::field("starting_after", "names no plan of this list"))?,
+    };
+    let rest = plans.get(start..).unwrap_or_default();
+    // Unlike other lists, the whole catalogue (up to 100) when no limit is asked for.
+    let limit = match query.get("limit") {
+        Some(_) => usize::try_from(page.limit).unwrap_or(usize::MAX),
+        None => usize::try_from(billing_domain::page::MAX_LIMIT).unwrap_or(usize::MAX),
+    };
     Reply::json(
         200,
         &List {
-            data: plans.iter().map(PlanResponse::from).collect(),
-            has_more: false,
+            data: rest.iter().take(limit).map(PlanResponse::from).collect(),
+            has_more: rest.len() > limit,
         },
     )
 }

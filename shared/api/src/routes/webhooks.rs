@@ -76,6 +76,12 @@ pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
     .map_err(|e| ApiError::BadRequest(format!("Stripe-Signature: {e}")))?;
     let event: StripeEvent = serde_json::from_slice(&ctx.body)
         .map_err(|e| ApiError::BadRequest(format!("not a Stripe event: {e}")))?;
+    // Stripe's ids are short; a longer one is no event of Stripe's (and would not fit a key).
+    if event.id.is_empty() || event.id.len() > 255 {
+        return Err(ApiError::BadRequest(
+            "not a Stripe event: its id must be 1 to 255 characters".into(),
+        ));
+    }
     let now = state.billing.now();
     match state
         .idempotency
