@@ -2,13 +2,15 @@
 
 use std::env;
 
+use secrecy::SecretString;
+
 /// Every setting of the API functions. Variable names are the field names in upper case.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `TABLE_NAME`: the DynamoDB table (default `billing`).
     pub table_name: String,
     /// `JWT_SECRET`: HS256 secret (local stack and tests).
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<SecretString>,
     /// `JWT_JWKS_URL`: where to fetch the JWKS for RS256 tokens at cold start (deployed,
     /// Cognito-style).
     pub jwt_jwks_url: Option<String>,
@@ -19,7 +21,7 @@ pub struct Config {
     /// `JWT_AUDIENCE`: the required `aud`, when set.
     pub jwt_audience: Option<String>,
     /// `STRIPE_WEBHOOK_SECRET`: the webhook endpoint's signing secret (`whsec_...`).
-    pub stripe_webhook_secret: Option<String>,
+    pub stripe_webhook_secret: Option<SecretString>,
     /// `IDEMPOTENCY_TTL_HOURS`: how long an `Idempotency-Key` is remembered (default 24).
     pub idempotency_ttl_hours: i64,
 }
@@ -46,14 +48,15 @@ impl Config {
                 "{name} must be set (only the local stack may leave it out)"
             )),
         };
+        let secret = |name: &str| required(name).map(|value| value.map(SecretString::from));
         Ok(Config {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "billing".into()),
-            jwt_secret: var("JWT_SECRET"),
+            jwt_secret: var("JWT_SECRET").map(SecretString::from),
             jwt_jwks_url: var("JWT_JWKS_URL"),
             jwt_jwks: var("JWT_JWKS"),
             jwt_issuer: required("JWT_ISSUER")?,
             jwt_audience: required("JWT_AUDIENCE")?,
-            stripe_webhook_secret: required("STRIPE_WEBHOOK_SECRET")?,
+            stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET")?,
             idempotency_ttl_hours: match var("IDEMPOTENCY_TTL_HOURS") {
                 Some(v) => v.parse().map_err(|_| {
                     format!("IDEMPOTENCY_TTL_HOURS must be a whole number, got {v:?}")
@@ -95,7 +98,10 @@ mod tests {
         }
         let deployed = config(DEPLOYED).expect("deployed config");
         assert_eq!(
-            deployed.stripe_webhook_secret.as_deref(),
+            deployed
+                .stripe_webhook_secret
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret),
             Some("whsec_real")
         );
     }
@@ -103,6 +109,9 @@ mod tests {
     #[test]
     fn the_local_stack_may_leave_secrets_out() {
         let local = config(&[("LOCAL_STACK", "1")]).expect("local config");
-        assert_eq!(local.stripe_webhook_secret, None);
+        assert!(local.stripe_webhook_secret.is_none());
+        // Secrets never print.
+        let shown = format!("{:?}", config(DEPLOYED).expect("deployed config"));
+        assert!(!shown.contains("whsec_real"), "{shown}");
     }
 }

@@ -22,7 +22,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub store: DynamoStore,
     pub idempotency_ttl_hours: i64,
-    pub stripe_webhook_secret: Option<String>,
+    pub stripe_webhook_secret: Option<secrecy::SecretString>,
 }
 
 impl AppState {
@@ -61,7 +61,10 @@ impl AppState {
             (None, None) => None,
         };
         let auth = Authenticator::new(
-            config.jwt_secret.as_deref(),
+            config
+                .jwt_secret
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret),
             jwks.as_deref(),
             config.jwt_issuer.clone(),
             config.jwt_audience.clone(),

@@ -82,7 +82,7 @@ impl Services {
         settings: &Settings,
     ) -> Result<Self, JobError> {
         let payments = StripeGateway::new(
-            &settings.stripe_secret_key,
+            secrecy::ExposeSecret::expose_secret(&settings.stripe_secret_key),
             settings.stripe_api_base.as_deref(),
         )
         .map_err(JobError::Config)?

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use billing_domain::collection::TrialEndWithoutPaymentMethod;
 use billing_domain::dunning::{DunningPolicy, FinalAction};
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -12,7 +13,7 @@ pub struct Settings {
     pub table_name: String,
     /// `STRIPE_SECRET_KEY`: required outside the local stack (`LOCAL_STACK=1`), where it
     /// defaults to `sk_test_local`, which only the simulator accepts.
-    pub stripe_secret_key: String,
+    pub stripe_secret_key: SecretString,
     /// `STRIPE_API_BASE`: the Stripe API's URL (the simulator locally); Stripe's own if unset.
     pub stripe_api_base: Option<String>,
     /// `STRIPE_MAX_ATTEMPTS` (default 6) and `STRIPE_BACKOFF_MS` (default 200): the retry
@@ -43,7 +44,7 @@ pub struct Settings {
     pub public_api_url: String,
     /// `UNSUBSCRIBE_SECRET`: signs unsubscribe links (required outside the local stack; a fixed
     /// local value there).
-    pub unsubscribe_secret: String,
+    pub unsubscribe_secret: SecretString,
     /// `WEBHOOKS_QUEUE_URL`: the SQS queue the bus's second rule fills and the webhook
     /// dispatcher drains (retries the scheduler finds due go there too).
     pub webhooks_queue_url: Option<String>,
@@ -82,7 +83,7 @@ impl Settings {
         billing_notifications::Links::new(
             &self.customer_portal_url,
             &self.public_api_url,
-            self.unsubscribe_secret.as_bytes(),
+            self.unsubscribe_secret.expose_secret().as_bytes(),
         )
     }
 
@@ -119,8 +120,8 @@ impl Settings {
         // Outside the local stack a missing secret stops the function at start.
         let local = matches!(var("LOCAL_STACK").as_deref(), Some("1" | "true"));
         let secret = |name: &str, local_value: &str| match var(name) {
-            Some(value) => Ok(value),
-            None if local => Ok(local_value.to_owned()),
+            Some(value) => Ok(SecretString::from(value)),
+            None if local => Ok(SecretString::from(local_value)),
             None => Err(format!(
                 "{name} must be set (only the local stack may leave it out)"
             )),

@@ -237,8 +237,11 @@ async fn main() -> anyhow::Result<()> {
     services.events = Some(bus);
     services.webhooks_queue = Some(webhooks.clone());
     services.billing.payments = Arc::new(CountingGateway {
-        inner: StripeGateway::new(&settings.stripe_secret_key, Some(&sim_base))
-            .map_err(anyhow::Error::msg)?,
+        inner: StripeGateway::new(
+            secrecy::ExposeSecret::expose_secret(&settings.stripe_secret_key),
+            Some(&sim_base),
+        )
+        .map_err(anyhow::Error::msg)?,
         counts: counts.clone(),
     });
 

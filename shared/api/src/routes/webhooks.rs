@@ -64,7 +64,8 @@ pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
     // one) no event is taken.
     let secret = state
         .stripe_webhook_secret
-        .as_deref()
+        .as_ref()
+        .map(secrecy::ExposeSecret::expose_secret)
         .ok_or_else(|| ApiError::Unavailable("STRIPE_WEBHOOK_SECRET is not set".into()))?;
     let wall_clock = SystemClock::now_utc();
     stripe_signature::verify(
