@@ -47,15 +47,8 @@ async fn logs_carry_ids_never_email_addresses() {
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
     let app = TestApp::with_test_clock().await;
-    let feedback = local_stack::MailFeedbackTopic::create(
-        &format!("mail-feedback-{}", uuid::Uuid::new_v4().simple()),
-        app.services
-            .notifications_queue
-            .as_ref()
-            .expect("notifications queue"),
-    )
-    .await
-    .expect("the feedback topic");
+    // SES reports to an SNS topic the notifications queue subscribes to, as template.yaml wires.
+    let feedback = app.mail_feedback_topic().await;
     let customer = app.create_customer("Logged Ltd").await;
     app.subscribe(&app.admin(), &customer, "plan_basic_month")
         .await

@@ -55,11 +55,6 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
             Some(json!({"addresses": ["thief@example.com"]})),
         ),
         (
-            Method::DELETE,
-            format!("/api/v1/customers/{b}/email-suppressions/{}", app.email),
-            None,
-        ),
-        (
             Method::GET,
             format!("/api/v1/subscriptions/{sub_b_id}"),
             None,
@@ -115,6 +110,8 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
         assert_eq!(answer.content_type, "application/problem+json");
     }
 
+    let lift_own = format!("/api/v1/customers/{a}/email-suppressions/{}", app.email);
+    let lift_other = format!("/api/v1/customers/{b}/email-suppressions/{}", app.email);
     let operators_only: Vec<(Method, &str, Option<serde_json::Value>)> = vec![
         (
             Method::POST,
@@ -164,6 +161,10 @@ async fn a_customer_token_cannot_read_or_change_another_customers_data_through_a
             "/api/v1/promotion-codes/promo_x",
             Some(json!({"active": true})),
         ),
+        // Lifting a suppression protects every customer's sending: operators only, even for
+        // the customer's own address.
+        (Method::DELETE, lift_own.as_str(), None),
+        (Method::DELETE, lift_other.as_str(), None),
     ];
     for (method, path, body) in operators_only {
         let answer = app.call(method.clone(), path, &token_a, body).await;

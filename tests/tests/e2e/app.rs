@@ -675,6 +675,48 @@ pub fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
         .expect("RFC 3339")
 }
 
+impl TestApp {
+    /// The SNS topic SES reports bounces and complaints to, which the notifications queue
+    /// subscribes to, as `template.yaml` wires them.
+    pub async fn mail_feedback_topic(&self) -> local_stack::MailFeedbackTopic {
+        local_stack::MailFeedbackTopic::create(
+            &format!("mail-feedback-{}", uuid::Uuid::new_v4().simple()),
+            self.services
+                .notifications_queue
+                .as_ref()
+                .expect("notifications queue"),
+        )
+        .await
+        .expect("the feedback topic")
+    }
+
+    /// The bodies waiting in this test's dead-letter queue of `queue` (`""`: the renewal
+    /// queue's; `"-notifications"`: the notifier's).
+    pub async fn dead_letters(&self, queue: &str) -> Vec<String> {
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+        let dlq = sqs
+            .get_queue_url()
+            .queue_name(format!("{}{queue}-dlq", self.store.table()))
+            .send()
+            .await
+            .expect("the dead-letter queue")
+            .queue_url()
+            .expect("url")
+            .to_owned();
+        let dead = sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        dead.messages()
+            .iter()
+            .filter_map(|m| m.body().map(str::to_owned))
+            .collect()
+    }
+}
+
 /// A permanent bounce of `customer`'s mail to `address` as SES's configuration-set event
 /// publishing reports it (the fixture the notifier's unit tests read too).
 pub fn ses_bounce(address: &str, customer: &str) -> String {

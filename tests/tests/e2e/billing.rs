@@ -851,22 +851,6 @@ async fn a_renewal_message_that_can_never_succeed_is_recorded_and_deleted_not_re
         .await
         .expect("drained");
     assert_eq!((drained.processed, drained.failed), (0, 0), "{drained:?}");
-    let sqs = aws_sdk_sqs::Client::new(&crate::app::sdk_config().await);
-    let dlq = sqs
-        .get_queue_url()
-        .queue_name(format!("{}-dlq", app.store.table()))
-        .send()
-        .await
-        .expect("the dead-letter queue")
-        .queue_url()
-        .expect("url")
-        .to_owned();
-    let dead = sqs
-        .receive_message()
-        .queue_url(dlq)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("receive");
-    assert!(dead.messages().is_empty(), "{:?}", dead.messages());
+    let dead = app.dead_letters("").await;
+    assert!(dead.is_empty(), "{dead:?}");
 }

@@ -360,24 +360,7 @@ async fn an_unreadable_message_goes_to_the_dead_letter_queue_and_the_rest_of_its
         2,
         "the good messages went"
     );
-    let sqs = aws_sdk_sqs::Client::new(&crate::app::sdk_config().await);
-    let dlq = sqs
-        .get_queue_url()
-        .queue_name(format!("{}-notifications-dlq", app.store.table()))
-        .send()
-        .await
-        .expect("the dead-letter queue")
-        .queue_url()
-        .expect("url")
-        .to_owned();
-    let dead = sqs
-        .receive_message()
-        .queue_url(dlq)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("receive");
-    let bodies: Vec<&str> = dead.messages().iter().filter_map(|m| m.body()).collect();
+    let bodies = app.dead_letters("-notifications").await;
     assert_eq!(bodies, [r#"{"detail": {"type": "invoice.paid", "id": 7}}"#]);
     assert_eq!(app.notify().await, 0, "nothing is left to retry");
 }
@@ -484,15 +467,7 @@ async fn a_subscription_that_will_not_renew_is_warned_a_week_before_and_told_whe
 async fn a_bounced_address_gets_no_email_until_an_operator_lifts_the_suppression() {
     let app = TestApp::with_test_clock().await;
     // SES reports to an SNS topic the notifications queue subscribes to, as template.yaml wires.
-    let feedback = local_stack::MailFeedbackTopic::create(
-        &format!("mail-feedback-{}", uuid::Uuid::new_v4().simple()),
-        app.services
-            .notifications_queue
-            .as_ref()
-            .expect("notifications queue"),
-    )
-    .await
-    .expect("the feedback topic");
+    let feedback = app.mail_feedback_topic().await;
     let customer = app.create_customer("Bouncing Ltd").await;
     let sub = app
         .subscribe(&app.admin(), &customer, "plan_basic_month")
@@ -578,15 +553,8 @@ async fn a_bounced_address_gets_no_email_until_an_operator_lifts_the_suppression
 #[tokio::test]
 async fn a_customer_sees_only_the_suppressions_its_own_mail_caused() {
     let app = TestApp::with_test_clock().await;
-    let feedback = local_stack::MailFeedbackTopic::create(
-        &format!("mail-feedback-{}", uuid::Uuid::new_v4().simple()),
-        app.services
-            .notifications_queue
-            .as_ref()
-            .expect("notifications queue"),
-    )
-    .await
-    .expect("the feedback topic");
+    // SES reports to an SNS topic the notifications queue subscribes to, as template.yaml wires.
+    let feedback = app.mail_feedback_topic().await;
     // Acme's own mailbox bounced Acme's mail.
     let acme = app.create_customer("Acme").await;
     feedback
