@@ -26,10 +26,15 @@ pub(crate) async fn subscribed_on_the_first_of_april(plan: &str) -> (TestApp, St
 }
 
 pub(crate) async fn change(app: &TestApp, sub: &str, body: Value) -> crate::app::Answer {
+    change_as(app, &app.admin(), sub, body).await
+}
+
+/// `POST /subscriptions/{sub}/change-plan` with `token`.
+async fn change_as(app: &TestApp, token: &str, sub: &str, body: Value) -> crate::app::Answer {
     app.call(
         Method::POST,
         &format!("/api/v1/subscriptions/{sub}/change-plan"),
-        &app.admin(),
+        token,
         Some(body),
     )
     .await
@@ -213,43 +218,34 @@ async fn a_customer_cannot_upgrade_for_nothing_or_take_credit_for_a_downgrade() 
     let (app, customer, sub) = subscribed_on_the_first_of_april("plan_basic_month").await;
     let id = sub["id"].as_str().expect("id");
     let own = app.customer_token(&customer);
-    let path = format!("/api/v1/subscriptions/{id}/change-plan");
     app.advance(json!({"by_seconds": 10 * 86_400})).await;
     for prorate in [false, true] {
-        let refused = app
-            .call(
-                Method::POST,
-                &path,
-                &own,
-                Some(json!({"plan_id": "plan_enterprise_month", "prorate": prorate})),
-            )
-            .await
-            .problem(422);
+        let refused = change_as(
+            &app,
+            &own,
+            id,
+            json!({"plan_id": "plan_enterprise_month", "prorate": prorate}),
+        )
+        .await
+        .problem(422);
         assert_eq!(refused.fields(), ["prorate"]);
     }
     // The customer's upgrade is charged its prorated price: 20 of 30 days of the difference.
-    let upgraded = app
-        .call(
-            Method::POST,
-            &path,
-            &own,
-            Some(json!({"plan_id": "plan_enterprise_month"})),
-        )
+    let upgraded = change_as(&app, &own, id, json!({"plan_id": "plan_enterprise_month"}))
         .await
         .ok(200)
         .body;
     assert_eq!(upgraded["plan_id"], "plan_enterprise_month");
     assert_eq!(app.latest_invoice(&upgraded).await["total"], "113.34");
     // Down again at once would leave credit: the customer's to wait for, an operator's to give.
-    let refused = app
-        .call(
-            Method::POST,
-            &path,
-            &own,
-            Some(json!({"plan_id": "plan_basic_month", "at_period_end": false})),
-        )
-        .await
-        .problem(422);
+    let refused = change_as(
+        &app,
+        &own,
+        id,
+        json!({"plan_id": "plan_basic_month", "at_period_end": false}),
+    )
+    .await
+    .problem(422);
     assert_eq!(refused.fields(), ["at_period_end"]);
     assert_eq!(app.charged_amounts(&customer).await, [2999, 11334]);
     let credited = change(
