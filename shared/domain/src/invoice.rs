@@ -162,8 +162,8 @@ impl RefundRecord {
 /// A refund claimed on an invoice ([`Invoice::claim_refund`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundClaim {
-    /// What is claimed; the rest of the invoice's paid amount when `None`.
-    pub amount: Option<Money>,
+    /// What is claimed, in the invoice's currency; the rest of its paid amount when `None`.
+    pub amount: Option<rust_decimal::Decimal>,
     pub reason: Option<RefundReason>,
     pub to: RefundDestination,
     /// The request's own key (its `Idempotency-Key`); a claim with this key is answered again.
@@ -531,13 +531,11 @@ impl Invoice {
             .amount_paid
             .checked_sub(&self.amount_refunded().map_err(conflict)?)
             .map_err(conflict)?;
-        let amount = claim.amount.unwrap_or(left);
-        if amount.currency() != self.currency {
-            return Err(BillingError::field(
-                "amount",
-                format!("must be in the invoice's currency, {}", self.currency),
-            ));
-        }
+        let amount = match claim.amount {
+            Some(amount) => Money::new(amount, self.currency)
+                .map_err(|e| BillingError::field("amount", e.to_string()))?,
+            None => left,
+        };
         if amount.amount() > left.amount() {
             return Err(BillingError::field(
                 "amount",
@@ -1284,7 +1282,7 @@ mod tests {
 
     fn claim(cents: Option<i64>, to: RefundDestination, key: Option<&str>) -> RefundClaim {
         RefundClaim {
-            amount: cents.map(usd),
+            amount: cents.map(|c| usd(c).amount()),
             reason: None,
             to,
             request_key: key.map(str::to_owned),

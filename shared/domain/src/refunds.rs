@@ -13,7 +13,6 @@ use crate::access::Actor;
 use crate::error::BillingError;
 use crate::ids::InvoiceId;
 use crate::invoice::{Invoice, RefundClaim, RefundDestination, RefundReason, RefundStatus};
-use crate::money::Money;
 use crate::payments::PaymentError;
 use crate::service::Billing;
 
@@ -42,13 +41,8 @@ impl Billing {
         if !matches!(actor, Actor::Operator) {
             return Err(BillingError::NotFound("invoice"));
         }
-        let invoice = self.get_invoice(actor, id).await?;
         let claim = RefundClaim {
-            amount: request
-                .amount
-                .map(|amount| Money::new(amount, invoice.currency))
-                .transpose()
-                .map_err(|e| BillingError::field("amount", e.to_string()))?,
+            amount: request.amount,
             reason: request.reason,
             to: request.to,
             request_key: request.request_key,
@@ -56,7 +50,7 @@ impl Billing {
         let now = self.now();
         let mut index = 0;
         let (invoice, _) = self
-            .update_invoice_with(&invoice.id, |invoice| {
+            .update_invoice_with(id, |invoice| {
                 let (at, new) = invoice.claim_refund(&claim, now)?;
                 index = at;
                 Ok(new)
