@@ -14,6 +14,7 @@ use billing_domain::money::{self, Money};
 use billing_domain::page::Page;
 use billing_domain::period;
 use billing_domain::subscription::{self, Subscription};
+use billing_domain::subscription_object::SubscriptionObject;
 use billing_domain::validation::{FieldError, Validator};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -728,13 +729,21 @@ pub struct SubscriptionResponse {
 
 impl From<&Subscription> for SubscriptionResponse {
     fn from(s: &Subscription) -> Self {
+        SubscriptionResponse::from(SubscriptionObject::from(s))
+    }
+}
+
+/// The same fields as the events' `subscription` ([`SubscriptionObject`]), described for the
+/// OpenAPI document; a test keeps the two equal.
+impl From<SubscriptionObject> for SubscriptionResponse {
+    fn from(s: SubscriptionObject) -> Self {
         SubscriptionResponse {
-            id: s.id.to_string(),
-            customer_id: s.customer_id.to_string(),
-            plan_id: s.plan_id.to_string(),
+            id: s.id,
+            customer_id: s.customer_id,
+            plan_id: s.plan_id,
             status: s.status.into(),
             auto_renew: s.auto_renew,
-            payment_method_id: s.payment_method_id.clone(),
+            payment_method_id: s.payment_method_id,
             current_period_start: s.current_period_start,
             current_period_end: s.current_period_end,
             billing_cycle_anchor: s.billing_cycle_anchor,
@@ -742,19 +751,19 @@ impl From<&Subscription> for SubscriptionResponse {
             cancel_at_period_end: s.cancel_at_period_end,
             canceled_at: s.canceled_at,
             ended_at: s.ended_at,
-            cancellation: s.cancellation.as_ref().map(|c| CancellationDto {
+            cancellation: s.cancellation.map(|c| CancellationDto {
                 reason: c.reason.map(Into::into),
-                comment: c.comment.clone(),
+                comment: c.comment,
             }),
-            pause: s.pause.as_ref().map(|p| PauseDto {
+            pause: s.pause.map(|p| PauseDto {
                 paused_at: p.paused_at,
                 resumes_at: p.resumes_at,
             }),
-            metadata: s.metadata.clone(),
-            latest_invoice_id: s.latest_invoice_id.as_ref().map(ToString::to_string),
+            metadata: s.metadata,
+            latest_invoice_id: s.latest_invoice_id,
             next_payment_attempt: s.next_payment_attempt,
-            scheduled_plan_id: s.scheduled_plan_id.as_ref().map(ToString::to_string),
-            discount: s.discount.as_ref().map(coupons::DiscountDto::from),
+            scheduled_plan_id: s.scheduled_plan_id,
+            discount: s.discount.map(coupons::DiscountDto::from),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -1137,9 +1146,12 @@ pub struct NotificationPreferencesResponse {
     /// The kinds that are always sent (receipts, payment failures, payments waiting for the
     /// customer, refunds).
     pub always_sent: Vec<String>,
-    /// The addresses chosen; empty: the customer's own email address.
+    /// The addresses chosen; none confirmed: the customer's own email address.
     pub addresses: Vec<String>,
-    /// Where email goes now.
+    /// Addresses a customer added that get no email until their owner follows the link in
+    /// the confirmation email sent to them (operators' additions are confirmed at once).
+    pub pending_confirmation: Vec<String>,
+    /// Where email goes now: the confirmed addresses, or the customer's own.
     pub recipients: Vec<String>,
     /// Recipients that get no email at all since they bounced or complained; lift with
     /// `DELETE /customers/{id}/email-suppressions/{address}` once the mailbox works.
@@ -1191,8 +1203,9 @@ impl NotificationPreferencesResponse {
             addresses: prefs
                 .addresses
                 .iter()
-                .map(|a| a.as_str().to_owned())
+                .map(|a| a.email.as_str().to_owned())
                 .collect(),
+            pending_confirmation: prefs.pending().map(|a| a.as_str().to_owned()).collect(),
             recipients: prefs
                 .recipients(customer)
                 .iter()
@@ -1223,6 +1236,97 @@ impl From<UpdateNotificationPreferencesRequest>
         billing_domain::notifications::PreferencesUpdate {
             kinds: r.kinds,
             addresses: r.addresses,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing_domain::coupon::{CouponDuration, CouponTerms, CouponValue, Discount};
+    use billing_domain::money::{Currency as Cur, Money};
+    use billing_domain::subscription::{Cancellation, Pause};
+    use chrono::TimeZone;
+    use rust_decimal::Decimal;
+
+    /// The API's answer and the events' `subscription` are the same JSON, field for field, with
+    /// every optional part present and absent.
+    #[test]
+    fn the_api_shows_a_subscription_as_its_events_carry_it() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 7, 10, 0, 0)
+            .single()
+            .expect("time");
+        let plan: billing_domain::ids::PlanId = "plan_premium_month".parse().expect("id");
+        let full = Subscription {
+            id: "sub_1f0e3dad99908345f7439f8f".parse().expect("id"),
+            customer_id: "cus_979769ed49fc4069843eb071".parse().expect("id"),
+            plan_id: plan.clone(),
+            interval: period::Interval::Month,
+            status: DStatus::PastDue,
+            auto_renew: false,
+            payment_method_id: Some("pm_card_visa".into()),
+            billing_cycle_anchor: at,
+            periods_elapsed: 2,
+            current_period_start: at,
+            current_period_end: at + chrono::Duration::days(31),
+            trial_end: Some(at),
+            cancel_at_period_end: true,
+            canceled_at: Some(at),
+            ended_at: Some(at),
+            cancellation: Some(Cancellation {
+                reason: Some(DReason::TooExpensive),
+                comment: Some("later".into()),
+            }),
+            pause: Some(Pause {
+                paused_at: at,
+                resumes_at: Some(at),
+            }),
+            metadata: [("po".to_owned(), "PO-7".to_owned())].into(),
+            exclusive: true,
+            latest_invoice_id: Some("in_1def0af669964d5897006083".parse().expect("id")),
+            next_payment_attempt: Some(at),
+            scheduled_plan_id: Some(plan.clone()),
+            pending_lines: Vec::new(),
+            successor_plan_id: None,
+            discount: Some(Discount {
+                coupon: CouponTerms {
+                    id: "coupon_spring25".parse().expect("id"),
+                    name: "Spring".into(),
+                    value: CouponValue::AmountOff(
+                        Money::new(Decimal::new(500, 2), Cur::Usd).expect("money"),
+                    ),
+                    duration: CouponDuration::Repeating { periods: 3 },
+                    applies_to_plans: [plan].into(),
+                },
+                promotion_code: Some("SPRING25".into()),
+                start: at,
+                end: Some(at),
+            }),
+            trial_reminder_sent: false,
+            renewal_reminder_days: 7,
+            reminded_period_end: None,
+            events: Default::default(),
+            as_stored: None,
+            created_at: at,
+            updated_at: at,
+            version: 3,
+        };
+        let mut sparse = full.clone();
+        sparse.payment_method_id = None;
+        sparse.trial_end = None;
+        sparse.canceled_at = None;
+        sparse.ended_at = None;
+        sparse.cancellation = None;
+        sparse.pause = None;
+        sparse.latest_invoice_id = None;
+        sparse.next_payment_attempt = None;
+        sparse.scheduled_plan_id = None;
+        sparse.discount = None;
+        for sub in [full, sparse] {
+            let api = serde_json::to_value(SubscriptionResponse::from(&sub)).expect("json");
+            let event = serde_json::to_value(SubscriptionObject::from(&sub)).expect("json");
+            assert_eq!(api, event);
         }
     }
 }

@@ -104,6 +104,8 @@ pub enum Endpoint {
     UpdateNotificationPreferences,
     LiftEmailSuppression,
     UnsubscribePage,
+    ConfirmAddressPage,
+    ConfirmAddress,
     Unsubscribe,
     CreateWebhookEndpoint,
     ListWebhookEndpoints,
@@ -159,6 +161,8 @@ impl Route {
                 | Endpoint::StripeWebhook
                 | Endpoint::UnsubscribePage
                 | Endpoint::Unsubscribe
+                | Endpoint::ConfirmAddressPage
+                | Endpoint::ConfirmAddress
         )
     }
 
@@ -208,6 +212,8 @@ pub const ROUTES: &[Route] = &[
     route!("DELETE" "/api/v1/customers/{id}/email-suppressions/{address}" => LiftEmailSuppression @ CustomersApi),
     route!("GET" "/api/v1/notification-preferences/unsubscribe" => UnsubscribePage @ CustomersApi),
     route!("POST" "/api/v1/notification-preferences/unsubscribe" => Unsubscribe @ CustomersApi),
+    route!("GET" "/api/v1/notification-preferences/confirm-address" => ConfirmAddressPage @ CustomersApi),
+    route!("POST" "/api/v1/notification-preferences/confirm-address" => ConfirmAddress @ CustomersApi),
     route!("POST" "/api/v1/subscriptions" => CreateSubscription @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions" => ListSubscriptions @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}" => GetSubscription @ SubscriptionsApi),
@@ -549,6 +555,12 @@ async fn handle_inner(
     ) {
         return notifications::unsubscribe(state, route.endpoint, &ctx).await;
     }
+    if matches!(
+        route.endpoint,
+        Endpoint::ConfirmAddressPage | Endpoint::ConfirmAddress
+    ) {
+        return notifications::confirm_address(state, route.endpoint, &ctx).await;
+    }
     if route.is_public() {
         return meta::dispatch(state, route.endpoint, &ctx).await;
     }
@@ -615,6 +627,9 @@ async fn dispatch(
         }
         Endpoint::UnsubscribePage | Endpoint::Unsubscribe => {
             notifications::unsubscribe(state, endpoint, ctx).await
+        }
+        Endpoint::ConfirmAddressPage | Endpoint::ConfirmAddress => {
+            notifications::confirm_address(state, endpoint, ctx).await
         }
         Endpoint::CreateWebhookEndpoint => webhook_endpoints::create(state, ctx, principal).await,
         Endpoint::ListWebhookEndpoints => webhook_endpoints::list(state, ctx, principal).await,

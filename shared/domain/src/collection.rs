@@ -452,7 +452,7 @@ impl Billing {
             Err(e) => return Err(e.into()),
         }
         // The insert stored the events.
-        sub.events.clear();
+        sub.mark_stored();
         if !charge_now {
             return Ok(sub);
         }
@@ -886,8 +886,8 @@ impl Billing {
             }
             DueWork::StartSuccessor(plan_id) => {
                 self.start_successor(sub, &plan_id).await?;
+                // Nothing a reader sees changes (`updated_at` stays).
                 sub.successor_plan_id = None;
-                sub.updated_at = now;
                 Ok(())
             }
             DueWork::ExpireIncomplete => {

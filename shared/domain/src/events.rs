@@ -10,8 +10,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::customer::Email;
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::money::Money;
+use crate::subscription_object::{PreviousAttributes, SubscriptionObject};
 
 /// The schema version of [`DomainEvent`].
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
@@ -37,6 +39,11 @@ pub enum EventKind {
     SubscriptionExpired,
     #[serde(rename = "subscription.plan_changed")]
     SubscriptionPlanChanged,
+    /// Any other change of what a reader of the subscription sees (auto-renew, metadata, payment
+    /// method, discount, cancel-at-period-end undone, status after a payment...), with
+    /// `previous_attributes`: as Stripe's `customer.subscription.updated`.
+    #[serde(rename = "subscription.updated")]
+    SubscriptionUpdated,
     /// The trial ends in [`TRIAL_REMINDER_DAYS`] days.
     #[serde(rename = "subscription.trial_will_end")]
     SubscriptionTrialWillEnd,
@@ -65,10 +72,14 @@ pub enum EventKind {
     /// A dispute closed; `reason` is the outcome (`won`, `lost`, `warning_closed`...).
     #[serde(rename = "invoice.dispute_closed")]
     InvoiceDisputeClosed,
+    /// A customer added an address to its notification preferences that must be confirmed
+    /// before it gets email (`address`): the confirmation email goes to it.
+    #[serde(rename = "customer.notification_address_added")]
+    CustomerNotificationAddressAdded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -77,6 +88,7 @@ impl EventKind {
         EventKind::SubscriptionCanceled,
         EventKind::SubscriptionExpired,
         EventKind::SubscriptionPlanChanged,
+        EventKind::SubscriptionUpdated,
         EventKind::SubscriptionTrialWillEnd,
         EventKind::SubscriptionExpiring,
         EventKind::InvoiceUpcoming,
@@ -87,6 +99,7 @@ impl EventKind {
         EventKind::InvoiceRefunded,
         EventKind::InvoiceDisputeOpened,
         EventKind::InvoiceDisputeClosed,
+        EventKind::CustomerNotificationAddressAdded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +112,7 @@ impl EventKind {
             EventKind::SubscriptionCanceled => "subscription.canceled",
             EventKind::SubscriptionExpired => "subscription.expired",
             EventKind::SubscriptionPlanChanged => "subscription.plan_changed",
+            EventKind::SubscriptionUpdated => "subscription.updated",
             EventKind::SubscriptionTrialWillEnd => "subscription.trial_will_end",
             EventKind::SubscriptionExpiring => "subscription.expiring",
             EventKind::InvoiceUpcoming => "invoice.upcoming",
@@ -109,7 +123,13 @@ impl EventKind {
             EventKind::InvoiceRefunded => "invoice.refunded",
             EventKind::InvoiceDisputeOpened => "invoice.dispute_opened",
             EventKind::InvoiceDisputeClosed => "invoice.dispute_closed",
+            EventKind::CustomerNotificationAddressAdded => "customer.notification_address_added",
         }
+    }
+
+    /// Whether it says how a subscription changed (the `subscription.*` types).
+    pub fn is_subscription_change(self) -> bool {
+        self.as_str().starts_with("subscription.")
     }
 }
 
@@ -133,6 +153,12 @@ pub struct EventFacts {
     pub ends_at: Option<DateTime<Utc>>,
     /// A decline code or cancellation reason.
     pub reason: Option<String>,
+    /// Events a subscription's write records: the subscription as written.
+    pub subscription: Option<Box<SubscriptionObject>>,
+    /// With `subscription`: the old values of what the write changed.
+    pub previous_attributes: Option<PreviousAttributes>,
+    /// An email address the event is about (`customer.notification_address_added`).
+    pub address: Option<Email>,
 }
 
 /// An event recorded by an entity, before it is stored.
@@ -151,7 +177,8 @@ pub struct DomainEvent {
     pub kind: EventKind,
     pub occurred_at: DateTime<Utc>,
     pub customer_id: CustomerId,
-    pub subscription_id: SubscriptionId,
+    /// The subscription it concerns; `None` for a customer's own events.
+    pub subscription_id: Option<SubscriptionId>,
     /// The object's version after the change.
     pub sequence: u64,
     pub facts: EventFacts,
@@ -163,7 +190,7 @@ impl DomainEvent {
         recorded: RecordedEvent,
         object_id: &str,
         customer_id: &CustomerId,
-        subscription_id: &SubscriptionId,
+        subscription_id: Option<&SubscriptionId>,
         sequence: u64,
         n: usize,
     ) -> DomainEvent {
@@ -172,7 +199,7 @@ impl DomainEvent {
             kind: recorded.kind,
             occurred_at: recorded.occurred_at,
             customer_id: customer_id.clone(),
-            subscription_id: subscription_id.clone(),
+            subscription_id: subscription_id.cloned(),
             sequence,
             facts: recorded.facts,
         }
@@ -200,13 +227,17 @@ impl Outbox {
         self.0.iter().map(|e| e.kind).collect()
     }
 
+    pub fn recorded(&self) -> &[RecordedEvent] {
+        &self.0
+    }
+
     /// The events, stamped for the write that takes the object to `sequence`. The outbox keeps
     /// them until [`Outbox::clear`] (after that write succeeded).
     pub fn stamped(
         &self,
         object_id: &str,
         customer_id: &CustomerId,
-        subscription_id: &SubscriptionId,
+        subscription_id: Option<&SubscriptionId>,
         sequence: u64,
     ) -> Vec<DomainEvent> {
         self.0
@@ -235,7 +266,9 @@ pub struct PublishedEvent {
     pub created: DateTime<Utc>,
     pub sequence: u64,
     pub customer_id: String,
-    pub subscription_id: String,
+    /// Absent for a customer's own events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
     pub data: PublishedFacts,
 }
 
@@ -262,6 +295,12 @@ pub struct PublishedFacts {
     pub ends_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<Box<SubscriptionObject>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_attributes: Option<PreviousAttributes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 impl From<&DomainEvent> for PublishedEvent {
@@ -274,7 +313,7 @@ impl From<&DomainEvent> for PublishedEvent {
             created: e.occurred_at,
             sequence: e.sequence,
             customer_id: e.customer_id.to_string(),
-            subscription_id: e.subscription_id.to_string(),
+            subscription_id: e.subscription_id.as_ref().map(ToString::to_string),
             data: PublishedFacts {
                 plan_id: f.plan_id.as_ref().map(ToString::to_string),
                 previous_plan_id: f.previous_plan_id.as_ref().map(ToString::to_string),
@@ -286,6 +325,9 @@ impl From<&DomainEvent> for PublishedEvent {
                 next_attempt_at: f.next_attempt_at,
                 ends_at: f.ends_at,
                 reason: f.reason.clone(),
+                subscription: f.subscription.clone(),
+                previous_attributes: f.previous_attributes.clone(),
+                address: f.address.as_ref().map(|a| a.as_str().to_owned()),
             },
         }
     }
@@ -325,7 +367,8 @@ impl TryFrom<PublishedEvent> for DomainEvent {
                 .map_err(|_| "customer_id: not an id".to_owned())?,
             subscription_id: p
                 .subscription_id
-                .parse()
+                .map(|id| id.parse())
+                .transpose()
                 .map_err(|_| "subscription_id: not an id".to_owned())?,
             sequence: p.sequence,
             facts: EventFacts {
@@ -338,6 +381,12 @@ impl TryFrom<PublishedEvent> for DomainEvent {
                 next_attempt_at: d.next_attempt_at,
                 ends_at: d.ends_at,
                 reason: d.reason,
+                subscription: d.subscription,
+                previous_attributes: d.previous_attributes,
+                address: d
+                    .address
+                    .map(|a| Email::parse("data.address", &a).map_err(|e| e.to_string()))
+                    .transpose()?,
             },
         })
     }

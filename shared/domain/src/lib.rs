@@ -29,6 +29,7 @@ pub mod proration;
 pub mod refunds;
 pub mod service;
 pub mod subscription;
+pub mod subscription_object;
 pub mod validation;
 pub mod webhooks;
 

@@ -21,7 +21,7 @@ use crate::access::Actor;
 use crate::collection::CONFLICT_RETRIES;
 use crate::customer::{Customer, Email};
 use crate::error::BillingError;
-use crate::events::EventKind;
+use crate::events::{DomainEvent, EventFacts, EventKind, Outbox};
 use crate::ids::CustomerId;
 use crate::ports::StoreError;
 use crate::validation::{FieldError, Validator};
@@ -40,10 +40,12 @@ pub enum NotificationKind {
     SubscriptionExpired,
     CancellationConfirmed,
     RefundIssued,
+    /// To an address a customer added: confirm it before it gets email.
+    AddressConfirmation,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 10] = [
+    pub const ALL: [NotificationKind; 11] = [
         NotificationKind::SubscriptionConfirmed,
         NotificationKind::PaymentReceipt,
         NotificationKind::PaymentFailed,
@@ -54,6 +56,7 @@ impl NotificationKind {
         NotificationKind::SubscriptionExpired,
         NotificationKind::CancellationConfirmed,
         NotificationKind::RefundIssued,
+        NotificationKind::AddressConfirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl NotificationKind {
             NotificationKind::SubscriptionExpired => "subscription_expired",
             NotificationKind::CancellationConfirmed => "cancellation_confirmed",
             NotificationKind::RefundIssued => "refund_issued",
+            NotificationKind::AddressConfirmation => "address_confirmation",
         }
     }
 
@@ -89,10 +93,14 @@ impl NotificationKind {
                 Some(NotificationKind::CancellationConfirmed)
             }
             EventKind::InvoiceRefunded => Some(NotificationKind::RefundIssued),
+            EventKind::CustomerNotificationAddressAdded => {
+                Some(NotificationKind::AddressConfirmation)
+            }
             EventKind::SubscriptionRenewed
             | EventKind::SubscriptionPaused
             | EventKind::SubscriptionResumed
             | EventKind::SubscriptionPlanChanged
+            | EventKind::SubscriptionUpdated
             | EventKind::InvoiceMarkedUncollectible
             | EventKind::InvoiceDisputeOpened
             | EventKind::InvoiceDisputeClosed => None,
@@ -105,7 +113,8 @@ impl NotificationKind {
             NotificationKind::PaymentReceipt
             | NotificationKind::PaymentFailed
             | NotificationKind::PaymentActionRequired
-            | NotificationKind::RefundIssued => true,
+            | NotificationKind::RefundIssued
+            | NotificationKind::AddressConfirmation => true,
             NotificationKind::SubscriptionConfirmed
             | NotificationKind::RenewalReminder
             | NotificationKind::TrialEnding
@@ -136,15 +145,27 @@ impl FromStr for NotificationKind {
 /// The most addresses a customer's email goes to.
 pub const MAX_NOTIFICATION_ADDRESSES: usize = 5;
 
+/// An address a customer's email goes to. One a customer adds gets email only once its owner
+/// confirmed it (the link in the confirmation email), so a customer cannot have our email sent
+/// to a stranger; one an operator adds, and the customer's own address, are confirmed at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationAddress {
+    pub email: Email,
+    /// `None`: waiting for confirmation.
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
 /// What a customer receives, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationPreferences {
     pub customer_id: CustomerId,
     /// Kinds turned off (never a transactional one).
     pub disabled: BTreeSet<NotificationKind>,
-    /// Where email goes; empty: the customer's own email address.
-    pub addresses: Vec<Email>,
+    /// Where email goes once confirmed; none confirmed: the customer's own email address.
+    pub addresses: Vec<NotificationAddress>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Events recorded since the last stored write (the confirmation requests).
+    pub events: Outbox,
     /// 0 until first stored.
     pub version: u64,
 }
@@ -167,6 +188,7 @@ impl NotificationPreferences {
             disabled: BTreeSet::new(),
             addresses: Vec::new(),
             updated_at: None,
+            events: Outbox::default(),
             version: 0,
         }
     }
@@ -175,18 +197,42 @@ impl NotificationPreferences {
         kind.always_sent() || !self.disabled.contains(&kind)
     }
 
-    /// Who gets the email: the chosen addresses, or the customer's own.
+    /// Who gets the email: the confirmed addresses, or (none confirmed) the customer's own.
     pub fn recipients(&self, customer: &Customer) -> Vec<Email> {
-        if self.addresses.is_empty() {
+        let confirmed: Vec<Email> = self
+            .addresses
+            .iter()
+            .filter(|a| a.confirmed_at.is_some())
+            .map(|a| a.email.clone())
+            .collect();
+        if confirmed.is_empty() {
             vec![customer.email.clone()]
         } else {
-            self.addresses.clone()
+            confirmed
         }
     }
 
+    /// The addresses waiting for their owner's confirmation.
+    pub fn pending(&self) -> impl Iterator<Item = &Email> {
+        self.addresses
+            .iter()
+            .filter(|a| a.confirmed_at.is_none())
+            .map(|a| &a.email)
+    }
+
+    /// Whether `address` is one of the addresses and still waits for confirmation.
+    pub fn awaits_confirmation(&self, address: &Email) -> bool {
+        self.pending().any(|a| same_address(a, address))
+    }
+
+    /// Applies a PUT by `actor`. An address that was there keeps its confirmation; a new one
+    /// is confirmed at once when an operator gives it or it is the customer's own, and
+    /// otherwise records `customer.notification_address_added` (its confirmation email).
     pub fn apply(
         &mut self,
         update: PreferencesUpdate,
+        actor: &Actor,
+        customer: &Customer,
         now: DateTime<Utc>,
     ) -> Result<(), Vec<FieldError>> {
         let mut v = Validator::new();
@@ -217,7 +263,7 @@ impl NotificationPreferences {
                 }
             }
         }
-        let mut addresses = Vec::new();
+        let mut addresses: Vec<Email> = Vec::new();
         if let Some(raw) = &update.addresses {
             if raw.len() > MAX_NOTIFICATION_ADDRESSES {
                 v.push(FieldError::new(
@@ -227,7 +273,7 @@ impl NotificationPreferences {
             }
             for (i, address) in raw.iter().enumerate() {
                 if let Some(email) = v.check(Email::parse(&format!("addresses[{i}]"), address)) {
-                    if !addresses.contains(&email) {
+                    if !addresses.iter().any(|a| same_address(a, &email)) {
                         addresses.push(email);
                     }
                 }
@@ -236,10 +282,55 @@ impl NotificationPreferences {
         v.finish()?;
         self.disabled = disabled;
         if update.addresses.is_some() {
-            self.addresses = addresses;
+            let mut chosen = Vec::new();
+            for email in addresses {
+                let known = self
+                    .addresses
+                    .iter()
+                    .find(|a| same_address(&a.email, &email))
+                    .map(|a| a.confirmed_at);
+                let confirmed_at = match known {
+                    Some(confirmed_at) => confirmed_at,
+                    None if *actor == Actor::Operator || same_address(&email, &customer.email) => {
+                        Some(now)
+                    }
+                    None => {
+                        self.events.record(
+                            EventKind::CustomerNotificationAddressAdded,
+                            now,
+                            EventFacts {
+                                address: Some(email.clone()),
+                                ..EventFacts::default()
+                            },
+                        );
+                        None
+                    }
+                };
+                chosen.push(NotificationAddress {
+                    email,
+                    confirmed_at,
+                });
+            }
+            self.addresses = chosen;
         }
         self.updated_at = Some(now);
         Ok(())
+    }
+
+    /// Confirms `address` (its owner followed the link). Answers whether it was waiting; an
+    /// address no longer among the addresses is a not-found error.
+    pub fn confirm(&mut self, address: &Email, now: DateTime<Utc>) -> Result<bool, BillingError> {
+        let entry = self
+            .addresses
+            .iter_mut()
+            .find(|a| same_address(&a.email, address))
+            .ok_or(BillingError::NotFound("notification address"))?;
+        if entry.confirmed_at.is_some() {
+            return Ok(false);
+        }
+        entry.confirmed_at = Some(now);
+        self.updated_at = Some(now);
+        Ok(true)
     }
 
     /// Turns `kind` off (the unsubscribe link); a transactional kind stays on. Answers whether
@@ -251,6 +342,21 @@ impl NotificationPreferences {
         self.updated_at = Some(now);
         true
     }
+
+    /// The events the write that takes the preferences to `sequence` stores.
+    pub fn outgoing_events(&self, sequence: u64) -> Vec<DomainEvent> {
+        self.events.stamped(
+            &format!("{}_notifications", self.customer_id),
+            &self.customer_id,
+            None,
+            sequence,
+        )
+    }
+}
+
+/// Addresses are the same whatever the case (as mail providers treat them).
+fn same_address(a: &Email, b: &Email) -> bool {
+    a.as_str().eq_ignore_ascii_case(b.as_str())
 }
 
 impl crate::service::Billing {
@@ -280,7 +386,7 @@ impl crate::service::Billing {
         let prefs = self
             .change_preferences(&customer.id, |prefs, now| {
                 prefs
-                    .apply(update.clone(), now)
+                    .apply(update.clone(), actor, &customer, now)
                     .map_err(BillingError::Validation)
             })
             .await?;
@@ -300,6 +406,22 @@ impl crate::service::Billing {
         self.change_preferences(customer_id, |prefs, now| {
             prefs.unsubscribe(kind, now);
             Ok(())
+        })
+        .await
+    }
+
+    /// Confirms one of a customer's notification addresses: the link of the confirmation
+    /// email, whose signature the caller checked (it stands for the address's owner; no login).
+    pub async fn confirm_notification_address(
+        &self,
+        customer_id: &CustomerId,
+        address: &Email,
+    ) -> Result<NotificationPreferences, BillingError> {
+        if self.customers.get_customer(customer_id).await?.is_none() {
+            return Err(BillingError::NotFound("customer"));
+        }
+        self.change_preferences(customer_id, |prefs, now| {
+            prefs.confirm(address, now).map(|_| ())
         })
         .await
     }
@@ -472,7 +594,96 @@ pub enum SendClaim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{customer_id, t0};
+    use crate::customer::NewCustomer;
+    use crate::testing::{customer_id, days, t0};
+
+    fn acme() -> Customer {
+        Customer::create(
+            NewCustomer {
+                name: "Acme Wholesale".into(),
+                email: "billing@acme.example".into(),
+                ..NewCustomer::default()
+            },
+            t0(),
+        )
+        .expect("customer")
+    }
+
+    fn addresses(list: &[&str]) -> PreferencesUpdate {
+        PreferencesUpdate {
+            kinds: None,
+            addresses: Some(list.iter().map(|a| (*a).to_owned()).collect()),
+        }
+    }
+
+    fn emails(list: &[Email]) -> Vec<&str> {
+        list.iter().map(Email::as_str).collect()
+    }
+
+    #[test]
+    fn an_address_a_customer_adds_gets_nothing_until_its_owner_confirms_it() {
+        let customer = acme();
+        let me = Actor::Customer(customer.id.clone());
+        let mut prefs = NotificationPreferences::default_for(customer.id.clone());
+        prefs
+            .apply(
+                addresses(&["cfo@acme.example", "Billing@Acme.example"]),
+                &me,
+                &customer,
+                t0(),
+            )
+            .expect("valid");
+        // The customer's own address is confirmed; the new one waits, and its confirmation
+        // email is asked for.
+        assert_eq!(
+            emails(&prefs.recipients(&customer)),
+            ["Billing@Acme.example"]
+        );
+        let cfo = Email::parse("a", "cfo@acme.example").expect("email");
+        assert!(prefs.awaits_confirmation(&cfo));
+        let events = prefs.outgoing_events(1);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::CustomerNotificationAddressAdded);
+        assert_eq!(events[0].facts.address.as_ref(), Some(&cfo));
+        assert_eq!(events[0].subscription_id, None);
+        prefs.events.clear();
+
+        // Given again, it keeps waiting and is not asked for twice.
+        prefs
+            .apply(addresses(&["CFO@acme.example"]), &me, &customer, t0())
+            .expect("valid");
+        assert!(prefs.outgoing_events(2).is_empty());
+        assert_eq!(
+            emails(&prefs.recipients(&customer)),
+            ["billing@acme.example"]
+        );
+
+        let shouted = Email::parse("a", "CFO@ACME.EXAMPLE").expect("email");
+        assert!(prefs.confirm(&shouted, t0() + days(1)).expect("listed"));
+        assert!(!prefs.confirm(&cfo, t0() + days(2)).expect("listed"));
+        assert_eq!(emails(&prefs.recipients(&customer)), ["CFO@acme.example"]);
+        let stranger = Email::parse("a", "x@elsewhere.example").expect("email");
+        assert!(matches!(
+            prefs.confirm(&stranger, t0()),
+            Err(BillingError::NotFound("notification address"))
+        ));
+    }
+
+    #[test]
+    fn an_address_an_operator_adds_is_confirmed_at_once() {
+        let customer = acme();
+        let mut prefs = NotificationPreferences::default_for(customer.id.clone());
+        prefs
+            .apply(
+                addresses(&["ap@acme.example"]),
+                &Actor::Operator,
+                &customer,
+                t0(),
+            )
+            .expect("valid");
+        assert_eq!(emails(&prefs.recipients(&customer)), ["ap@acme.example"]);
+        assert!(prefs.outgoing_events(1).is_empty());
+    }
 
     #[test]
     fn every_kind_has_a_name_that_parses_back() {
@@ -492,7 +703,9 @@ mod tests {
             ])),
             addresses: Some(vec!["ap@acme.example".into(), "nope".into()]),
         };
-        let errors = prefs.apply(update, t0()).expect_err("refused");
+        let errors = prefs
+            .apply(update, &Actor::Operator, &acme(), t0())
+            .expect_err("refused");
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -516,7 +729,9 @@ mod tests {
             kinds: Some(BTreeMap::from([("renewal_reminder".into(), true)])),
             addresses: None,
         };
-        prefs.apply(update, t0()).expect("valid");
+        prefs
+            .apply(update, &Actor::Operator, &acme(), t0())
+            .expect("valid");
         assert!(prefs.is_enabled(NotificationKind::RenewalReminder));
     }
 

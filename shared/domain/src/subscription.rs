@@ -21,12 +21,15 @@ use crate::catalogue::Plan;
 use crate::coupon::{Discount, DiscountRequest};
 use crate::customer::{merge_metadata, Metadata};
 use crate::error::BillingError;
-use crate::events::{EventFacts, EventKind, Outbox, TRIAL_REMINDER_DAYS};
+use crate::events::{
+    DomainEvent, EventFacts, EventKind, Outbox, RecordedEvent, TRIAL_REMINDER_DAYS,
+};
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::invoice::InvoiceLine;
 use crate::money::Money;
 use crate::period::Interval;
 use crate::period::Period;
+use crate::subscription_object::SubscriptionObject;
 use crate::validation::{self, FieldError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -183,6 +186,9 @@ pub struct Subscription {
     pub reminded_period_end: Option<DateTime<Utc>>,
     /// Events recorded since the last stored write; the next write stores them with it.
     pub events: Outbox,
+    /// What readers saw after the last stored write (`None` before the first): a write's events
+    /// say what changed since ([`Subscription::outgoing_events`]).
+    pub as_stored: Option<Box<SubscriptionObject>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every stored update must match it and bumps it.
@@ -299,6 +305,7 @@ impl Subscription {
             renewal_reminder_days: plan.reminder_days(),
             reminded_period_end: None,
             events: Outbox::default(),
+            as_stored: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -471,13 +478,19 @@ impl Subscription {
             }
             Some(_) | None => {}
         }
-        if let Some(auto_renew) = patch.auto_renew {
+        let mut changed = false;
+        if let Some(auto_renew) = patch.auto_renew.filter(|a| *a != self.auto_renew) {
             self.auto_renew = auto_renew;
+            changed = true;
         }
-        if let Some(metadata) = metadata {
+        if let Some(metadata) = metadata.filter(|m| *m != self.metadata) {
             self.metadata = metadata;
+            changed = true;
         }
-        self.updated_at = now;
+        // `updated_at` is when something a reader sees last changed.
+        if changed {
+            self.updated_at = now;
+        }
         Ok(())
     }
 
@@ -694,6 +707,55 @@ impl Subscription {
         );
     }
 
+    /// The events the write that takes this subscription to `sequence` stores: those it
+    /// recorded, and `subscription.updated` when what readers see changed without a
+    /// `subscription.*` event of its own. Each carries the subscription as written and, after
+    /// the first write, `previous_attributes`: the old values of what changed. `updated_at` is
+    /// one of the fields, so a copy kept from events alone is always equal to the stored one.
+    pub fn outgoing_events(&self, sequence: u64) -> Vec<DomainEvent> {
+        let object = SubscriptionObject::from(self);
+        let previous = self
+            .as_stored
+            .as_deref()
+            .map(|before| before.changed_in(&object));
+        let mut recorded = self.events.recorded().to_vec();
+        let changed = previous.as_ref().is_some_and(|p| !p.is_empty());
+        if changed && !recorded.iter().any(|e| e.kind.is_subscription_change()) {
+            recorded.push(RecordedEvent {
+                kind: EventKind::SubscriptionUpdated,
+                occurred_at: self.updated_at,
+                facts: EventFacts {
+                    plan_id: Some(self.plan_id.clone()),
+                    ..EventFacts::default()
+                },
+            });
+        }
+        let previous = previous.filter(|p| !p.is_empty());
+        recorded
+            .into_iter()
+            .enumerate()
+            .map(|(n, mut event)| {
+                event.facts.subscription = Some(Box::new(object.clone()));
+                event.facts.previous_attributes = previous.clone();
+                DomainEvent::stamp(
+                    event,
+                    self.id.as_str(),
+                    &self.customer_id,
+                    Some(&self.id),
+                    sequence,
+                    n,
+                )
+            })
+            .collect()
+    }
+
+    /// After a stored write: its events are stored, and what readers see now is what the next
+    /// write compares with.
+    pub fn mark_stored(&mut self) {
+        self.events.clear();
+        self.as_stored = Some(Box::new(SubscriptionObject::from(&*self)));
+    }
+
     /// When the trial's reminder is due: [`TRIAL_REMINDER_DAYS`] before it ends, once.
     pub fn trial_reminder_at(&self) -> Option<DateTime<Utc>> {
         if self.status != SubscriptionStatus::Trialing || self.trial_reminder_sent {
@@ -738,8 +800,8 @@ impl Subscription {
         if self.renewal_reminder_at().is_none() {
             return;
         }
+        // Bookkeeping only: `updated_at` (when something a reader sees changed) stays.
         self.reminded_period_end = Some(self.current_period_end);
-        self.updated_at = now;
         let (kind, amount) = if self.will_renew() {
             (EventKind::InvoiceUpcoming, upcoming)
         } else {
@@ -763,7 +825,6 @@ impl Subscription {
             return;
         }
         self.trial_reminder_sent = true;
-        self.updated_at = now;
         self.record(
             EventKind::SubscriptionTrialWillEnd,
             now,
@@ -895,6 +956,86 @@ mod tests {
 
     fn active() -> Subscription {
         Subscription::start(new_subscription(), &monthly_plan(), t0()).expect("starts")
+    }
+
+    /// The subscription as stored: what its next write's events compare with.
+    fn stored() -> Subscription {
+        let mut sub = active();
+        sub.record_created(t0());
+        sub.mark_stored();
+        sub
+    }
+
+    #[test]
+    fn a_change_without_an_event_of_its_own_is_published_as_updated_with_the_old_values() {
+        let mut sub = stored();
+        let patch = SubscriptionPatch {
+            auto_renew: Some(false),
+            metadata: Some([("po".to_owned(), "PO-7".to_owned())].into()),
+            cancel_at_period_end: None,
+        };
+        sub.apply(patch, t0() + days(1)).expect("applies");
+        let events = sub.outgoing_events(sub.version + 1);
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
+        assert_eq!(event.kind, EventKind::SubscriptionUpdated);
+        assert_eq!(event.occurred_at, t0() + days(1));
+        assert_eq!(event.sequence, 1);
+        let previous = event.facts.previous_attributes.as_ref().expect("previous");
+        assert_eq!(
+            previous.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["auto_renew", "metadata", "updated_at"]
+        );
+        assert_eq!(previous["auto_renew"], serde_json::json!(true));
+        assert_eq!(previous["metadata"], serde_json::json!({}));
+        let object = event.facts.subscription.as_ref().expect("object");
+        assert_eq!(**object, SubscriptionObject::from(&sub));
+        assert!(!object.auto_renew);
+    }
+
+    #[test]
+    fn a_change_with_its_own_event_is_not_published_twice_and_carries_the_old_values() {
+        let mut sub = stored();
+        sub.pause(t0() + days(2), Some(t0() + days(40)))
+            .expect("pauses");
+        let events = sub.outgoing_events(1);
+        assert_eq!(
+            events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [EventKind::SubscriptionPaused]
+        );
+        let previous = events[0]
+            .facts
+            .previous_attributes
+            .as_ref()
+            .expect("previous");
+        assert_eq!(previous["status"], serde_json::json!("active"));
+        assert_eq!(previous["pause"], serde_json::Value::Null);
+        assert_eq!(
+            events[0].facts.subscription.as_ref().map(|s| s.status),
+            Some(SubscriptionStatus::Paused)
+        );
+    }
+
+    #[test]
+    fn a_write_that_changes_nothing_a_reader_sees_publishes_nothing() {
+        let mut sub = stored();
+        let unchanged = SubscriptionPatch {
+            auto_renew: Some(true),
+            metadata: None,
+            cancel_at_period_end: None,
+        };
+        sub.apply(unchanged, t0() + days(1)).expect("applies");
+        assert!(sub.outgoing_events(1).is_empty());
+        // The first write has no old values to give.
+        let new = active();
+        let created = {
+            let mut s = new.clone();
+            s.record_created(t0());
+            s.outgoing_events(0)
+        };
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0].facts.previous_attributes, None);
+        assert!(created[0].facts.subscription.is_some());
     }
 
     #[test]

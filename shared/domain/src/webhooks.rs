@@ -3,9 +3,11 @@
 //! backoff and jitter for up to [`RETRY_WINDOW_HOURS`], every attempt recorded. An endpoint that
 //! fails for the whole window is disabled. The HTTP call itself is the [`WebhookSender`] port's.
 //!
-//! The body is `{"id", "type", "created", "sequence", "data": {"object": {...}}}`: the event
-//! id, type and time, the object's `sequence` (receivers drop an update older than one they
-//! have), and the event's facts with the customer and subscription ids.
+//! The body is `{"id", "type", "created", "sequence", "data": {"object": {...},
+//! "previous_attributes": {...}}}`: the event id, type and time, the object's `sequence`
+//! (receivers drop an update older than one they have), the event's facts with the customer and
+//! subscription ids (and, for a subscription's events, the whole `subscription`), and beside
+//! them the old values of what the change changed.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -481,20 +483,28 @@ pub fn payload(event: &DomainEvent) -> String {
         "customer_id".into(),
         serde_json::Value::String(published.customer_id.clone()),
     );
-    object.insert(
-        "subscription_id".into(),
-        serde_json::Value::String(published.subscription_id.clone()),
-    );
+    if let Some(subscription_id) = &published.subscription_id {
+        object.insert(
+            "subscription_id".into(),
+            serde_json::Value::String(subscription_id.clone()),
+        );
+    }
     if let Ok(serde_json::Value::Object(facts)) = serde_json::to_value(&published.data) {
         object.extend(facts);
     }
+    let mut data = serde_json::Map::new();
+    // Where Stripe puts them: beside the object.
+    if let Some(previous) = object.remove("previous_attributes") {
+        data.insert("previous_attributes".into(), previous);
+    }
+    data.insert("object".into(), serde_json::Value::Object(object));
     serde_json::json!({
         "id": published.id,
         "type": published.kind.as_str(),
         "created": published.created.timestamp(),
         "sequence": published.sequence,
         "api_version": crate::events::EVENT_SCHEMA_VERSION,
-        "data": {"object": object},
+        "data": data,
     })
     .to_string()
 }
@@ -929,7 +939,7 @@ mod tests {
             },
             "in_1",
             &customer_id(),
-            &"sub_1".parse().expect("id"),
+            Some(&"sub_1".parse().expect("id")),
             3,
             0,
         )

@@ -125,7 +125,12 @@ impl EventBus {
                     .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(
                         e.occurred_at.timestamp(),
                     ))
-                    .resources(e.subscription_id.to_string())
+                    // The object it concerns: the subscription, or the customer.
+                    .resources(
+                        e.subscription_id
+                            .as_ref()
+                            .map_or_else(|| e.customer_id.to_string(), ToString::to_string),
+                    )
                     .detail(detail(e).to_string())
                     .build()
             })

@@ -2,6 +2,7 @@
 //! signed unsubscribe link, which works without logging in and cannot be forged for another
 //! customer or kind.
 
+use billing_domain::customer::Email;
 use billing_domain::ids::CustomerId;
 use billing_domain::notifications::NotificationKind;
 use hmac::{Hmac, Mac};
@@ -31,6 +32,9 @@ impl std::fmt::Debug for Links {
 /// The path of the unsubscribe endpoint (GET shows a confirmation page, POST unsubscribes).
 pub const UNSUBSCRIBE_PATH: &str = "/api/v1/notification-preferences/unsubscribe";
 
+/// The path of the address confirmation endpoint (GET shows a page, POST confirms).
+pub const CONFIRM_ADDRESS_PATH: &str = "/api/v1/notification-preferences/confirm-address";
+
 impl Links {
     pub fn new(portal_url: &str, api_url: &str, secret: &[u8]) -> Self {
         Links {
@@ -41,11 +45,53 @@ impl Links {
     }
 
     fn mac(&self, customer_id: &CustomerId, kind: NotificationKind) -> HmacSha256 {
+        self.mac_of(&format!("unsubscribe:{customer_id}:{kind}"))
+    }
+
+    /// An address confirmation's: another prefix, so no unsubscribe signature confirms.
+    fn address_mac(&self, customer_id: &CustomerId, address: &Email) -> HmacSha256 {
+        self.mac_of(&format!(
+            "confirm-address:{customer_id}:{}",
+            address.as_str().to_ascii_lowercase()
+        ))
+    }
+
+    fn mac_of(&self, message: &str) -> HmacSha256 {
         // HMAC takes a key of any length.
         let mut mac = HmacSha256::new_from_slice(&self.secret)
             .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-        mac.update(format!("unsubscribe:{customer_id}:{kind}").as_bytes());
+        mac.update(message.as_bytes());
         mac
+    }
+
+    /// Whether `signature` (hex) confirms `address` for this customer (constant time).
+    pub fn verify_address(
+        &self,
+        customer_id: &CustomerId,
+        address: &Email,
+        signature: &str,
+    ) -> bool {
+        match hex::decode(signature) {
+            Ok(bytes) => self
+                .address_mac(customer_id, address)
+                .verify_slice(&bytes)
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// The link in an address confirmation email.
+    pub fn confirm_address(&self, customer_id: &CustomerId, address: &Email) -> String {
+        let signature = hex::encode(
+            self.address_mac(customer_id, address)
+                .finalize()
+                .into_bytes(),
+        );
+        format!(
+            "{}{CONFIRM_ADDRESS_PATH}?customer_id={customer_id}&address={}&signature={signature}",
+            self.api_url,
+            query_escape(address.as_str())
+        )
     }
 
     /// The signature of an unsubscribe link (hex).
@@ -87,6 +133,18 @@ impl Links {
     }
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn query_escape(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +169,25 @@ mod tests {
             links.update_payment_method(&acme),
             "https://portal.example/customers/cus_acme/payment-method"
         );
+    }
+
+    #[test]
+    fn an_address_confirmation_is_good_only_for_its_customer_and_address() {
+        let links = Links::new("https://portal.example/", "https://api.example", b"secret");
+        let acme: CustomerId = "cus_acme".parse().expect("id");
+        let other: CustomerId = "cus_other".parse().expect("id");
+        let ap = Email::parse("a", "ap+billing@acme.example").expect("email");
+        let cfo = Email::parse("a", "cfo@acme.example").expect("email");
+        let url = links.confirm_address(&acme, &ap);
+        assert!(url.starts_with("https://api.example/api/v1/notification-preferences/confirm-address?customer_id=cus_acme&address=ap%2Bbilling%40acme.example&signature="));
+        let signature = url.rsplit_once("signature=").expect("signed").1;
+        assert!(links.verify_address(&acme, &ap, signature));
+        let shouted = Email::parse("a", "AP+Billing@ACME.example").expect("email");
+        assert!(links.verify_address(&acme, &shouted, signature));
+        assert!(!links.verify_address(&other, &ap, signature));
+        assert!(!links.verify_address(&acme, &cfo, signature));
+        // An unsubscribe signature confirms nothing.
+        let unsubscribe = links.signature(&acme, NotificationKind::RenewalReminder);
+        assert!(!links.verify_address(&acme, &ap, &unsubscribe));
     }
 }

@@ -118,7 +118,18 @@ impl Notifier {
         let Some(view) = self.view(kind, event, &customer).await? else {
             return Ok(Outcome::Skipped("nothing to tell the customer"));
         };
-        let mut to = prefs.recipients(&customer);
+        let mut to = match kind {
+            // Only to the address to confirm, while it waits.
+            NotificationKind::AddressConfirmation => match &event.facts.address {
+                Some(address) if prefs.awaits_confirmation(address) => vec![address.clone()],
+                _ => {
+                    return Ok(Outcome::Skipped(
+                        "the address is confirmed already, or no longer chosen",
+                    ))
+                }
+            },
+            _ => prefs.recipients(&customer),
+        };
         let suppressed = self.notifications.suppressions(&to).await?;
         to.retain(|a| {
             let key = EmailSuppression::key(a.as_str());
@@ -172,10 +183,10 @@ impl Notifier {
         customer: &Customer,
     ) -> Result<Option<View>, NotifyError> {
         let f = &event.facts;
-        let sub = self
-            .subscriptions
-            .get_subscription(&event.subscription_id)
-            .await?;
+        let sub = match &event.subscription_id {
+            Some(id) => self.subscriptions.get_subscription(id).await?,
+            None => None,
+        };
         let plan_id = f
             .plan_id
             .clone()
@@ -188,7 +199,7 @@ impl Notifier {
             Some(id) => self.invoices.get_invoice(id).await?,
             None => None,
         };
-        let sub_id = event.subscription_id.to_string();
+
         let mut view = View {
             kind,
             recipient_name: recipient_name(customer),
@@ -207,7 +218,11 @@ impl Notifier {
             lines: Vec::new(),
             totals: Vec::new(),
             reason: f.reason.clone().unwrap_or_default().replace('_', " "),
-            action_url: self.links.subscription(&sub_id),
+            action_url: event
+                .subscription_id
+                .as_ref()
+                .map(|id| self.links.subscription(id.as_str()))
+                .unwrap_or_default(),
             unsubscribe_url: (!kind.always_sent())
                 .then(|| self.links.unsubscribe(&customer.id, kind)),
             product_name: self.product_name.clone(),
@@ -255,6 +270,12 @@ impl Notifier {
             }
             NotificationKind::RefundIssued => {
                 view.action_url = self.links.invoice(&view.invoice_id);
+            }
+            NotificationKind::AddressConfirmation => {
+                let Some(address) = &f.address else {
+                    return Ok(None);
+                };
+                view.action_url = self.links.confirm_address(&customer.id, address);
             }
         }
         Ok(Some(view))

@@ -108,6 +108,9 @@ impl View {
                 self.plan_name, self.date
             ),
             NotificationKind::RefundIssued => format!("We refunded {}", self.amount),
+            NotificationKind::AddressConfirmation => {
+                format!("Confirm this address for {product} billing email")
+            }
         }
     }
 

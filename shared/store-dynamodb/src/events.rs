@@ -7,10 +7,13 @@
 use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use billing_domain::customer::Email;
 use billing_domain::events::{DomainEvent, EventFacts, EventKind};
 use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use billing_domain::money::{Currency, Money};
 use billing_domain::ports::StoreError;
+#[cfg(doc)]
+use billing_domain::subscription_object::SubscriptionObject;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -36,7 +39,8 @@ struct EventItem {
     kind: EventKind,
     occurred_at: String,
     customer_id: String,
-    subscription_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    subscription_id: Option<String>,
     sequence: u64,
     plan_id: Option<String>,
     previous_plan_id: Option<String>,
@@ -48,13 +52,25 @@ struct EventItem {
     next_attempt_at: Option<String>,
     ends_at: Option<String>,
     reason: Option<String>,
+    /// The subscription as its write left it, as JSON ([`SubscriptionObject`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    subscription: Option<String>,
+    /// As JSON: the old values of what the write changed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    previous_attributes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    address: Option<String>,
     expires_at: i64,
 }
 
-impl From<&DomainEvent> for EventItem {
-    fn from(e: &DomainEvent) -> Self {
+impl TryFrom<&DomainEvent> for EventItem {
+    type Error = StoreError;
+    fn try_from(e: &DomainEvent) -> Result<Self, StoreError> {
         let f = &e.facts;
-        EventItem {
+        let json = |value: Result<String, serde_json::Error>| {
+            value.map_err(|e| StoreError::Corrupt(format!("an event's subscription: {e}")))
+        };
+        Ok(EventItem {
             pk: format!("EVENT#{}", e.id),
             sk: "EVENT".into(),
             gsi1pk: Some(OUTBOX_GSI1PK.into()),
@@ -64,7 +80,7 @@ impl From<&DomainEvent> for EventItem {
             kind: e.kind,
             occurred_at: ts(e.occurred_at),
             customer_id: e.customer_id.to_string(),
-            subscription_id: e.subscription_id.to_string(),
+            subscription_id: e.subscription_id.as_ref().map(ToString::to_string),
             sequence: e.sequence,
             plan_id: f.plan_id.as_ref().map(ToString::to_string),
             previous_plan_id: f.previous_plan_id.as_ref().map(ToString::to_string),
@@ -76,8 +92,19 @@ impl From<&DomainEvent> for EventItem {
             next_attempt_at: f.next_attempt_at.map(ts),
             ends_at: f.ends_at.map(ts),
             reason: f.reason.clone(),
+            subscription: f
+                .subscription
+                .as_ref()
+                .map(|o| json(serde_json::to_string(o)))
+                .transpose()?,
+            previous_attributes: f
+                .previous_attributes
+                .as_ref()
+                .map(|p| json(serde_json::to_string(p)))
+                .transpose()?,
+            address: f.address.as_ref().map(|a| a.as_str().to_owned()),
             expires_at: (e.occurred_at + Duration::days(EVENT_RETENTION_DAYS)).timestamp(),
-        }
+        })
     }
 }
 
@@ -102,7 +129,11 @@ impl TryFrom<EventItem> for DomainEvent {
             kind: i.kind,
             occurred_at: parse_ts("occurred_at", &i.occurred_at)?,
             customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
-            subscription_id: SubscriptionId::from_str(&i.subscription_id)
+            subscription_id: i
+                .subscription_id
+                .as_deref()
+                .map(SubscriptionId::from_str)
+                .transpose()
                 .map_err(corrupt("subscription_id"))?,
             sequence: i.sequence,
             facts: EventFacts {
@@ -120,6 +151,24 @@ impl TryFrom<EventItem> for DomainEvent {
                 next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
                 ends_at: parse_opt_ts("ends_at", &i.ends_at)?,
                 reason: i.reason,
+                subscription: i
+                    .subscription
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(corrupt("subscription"))?,
+                previous_attributes: i
+                    .previous_attributes
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(corrupt("previous_attributes"))?,
+                address: i
+                    .address
+                    .as_deref()
+                    .map(|a| Email::parse("address", a))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(e.message))?,
             },
         })
     }
@@ -136,7 +185,9 @@ impl DynamoStore {
             .map(|e| {
                 let put = Put::builder()
                     .table_name(self.table())
-                    .set_item(Some(encode_entity::<_, DomainEvent>(&EventItem::from(e))?))
+                    .set_item(Some(encode_entity::<_, DomainEvent>(
+                        &EventItem::try_from(e)?,
+                    )?))
                     .build()
                     .map_err(unavailable)?;
                 Ok(TransactWriteItem::builder().put(put).build())

@@ -396,7 +396,7 @@ impl TryFrom<SubscriptionItem> for Subscription {
             }),
             None => None,
         };
-        Ok(Subscription {
+        let mut subscription = Subscription {
             id: SubscriptionId::from_str(&i.id).map_err(corrupt("id"))?,
             customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
             plan_id: PlanId::from_str(&i.plan_id).map_err(corrupt("plan_id"))?,
@@ -451,10 +451,13 @@ impl TryFrom<SubscriptionItem> for Subscription {
             renewal_reminder_days: i.renewal_reminder_days,
             reminded_period_end: parse_opt_ts("reminded_period_end", &i.reminded_period_end)?,
             events: Default::default(),
+            as_stored: None,
             created_at: parse_ts("created_at", &i.created_at)?,
             updated_at: parse_ts("updated_at", &i.updated_at)?,
             version: i.version,
-        })
+        };
+        subscription.mark_stored();
+        Ok(subscription)
     }
 }
 

@@ -641,13 +641,11 @@ impl SubscriptionRepo for DynamoStore {
         let mut writes = vec![TransactWriteItem::builder().put(put).build()];
         let redemption = self.redemption_writes(redemption)?;
         writes.extend(redemption.iter().map(|(w, _)| w.clone()));
-        writes.extend(
-            self.event_writes(&subscription_events(subscription, subscription.version + 1))?,
-        );
+        writes.extend(self.event_writes(&subscription.outgoing_events(subscription.version + 1))?);
         match self.transact(writes).await? {
             Ok(()) => {
                 subscription.version += 1;
-                subscription.events.clear();
+                subscription.mark_stored();
                 Ok(())
             }
             Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
@@ -658,12 +656,12 @@ impl SubscriptionRepo for DynamoStore {
     async fn update_subscription(&self, subscription: &mut Subscription) -> Result<(), StoreError> {
         let item =
             encode_entity::<_, Subscription>(&items::SubscriptionItem::from(&*subscription))?;
-        let events =
-            self.event_writes(&subscription_events(subscription, subscription.version + 1))?;
+        let events = self.event_writes(&subscription.outgoing_events(subscription.version + 1))?;
         let ends = subscription.exclusive && subscription.status.is_ended();
         if !ends && events.is_empty() {
             self.update(item, subscription.version).await?;
             subscription.version += 1;
+            subscription.mark_stored();
             return Ok(());
         }
         let put = TransactWriteItem::builder()
@@ -699,7 +697,7 @@ impl SubscriptionRepo for DynamoStore {
         match outcome {
             Ok(()) => {
                 subscription.version += 1;
-                subscription.events.clear();
+                subscription.mark_stored();
                 Ok(())
             }
             Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
@@ -729,16 +727,11 @@ impl SubscriptionRepo for DynamoStore {
     }
 }
 
-fn subscription_events(sub: &Subscription, sequence: u64) -> Vec<DomainEvent> {
-    sub.events
-        .stamped(sub.id.as_str(), &sub.customer_id, &sub.id, sequence)
-}
-
 fn invoice_events(invoice: &Invoice, sequence: u64) -> Vec<DomainEvent> {
     invoice.events.stamped(
         invoice.id.as_str(),
         &invoice.customer_id,
-        &invoice.subscription_id,
+        Some(&invoice.subscription_id),
         sequence,
     )
 }
@@ -753,7 +746,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let item = encode_entity::<_, Subscription>(&items::SubscriptionItem::from(subscription))?;
         let takes_slot = subscription.exclusive && !subscription.status.is_ended();
-        let events = self.event_writes(&subscription_events(subscription, subscription.version))?;
+        let events = self.event_writes(&subscription.outgoing_events(subscription.version))?;
         if !takes_slot && redemption.is_none() && events.is_empty() {
             return self.insert(item).await;
         }

@@ -3,15 +3,16 @@
 //! sent after it, expired by TTL after [`SENT_LOG_DAYS`]; suppressed addresses
 //! (`SUPPRESSED#<address>` / `SUPPRESSION`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use billing_domain::customer::Email;
 use billing_domain::ids::CustomerId;
 use billing_domain::notifications::{
-    EmailSuppression, NotificationKind, NotificationPreferences, SendClaim, SuppressionReason,
+    EmailSuppression, NotificationAddress, NotificationKind, NotificationPreferences, SendClaim,
+    SuppressionReason,
 };
 use billing_domain::ports::{NotificationRepo, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -32,6 +33,10 @@ struct PreferencesItem {
     customer_id: String,
     disabled: Vec<String>,
     addresses: Vec<String>,
+    /// When each confirmed address (as in `addresses`) was confirmed; an address not here
+    /// waits for its owner's confirmation.
+    #[serde(default)]
+    confirmed: BTreeMap<String, String>,
     updated_at: Option<String>,
     version: u64,
 }
@@ -100,7 +105,16 @@ impl From<&NotificationPreferences> for PreferencesItem {
             entity: "notification_preferences".into(),
             customer_id: p.customer_id.to_string(),
             disabled: p.disabled.iter().map(|k| k.as_str().to_owned()).collect(),
-            addresses: p.addresses.iter().map(|a| a.as_str().to_owned()).collect(),
+            addresses: p
+                .addresses
+                .iter()
+                .map(|a| a.email.as_str().to_owned())
+                .collect(),
+            confirmed: p
+                .addresses
+                .iter()
+                .filter_map(|a| Some((a.email.as_str().to_owned(), ts(a.confirmed_at?))))
+                .collect(),
             updated_at: p.updated_at.map(ts),
             version: p.version,
         }
@@ -122,14 +136,24 @@ impl TryFrom<PreferencesItem> for NotificationPreferences {
             addresses: i
                 .addresses
                 .iter()
-                .map(|a| Email::parse("addresses", a))
-                .collect::<Result<_, _>>()
-                .map_err(|e| StoreError::Corrupt(e.message))?,
+                .map(|a| {
+                    Ok(NotificationAddress {
+                        email: Email::parse("addresses", a)
+                            .map_err(|e| StoreError::Corrupt(e.message))?,
+                        confirmed_at: i
+                            .confirmed
+                            .get(a)
+                            .map(|t| parse_ts("confirmed", t))
+                            .transpose()?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
             updated_at: i
                 .updated_at
                 .as_deref()
                 .map(|t| parse_ts("updated_at", t))
                 .transpose()?,
+            events: Default::default(),
             version: i.version,
         })
     }
@@ -147,15 +171,44 @@ impl NotificationRepo for DynamoStore {
 
     async fn put_preferences(&self, prefs: &mut NotificationPreferences) -> Result<(), StoreError> {
         let item = encode_entity::<_, NotificationPreferences>(&PreferencesItem::from(&*prefs))?;
-        if prefs.version == 0 {
-            match self.insert(Self::bump_version(item, 0)).await {
-                Err(StoreError::AlreadyExists) => return Err(StoreError::VersionConflict),
-                other => other?,
+        let events = prefs.outgoing_events(prefs.version + 1);
+        if events.is_empty() {
+            if prefs.version == 0 {
+                match self.insert(Self::bump_version(item, 0)).await {
+                    Err(StoreError::AlreadyExists) => return Err(StoreError::VersionConflict),
+                    other => other?,
+                }
+            } else {
+                self.update(item, prefs.version).await?;
             }
         } else {
-            self.update(item, prefs.version).await?;
+            // With the confirmation requests it records, in one transaction.
+            let put = if prefs.version == 0 {
+                Put::builder()
+                    .table_name(self.table())
+                    .set_item(Some(Self::bump_version(item, 0)))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(unavailable)?
+            } else {
+                self.versioned_put(item, prefs.version)?
+            };
+            let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+            writes.extend(self.event_writes(&events)?);
+            match self.transact(writes).await? {
+                Ok(()) => {}
+                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    return Err(StoreError::VersionConflict)
+                }
+                Err(codes) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "transaction canceled: {codes:?}"
+                    )))
+                }
+            }
         }
         prefs.version += 1;
+        prefs.events.clear();
         Ok(())
     }
 

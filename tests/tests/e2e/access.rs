@@ -234,7 +234,10 @@ async fn every_non_public_endpoint_refuses_missing_and_forged_tokens() {
                 answer.problem(400);
             } else if matches!(
                 route.endpoint,
-                Endpoint::UnsubscribePage | Endpoint::Unsubscribe
+                Endpoint::UnsubscribePage
+                    | Endpoint::Unsubscribe
+                    | Endpoint::ConfirmAddressPage
+                    | Endpoint::ConfirmAddress
             ) {
                 // Authenticated by the link's signature: none here.
                 answer.problem(422);

@@ -466,11 +466,15 @@ impl TestApp {
     /// (`infra/scripts/moto_serve.py` serves the store filtered by recipient; `/moto-api/data.json`
     /// has the same records among every other backend's.)
     pub async fn emails(&self) -> Vec<Value> {
+        self.emails_to(&self.email).await
+    }
+
+    /// The email sent to `address` (letters, digits, '-', '.' and '@': nothing to escape).
+    pub async fn emails_to(&self, address: &str) -> Vec<Value> {
         let endpoint =
             std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
         self.http
-            // The address is letters, digits, '-', '.' and '@': nothing to escape.
-            .get(format!("{endpoint}/_local/ses/messages?to={}", self.email))
+            .get(format!("{endpoint}/_local/ses/messages?to={address}"))
             .send()
             .await
             .expect("the emulator answers")

@@ -32,6 +32,7 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
                     | Endpoint::StripeWebhook
                     // Reads its signed query only.
                     | Endpoint::Unsubscribe
+                    | Endpoint::ConfirmAddress
                     | Endpoint::DisableWebhookEndpoint
                     | Endpoint::EnableWebhookEndpoint
                     | Endpoint::DeleteWebhookEndpoint

@@ -63,6 +63,8 @@ async fn every_change_reaches_the_notifications_queue_once_in_order_with_its_fig
             "invoice.upcoming",
             "invoice.paid",
             "subscription.renewed",
+            // The new card.
+            "subscription.updated",
             "invoice.upcoming",
             "invoice.payment_failed",
             "subscription.renewed",
@@ -76,7 +78,11 @@ async fn every_change_reaches_the_notifications_queue_once_in_order_with_its_fig
         time(&later[0]["data"]["period_end"]) - time(&later[0]["created"]),
         Duration::days(7)
     );
-    let failed = &later[4];
+    assert_eq!(
+        later[3]["data"]["previous_attributes"]["payment_method_id"],
+        sub["payment_method_id"]
+    );
+    let failed = &later[5];
     assert_eq!(failed["data"]["amount"], "79.99");
     assert_eq!(failed["data"]["reason"], "generic_decline");
     let retry = time(&failed["data"]["next_attempt_at"]);
@@ -84,7 +90,7 @@ async fn every_change_reaches_the_notifications_queue_once_in_order_with_its_fig
         retry - time(&renewed["current_period_end"]),
         Duration::days(3)
     );
-    assert_eq!(later[6]["data"]["reason"], "too_expensive");
+    assert_eq!(later[7]["data"]["reason"], "too_expensive");
 
     // Ids are unique and a subscription's sequence only grows.
     let all: Vec<&Value> = created.iter().chain(later.iter()).collect();

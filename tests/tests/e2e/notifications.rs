@@ -319,12 +319,16 @@ async fn preferences_choose_the_addresses_and_cannot_turn_receipts_off() {
         .await
         .ok(200)
         .body;
-    assert_eq!(updated["recipients"], json!([app.email, other]));
+    // The customer's own address is confirmed; the one it added waits for its owner.
+    assert_eq!(updated["recipients"], json!([app.email]));
+    assert_eq!(updated["pending_confirmation"], json!([other]));
     assert_eq!(updated["kinds"]["subscription_confirmed"], false);
 
-    app.subscribe(&own, &customer, "plan_basic_month")
+    let sub = app
+        .subscribe(&own, &customer, "plan_basic_month")
         .await
-        .ok(201);
+        .ok(201)
+        .body;
     app.notify().await;
     let emails = app.emails().await;
     let subjects: Vec<&str> = emails
@@ -332,10 +336,88 @@ async fn preferences_choose_the_addresses_and_cannot_turn_receipts_off() {
         .filter_map(|m| m["subject"].as_str())
         .collect();
     assert_eq!(subjects, ["Your Billing receipt: $29.99"], "no welcome");
+    assert_eq!(emails[0]["destinations"]["ToAddresses"], json!([app.email]));
+
+    // The added address got one email: the confirmation, with its link.
+    let to_other = app.emails_to(&other).await;
+    assert_eq!(to_other.len(), 1, "{to_other:?}");
     assert_eq!(
-        emails[0]["destinations"]["ToAddresses"],
-        json!([app.email, other])
+        to_other[0]["subject"],
+        "Confirm this address for Billing billing email"
     );
+    assert_eq!(to_other[0]["destinations"]["ToAddresses"], json!([other]));
+    let link = to_other[0]["body"]
+        .as_str()
+        .expect("body")
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.contains("/notification-preferences/confirm-address"))
+        .expect("a confirmation link")
+        .replace("&#38;", "&");
+    let link = link.trim_start_matches(&app.base).to_owned();
+    // Another customer's id, or a forged signature, confirms nothing.
+    let stranger = app.create_customer("Stranger").await;
+    let elsewhere = link.replace(&customer, &stranger);
+    let forged = format!(
+        "{}0",
+        link.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+    );
+    for bad in [elsewhere, forged] {
+        let refused = app
+            .raw(Method::POST, &bad, None, None, &[])
+            .await
+            .problem(422);
+        assert_eq!(refused.fields(), ["query.signature"]);
+    }
+    // The link shows a page; its button confirms.
+    let page = app.raw(Method::GET, &link, None, None, &[]).await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page.content_type.starts_with("text/html"));
+    assert_eq!(
+        app.get(&path, &own).await.ok(200).body["pending_confirmation"],
+        json!([other]),
+        "the page alone changes nothing"
+    );
+    let done = app.raw(Method::POST, &link, None, None, &[]).await;
+    assert_eq!(done.status.as_u16(), 200);
+    let confirmed = app.get(&path, &own).await.ok(200).body;
+    assert_eq!(confirmed["recipients"], json!([app.email, other]));
+    assert_eq!(confirmed["pending_confirmation"], json!([]));
+
+    // The renewal's receipt goes to both.
+    app.advance(
+        json!({"to": (time(&sub["current_period_end"]) + Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    let receipts = app.emails_to(&other).await;
+    assert!(
+        receipts
+            .iter()
+            .any(|m| m["subject"] == "Your Billing receipt: $29.99"
+                && m["destinations"]["ToAddresses"] == json!([app.email, other])),
+        "{receipts:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_address_an_operator_adds_is_confirmed_at_once() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Operated").await;
+    let other = format!("ap@{}", app.email.split('@').nth(1).expect("domain"));
+    let prefs = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/customers/{customer}/notification-preferences"),
+            &app.admin(),
+            Some(json!({"addresses": [other]})),
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(prefs["recipients"], json!([other]));
+    assert_eq!(prefs["pending_confirmation"], json!([]));
+    app.notify().await;
+    assert!(app.emails_to(&other).await.is_empty(), "no confirmation");
 }
 
 #[tokio::test]

@@ -517,3 +517,226 @@ async fn a_rolled_secret_signs_beside_the_new_one_for_a_day_and_endpoints_can_be
         .await
         .problem(403);
 }
+
+/// A call of the API: method, path and body.
+type ApiCall = (Method, String, Option<Value>);
+
+/// A partner's copy of subscriptions kept from webhook deliveries alone: for each subscription,
+/// the `subscription` of its newest event (by `sequence`), whatever order they came in.
+fn mirror(events: &[Value]) -> std::collections::BTreeMap<String, (u64, Value)> {
+    let mut copy = std::collections::BTreeMap::<String, (u64, Value)>::new();
+    for event in events {
+        let object = &event["data"]["object"]["subscription"];
+        let (Some(id), Some(sequence)) = (object["id"].as_str(), event["sequence"].as_u64()) else {
+            continue;
+        };
+        if copy.get(id).is_none_or(|(newest, _)| sequence > *newest) {
+            copy.insert(id.to_owned(), (sequence, object.clone()));
+        }
+    }
+    copy
+}
+
+#[tokio::test]
+async fn a_copy_kept_from_webhooks_alone_equals_the_api_after_every_kind_of_change() {
+    let app = TestApp::with_test_clock().await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&app, &receiver.url, json!(["*"])).await;
+    let secret = endpoint["secret"].as_str().expect("secret").to_owned();
+    app.call(
+        Method::POST,
+        "/api/v1/coupons",
+        &app.admin(),
+        Some(
+            json!({"id": "coupon_mirror", "name": "Mirror", "percent_off": "10",
+                    "duration": "forever"}),
+        ),
+    )
+    .await
+    .ok(201);
+    let customer = app.create_customer("Mirrored").await;
+    let sub = app
+        .subscribe(&app.admin(), &customer, "plan_premium_month")
+        .await
+        .ok(201)
+        .body;
+    let id = sub["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/subscriptions/{id}");
+    let admin = app.admin();
+
+    // Each change, the event type the copy learns it from and the fields it changes, whose
+    // old values come in `previous_attributes`.
+    let patch = |body: Value| (Method::PATCH, path.clone(), Some(body));
+    let discount = format!("{path}/discount");
+    let steps: Vec<(&str, ApiCall, &str, &[&str])> = vec![
+        (
+            "auto-renew off",
+            patch(json!({"auto_renew": false})),
+            "subscription.updated",
+            &["auto_renew"],
+        ),
+        (
+            "metadata",
+            patch(json!({"metadata": {"po": "PO-7"}})),
+            "subscription.updated",
+            &["metadata"],
+        ),
+        (
+            "auto-renew on",
+            patch(json!({"auto_renew": true})),
+            "subscription.updated",
+            &["auto_renew"],
+        ),
+        (
+            "cancel at the period end",
+            patch(json!({"cancel_at_period_end": true})),
+            "subscription.cancel_scheduled",
+            &["cancel_at_period_end", "canceled_at"],
+        ),
+        (
+            "cancellation undone",
+            patch(json!({"cancel_at_period_end": false})),
+            "subscription.updated",
+            &["cancel_at_period_end", "canceled_at"],
+        ),
+        (
+            "discount added",
+            (
+                Method::POST,
+                discount.clone(),
+                Some(json!({"coupon": "coupon_mirror"})),
+            ),
+            "subscription.updated",
+            &["discount"],
+        ),
+        (
+            "discount removed",
+            (Method::DELETE, discount, None),
+            "subscription.updated",
+            &["discount"],
+        ),
+        (
+            "payment method",
+            (
+                Method::PUT,
+                format!("/api/v1/customers/{customer}/payment-method"),
+                Some(json!({"payment_method_id": "pm_card_mastercard"})),
+            ),
+            "subscription.updated",
+            &["payment_method_id"],
+        ),
+        (
+            "paused",
+            (Method::PUT, format!("{path}/pause"), None),
+            "subscription.paused",
+            &["status", "pause"],
+        ),
+        (
+            "resumed",
+            (Method::PUT, format!("{path}/resume"), None),
+            "subscription.resumed",
+            &["status", "pause"],
+        ),
+        (
+            "upgraded",
+            (
+                Method::POST,
+                format!("{path}/change-plan"),
+                Some(json!({"plan_id": "plan_enterprise_month"})),
+            ),
+            "subscription.plan_changed",
+            &["plan_id"],
+        ),
+    ];
+    // After a change: the copy equals the API's answer, the newest event is of the type
+    // expected, and its `previous_attributes` hold the values from before of exactly what changed.
+    let check = |what: &str, expected_type: &str, changed: &[&str], before: &Value, api: &Value| {
+        let events = receiver.verified_events(&secret);
+        let copy = mirror(&events);
+        let (sequence, object) = copy.get(id.as_str()).expect("mirrored");
+        assert_eq!(object, api, "after {what}");
+        let newest = events
+            .iter()
+            .find(|e| {
+                e["sequence"].as_u64() == Some(*sequence)
+                    && e["data"]["object"]["subscription"]["id"] == id.as_str()
+            })
+            .expect("newest event");
+        assert_eq!(newest["type"], expected_type, "after {what}");
+        let previous = newest["data"]["previous_attributes"]
+            .as_object()
+            .expect("previous_attributes");
+        for field in changed {
+            assert_eq!(
+                previous.get(*field),
+                Some(&before[*field]),
+                "{field} after {what}: {newest}"
+            );
+        }
+        // Only what changed (the renewal's reminder wrote `updated_at` in between).
+        for (field, old) in previous {
+            assert_ne!(old, &api[field], "{field} after {what}");
+        }
+    };
+    app.notify().await;
+    let api = app.subscription(&id).await;
+    assert_eq!(mirror(&receiver.verified_events(&secret))[&id].1, api);
+
+    for (what, (method, url, body), expected_type, changed) in &steps {
+        let before = app.subscription(&id).await;
+        app.call(method.clone(), url, &admin, body.clone())
+            .await
+            .ok(200);
+        app.notify().await;
+        let api = app.subscription(&id).await;
+        check(what, expected_type, changed, &before, &api);
+    }
+
+    // The period ends: renewed.
+    let before = app.subscription(&id).await;
+    let end = time(&before["current_period_end"]);
+    app.advance(json!({"to": (end + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    app.notify().await;
+    let api = app.subscription(&id).await;
+    let period = [
+        "current_period_start",
+        "current_period_end",
+        "latest_invoice_id",
+    ];
+    check(
+        "the renewal",
+        "subscription.renewed",
+        &period,
+        &before,
+        &api,
+    );
+
+    // Canceled now.
+    let before = api;
+    app.call(
+        Method::DELETE,
+        &path,
+        &admin,
+        Some(json!({"immediately": true})),
+    )
+    .await
+    .ok(200);
+    app.notify().await;
+    let api = app.subscription(&id).await;
+    assert_eq!(api["status"], "canceled");
+    let ended = ["status", "canceled_at", "ended_at"];
+    check(
+        "the cancellation",
+        "subscription.canceled",
+        &ended,
+        &before,
+        &api,
+    );
+
+    // Redelivered or reordered, the copy is the same.
+    let mut events = receiver.verified_events(&secret);
+    events.reverse();
+    events.extend(receiver.verified_events(&secret));
+    assert_eq!(mirror(&events)[&id].1, api);
+}

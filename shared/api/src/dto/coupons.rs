@@ -3,10 +3,11 @@
 use std::collections::BTreeSet;
 
 use billing_domain::coupon::{
-    Coupon, CouponDuration, CouponTerms, CouponValue, Discount, DiscountRequest, NewCoupon,
-    NewPromotionCode, PromotionCode,
+    Coupon, CouponDuration, CouponTerms, CouponValue, DiscountRequest, NewCoupon, NewPromotionCode,
+    PromotionCode,
 };
 use billing_domain::ids::IdError;
+use billing_domain::subscription_object::{CouponTermsObject, DiscountObject, DurationKind};
 use billing_domain::validation::{FieldError, Validator};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -163,29 +164,26 @@ pub struct CouponTermsDto {
 
 impl From<&CouponTerms> for CouponTermsDto {
     fn from(t: &CouponTerms) -> Self {
-        let (percent_off, amount_off, currency) = match t.value {
-            CouponValue::PercentOff(p) => (Some(p.normalize().to_string()), None, None),
-            CouponValue::AmountOff(m) => (
-                None,
-                Some(m.amount().to_string()),
-                Some(m.currency().into()),
-            ),
-        };
-        let (duration, duration_in_periods) = match t.duration {
-            CouponDuration::Once => (Duration::Once, None),
-            CouponDuration::Repeating { periods } => (Duration::Repeating, Some(periods)),
-            CouponDuration::Forever => (Duration::Forever, None),
-        };
+        CouponTermsDto::from(CouponTermsObject::from(t))
+    }
+}
+
+impl From<CouponTermsObject> for CouponTermsDto {
+    fn from(t: CouponTermsObject) -> Self {
         CouponTermsDto {
-            id: t.id.to_string(),
-            name: t.name.clone(),
-            percent_off,
-            amount_off,
-            currency,
-            duration,
-            duration_in_periods,
+            id: t.id,
+            name: t.name,
+            percent_off: t.percent_off,
+            amount_off: t.amount_off,
+            currency: t.currency.map(Into::into),
+            duration: match t.duration {
+                DurationKind::Once => Duration::Once,
+                DurationKind::Repeating => Duration::Repeating,
+                DurationKind::Forever => Duration::Forever,
+            },
+            duration_in_periods: t.duration_in_periods,
             applies_to: AppliesTo {
-                plans: t.applies_to_plans.iter().map(ToString::to_string).collect(),
+                plans: t.applies_to.plans,
             },
         }
     }
@@ -330,11 +328,11 @@ pub struct DiscountDto {
     pub end: Option<DateTime<Utc>>,
 }
 
-impl From<&Discount> for DiscountDto {
-    fn from(d: &Discount) -> Self {
+impl From<DiscountObject> for DiscountDto {
+    fn from(d: DiscountObject) -> Self {
         DiscountDto {
-            coupon: CouponTermsDto::from(&d.coupon),
-            promotion_code: d.promotion_code.clone(),
+            coupon: CouponTermsDto::from(d.coupon),
+            promotion_code: d.promotion_code,
             start: d.start,
             end: d.end,
         }

@@ -1,7 +1,7 @@
 //! Customers' notification preferences, and the signed unsubscribe link their emails carry.
 
 use billing_domain::access::Actor;
-use billing_domain::customer::Customer;
+use billing_domain::customer::{Customer, Email};
 use billing_domain::ids::CustomerId;
 use billing_domain::notifications::{NotificationKind, NotificationPreferences};
 
@@ -147,6 +147,62 @@ pub async fn unsubscribe(
         format!("You will no longer receive {description} emails.")
     };
     Ok(Reply::html(200, page(&format!("<p>{text}</p>"))))
+}
+
+/// The link of an address confirmation email (no login: the signature stands for the
+/// address's owner, who received it). GET shows a page with a button, so that mail scanners that
+/// follow links confirm nothing; POST (the button) confirms the address, which then gets the
+/// customer's email.
+#[utoipa::path(get, path = "/api/v1/notification-preferences/confirm-address", tag = "customers",
+    params(("customer_id" = String, Query, description = "from the link"),
+        ("address" = String, Query, description = "the address to confirm, from the link"),
+        ("signature" = String, Query, description = "the link's signature")),
+    responses((status = 200, description = "A page asking to confirm", content_type = "text/html", body = String), ErrorResponses))]
+#[allow(dead_code)] // Documents the route; `confirm_address` serves it.
+pub async fn confirm_address_page() {}
+
+/// Confirms the link's address for its customer.
+#[utoipa::path(post, path = "/api/v1/notification-preferences/confirm-address", tag = "customers",
+    params(("customer_id" = String, Query, description = "from the link"),
+        ("address" = String, Query, description = "the address to confirm, from the link"),
+        ("signature" = String, Query, description = "the link's signature")),
+    responses((status = 200, description = "Confirmed (a page saying so)", content_type = "text/html", body = String), ErrorResponses))]
+#[allow(dead_code)] // Documents the route; `confirm_address` serves it.
+pub async fn confirm_address_post() {}
+
+pub async fn confirm_address(
+    state: &AppState,
+    endpoint: Endpoint,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
+    let query = ctx.query(&["customer_id", "address", "signature"])?;
+    let get = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
+    let address = Email::parse("query.address", get("address")).map_err(ApiError::from)?;
+    let customer = customer_id(get("customer_id"))?;
+    if !state
+        .services
+        .links
+        .verify_address(&customer, &address, get("signature"))
+    {
+        return Err(ApiError::field(
+            "query.signature",
+            "this link is not valid; use the link from the email",
+        ));
+    }
+    if endpoint == Endpoint::ConfirmAddressPage {
+        return Ok(Reply::html(
+            200,
+            page("<p>Receive this customer's billing email at this address?</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>"),
+        ));
+    }
+    state
+        .billing
+        .confirm_notification_address(&customer, &address)
+        .await?;
+    Ok(Reply::html(
+        200,
+        page("<p>Confirmed: this address now receives the customer's billing email.</p>"),
+    ))
 }
 
 /// A minimal page; `body` holds nothing from the request but the kind's fixed name.
