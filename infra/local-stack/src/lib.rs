@@ -6,8 +6,8 @@ pub mod gateway;
 pub mod token;
 
 use billing_domain::catalogue::standard_plans;
-use billing_domain::clock::Clock;
-use billing_domain::ports::{PlanRepo, StoreError};
+use billing_domain::kernel::clock::Clock;
+use billing_domain::kernel::ports::{PlanRepo, StoreError};
 use billing_jobs::{JobError, RenewalQueue};
 use billing_store_dynamodb::{create_table, DynamoStore};
 

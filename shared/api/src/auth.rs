@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
-use billing_domain::access::Actor;
-use billing_domain::ids::CustomerId;
+use billing_domain::kernel::access::Actor;
+use billing_domain::kernel::ids::CustomerId;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};

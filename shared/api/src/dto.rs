@@ -9,13 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use billing_domain::catalogue::{self, Limit, Plan, TierLimits};
-use billing_domain::customer::{self, Customer};
-use billing_domain::money::{self, Money};
-use billing_domain::page::Page;
-use billing_domain::period;
-use billing_domain::subscription::{self, Subscription};
-use billing_domain::subscription_object::SubscriptionObject;
-use billing_domain::validation::{FieldError, Validator};
+use billing_domain::customers::{self as customer, Customer};
+use billing_domain::kernel::money::{self, Money};
+use billing_domain::kernel::page::Page;
+use billing_domain::kernel::period;
+use billing_domain::kernel::validation::{FieldError, Validator};
+use billing_domain::subscriptions::object::SubscriptionObject;
+use billing_domain::subscriptions::{self as subscription, Subscription};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -36,8 +36,8 @@ macro_rules! api_enum {
     };
 }
 
-use billing_domain::credit::CreditTransactionKind as DCreditTransactionKind;
-use billing_domain::invoice::{
+use billing_domain::customers::credit::CreditTransactionKind as DCreditTransactionKind;
+use billing_domain::invoicing::{
     BillingReason as DBillingReason, Invoice, InvoiceLine, InvoiceStatus as DInvoiceStatus,
     LineKind as DLineKind, PaymentStatus as DPaymentStatus,
     RefundDestination as DRefundDestination, RefundReason as DRefundReason,
@@ -301,9 +301,12 @@ pub struct CreatePlanRequest {
     pub renewal_reminder_days: Option<u32>,
 }
 
-fn plan_id_field(field: &str, raw: &str) -> Result<billing_domain::ids::PlanId, FieldError> {
+fn plan_id_field(
+    field: &str,
+    raw: &str,
+) -> Result<billing_domain::kernel::ids::PlanId, FieldError> {
     raw.parse()
-        .map_err(|e: billing_domain::ids::IdError| FieldError::new(field, e.to_string()))
+        .map_err(|e: billing_domain::kernel::ids::IdError| FieldError::new(field, e.to_string()))
 }
 
 impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
@@ -311,12 +314,14 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
     fn try_from(r: CreatePlanRequest) -> Result<Self, Self::Error> {
         let currency: DCurrency = r.currency.into();
         let mut v = Validator::new();
-        let id =
-            r.id.as_deref().and_then(|raw| {
-                v.check(raw.parse().map_err(|e: billing_domain::ids::IdError| {
-                    FieldError::new("id", e.to_string())
-                }))
-            });
+        let id = r.id.as_deref().and_then(|raw| {
+            v.check(
+                raw.parse()
+                    .map_err(|e: billing_domain::kernel::ids::IdError| {
+                        FieldError::new("id", e.to_string())
+                    }),
+            )
+        });
         let price = v.check(money_in("price", &r.price, currency));
         let fallback_plan_id = r
             .fallback_plan_id
@@ -607,10 +612,10 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
     fn try_from(r: CreateSubscriptionRequest) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
         let customer_id = v.check(r.customer_id.parse().map_err(
-            |e: billing_domain::ids::IdError| FieldError::new("customer_id", e.to_string()),
+            |e: billing_domain::kernel::ids::IdError| FieldError::new("customer_id", e.to_string()),
         ));
         let plan_id = v.check(r.subscription_plan_id.parse().map_err(
-            |e: billing_domain::ids::IdError| {
+            |e: billing_domain::kernel::ids::IdError| {
                 FieldError::new("subscription_plan_id", e.to_string())
             },
         ));
@@ -1060,8 +1065,8 @@ pub struct CreditTransactionDto {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<&billing_domain::credit::CreditTransaction> for CreditTransactionDto {
-    fn from(t: &billing_domain::credit::CreditTransaction) -> Self {
+impl From<&billing_domain::customers::credit::CreditTransaction> for CreditTransactionDto {
+    fn from(t: &billing_domain::customers::credit::CreditTransaction) -> Self {
         CreditTransactionDto {
             id: t.id.clone(),
             kind: t.kind.into(),
@@ -1109,8 +1114,8 @@ impl RefundInvoiceRequest {
     pub fn into_domain(
         self,
         request_key: Option<String>,
-    ) -> Result<billing_domain::refunds::RefundRequest, FieldError> {
-        Ok(billing_domain::refunds::RefundRequest {
+    ) -> Result<billing_domain::invoicing::refunds::RefundRequest, FieldError> {
+        Ok(billing_domain::invoicing::refunds::RefundRequest {
             amount: match self.amount {
                 None => None,
                 Some(None) => {
@@ -1243,9 +1248,9 @@ impl From<UpdateNotificationPreferencesRequest>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use billing_domain::coupon::{CouponDuration, CouponTerms, CouponValue, Discount};
-    use billing_domain::money::{Currency as Cur, Money};
-    use billing_domain::subscription::{Cancellation, Pause};
+    use billing_domain::discounts::coupon::{CouponDuration, CouponTerms, CouponValue, Discount};
+    use billing_domain::kernel::money::{Currency as Cur, Money};
+    use billing_domain::subscriptions::{Cancellation, Pause};
     use chrono::TimeZone;
     use rust_decimal::Decimal;
 
@@ -1257,7 +1262,7 @@ mod tests {
             .with_ymd_and_hms(2026, 12, 7, 10, 0, 0)
             .single()
             .expect("time");
-        let plan: billing_domain::ids::PlanId = "plan_premium_month".parse().expect("id");
+        let plan: billing_domain::kernel::ids::PlanId = "plan_premium_month".parse().expect("id");
         let full = Subscription {
             id: "sub_1f0e3dad99908345f7439f8f".parse().expect("id"),
             customer_id: "cus_979769ed49fc4069843eb071".parse().expect("id"),

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use billing_domain::ports::{IdempotencyClaim, RecordedResponse};
+use billing_domain::kernel::ports::{IdempotencyClaim, RecordedResponse};
 use chrono::Duration;
 use sha2::{Digest, Sha256};
 

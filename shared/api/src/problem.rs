@@ -1,8 +1,8 @@
 //! Errors as `application/problem+json` (RFC 9457). The one place errors become HTTP.
 
-use billing_domain::payments::PaymentError;
-use billing_domain::ports::StoreError;
-use billing_domain::validation::FieldError;
+use billing_domain::collection::payments::PaymentError;
+use billing_domain::kernel::ports::StoreError;
+use billing_domain::kernel::validation::FieldError;
 use billing_domain::BillingError;
 use serde::Serialize;
 use utoipa::ToSchema;

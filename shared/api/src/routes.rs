@@ -15,7 +15,7 @@ pub(crate) mod webhooks;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use billing_domain::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+use billing_domain::kernel::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};

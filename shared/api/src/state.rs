@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use billing_domain::ports::IdempotencyRepo;
-use billing_domain::service::Billing;
+use billing_domain::kernel::ports::IdempotencyRepo;
+use billing_domain::kernel::service::Billing;
 use billing_jobs::Services;
 use billing_store_dynamodb::DynamoStore;
 

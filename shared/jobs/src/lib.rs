@@ -23,8 +23,8 @@ pub mod worker;
 use std::sync::Arc;
 
 use billing_domain::collection::NoCheckpoints;
-use billing_domain::ports::StoreError;
-use billing_domain::service::Billing;
+use billing_domain::kernel::ports::StoreError;
+use billing_domain::kernel::service::Billing;
 use billing_domain::webhooks::Webhooks;
 use billing_notifications::{Mailer, Notifier};
 use billing_payments_stripe::StripeGateway;

@@ -5,9 +5,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message, MessageTag};
-use billing_domain::ids::CustomerId;
+use billing_domain::kernel::ids::CustomerId;
+use billing_domain::kernel::ports::NotificationRepo;
 use billing_domain::notifications::MailFeedback;
-use billing_domain::ports::NotificationRepo;
 use billing_notifications::{MailError, Mailer, NotifyError, OutgoingEmail};
 use serde_json::Value;
 

@@ -3,8 +3,8 @@
 use std::env;
 use std::time::Duration;
 
+use billing_domain::collection::dunning::{DunningPolicy, FinalAction};
 use billing_domain::collection::TrialEndWithoutPaymentMethod;
-use billing_domain::dunning::{DunningPolicy, FinalAction};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]

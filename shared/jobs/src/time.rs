@@ -1,8 +1,8 @@
 //! Where "now" comes from: the system clock when deployed, or the test clock stored in the
 //! table (local stack and tests), which every function and process then reads alike.
 
-use billing_domain::clock::Clock;
-use billing_domain::ports::StoreError;
+use billing_domain::kernel::clock::Clock;
+use billing_domain::kernel::ports::StoreError;
 use billing_store_dynamodb::DynamoStore;
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -1,7 +1,7 @@
 //! The renewal worker: each message names a subscription with work due; the domain does it.
 
 use billing_domain::collection::Checkpoint;
-use billing_domain::ids::SubscriptionId;
+use billing_domain::kernel::ids::SubscriptionId;
 use billing_domain::BillingError;
 use serde::Serialize;
 
@@ -37,8 +37,8 @@ pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
 /// Whether retrying a renewal that failed with `error` cannot help. Unavailable services,
 /// conflicts with another writer and interruptions are worth retrying; the rest are not.
 fn is_permanent(error: &BillingError) -> bool {
-    use billing_domain::payments::PaymentError;
-    use billing_domain::ports::StoreError;
+    use billing_domain::collection::payments::PaymentError;
+    use billing_domain::kernel::ports::StoreError;
     match error {
         BillingError::NotFound(_)
         | BillingError::Validation(_)

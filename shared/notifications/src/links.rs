@@ -2,8 +2,8 @@
 //! signed unsubscribe link, which works without logging in and cannot be forged for another
 //! customer or kind.
 
-use billing_domain::customer::Email;
-use billing_domain::ids::CustomerId;
+use billing_domain::customers::Email;
+use billing_domain::kernel::ids::CustomerId;
 use billing_domain::notifications::NotificationKind;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -11,18 +11,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use billing_domain::catalogue::Plan;
-use billing_domain::clock::Clock;
-use billing_domain::customer::{Customer, Email};
+use billing_domain::customers::{Customer, Email};
 use billing_domain::events::{DomainEvent, EventKind};
-use billing_domain::ids::CustomerId;
-use billing_domain::invoice::Invoice;
+use billing_domain::invoicing::Invoice;
+use billing_domain::kernel::clock::Clock;
+use billing_domain::kernel::ids::CustomerId;
+use billing_domain::kernel::ports::{
+    CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError, SubscriptionRepo,
+};
 use billing_domain::notifications::{
     EmailSuppression, NotificationKind, NotificationPreferences, SendClaim,
 };
-use billing_domain::ports::{
-    CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError, SubscriptionRepo,
-};
-use billing_domain::subscription::{Subscription, SubscriptionStatus};
+use billing_domain::subscriptions::{Subscription, SubscriptionStatus};
 use chrono::Duration;
 
 use crate::links::Links;
@@ -292,11 +292,11 @@ fn recipient_name(customer: &Customer) -> String {
 
 fn plan_price(plan: &Plan) -> String {
     let per = match plan.interval {
-        billing_domain::period::Interval::Week => "week",
-        billing_domain::period::Interval::TwoWeeks => "two weeks",
-        billing_domain::period::Interval::Month => "month",
-        billing_domain::period::Interval::Quarter => "quarter",
-        billing_domain::period::Interval::Year => "year",
+        billing_domain::kernel::period::Interval::Week => "week",
+        billing_domain::kernel::period::Interval::TwoWeeks => "two weeks",
+        billing_domain::kernel::period::Interval::Month => "month",
+        billing_domain::kernel::period::Interval::Quarter => "quarter",
+        billing_domain::kernel::period::Interval::Year => "year",
     };
     format!("{} per {per}", money(&plan.price))
 }

@@ -4,7 +4,7 @@
 //! not exist fails the build; `.html` output escapes every value, `.txt` output is plain.
 
 use askama::Template;
-use billing_domain::money::{Currency, Money};
+use billing_domain::kernel::money::{Currency, Money};
 use billing_domain::notifications::NotificationKind;
 use chrono::{DateTime, Utc};
 

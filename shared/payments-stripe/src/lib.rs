@@ -10,12 +10,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use billing_domain::money::Currency;
-use billing_domain::money::Money;
-use billing_domain::payments::{
+use billing_domain::collection::payments::{
     AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
     ProcessorRefund,
 };
+use billing_domain::kernel::money::Currency;
+use billing_domain::kernel::money::Money;
 use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::customer::{
     CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,

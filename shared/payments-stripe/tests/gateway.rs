@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use billing_domain::money::{Currency, Money};
-use billing_domain::payments::{AttachOutcome, ChargeOutcome, ChargeRequest, PaymentGateway};
+use billing_domain::collection::payments::{
+    AttachOutcome, ChargeOutcome, ChargeRequest, PaymentGateway,
+};
+use billing_domain::kernel::money::{Currency, Money};
 use billing_payments_stripe::StripeGateway;
 use stripe_sim::{serve, Config, Simulator};
 use tokio::net::TcpListener;
@@ -293,7 +295,7 @@ async fn a_call_stripe_keeps_failing_gives_up_within_its_deadline() {
     assert!(
         matches!(
             outcome,
-            Err(billing_domain::payments::PaymentError::Transient(_))
+            Err(billing_domain::collection::payments::PaymentError::Transient(_))
         ),
         "{outcome:?}"
     );

@@ -18,13 +18,13 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use billing_domain::coupon::{
+use billing_domain::discounts::coupon::{
     Coupon, CouponDuration, CouponTerms, CouponValue, Discount, PromotionCode, Redemption,
     RedemptionLimit,
 };
-use billing_domain::ids::{CouponId, PlanId, PromotionCodeId};
-use billing_domain::money::{Currency, Money};
-use billing_domain::ports::{CouponRepo, StoreError};
+use billing_domain::kernel::ids::{CouponId, PlanId, PromotionCodeId};
+use billing_domain::kernel::money::{Currency, Money};
+use billing_domain::kernel::ports::{CouponRepo, StoreError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 

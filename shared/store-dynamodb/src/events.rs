@@ -7,13 +7,13 @@
 use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use billing_domain::customer::Email;
+use billing_domain::customers::Email;
 use billing_domain::events::{DomainEvent, EventFacts, EventKind};
-use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use billing_domain::money::{Currency, Money};
-use billing_domain::ports::StoreError;
+use billing_domain::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use billing_domain::kernel::money::{Currency, Money};
+use billing_domain::kernel::ports::StoreError;
 #[cfg(doc)]
-use billing_domain::subscription_object::SubscriptionObject;
+use billing_domain::subscriptions::object::SubscriptionObject;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

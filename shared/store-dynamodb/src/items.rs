@@ -5,17 +5,17 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use billing_domain::catalogue::{Feature, Limit, Plan, PlanStatus, Tier, TierLimits};
-use billing_domain::customer::{Address, Company, Customer, Email, Metadata, PaymentTerms};
-use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use billing_domain::invoice::{
+use billing_domain::customers::{Address, Company, Customer, Email, Metadata, PaymentTerms};
+use billing_domain::invoicing::{
     BillingReason, DisputeRecord, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, LineKind,
     PaymentRecord, PaymentStatus, RefundDestination, RefundReason, RefundRecord, RefundStatus,
 };
-use billing_domain::money::{Currency, Money};
-use billing_domain::period::Interval;
-use billing_domain::period::Period;
-use billing_domain::ports::StoreError;
-use billing_domain::subscription::{
+use billing_domain::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use billing_domain::kernel::money::{Currency, Money};
+use billing_domain::kernel::period::Interval;
+use billing_domain::kernel::period::Period;
+use billing_domain::kernel::ports::StoreError;
+use billing_domain::subscriptions::{
     Cancellation, CancellationReason, Pause, Subscription, SubscriptionStatus,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -445,7 +445,7 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .map_err(corrupt("successor_plan_id"))?,
             discount: i
                 .discount
-                .map(billing_domain::coupon::Discount::try_from)
+                .map(billing_domain::discounts::coupon::Discount::try_from)
                 .transpose()?,
             trial_reminder_sent: i.trial_reminder_sent,
             renewal_reminder_days: i.renewal_reminder_days,

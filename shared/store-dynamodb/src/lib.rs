@@ -21,17 +21,17 @@ use aws_sdk_dynamodb::types::{
 };
 pub use aws_sdk_dynamodb::Client;
 use billing_domain::catalogue::Plan;
-use billing_domain::coupon::{Redemption, RedemptionLimit};
-use billing_domain::customer::Customer;
+use billing_domain::customers::Customer;
+use billing_domain::discounts::coupon::{Redemption, RedemptionLimit};
 use billing_domain::events::DomainEvent;
-use billing_domain::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use billing_domain::invoice::Invoice;
-use billing_domain::page::{Page, PageRequest};
-use billing_domain::ports::{
+use billing_domain::invoicing::Invoice;
+use billing_domain::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use billing_domain::kernel::page::{Page, PageRequest};
+use billing_domain::kernel::ports::{
     CustomerRepo, IdempotencyClaim, IdempotencyRepo, InvoiceRepo, PlanRepo, RecordedResponse,
     StoreError, SubscriptionRepo,
 };
-use billing_domain::subscription::Subscription;
+use billing_domain::subscriptions::Subscription;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -950,7 +950,7 @@ impl InvoiceRepo for DynamoStore {
         let item = encode_entity::<_, Invoice>(&items::InvoiceItem::from(&*invoice))?;
         let mut together = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
         together.extend(self.credit_writes(&invoice.credit_changes)?);
-        if invoice.status == billing_domain::invoice::InvoiceStatus::Void
+        if invoice.status == billing_domain::invoicing::InvoiceStatus::Void
             && invoice.subscription_version.is_some()
         {
             // A voided plan change frees its version of the subscription for the next try.

@@ -8,13 +8,13 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use billing_domain::customer::Email;
-use billing_domain::ids::CustomerId;
+use billing_domain::customers::Email;
+use billing_domain::kernel::ids::CustomerId;
+use billing_domain::kernel::ports::{NotificationRepo, StoreError};
 use billing_domain::notifications::{
     EmailSuppression, NotificationAddress, NotificationKind, NotificationPreferences, SendClaim,
     SuppressionReason,
 };
-use billing_domain::ports::{NotificationRepo, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 

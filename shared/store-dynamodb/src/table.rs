@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
-use billing_domain::ports::StoreError;
+use billing_domain::kernel::ports::StoreError;
 
 /// The list index: plans, customers, a customer's subscriptions.
 pub const GSI1: &str = "gsi1";

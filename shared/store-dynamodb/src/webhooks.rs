@@ -7,9 +7,9 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use billing_domain::events::EventKind;
-use billing_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
-use billing_domain::page::{Page, PageRequest};
-use billing_domain::ports::StoreError;
+use billing_domain::kernel::ids::{WebhookDeliveryId, WebhookEndpointId};
+use billing_domain::kernel::page::{Page, PageRequest};
+use billing_domain::kernel::ports::StoreError;
 use billing_domain::webhooks::{
     AttemptOutcome, DeliveryAttempt, DeliveryStatus, EndpointStatus, EventSelection,
     ExpiringSecret, WebhookDelivery, WebhookEndpoint, WebhookRepo,

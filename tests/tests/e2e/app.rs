@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use billing_api::state::SystemClock;
 use billing_api::AppState;
+use billing_domain::collection::dunning::DunningPolicy;
 use billing_domain::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
-use billing_domain::dunning::DunningPolicy;
 use billing_jobs::{EventBus, RenewalQueue, Services, Settings};
 use billing_store_dynamodb::DynamoStore;
 use reqwest::{Method, StatusCode};

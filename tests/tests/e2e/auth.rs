@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use billing_api::auth::{fetch_jwks, Authenticator, Permission};
-use billing_domain::access::Actor;
+use billing_domain::kernel::access::Actor;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::server::conn::http1;

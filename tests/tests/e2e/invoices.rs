@@ -1,12 +1,12 @@
 //! Invoices in the store: one per subscription period whatever the retries, conditional updates,
 //! newest-first lists.
 
-use billing_domain::ids::{CustomerId, SubscriptionId};
-use billing_domain::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
-use billing_domain::money::{Currency, Money};
-use billing_domain::page::PageRequest;
-use billing_domain::period::{Interval, Period};
-use billing_domain::ports::{InvoiceRepo, StoreError};
+use billing_domain::invoicing::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use billing_domain::kernel::ids::{CustomerId, SubscriptionId};
+use billing_domain::kernel::money::{Currency, Money};
+use billing_domain::kernel::page::PageRequest;
+use billing_domain::kernel::period::{Interval, Period};
+use billing_domain::kernel::ports::{InvoiceRepo, StoreError};
 use chrono::{DateTime, TimeZone, Utc};
 use futures::future::join_all;
 

@@ -259,7 +259,7 @@ async fn the_due_index_holds_live_subscriptions_at_their_period_end_and_drops_en
         .subscribe(&admin, &customer, "plan_basic_week")
         .await
         .ok(201);
-    let id: billing_domain::ids::SubscriptionId = sub.body["id"]
+    let id: billing_domain::kernel::ids::SubscriptionId = sub.body["id"]
         .as_str()
         .expect("id")
         .parse()

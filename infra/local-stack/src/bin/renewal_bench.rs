@@ -19,13 +19,13 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use billing_domain::access::Actor;
-use billing_domain::customer::NewCustomer;
-use billing_domain::money::Money;
-use billing_domain::payments::{
+use billing_domain::collection::payments::{
     AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
 };
-use billing_domain::subscription::NewSubscription;
+use billing_domain::customers::NewCustomer;
+use billing_domain::kernel::access::Actor;
+use billing_domain::kernel::money::Money;
+use billing_domain::subscriptions::NewSubscription;
 use billing_jobs::notify::SesMailer;
 use billing_jobs::worker::Consumer;
 use billing_jobs::{scheduler, worker, RenewalQueue, Services, Settings};

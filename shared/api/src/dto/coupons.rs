@@ -2,13 +2,13 @@
 
 use std::collections::BTreeSet;
 
-use billing_domain::coupon::{
+use billing_domain::discounts::coupon::{
     Coupon, CouponDuration, CouponTerms, CouponValue, DiscountRequest, NewCoupon, NewPromotionCode,
     PromotionCode,
 };
-use billing_domain::ids::IdError;
-use billing_domain::subscription_object::{CouponTermsObject, DiscountObject, DurationKind};
-use billing_domain::validation::{FieldError, Validator};
+use billing_domain::kernel::ids::IdError;
+use billing_domain::kernel::validation::{FieldError, Validator};
+use billing_domain::subscriptions::object::{CouponTermsObject, DiscountObject, DurationKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -1,8 +1,8 @@
 //! Coupons and promotion codes (admins create them; operators read them), and discounts on
 //! subscriptions (whoever may write the subscription).
 
-use billing_domain::coupon::{NewCoupon, NewPromotionCode};
-use billing_domain::ids::{CouponId, PromotionCodeId, SubscriptionId};
+use billing_domain::discounts::coupon::{NewCoupon, NewPromotionCode};
+use billing_domain::kernel::ids::{CouponId, PromotionCodeId, SubscriptionId};
 
 use crate::auth::{Permission, Principal};
 use crate::dto::coupons::{
@@ -31,7 +31,7 @@ fn promotion_code_id(ctx: &Ctx) -> Result<PromotionCodeId, ApiError> {
 fn coupon_reply(
     state: &AppState,
     status: u16,
-    coupon: &billing_domain::coupon::Coupon,
+    coupon: &billing_domain::discounts::coupon::Coupon,
 ) -> Result<Reply, ApiError> {
     Ok(
         Reply::json(status, &CouponResponse::at(coupon, state.billing.now()))?

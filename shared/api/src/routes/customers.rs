@@ -1,7 +1,7 @@
 //! Customers: operators create and list them; a customer reads and updates only itself.
 
-use billing_domain::customer::Customer;
-use billing_domain::ids::CustomerId;
+use billing_domain::customers::Customer;
+use billing_domain::kernel::ids::CustomerId;
 
 use crate::auth::{Permission, Principal};
 use crate::dto::{

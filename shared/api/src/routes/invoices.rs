@@ -1,6 +1,6 @@
 //! Invoices: read by operators and by the customer they belong to (404 for others').
 
-use billing_domain::ids::{InvoiceId, PlanId, SubscriptionId};
+use billing_domain::kernel::ids::{InvoiceId, PlanId, SubscriptionId};
 
 use crate::auth::{Permission, Principal};
 use crate::dto::{InvoiceFigures, InvoiceResponse, List, RefundInvoiceRequest};
@@ -10,7 +10,7 @@ use crate::request::json_body;
 use crate::routes::{Ctx, Reply};
 use crate::state::AppState;
 
-fn response(invoice: &billing_domain::invoice::Invoice) -> Result<InvoiceResponse, ApiError> {
+fn response(invoice: &billing_domain::invoicing::Invoice) -> Result<InvoiceResponse, ApiError> {
     InvoiceResponse::try_from(invoice)
         .map_err(|e| ApiError::Internal(format!("invoice {}: {e}", invoice.id)))
 }

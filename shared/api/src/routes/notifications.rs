@@ -1,8 +1,8 @@
 //! Customers' notification preferences, and the signed unsubscribe link their emails carry.
 
-use billing_domain::access::Actor;
-use billing_domain::customer::{Customer, Email};
-use billing_domain::ids::CustomerId;
+use billing_domain::customers::{Customer, Email};
+use billing_domain::kernel::access::Actor;
+use billing_domain::kernel::ids::CustomerId;
 use billing_domain::notifications::{NotificationKind, NotificationPreferences};
 
 use crate::auth::{Permission, Principal};

@@ -1,7 +1,7 @@
 //! The catalogue: everyone lists plans; only admins create, change and archive them.
 
 use billing_domain::catalogue::NewPlan;
-use billing_domain::ids::PlanId;
+use billing_domain::kernel::ids::PlanId;
 
 use crate::auth::{Permission, Principal};
 use crate::dto::{CreatePlanRequest, List, PlanResponse, UpdatePlanRequest};
@@ -59,7 +59,7 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     // Unlike other lists, the whole catalogue (up to 100) when no limit is asked for.
     let limit = match query.get("limit") {
         Some(_) => usize::try_from(page.limit).unwrap_or(usize::MAX),
-        None => usize::try_from(billing_domain::page::MAX_LIMIT).unwrap_or(usize::MAX),
+        None => usize::try_from(billing_domain::kernel::page::MAX_LIMIT).unwrap_or(usize::MAX),
     };
     Reply::json(
         200,

@@ -1,9 +1,9 @@
 //! Subscriptions: create, read, pause, resume, cancel, update, list. A customer token reaches
 //! only its own subscriptions (404 for others').
 
-use billing_domain::ids::{CustomerId, SubscriptionId};
-use billing_domain::plan_change::PlanChange;
-use billing_domain::subscription::{NewSubscription, Subscription};
+use billing_domain::kernel::ids::{CustomerId, SubscriptionId};
+use billing_domain::subscriptions::plan_change::PlanChange;
+use billing_domain::subscriptions::{NewSubscription, Subscription};
 
 use crate::auth::{Permission, Principal};
 use crate::dto::{
@@ -15,7 +15,7 @@ use crate::problem::ApiError;
 use crate::request::{if_match, json_body};
 use crate::routes::{Ctx, Reply};
 use crate::state::AppState;
-use billing_domain::access::Actor;
+use billing_domain::kernel::access::Actor;
 
 fn subscription_id(ctx: &Ctx) -> Result<SubscriptionId, ApiError> {
     ctx.param("id")

@@ -68,7 +68,7 @@ pub async fn advance(
         } else {
             "by_seconds"
         };
-        billing_domain::validation::future_time(field, target, now)?;
+        billing_domain::kernel::validation::future_time(field, target, now)?;
     }
     let now = test_clock::advance(&state.services, target)
         .await

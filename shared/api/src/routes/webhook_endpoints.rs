@@ -1,6 +1,6 @@
 //! Outbound webhook endpoints and their deliveries (admins).
 
-use billing_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
+use billing_domain::kernel::ids::{WebhookDeliveryId, WebhookEndpointId};
 use billing_domain::webhooks::{Webhooks, MAX_PREVIOUS_SECRET_HOURS};
 
 use crate::auth::{Permission, Principal};

@@ -1,12 +1,12 @@
 //! `POST /webhooks/stripe`: Stripe's events, verified by their signature (no bearer token),
 //! each processed once however often it is delivered, in any order.
 
-use billing_domain::ids::{CustomerId, InvoiceId};
-use billing_domain::invoice::DisputeStatus;
-use billing_domain::money::{Currency, Money};
-use billing_domain::payments::PaymentError;
-use billing_domain::ports::IdempotencyClaim;
-use billing_domain::processor_reports::DisputeReport;
+use billing_domain::collection::payments::PaymentError;
+use billing_domain::invoicing::DisputeStatus;
+use billing_domain::kernel::ids::{CustomerId, InvoiceId};
+use billing_domain::kernel::money::{Currency, Money};
+use billing_domain::kernel::ports::IdempotencyClaim;
+use billing_domain::stripe_events::DisputeReport;
 use billing_domain::BillingError;
 use chrono::Duration;
 use serde::Deserialize;
@@ -125,7 +125,7 @@ pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
                 .record(
                     "stripe-events",
                     &event.id,
-                    &billing_domain::ports::RecordedResponse {
+                    &billing_domain::kernel::ports::RecordedResponse {
                         status: 200,
                         body: reply.body.clone(),
                     },

@@ -4,15 +4,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::catalogue::Plan;
-use crate::coupon::{Coupon, PromotionCode, Redemption, RedemptionLimit};
-use crate::credit::CreditTransaction;
-use crate::customer::{Customer, Email};
-use crate::ids::{CouponId, CustomerId, InvoiceId, PlanId, PromotionCodeId, SubscriptionId};
-use crate::invoice::Invoice;
-use crate::money::{Currency, Money};
+use crate::customers::credit::CreditTransaction;
+use crate::customers::{Customer, Email};
+use crate::discounts::coupon::{Coupon, PromotionCode, Redemption, RedemptionLimit};
+use crate::invoicing::Invoice;
+use crate::kernel::ids::{
+    CouponId, CustomerId, InvoiceId, PlanId, PromotionCodeId, SubscriptionId,
+};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::page::{Page, PageRequest};
 use crate::notifications::{EmailSuppression, NotificationPreferences, SendClaim};
-use crate::page::{Page, PageRequest};
-use crate::subscription::Subscription;
+use crate::subscriptions::Subscription;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -142,7 +144,7 @@ pub trait CouponRepo: Send + Sync {
     async fn update_promotion_code(&self, code: &mut PromotionCode) -> Result<(), StoreError>;
 }
 
-/// A customer's credit balance (see [`crate::credit`]). Changes are written with the invoice
+/// A customer's credit balance (see [`crate::customers::credit`]). Changes are written with the invoice
 /// they belong to ([`Invoice::credit_changes`], stored by [`InvoiceRepo`] in the invoice's
 /// transaction); a change that would take the balance below zero fails that write with
 /// [`StoreError::VersionConflict`], and the caller reads the balance again.

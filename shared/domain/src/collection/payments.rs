@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::money::Money;
+use crate::kernel::money::Money;
 
 /// A charge of a saved payment method.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,14 +17,14 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::access::Actor;
 use crate::collection::CONFLICT_RETRIES;
-use crate::customer::{Customer, Email};
-use crate::error::BillingError;
+use crate::customers::{Customer, Email};
 use crate::events::{DomainEvent, EventFacts, EventKind, Outbox};
-use crate::ids::CustomerId;
-use crate::ports::StoreError;
-use crate::validation::{FieldError, Validator};
+use crate::kernel::access::Actor;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::CustomerId;
+use crate::kernel::ports::StoreError;
+use crate::kernel::validation::{FieldError, Validator};
 
 /// One kind of email, one template each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -359,7 +359,7 @@ fn same_address(a: &Email, b: &Email) -> bool {
     a.as_str().eq_ignore_ascii_case(b.as_str())
 }
 
-impl crate::service::Billing {
+impl crate::kernel::service::Billing {
     /// A customer's preferences (the defaults until set), and the customer.
     pub async fn notification_preferences(
         &self,
@@ -534,7 +534,7 @@ impl MailFeedback {
     }
 }
 
-impl crate::service::Billing {
+impl crate::kernel::service::Billing {
     /// The suppressed addresses among those the customer's email goes to, as `actor` may see
     /// them: an operator sees each; a customer only those its own email caused (an address it
     /// added that bounced for another customer says nothing of that customer's mail).
@@ -580,7 +580,7 @@ impl crate::service::Billing {
     }
 }
 
-/// Where the sending of one email stands ([`crate::ports::NotificationRepo::claim_send`]).
+/// Where the sending of one email stands ([`crate::kernel::ports::NotificationRepo::claim_send`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendClaim {
     /// This caller sends it now.
@@ -594,8 +594,8 @@ pub enum SendClaim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::customer::NewCustomer;
-    use crate::testing::{customer_id, days, t0};
+    use crate::customers::NewCustomer;
+    use crate::kernel::testing::{customer_id, days, t0};
 
     fn acme() -> Customer {
         Customer::create(

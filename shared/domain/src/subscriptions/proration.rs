@@ -1,13 +1,13 @@
 //! Proration by the second, as Stripe does it: when a plan changes at `at` inside the period
 //! `[start, end)`, the customer gets a credit for the unused time of the old price and a charge
-//! for the remaining time of the new price. Each line is rounded once (see [`crate::money`]), so
+//! for the remaining time of the new price. Each line is rounded once (see [`crate::kernel::money`]), so
 //! the net amount is within one minor unit of the exact difference.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::money::{Money, MoneyError};
-use crate::period::Period;
+use crate::kernel::money::{Money, MoneyError};
+use crate::kernel::period::Period;
 
 /// The two lines of a prorated plan change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub fn prorate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Currency;
+    use crate::kernel::money::Currency;
     use chrono::{Duration, TimeZone};
     use proptest::prelude::*;
     use rust_decimal_macros::dec;

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::PlanId;
-use crate::money::{Currency, Money};
-use crate::period::Interval;
-use crate::validation::{self, FieldError, Validator};
+use crate::kernel::ids::PlanId;
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::period::Interval;
+use crate::kernel::validation::{self, FieldError, Validator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -518,7 +518,7 @@ fn standard_plan(tier: Tier, interval: Interval, now: DateTime<Utc>) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::t0;
+    use crate::kernel::testing::t0;
     use rust_decimal_macros::dec;
 
     #[test]

@@ -9,12 +9,12 @@
 
 use rust_decimal::Decimal;
 
-use crate::access::Actor;
-use crate::error::BillingError;
-use crate::ids::InvoiceId;
-use crate::invoice::{Invoice, RefundClaim, RefundDestination, RefundReason, RefundStatus};
-use crate::payments::PaymentError;
-use crate::service::Billing;
+use crate::collection::payments::PaymentError;
+use crate::invoicing::{Invoice, RefundClaim, RefundDestination, RefundReason, RefundStatus};
+use crate::kernel::access::Actor;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::InvoiceId;
+use crate::kernel::service::Billing;
 
 /// `POST /invoices/{id}/refunds`.
 #[derive(Debug, Clone, Default)]

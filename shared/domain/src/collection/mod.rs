@@ -4,21 +4,24 @@
 //! attempt, and every stored change is conditional on the version that was read. A worker that
 //! dies anywhere and runs again changes nothing twice and skips nothing.
 
+pub mod dunning;
+pub mod payments;
+
 use chrono::{DateTime, Utc};
 
-use crate::access::Actor;
 use crate::catalogue::Plan;
-use crate::customer::Customer;
-use crate::dunning::FinalAction;
-use crate::error::BillingError;
-use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use crate::invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind};
-use crate::page::PageRequest;
-use crate::payments::{AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError};
-use crate::period::Period;
-use crate::ports::StoreError;
-use crate::service::Billing;
-use crate::subscription::{DueWork, NewSubscription, Subscription, SubscriptionStatus};
+use crate::collection::dunning::FinalAction;
+use crate::collection::payments::{AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError};
+use crate::customers::Customer;
+use crate::invoicing::{BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use crate::kernel::access::Actor;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::kernel::page::PageRequest;
+use crate::kernel::period::Period;
+use crate::kernel::ports::StoreError;
+use crate::kernel::service::Billing;
+use crate::subscriptions::{DueWork, NewSubscription, Subscription, SubscriptionStatus};
 
 /// A period's invoice before it is stored: the plan's price for `period`, then the
 /// subscription's pending lines (credits of an immediate downgrade), then its discount.
@@ -271,7 +274,7 @@ impl Billing {
         customer_id: &CustomerId,
         payment_method_id: &str,
     ) -> Result<Customer, BillingError> {
-        crate::validation::text("payment_method_id", payment_method_id, 255)?;
+        crate::kernel::validation::text("payment_method_id", payment_method_id, 255)?;
         let customer = self.get_customer(actor, customer_id).await?;
         let (customer, attached) = self
             .attach_payment_method(customer, payment_method_id, "payment_method_id")
@@ -479,7 +482,7 @@ impl Billing {
             _ if invoice
                 .payments
                 .last()
-                .is_some_and(|p| p.status == crate::invoice::PaymentStatus::Failed) =>
+                .is_some_and(|p| p.status == crate::invoicing::PaymentStatus::Failed) =>
             {
                 // Declined with the customer present: nothing was bought.
                 invoice.void(self.now())?;
@@ -513,10 +516,10 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<(Customer, Trial), BillingError> {
         let days = new.trial_days.unwrap_or(plan.trial_days);
-        if days > crate::subscription::MAX_TRIAL_DAYS {
+        if days > crate::subscriptions::MAX_TRIAL_DAYS {
             return Err(BillingError::field(
                 "trial_days",
-                format!("must be at most {}", crate::subscription::MAX_TRIAL_DAYS),
+                format!("must be at most {}", crate::subscriptions::MAX_TRIAL_DAYS),
             ));
         }
         if days == 0 {

@@ -18,8 +18,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CustomerId, InvoiceId};
-use crate::money::Money;
+use crate::kernel::ids::{CustomerId, InvoiceId};
+use crate::kernel::money::Money;
 
 /// Why a customer's balance changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,11 +81,11 @@ pub fn spendable(balance: Money, due: Money) -> Money {
     }
 }
 
-impl crate::service::Billing {
+impl crate::kernel::service::Billing {
     /// `GET /customers/{id}/credit-balance`: the customer's credit, per currency.
     pub async fn credit_balances(
         &self,
-        actor: &crate::access::Actor,
+        actor: &crate::kernel::access::Actor,
         customer_id: &CustomerId,
     ) -> Result<Vec<Money>, crate::BillingError> {
         let customer = self.get_customer(actor, customer_id).await?;
@@ -95,20 +95,22 @@ impl crate::service::Billing {
     /// `GET /customers/{id}/credit-transactions`: every change of the balance, newest first.
     pub async fn list_credit_transactions(
         &self,
-        actor: &crate::access::Actor,
+        actor: &crate::kernel::access::Actor,
         customer_id: &CustomerId,
-        page: &crate::page::PageRequest,
-    ) -> Result<crate::page::Page<CreditTransaction>, crate::BillingError> {
+        page: &crate::kernel::page::PageRequest,
+    ) -> Result<crate::kernel::page::Page<CreditTransaction>, crate::BillingError> {
         let customer = self.get_customer(actor, customer_id).await?;
         match self
             .credits
             .list_credit_transactions(&customer.id, page)
             .await
         {
-            Err(crate::ports::StoreError::UnknownCursor) => Err(crate::BillingError::field(
-                "starting_after",
-                "names no credit transaction of this customer",
-            )),
+            Err(crate::kernel::ports::StoreError::UnknownCursor) => {
+                Err(crate::BillingError::field(
+                    "starting_after",
+                    "names no credit transaction of this customer",
+                ))
+            }
             other => Ok(other?),
         }
     }
@@ -117,7 +119,7 @@ impl crate::service::Billing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Currency;
+    use crate::kernel::money::Currency;
     use proptest::prelude::*;
 
     fn usd(cents: i64) -> Money {

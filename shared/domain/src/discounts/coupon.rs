@@ -14,7 +14,7 @@
 //!   period, `forever` has no end.
 //! - The discount is taken from the invoice's subtotal (its other lines, credits included) and
 //!   never exceeds it: percent-off is `subtotal × percent / 100` rounded once with
-//!   [`crate::money::ROUNDING`]; amount-off is `min(amount_off, subtotal)`. A subtotal of zero
+//!   [`crate::kernel::money::ROUNDING`]; amount-off is `min(amount_off, subtotal)`. A subtotal of zero
 //!   or less is not discounted.
 //! - An invoice for an immediate plan change is discounted by a percent-off coupon whose window
 //!   holds the change (credit and charge are then both at the discounted price); amount-off
@@ -30,12 +30,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::catalogue::Plan;
-use crate::error::BillingError;
-use crate::ids::{CouponId, CustomerId, PlanId, PromotionCodeId};
-use crate::invoice::{InvoiceLine, LineKind};
-use crate::money::Money;
-use crate::period::{Interval, Period};
-use crate::validation::{self, FieldError, Validator};
+use crate::invoicing::{InvoiceLine, LineKind};
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{CouponId, CustomerId, PlanId, PromotionCodeId};
+use crate::kernel::money::Money;
+use crate::kernel::period::{Interval, Period};
+use crate::kernel::validation::{self, FieldError, Validator};
 
 /// How much a coupon takes off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +162,7 @@ impl Coupon {
             }
         }
         if let Some(at) = new.redeem_by {
-            v.check(crate::validation::future_time("redeem_by", at, now));
+            v.check(crate::kernel::validation::future_time("redeem_by", at, now));
         }
         v.check(at_least_one("max_redemptions", new.max_redemptions));
         v.check(at_least_one(
@@ -299,7 +299,11 @@ impl PromotionCode {
             v.push(FieldError::new("coupon_id", "the coupon is archived"));
         }
         if let Some(at) = new.expires_at {
-            v.check(crate::validation::future_time("expires_at", at, now));
+            v.check(crate::kernel::validation::future_time(
+                "expires_at",
+                at,
+                now,
+            ));
         }
         v.check(at_least_one("max_redemptions", new.max_redemptions));
         v.finish()?;
@@ -467,7 +471,7 @@ impl Discount {
             return Ok(None);
         };
         let currency = first.amount.currency();
-        let conflict = |e: crate::money::MoneyError| BillingError::Conflict(e.to_string());
+        let conflict = |e: crate::kernel::money::MoneyError| BillingError::Conflict(e.to_string());
         let subtotal = lines
             .iter()
             .filter(|l| l.kind != LineKind::Discount)
@@ -507,8 +511,8 @@ impl Discount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Currency;
-    use crate::testing::{days, monthly_plan, t0};
+    use crate::kernel::money::Currency;
+    use crate::kernel::testing::{days, monthly_plan, t0};
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 

@@ -5,15 +5,17 @@
 //! the discount lines as a positive amount, `total = subtotal - discount` (the sum of every
 //! line), `amount_due = max(total - amount_paid, 0)`.
 
+pub mod refunds;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::credit::{CreditTransaction, CreditTransactionKind};
-use crate::error::BillingError;
+use crate::customers::credit::{CreditTransaction, CreditTransactionKind};
 use crate::events::{EventFacts, EventKind, Outbox};
-use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
-use crate::money::{Currency, Money, MoneyError};
-use crate::period::Period;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{CustomerId, InvoiceId, SubscriptionId};
+use crate::kernel::money::{Currency, Money, MoneyError};
+use crate::kernel::period::Period;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -405,7 +407,7 @@ impl Invoice {
     }
 
     /// Draft → open; an invoice with nothing to pay is paid at once.
-    /// Moves the customer's credit on a draft (see [`crate::credit`]): spends what of
+    /// Moves the customer's credit on a draft (see [`crate::customers::credit`]): spends what of
     /// `balance` the invoice can use, or credits a negative total. Replaces what an earlier
     /// call on this draft decided (a retry after the balance changed).
     pub fn apply_credit(&mut self, balance: Money, now: DateTime<Utc>) -> Result<(), BillingError> {
@@ -421,7 +423,7 @@ impl Invoice {
             (CreditTransactionKind::InvoiceCredit, "credit", total)
         } else if balance.currency() == self.currency {
             let due = total.checked_sub(&self.amount_paid).map_err(conflict)?;
-            let spent = crate::credit::spendable(balance, due);
+            let spent = crate::customers::credit::spendable(balance, due);
             (CreditTransactionKind::AppliedToInvoice, "applied", spent)
         } else {
             return Ok(());
@@ -645,7 +647,7 @@ impl Invoice {
     pub fn record_processor_refunds(
         &mut self,
         payment_id: &str,
-        refunds: &[crate::payments::ProcessorRefund],
+        refunds: &[crate::collection::payments::ProcessorRefund],
         now: DateTime<Utc>,
     ) -> bool {
         let mut changed = false;
@@ -1064,7 +1066,7 @@ impl Invoice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{customer_id, days, t0};
+    use crate::kernel::testing::{customer_id, days, t0};
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 
@@ -1264,7 +1266,7 @@ mod tests {
     #[test]
     fn refunds_reported_by_the_processor_are_recorded_once() {
         let mut inv = paid_invoice();
-        let reported = |id: &str, cents, gave_back| crate::payments::ProcessorRefund {
+        let reported = |id: &str, cents, gave_back| crate::collection::payments::ProcessorRefund {
             refund_id: id.into(),
             amount: usd(cents),
             gave_back,
@@ -1344,7 +1346,7 @@ mod tests {
                 t0(),
             )
             .expect("claimed");
-        let report = crate::payments::ProcessorRefund {
+        let report = crate::collection::payments::ProcessorRefund {
             refund_id: "re_9".into(),
             amount: usd(1000),
             gave_back: true,

@@ -1,18 +1,20 @@
 //! Operators manage coupons and promotion codes; customers redeem them on subscriptions.
 
+pub mod coupon;
+
 use chrono::{DateTime, Utc};
 
-use crate::access::Actor;
 use crate::catalogue::Plan;
-use crate::coupon::{
+use crate::discounts::coupon::{
     normalize_code, Coupon, Discount, DiscountRequest, NewCoupon, NewPromotionCode, PromotionCode,
     Redemption, RedemptionLimit,
 };
-use crate::error::BillingError;
-use crate::ids::{CouponId, CustomerId, PromotionCodeId, SubscriptionId};
-use crate::ports::StoreError;
-use crate::service::Billing;
-use crate::subscription::Subscription;
+use crate::kernel::access::Actor;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{CouponId, CustomerId, PromotionCodeId, SubscriptionId};
+use crate::kernel::ports::StoreError;
+use crate::kernel::service::Billing;
+use crate::subscriptions::Subscription;
 
 /// A discount ready to be stored with the redemption that pays for it.
 #[derive(Debug, Clone)]

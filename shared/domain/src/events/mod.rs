@@ -10,10 +10,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::customer::Email;
-use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use crate::money::Money;
-use crate::subscription_object::{PreviousAttributes, SubscriptionObject};
+use crate::customers::Email;
+use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::kernel::money::Money;
+use crate::subscriptions::object::{PreviousAttributes, SubscriptionObject};
 
 /// The schema version of [`DomainEvent`].
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
@@ -346,7 +346,7 @@ impl TryFrom<PublishedEvent> for DomainEvent {
         let d = p.data;
         let amount = match (d.amount, d.currency) {
             (Some(amount), Some(currency)) => {
-                let currency: crate::money::Currency = currency
+                let currency: crate::kernel::money::Currency = currency
                     .parse()
                     .map_err(|e| format!("data.currency: {e}"))?;
                 let amount: rust_decimal::Decimal = amount

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::coupon::{CouponDuration, CouponTerms, CouponValue, Discount};
-use crate::money::Currency;
-use crate::subscription::{CancellationReason, Subscription, SubscriptionStatus};
+use crate::discounts::coupon::{CouponDuration, CouponTerms, CouponValue, Discount};
+use crate::kernel::money::Currency;
+use crate::subscriptions::{CancellationReason, Subscription, SubscriptionStatus};
 
 /// The old values of what a write changed, by field name.
 pub type PreviousAttributes = BTreeMap<String, serde_json::Value>;

@@ -17,14 +17,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Clock;
 use crate::collection::CONFLICT_RETRIES;
-use crate::error::BillingError;
 use crate::events::{DomainEvent, EventKind, PublishedEvent};
-use crate::ids::{WebhookDeliveryId, WebhookEndpointId};
-use crate::page::{Page, PageRequest};
-use crate::ports::StoreError;
-use crate::validation::{self, FieldError, Validator};
+use crate::kernel::clock::Clock;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{WebhookDeliveryId, WebhookEndpointId};
+use crate::kernel::page::{Page, PageRequest};
+use crate::kernel::ports::StoreError;
+use crate::kernel::validation::{self, FieldError, Validator};
 
 /// How long a failing delivery is retried, from its first attempt (Stripe: three days).
 pub const RETRY_WINDOW_HOURS: i64 = 72;
@@ -914,7 +914,7 @@ impl Webhooks {
 mod tests {
     use super::*;
     use crate::events::{EventFacts, RecordedEvent};
-    use crate::testing::{customer_id, t0};
+    use crate::kernel::testing::{customer_id, t0};
 
     fn endpoint() -> WebhookEndpoint {
         WebhookEndpoint::create(

@@ -1,13 +1,15 @@
 //! Customers: the companies that subscribe, with their billing details.
 
+pub mod credit;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::CustomerId;
-use crate::validation::{self, FieldError, Validator};
+use crate::kernel::ids::CustomerId;
+use crate::kernel::validation::{self, FieldError, Validator};
 
 /// A syntactically valid email address (`local@domain.tld`), trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,7 +397,7 @@ impl Customer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::t0;
+    use crate::kernel::testing::t0;
     use proptest::prelude::*;
 
     fn acme() -> NewCustomer {

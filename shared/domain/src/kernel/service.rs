@@ -5,22 +5,22 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::access::Actor;
 use crate::catalogue::{NewPlan, Plan, PlanPatch};
-use crate::clock::{Clock, FixedClock};
+use crate::collection::dunning::DunningPolicy;
+use crate::collection::payments::PaymentGateway;
 use crate::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
-use crate::customer::{Customer, CustomerPatch, NewCustomer};
-use crate::dunning::DunningPolicy;
-use crate::error::BillingError;
-use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use crate::invoice::Invoice;
-use crate::page::{Page, PageRequest};
-use crate::payments::PaymentGateway;
-use crate::ports::{
+use crate::customers::{Customer, CustomerPatch, NewCustomer};
+use crate::invoicing::Invoice;
+use crate::kernel::access::Actor;
+use crate::kernel::clock::{Clock, FixedClock};
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::kernel::page::{Page, PageRequest};
+use crate::kernel::ports::{
     CouponRepo, CreditRepo, CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError,
     SubscriptionRepo,
 };
-use crate::subscription::{CancelRequest, Subscription, SubscriptionPatch};
+use crate::subscriptions::{CancelRequest, Subscription, SubscriptionPatch};
 
 /// The ports the service works through.
 #[derive(Clone)]

@@ -45,7 +45,7 @@ impl DunningPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::t0;
+    use crate::kernel::testing::t0;
 
     #[test]
     fn default_retries_are_3_5_and_7_days_after_the_first_failure_then_stop() {

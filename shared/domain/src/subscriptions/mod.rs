@@ -12,25 +12,29 @@
 //! ```
 //! `incomplete` is a subscription whose first payment is pending (issue 4).
 
+pub mod object;
+pub mod plan_change;
+pub mod proration;
+
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Plan;
-use crate::coupon::{Discount, DiscountRequest};
-use crate::customer::{merge_metadata, Metadata};
-use crate::error::BillingError;
+use crate::customers::{merge_metadata, Metadata};
+use crate::discounts::coupon::{Discount, DiscountRequest};
 use crate::events::{
     DomainEvent, EventFacts, EventKind, Outbox, RecordedEvent, TRIAL_REMINDER_DAYS,
 };
-use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
-use crate::invoice::InvoiceLine;
-use crate::money::Money;
-use crate::period::Interval;
-use crate::period::Period;
-use crate::subscription_object::SubscriptionObject;
-use crate::validation::{self, FieldError};
+use crate::invoicing::InvoiceLine;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::kernel::money::Money;
+use crate::kernel::period::Interval;
+use crate::kernel::period::Period;
+use crate::kernel::validation::{self, FieldError};
+use crate::subscriptions::object::SubscriptionObject;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,7 +152,7 @@ pub struct Subscription {
     pub status: SubscriptionStatus,
     pub auto_renew: bool,
     pub payment_method_id: Option<String>,
-    /// Periods are counted from this instant (see [`crate::period`]).
+    /// Periods are counted from this instant (see [`crate::kernel::period`]).
     pub billing_cycle_anchor: DateTime<Utc>,
     /// How many whole periods lie between the anchor and `current_period_start`.
     pub periods_elapsed: u32,
@@ -331,7 +335,7 @@ impl Subscription {
             | SubscriptionStatus::Incomplete => return Err(illegal(self.status, "pause")),
         }
         if let Some(at) = resumes_at {
-            crate::validation::future_time("resumes_at", at, now)?;
+            crate::kernel::validation::future_time("resumes_at", at, now)?;
         }
         self.status = SubscriptionStatus::Paused;
         self.pause = Some(Pause {
@@ -950,7 +954,7 @@ pub fn validate_comment(comment: Option<&str>) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{days, monthly_plan, new_subscription, t0};
+    use crate::kernel::testing::{days, monthly_plan, new_subscription, t0};
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -1248,7 +1252,7 @@ mod tests {
         assert_eq!(sub.due_work(reminder), Some(DueWork::RemindRenewal));
         let upcoming = Money::new(
             rust_decimal_macros::dec!(799.90),
-            crate::money::Currency::Usd,
+            crate::kernel::money::Currency::Usd,
         )
         .expect("usd");
         sub.remind_renewal(Some(upcoming), reminder);

@@ -6,15 +6,15 @@
 //! the processor's where the report alone could be stale) and moves things only forward, so a
 //! report that is delivered twice, late or out of order changes nothing twice and undoes nothing.
 
+use crate::collection::payments::PaymentError;
 use crate::collection::CONFLICT_RETRIES;
-use crate::error::BillingError;
-use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
-use crate::invoice::{DisputeRecord, DisputeStatus, Invoice, InvoiceStatus};
-use crate::money::Money;
-use crate::payments::PaymentError;
-use crate::ports::StoreError;
-use crate::service::Billing;
-use crate::subscription::{Subscription, SubscriptionStatus};
+use crate::invoicing::{DisputeRecord, DisputeStatus, Invoice, InvoiceStatus};
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{CustomerId, InvoiceId, SubscriptionId};
+use crate::kernel::money::Money;
+use crate::kernel::ports::StoreError;
+use crate::kernel::service::Billing;
+use crate::subscriptions::{Subscription, SubscriptionStatus};
 
 /// A dispute as the processor reported it (`charge.dispute.*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,8 @@ impl Billing {
     async fn invoice_of_payment(
         &self,
         payment_id: &str,
-    ) -> Result<Option<(InvoiceId, crate::payments::ProcessorPayment)>, BillingError> {
+    ) -> Result<Option<(InvoiceId, crate::collection::payments::ProcessorPayment)>, BillingError>
+    {
         let Some(payment) = self
             .payments
             .payment(payment_id)

@@ -5,9 +5,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::catalogue::{standard_plans, Plan};
-use crate::customer::Metadata;
-use crate::ids::{CustomerId, PlanId};
-use crate::subscription::NewSubscription;
+use crate::customers::Metadata;
+use crate::kernel::ids::{CustomerId, PlanId};
+use crate::subscriptions::NewSubscription;
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0)

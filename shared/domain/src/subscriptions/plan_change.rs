@@ -2,7 +2,7 @@
 //!
 //! By default an upgrade (a higher tier, or another interval) applies at once and a downgrade at
 //! the period's end (no months of credit). An immediate change is prorated by the second (see
-//! [`crate::proration`]): a credit for the unused time of the old price and a charge for the
+//! [`crate::subscriptions::proration`]): a credit for the unused time of the old price and a charge for the
 //! remaining time of the new. An upgrade's net is charged at once, with the customer present,
 //! and the plan changes only once it is paid; a downgrade's net credit goes on the next invoice.
 //! A new interval resets the billing anchor: the credit, plus the new price for a full period
@@ -10,18 +10,18 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::access::Actor;
 use crate::catalogue::Plan;
 use crate::collection::period_draft;
-use crate::error::BillingError;
-use crate::ids::{PlanId, SubscriptionId};
-use crate::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
-use crate::money::Money;
-use crate::period::Period;
-use crate::ports::StoreError;
-use crate::proration::prorate;
-use crate::service::{stale_on_conflict, Billing};
-use crate::subscription::{Subscription, SubscriptionStatus};
+use crate::invoicing::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use crate::kernel::access::Actor;
+use crate::kernel::error::BillingError;
+use crate::kernel::ids::{PlanId, SubscriptionId};
+use crate::kernel::money::Money;
+use crate::kernel::period::Period;
+use crate::kernel::ports::StoreError;
+use crate::kernel::service::{stale_on_conflict, Billing};
+use crate::subscriptions::proration::prorate;
+use crate::subscriptions::{Subscription, SubscriptionStatus};
 
 /// `POST /subscriptions/{id}/change-plan`.
 #[derive(Debug, Clone)]
@@ -58,7 +58,8 @@ fn bill_for_change(
             "the plan is priced in another currency",
         ));
     }
-    let conflict = |e: crate::proration::ProrationError| BillingError::Conflict(e.to_string());
+    let conflict =
+        |e: crate::subscriptions::proration::ProrationError| BillingError::Conflict(e.to_string());
     let proration = prorate(from.price, to.price, sub.current_period(), now).map_err(conflict)?;
     let credit = InvoiceLine {
         kind: LineKind::Proration,

@@ -1,6 +1,6 @@
 //! Who is acting: an operator of the platform, or a customer acting for itself.
 
-use crate::ids::CustomerId;
+use crate::kernel::ids::CustomerId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {

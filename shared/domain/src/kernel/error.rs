@@ -1,8 +1,8 @@
 //! The one error type of the domain's operations.
 
-use crate::payments::PaymentError;
-use crate::ports::StoreError;
-use crate::validation::FieldError;
+use crate::collection::payments::PaymentError;
+use crate::kernel::ports::StoreError;
+use crate::kernel::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {
