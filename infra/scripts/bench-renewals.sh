@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench-renewals`: counts the AWS and Stripe calls of one renewal, times it in-process and
-# prices it per 1,000,000 renewals; writes docs/renewal-cost.md and the README's section.
+# prices it per 1,000,000 renewals; writes docs/renewal-cost.md and the section in docs/benchmarks.md.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"

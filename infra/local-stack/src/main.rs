@@ -3,7 +3,7 @@
 //! verifies the email sender, seeds the catalogue, serves the local
 //! gateway at `LOCAL_GATEWAY_ADDR` (default 127.0.0.1:3000), and every `TICK_SECONDS` (default
 //! 60) does what EventBridge and the SQS event source mapping do when deployed: runs the
-//! scheduler and drains the queue through the worker. Configuration as the functions' (README).
+//! scheduler and drains the queue through the worker. Configuration as the functions' (docs/configuration.md).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! `make bench`: per function binary, the cold init (process start until it asks the Lambda
 //! Runtime API for its first event, with its clients built) and the in-process handler latency
-//! (p50/p99 over 1,000 calls against the emulator). Writes `docs/bench.md` and the README's table.
+//! (p50/p99 over 1,000 calls against the emulator). Writes `docs/bench.md` and the table in `docs/benchmarks.md`.
 //!
 //! Usage: bench <dir of the release function binaries> <repo root>
 
@@ -261,7 +261,7 @@ async fn main() -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(root.join("docs"))?;
     std::fs::write(root.join("docs/bench.md"), &report)?;
-    let readme_path = root.join("README.md");
+    let readme_path = root.join("docs/benchmarks.md");
     if let Ok(readme) = std::fs::read_to_string(&readme_path) {
         if let (Some(start), Some(end)) = (
             readme.find("<!-- bench:start -->"),

@@ -5,7 +5,7 @@
 //! emails the customer through SES, the webhook dispatcher finds no endpoint. It counts
 //! every AWS call (an SDK interceptor) and every Stripe call (a counting payments port), and
 //! timing the work in-process. Prices the calls per 1,000,000 renewals at the list prices below
-//! and writes `docs/renewal-cost.md` and the README's section. Needs the emulator
+//! and writes `docs/renewal-cost.md` and the section in `docs/benchmarks.md`. Needs the emulator
 //! (`make bench-renewals`).
 
 use std::collections::BTreeMap;
@@ -119,7 +119,7 @@ impl PaymentGateway for CountingGateway {
     }
 }
 
-/// List prices, us-east-1, on-demand (checked 2026-11; update here and the README together).
+/// List prices, us-east-1, on-demand (checked 2026-11; update here and docs/benchmarks.md together).
 mod price {
     /// DynamoDB on-demand: per million write request units (1 KB each).
     pub const DYNAMODB_WRITE_PER_MILLION_MICRO_USD: u64 = 625_000;
@@ -342,7 +342,7 @@ async fn main() -> anyhow::Result<()> {
         format!("# What a renewal costs\n\n{report}"),
     )
     .context("docs/renewal-cost.md")?;
-    let readme_path = root.join("README.md");
+    let readme_path = root.join("docs/benchmarks.md");
     let readme = std::fs::read_to_string(&readme_path)?;
     let (start, end) = ("<!-- renewal-cost:start -->", "<!-- renewal-cost:end -->");
     if let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) {

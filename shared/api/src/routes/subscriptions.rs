@@ -27,7 +27,7 @@ fn reply(status: u16, sub: &Subscription) -> Result<Reply, ApiError> {
     Ok(Reply::json(status, &SubscriptionResponse::from(sub))?.with_etag(sub.version))
 }
 
-/// Subscribe a customer to a plan (seed 000's body).
+/// Subscribe a customer to a plan.
 #[utoipa::path(post, path = "/api/v1/subscriptions", tag = "subscriptions",
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
     request_body = CreateSubscriptionRequest,

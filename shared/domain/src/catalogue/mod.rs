@@ -1,6 +1,6 @@
 //! The catalogue: plans (tier × interval × price), the tiers' limits and feature flags.
 //!
-//! The standard tiers and their limits are those of the product brief (seed 000): Basic $29.99,
+//! The standard tiers and their limits are the ones users expect: Basic $29.99,
 //! Premium $79.99, Enterprise $199.99 a month, plus a free tier to fall back to.
 
 use std::collections::BTreeSet;
@@ -116,7 +116,7 @@ impl Tier {
     }
 
     /// Standard price of the tier for an interval, in USD. Longer commitments are cheaper per
-    /// month; the table is written down in the README.
+    /// month; the table is written down in docs/billing.md.
     pub fn standard_price(self, interval: Interval) -> Money {
         let cents: i64 = match (self, interval) {
             (Tier::Free, _) => 0,
@@ -226,7 +226,7 @@ impl<T> Limit<T> {
     }
 }
 
-/// What a plan's tier allows (seed 000's numbers for the standard tiers).
+/// What a plan's tier allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierLimits {
     pub monthly_preorder_limit: Limit<u32>,

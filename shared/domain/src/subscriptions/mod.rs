@@ -4,13 +4,13 @@
 //!  create ──► trialing ──┐            pause            resume
 //!     │                  ├──► active ───────► paused ────────► active
 //!     └──────────────────┘      │  ▲
-//!                               │  └── (payment recovered, issue 4)
+//!                               │  └── (payment recovered)
 //!                       (payment failed) ► past_due
 //!  cancel(immediately) from any live status ─► canceled
 //!  cancel(at period end) sets cancel_at_period_end; reactivate clears it before the period ends
 //!  period end with auto_renew off or cancel_at_period_end ─► expired / canceled
 //! ```
-//! `incomplete` is a subscription whose first payment is pending (issue 4).
+//! `incomplete` is a subscription whose first payment is pending.
 
 pub mod object;
 pub mod plan_change;
@@ -918,7 +918,7 @@ impl Subscription {
 }
 
 /// How many days before a subscription ends at its period end (auto-renew off, or canceled at
-/// the period end) the customer is warned, at least (seed 003's three days).
+/// the period end) the customer is warned, at least.
 pub const EXPIRY_WARNING_DAYS: u32 = 3;
 
 /// Stripe gives an incomplete subscription 23 hours to complete its first payment.
