@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: release builds of the functions, then infra/local-stack/src/bin/bench.rs.
+# `make bench`: release builds of every function, then infra/local-stack/src/bin/bench.rs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -12,5 +12,7 @@ if ! curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
   infra/scripts/emulator.sh start
   started=yes
 fi
-cargo build --release -p subscriptions-api -p customers-api -p plans-api -p invoices-api -p meta-api -p local-stack --bins
+cargo build --release --bins -p subscriptions-api -p customers-api -p plans-api -p invoices-api \
+  -p meta-api -p webhooks-api -p stripe-webhooks -p scheduler -p renewal-worker -p event-relay \
+  -p notifier -p webhook-dispatcher -p local-stack
 "${CARGO_TARGET_DIR:-target}/release/bench" "${CARGO_TARGET_DIR:-target}/release" "$root"

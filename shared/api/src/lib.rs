@@ -5,7 +5,6 @@
 //! live in `billing-domain`; this crate only parses, authorizes, calls the domain and encodes.
 
 pub mod auth;
-pub mod config;
 pub mod dto;
 mod idempotency;
 pub mod openapi;

@@ -8,8 +8,8 @@ use billing_jobs::Services;
 use billing_store_dynamodb::DynamoStore;
 
 use crate::auth::Authenticator;
-use crate::config::Config;
 use crate::problem::ApiError;
+use billing_jobs::settings::{Reader, Settings};
 
 pub use billing_jobs::SystemClock;
 
@@ -27,15 +27,15 @@ pub struct AppState {
 
 impl AppState {
     /// Wires the services (store, Stripe, queue, time source) and authentication.
-    pub fn new(services: Services, auth: Authenticator, config: &Config) -> Self {
+    pub fn new(services: Services, auth: Authenticator, settings: &Settings) -> Self {
         AppState {
             billing: services.billing.clone(),
             idempotency: Arc::new(services.store.clone()),
             store: services.store.clone(),
             services,
             auth,
-            idempotency_ttl_hours: config.idempotency_ttl_hours,
-            stripe_webhook_secret: config.stripe_webhook_secret.clone(),
+            idempotency_ttl_hours: settings.idempotency_ttl_hours,
+            stripe_webhook_secret: settings.stripe_webhook_secret.clone(),
         }
     }
 
@@ -54,23 +54,27 @@ impl AppState {
     /// Cold start: configuration from the environment, SDK clients from the standard AWS
     /// variables.
     pub async fn from_env() -> Result<Self, String> {
-        let config = Config::from_env()?;
-        let jwks = match (&config.jwt_jwks, &config.jwt_jwks_url) {
+        let settings = Settings::from_env(Reader::Api)?;
+        let jwks = match (&settings.jwt_jwks, &settings.jwt_jwks_url) {
             (Some(inline), _) => Some(inline.clone()),
             (None, Some(url)) => Some(crate::auth::fetch_jwks(url).await?),
             (None, None) => None,
         };
         let auth = Authenticator::new(
-            config
+            settings
                 .jwt_secret
                 .as_ref()
                 .map(secrecy::ExposeSecret::expose_secret),
             jwks.as_deref(),
-            config.jwt_issuer.clone(),
-            config.jwt_audience.clone(),
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
         )
         .map_err(|e| e.to_string())?;
-        let services = Services::from_env().await.map_err(|e| e.to_string())?;
-        Ok(Self::new(services, auth, &config))
+        // The API sends no email, publishes no event and queues nothing: no SES, EventBridge
+        // or SQS client.
+        let services = Services::from_settings(&settings, billing_jobs::Uses::NONE)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self::new(services, auth, &settings))
     }
 }

@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{scheduler, worker, Services};
+use crate::{scheduler, worker, Services, Uses};
 
 pub type Error = lambda_runtime::Error;
 
@@ -54,7 +54,12 @@ fn parse_as_of(args: &[String]) -> Result<Option<DateTime<Utc>>, Error> {
 /// local stack, drains the queue too when `--drain` is given; otherwise it serves Lambda events.
 pub async fn scheduler_main() -> Result<(), Error> {
     crate::telemetry::init();
-    let services = Services::from_env().await?;
+    let services = Services::from_env(Uses {
+        renewal_queue: true,
+        webhooks_queue: true,
+        ..Uses::NONE
+    })
+    .await?;
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = parse_as_of(&args)? {
         let report = scheduler::run(&services.store, services.queue()?, at).await?;
@@ -81,7 +86,11 @@ pub async fn scheduler_main() -> Result<(), Error> {
 /// The event relay: invoked every minute by its schedule; publishes the outbox to the bus.
 pub async fn event_relay_main() -> Result<(), Error> {
     crate::telemetry::init();
-    let services = Services::from_env().await?;
+    let services = Services::from_env(Uses {
+        event_bus: true,
+        ..Uses::NONE
+    })
+    .await?;
     if services.events.is_none() {
         return Err("EVENT_BUS_NAME is not set".into());
     }
@@ -112,7 +121,11 @@ pub async fn webhook_dispatcher_main() -> Result<(), Error> {
 /// An SQS-triggered function: each batch through `consumer`, failures reported per message.
 async fn consume(consumer: worker::Consumer) -> Result<(), Error> {
     crate::telemetry::init();
-    let services = Services::from_env().await?;
+    let uses = Uses {
+        mail: consumer == worker::Consumer::Notifier,
+        ..Uses::NONE
+    };
+    let services = Services::from_env(uses).await?;
     if consumer == worker::Consumer::Notifier && services.notifier.is_none() {
         return Err("MAIL_FROM is not set".into());
     }

@@ -52,6 +52,30 @@ pub enum JobError {
     Permanent(String),
 }
 
+/// The AWS clients a function builds at cold start, besides DynamoDB's (every function's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uses {
+    /// SQS, to send to the renewal queue (`RENEWAL_QUEUE_URL`): the scheduler.
+    pub renewal_queue: bool,
+    /// SQS, to send webhook retries (`WEBHOOKS_QUEUE_URL`): the scheduler.
+    pub webhooks_queue: bool,
+    /// SES, to send email (`MAIL_FROM`): the notifier.
+    pub mail: bool,
+    /// EventBridge, to publish events (`EVENT_BUS_NAME`): the event relay.
+    pub event_bus: bool,
+}
+
+impl Uses {
+    /// The API functions, the renewal worker and the webhook dispatcher: DynamoDB (and Stripe,
+    /// and the webhook sender's HTTP client) only.
+    pub const NONE: Uses = Uses {
+        renewal_queue: false,
+        webhooks_queue: false,
+        mail: false,
+        event_bus: false,
+    };
+}
+
 /// Everything a function needs, built once at cold start.
 #[derive(Clone)]
 pub struct Services {
@@ -191,36 +215,44 @@ impl Services {
         Ok(notified)
     }
 
-    /// From the standard AWS environment and [`Settings::from_env`].
-    pub async fn from_env() -> Result<Self, JobError> {
-        let settings = Settings::from_env().map_err(JobError::Config)?;
+    /// From the standard AWS environment and [`Settings::from_env`], with the clients of
+    /// `uses` only: each function builds what it calls, and nothing else (an API function no
+    /// SQS, SES or EventBridge client).
+    pub async fn from_env(uses: Uses) -> Result<Self, JobError> {
+        let settings = Settings::from_env(settings::Reader::Job).map_err(JobError::Config)?;
+        Self::from_settings(&settings, uses).await
+    }
+
+    /// As [`Services::from_env`], from settings already read.
+    pub async fn from_settings(settings: &Settings, uses: Uses) -> Result<Self, JobError> {
         let config = aws_config::load_from_env().await;
         let store = DynamoStore::new(
             aws_sdk_dynamodb_client(&config),
             settings.table_name.clone(),
         );
-        let queue = settings
-            .renewal_queue_url
-            .as_ref()
-            .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
-        let notifications = settings
-            .notifications_queue_url
-            .as_ref()
-            .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
-        let mailer = Arc::new(
-            notify::SesMailer::new(aws_sdk_ses::Client::new(&config))
-                .with_configuration_set(settings.mail_configuration_set.clone()),
-        );
-        let mut services =
-            Self::new(store, queue, &settings)?.with_mail(mailer, notifications, &settings);
-        services.webhooks_queue = settings
-            .webhooks_queue_url
-            .as_ref()
-            .map(|url| RenewalQueue::new(aws_sdk_sqs::Client::new(&config), url));
-        services.events = settings
-            .event_bus_name
-            .as_ref()
-            .map(|name| EventBus::new(aws_sdk_eventbridge::Client::new(&config), name));
+        let sqs =
+            (uses.renewal_queue || uses.webhooks_queue).then(|| aws_sdk_sqs::Client::new(&config));
+        let queue_at = |wanted: bool, url: &Option<String>| match (&sqs, wanted, url) {
+            (Some(client), true, Some(url)) => Some(RenewalQueue::new(client.clone(), url)),
+            _ => None,
+        };
+        let queue = queue_at(uses.renewal_queue, &settings.renewal_queue_url);
+        let webhooks_queue = queue_at(uses.webhooks_queue, &settings.webhooks_queue_url);
+        let mut services = Self::new(store, queue, settings)?;
+        if uses.mail {
+            let mailer = Arc::new(
+                notify::SesMailer::new(aws_sdk_ses::Client::new(&config))
+                    .with_configuration_set(settings.mail_configuration_set.clone()),
+            );
+            services = services.with_mail(mailer, None, settings);
+        }
+        services.webhooks_queue = webhooks_queue;
+        if uses.event_bus {
+            services.events = settings
+                .event_bus_name
+                .as_ref()
+                .map(|name| EventBus::new(aws_sdk_eventbridge::Client::new(&config), name));
+        }
         Ok(services)
     }
 

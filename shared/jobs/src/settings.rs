@@ -1,4 +1,6 @@
-//! Settings of the billing engine, read once from the environment at cold start.
+//! The one configuration of every function (API and jobs), read once from the environment at
+//! cold start. Variable names are the field names in upper case; a value that does not parse,
+//! or a secret missing outside the local stack, stops the function naming the variable.
 
 use std::env;
 use std::time::Duration;
@@ -7,10 +9,35 @@ use billing_domain::collection::dunning::{DunningPolicy, FinalAction};
 use billing_domain::collection::TrialEndWithoutPaymentMethod;
 use secrecy::{ExposeSecret, SecretString};
 
+/// Which function reads the settings: the API's also need the token and webhook secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The API functions and `stripe-webhooks`.
+    Api,
+    /// The scheduler, the worker, the relay, the notifier and the dispatcher.
+    Job,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `TABLE_NAME` (default `billing`).
     pub table_name: String,
+    /// `JWT_SECRET`: HS256 secret (local stack and tests).
+    pub jwt_secret: Option<SecretString>,
+    /// `JWT_JWKS_URL`: where to fetch the JWKS for RS256 tokens at cold start (deployed,
+    /// Cognito-style).
+    pub jwt_jwks_url: Option<String>,
+    /// `JWT_JWKS`: the JWKS document itself, instead of a URL.
+    pub jwt_jwks: Option<String>,
+    /// `JWT_ISSUER`: the required `iss` (the API's, outside the local stack).
+    pub jwt_issuer: Option<String>,
+    /// `JWT_AUDIENCE`: the required `aud` (the API's, outside the local stack).
+    pub jwt_audience: Option<String>,
+    /// `STRIPE_WEBHOOK_SECRET`: the Stripe webhook endpoint's signing secret (`whsec_...`;
+    /// the API's, outside the local stack).
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// `IDEMPOTENCY_TTL_HOURS`: how long an `Idempotency-Key` is remembered (default 24).
+    pub idempotency_ttl_hours: i64,
     /// `STRIPE_SECRET_KEY`: required outside the local stack (`LOCAL_STACK=1`), where it
     /// defaults to `sk_test_local`, which only the simulator accepts.
     pub stripe_secret_key: SecretString,
@@ -63,18 +90,10 @@ pub struct Settings {
 /// The unsubscribe secret of the local stack and tests; `template.yaml` requires a real one.
 pub const LOCAL_UNSUBSCRIBE_SECRET: &str = "local-unsubscribe-secret";
 
-fn var(name: &str) -> Option<String> {
-    env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match var(name) {
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name} must be a whole number, got {v:?}")),
-        None => Ok(default),
-    }
+/// `LOCAL_STACK=1`: the local stack and tests, where secrets may be left out. Everywhere else a
+/// missing secret stops the function at start, naming the variable.
+pub fn is_local_stack(lookup: &impl Fn(&str) -> Option<String>) -> bool {
+    matches!(lookup("LOCAL_STACK").as_deref(), Some("1" | "true"))
 }
 
 impl Settings {
@@ -87,7 +106,23 @@ impl Settings {
         )
     }
 
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env(reader: Reader) -> Result<Self, String> {
+        Self::from_lookup(|name| env::var(name).ok(), reader)
+    }
+
+    /// The settings from `lookup` (the environment, or a test's map).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        reader: Reader,
+    ) -> Result<Self, String> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let number = |name: &str, default: u64| match var(name) {
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{name} must be a whole number, got {v:?}")),
+            None => Ok(default),
+        };
         let retry_after_days = match var("DUNNING_RETRY_DAYS") {
             Some(v) => v
                 .split(',')
@@ -118,21 +153,39 @@ impl Settings {
             }
         };
         // Outside the local stack a missing secret stops the function at start.
-        let local = matches!(var("LOCAL_STACK").as_deref(), Some("1" | "true"));
+        let local = is_local_stack(&lookup);
+        let missing =
+            |name: &str| format!("{name} must be set (only the local stack may leave it out)");
         let secret = |name: &str, local_value: &str| match var(name) {
             Some(value) => Ok(SecretString::from(value)),
             None if local => Ok(SecretString::from(local_value)),
-            None => Err(format!(
-                "{name} must be set (only the local stack may leave it out)"
-            )),
+            None => Err(missing(name)),
         };
+        // The API's own: required there outside the local stack, read as given elsewhere.
+        let api_required = |name: &str| match var(name) {
+            Some(value) => Ok(Some(value)),
+            None if local || reader == Reader::Job => Ok(None),
+            None => Err(missing(name)),
+        };
+        let millis = |name: &str, default: u64| number(name, default).map(Duration::from_millis);
+        let stripe_max_attempts = u32::try_from(number("STRIPE_MAX_ATTEMPTS", 6)?)
+            .map_err(|_| "STRIPE_MAX_ATTEMPTS is too large".to_owned())?;
+        let idempotency_ttl_hours = i64::try_from(number("IDEMPOTENCY_TTL_HOURS", 24)?)
+            .map_err(|_| "IDEMPOTENCY_TTL_HOURS is too large".to_owned())?;
         Ok(Settings {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "billing".into()),
+            jwt_secret: var("JWT_SECRET").map(SecretString::from),
+            jwt_jwks_url: var("JWT_JWKS_URL"),
+            jwt_jwks: var("JWT_JWKS"),
+            jwt_issuer: api_required("JWT_ISSUER")?,
+            jwt_audience: api_required("JWT_AUDIENCE")?,
+            stripe_webhook_secret: api_required("STRIPE_WEBHOOK_SECRET")?.map(SecretString::from),
+            idempotency_ttl_hours,
             stripe_secret_key: secret("STRIPE_SECRET_KEY", "sk_test_local")?,
             stripe_api_base: var("STRIPE_API_BASE"),
-            stripe_max_attempts: number("STRIPE_MAX_ATTEMPTS", 6)?,
-            stripe_backoff: Duration::from_millis(number("STRIPE_BACKOFF_MS", 200)?),
-            stripe_deadline: Duration::from_millis(number("STRIPE_DEADLINE_MS", 7000)?),
+            stripe_max_attempts,
+            stripe_backoff: millis("STRIPE_BACKOFF_MS", 200)?,
+            stripe_deadline: millis("STRIPE_DEADLINE_MS", 7000)?,
             renewal_queue_url: var("RENEWAL_QUEUE_URL"),
             event_bus_name: var("EVENT_BUS_NAME"),
             notifications_queue_url: var("NOTIFICATIONS_QUEUE_URL"),
@@ -155,5 +208,81 @@ impl Settings {
             },
             trial_end_without_payment_method: trial_end,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)], reader: Reader) -> Result<Settings, String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned(), reader)
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        settings(vars, Reader::Api)
+    }
+
+    const DEPLOYED: &[(&str, &str)] = &[
+        ("STRIPE_SECRET_KEY", "sk_live_real"),
+        ("UNSUBSCRIBE_SECRET", "unsubscribe-real"),
+        ("JWT_ISSUER", "https://issuer.example"),
+        ("JWT_AUDIENCE", "billing"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
+    ];
+
+    #[test]
+    fn outside_the_local_stack_a_missing_webhook_secret_stops_the_start() {
+        for missing in ["STRIPE_WEBHOOK_SECRET", "JWT_ISSUER", "JWT_AUDIENCE"] {
+            let vars: Vec<(&str, &str)> = DEPLOYED
+                .iter()
+                .map(|&(k, v)| if k == missing { (k, " ") } else { (k, v) })
+                .collect();
+            let error = config(&vars).expect_err(missing);
+            assert!(error.contains(missing), "{error}");
+        }
+        let deployed = config(DEPLOYED).expect("deployed config");
+        assert_eq!(
+            deployed
+                .stripe_webhook_secret
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret),
+            Some("whsec_real")
+        );
+    }
+
+    #[test]
+    fn the_local_stack_may_leave_secrets_out() {
+        let local = config(&[("LOCAL_STACK", "1")]).expect("local config");
+        assert!(local.stripe_webhook_secret.is_none());
+        // Secrets never print.
+        let shown = format!("{:?}", config(DEPLOYED).expect("deployed config"));
+        assert!(!shown.contains("whsec_real"), "{shown}");
+    }
+
+    #[test]
+    fn a_job_needs_its_own_secrets_and_not_the_apis() {
+        let job = settings(&DEPLOYED[..2], Reader::Job).expect("a job's settings");
+        assert!(job.jwt_issuer.is_none() && job.stripe_webhook_secret.is_none());
+        for missing in ["STRIPE_SECRET_KEY", "UNSUBSCRIBE_SECRET"] {
+            let vars: Vec<(&str, &str)> = DEPLOYED[..2]
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let error = settings(&vars, Reader::Job).expect_err(missing);
+            assert!(error.contains(missing), "{error}");
+        }
+        let error = settings(
+            &[("LOCAL_STACK", "1"), ("STRIPE_DEADLINE_MS", "soon")],
+            Reader::Job,
+        )
+        .expect_err("not a number");
+        assert!(error.contains("STRIPE_DEADLINE_MS"), "{error}");
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use billing_api::auth::Authenticator;
-use billing_api::config::Config;
 use std::time::Duration;
 
 use billing_api::state::SystemClock;
@@ -151,6 +150,13 @@ impl TestApp {
         tokio::spawn(stripe_sim::serve(sim_listener, sim));
         let mut settings = Settings {
             table_name: name.clone(),
+            jwt_secret: Some(SECRET.into()),
+            jwt_jwks_url: None,
+            jwt_jwks: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            stripe_webhook_secret: Some(WEBHOOK_SECRET.into()),
+            idempotency_ttl_hours: 24,
             stripe_secret_key: "sk_test_e2e".into(),
             stripe_api_base: Some(sim_base.clone()),
             stripe_max_attempts: 10,
@@ -219,18 +225,8 @@ impl TestApp {
         if let Some(checkpoints) = checkpoints {
             services.billing.checkpoints = checkpoints;
         }
-        let api_config = Config {
-            table_name: name,
-            jwt_secret: Some(SECRET.into()),
-            jwt_jwks_url: None,
-            jwt_jwks: None,
-            jwt_issuer: None,
-            jwt_audience: None,
-            stripe_webhook_secret: Some(WEBHOOK_SECRET.into()),
-            idempotency_ttl_hours: 24,
-        };
         let auth = Authenticator::new(Some(SECRET), None, None, None).expect("auth config");
-        let state = AppState::new(services.clone(), auth, &api_config);
+        let state = AppState::new(services.clone(), auth, &settings);
         tokio::spawn(local_stack::gateway::serve(listener, Arc::new(state)));
         TestApp {
             base,

@@ -26,6 +26,15 @@ use tokio::sync::mpsc;
 const COLD_RUNS: usize = 10;
 const CALLS: usize = 1_000;
 
+/// The functions that are not the API's (`billing_api::Function::ALL`).
+const JOB_FUNCTIONS: [&str; 5] = [
+    "scheduler",
+    "renewal-worker",
+    "event-relay",
+    "notifier",
+    "webhook-dispatcher",
+];
+
 /// A Lambda Runtime API that only notes when a function first asks for an event.
 async fn runtime_api() -> anyhow::Result<(String, mpsc::UnboundedReceiver<Instant>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -254,13 +263,36 @@ async fn main() -> anyhow::Result<()> {
         "| function | handler measured | cold init (ms, median of {COLD_RUNS}) | handler p50 (ms) | handler p99 (ms) |\n|---|---|---|---|---|\n{}\n",
         rows.join("\n")
     );
+    // The release binary of every function, as built here (x86_64 Linux; `sam build` makes
+    // arm64 ones, smaller).
+    let mut sizes = String::from("| function | release binary (MB) |\n|---|---:|\n");
+    for name in Function::ALL
+        .map(Function::name)
+        .into_iter()
+        .chain(JOB_FUNCTIONS)
+    {
+        if let Ok(meta) = std::fs::metadata(bin_dir.join(name)) {
+            let kb = meta.len() / 1024;
+            sizes.push_str(&format!(
+                "| `{name}` | {}.{:02} |\n",
+                kb / 1024,
+                (kb % 1024) * 100 / 1024
+            ));
+        }
+    }
     let report = format!(
-        "# Benchmarks\n\nWritten by `make bench` on {} ({} cores). Cold init: release binary started until it polls the Lambda Runtime API for its first event, SDK clients and config built. Handler: in-process `billing_api::handle` on an API Gateway event, {CALLS} sequential calls, against the local emulator (moto), whose Python server dominates the figures; on AWS, DynamoDB latency applies instead.\n\n{table}",
+        "# Benchmarks\n\nWritten by `make bench` on {} ({} cores). Cold init: release binary started until it polls the Lambda Runtime API for its first event, SDK clients and config built. Handler: in-process `billing_api::handle` on an API Gateway event, {CALLS} sequential calls, against the local emulator (moto), whose Python server dominates the figures; on AWS, DynamoDB latency applies instead.\n\n{table}\n## Binary sizes\n\n{sizes}",
         chrono::Utc::now().format("%Y-%m-%d"),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     );
     std::fs::create_dir_all(root.join("docs"))?;
-    std::fs::write(root.join("docs/bench.md"), &report)?;
+    // Earlier measurements kept by hand under `## History` stay.
+    let path = root.join("docs/bench.md");
+    let history = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| old.find("\n## History").map(|at| old[at..].to_owned()))
+        .unwrap_or_default();
+    std::fs::write(&path, format!("{report}{history}"))?;
     let readme_path = root.join("docs/benchmarks.md");
     if let Ok(readme) = std::fs::read_to_string(&readme_path) {
         if let (Some(start), Some(end)) = (

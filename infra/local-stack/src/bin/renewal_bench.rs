@@ -223,7 +223,8 @@ async fn main() -> anyhow::Result<()> {
         listener,
         Arc::new(stripe_sim::Simulator::new(stripe_sim::Config::default())?),
     ));
-    let mut settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    let mut settings =
+        Settings::from_env(billing_jobs::settings::Reader::Job).map_err(anyhow::Error::msg)?;
     settings.stripe_api_base = Some(sim_base.clone());
     settings.test_clock = true;
     let from = local_stack::LOCAL_MAIL_FROM;
