@@ -172,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
             "POST /api/v1/subscriptions",
             None,
             Some(
-                json!({"customer_id": customer_id, "subscription_plan_id": "plan_premium_month"})
+                json!({"customer_id": customer_id, "subscription_plan_id": "plan_free_month"})
                     .to_string(),
             ),
         )?,
