@@ -201,6 +201,7 @@ impl From<BillingError> for ApiError {
             BillingError::NotFound(what) => ApiError::NotFound(what),
             BillingError::Validation(errors) => ApiError::Validation(errors),
             BillingError::Conflict(msg) => ApiError::Conflict(msg),
+            BillingError::Money(e) => ApiError::Conflict(e.to_string()),
             BillingError::StaleVersion(what) => ApiError::Conflict(format!(
                 "the {what} was changed by another request; read it again and retry"
             )),

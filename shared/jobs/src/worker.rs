@@ -43,6 +43,7 @@ fn is_permanent(error: &BillingError) -> bool {
         BillingError::NotFound(_)
         | BillingError::Validation(_)
         | BillingError::Conflict(_)
+        | BillingError::Money(_)
         | BillingError::PaymentDeclined { .. }
         | BillingError::Payment(PaymentError::Rejected(_) | PaymentError::Refused { .. })
         | BillingError::Store(StoreError::Corrupt(_)) => true,

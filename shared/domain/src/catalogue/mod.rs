@@ -280,7 +280,7 @@ pub enum PlanStatus {
     Archived,
 }
 
-/// Longest trial a plan may offer.
+/// The longest trial a plan may offer or an operator may give a subscription.
 pub const MAX_TRIAL_DAYS: u32 = 730;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -516,10 +516,10 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<(Customer, Trial), BillingError> {
         let days = new.trial_days.unwrap_or(plan.trial_days);
-        if days > crate::subscriptions::MAX_TRIAL_DAYS {
+        if days > crate::catalogue::MAX_TRIAL_DAYS {
             return Err(BillingError::field(
                 "trial_days",
-                format!("must be at most {}", crate::subscriptions::MAX_TRIAL_DAYS),
+                format!("must be at most {}", crate::catalogue::MAX_TRIAL_DAYS),
             ));
         }
         if days == 0 {
@@ -623,9 +623,7 @@ impl Billing {
         if invoice.status != InvoiceStatus::Open {
             return Ok(());
         }
-        let amount = invoice
-            .amount_due()
-            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        let amount = invoice.amount_due()?;
         let now = self.now();
         let (first_failure, failures) = invoice.unsuccessful_attempts();
         // With the customer present there is no schedule: they are told at once.

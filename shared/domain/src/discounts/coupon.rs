@@ -471,20 +471,15 @@ impl Discount {
             return Ok(None);
         };
         let currency = first.amount.currency();
-        let conflict = |e: crate::kernel::money::MoneyError| BillingError::Conflict(e.to_string());
         let subtotal = lines
             .iter()
             .filter(|l| l.kind != LineKind::Discount)
-            .try_fold(Money::zero(currency), |acc, l| acc.checked_add(&l.amount))
-            .map_err(conflict)?;
+            .try_fold(Money::zero(currency), |acc, l| acc.checked_add(&l.amount))?;
         if subtotal.is_negative() || subtotal.amount().is_zero() {
             return Ok(None);
         }
         let (off, label) = match self.coupon.value {
-            CouponValue::PercentOff(p) => (
-                subtotal.percent(p).map_err(conflict)?,
-                format!("{}% off", p.normalize()),
-            ),
+            CouponValue::PercentOff(p) => (subtotal.percent(p)?, format!("{}% off", p.normalize())),
             CouponValue::AmountOff(m) if m.currency() == currency => (
                 if m.amount() > subtotal.amount() {
                     subtotal
@@ -502,7 +497,7 @@ impl Discount {
         Ok(Some(InvoiceLine {
             kind: LineKind::Discount,
             description: format!("{} ({label})", self.coupon.name),
-            amount: Money::zero(currency).checked_sub(&off).map_err(conflict)?,
+            amount: Money::zero(currency).checked_sub(&off)?,
             period,
         }))
     }

@@ -348,9 +348,7 @@ impl Invoice {
             updated_at: now,
             version: 0,
         };
-        invoice
-            .total()
-            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        invoice.total()?;
         Ok(invoice)
     }
 
@@ -414,15 +412,14 @@ impl Invoice {
         if self.status != InvoiceStatus::Draft {
             return Err(illegal(self.status, "apply credit to"));
         }
-        let conflict = |e: MoneyError| BillingError::Conflict(e.to_string());
         self.credit_applied = Money::zero(self.currency);
         self.credit_changes.clear();
-        let total = self.total().map_err(conflict)?;
+        let total = self.total()?;
         let zero = Money::zero(self.currency);
         let (kind, what, applied) = if total.is_negative() {
             (CreditTransactionKind::InvoiceCredit, "credit", total)
         } else if balance.currency() == self.currency {
-            let due = total.checked_sub(&self.amount_paid).map_err(conflict)?;
+            let due = total.checked_sub(&self.amount_paid)?;
             let spent = crate::customers::credit::spendable(balance, due);
             (CreditTransactionKind::AppliedToInvoice, "applied", spent)
         } else {
@@ -437,7 +434,7 @@ impl Invoice {
             &self.customer_id,
             kind,
             what,
-            zero.checked_sub(&applied).map_err(conflict)?,
+            zero.checked_sub(&applied)?,
             now,
         ));
         Ok(())
@@ -468,11 +465,7 @@ impl Invoice {
         if self.status != InvoiceStatus::Draft {
             return Err(illegal(self.status, "finalize"));
         }
-        let nothing_due = self
-            .amount_due()
-            .map_err(|e| BillingError::Conflict(e.to_string()))?
-            .amount()
-            .is_zero();
+        let nothing_due = self.amount_due()?.amount().is_zero();
         self.status = if nothing_due {
             InvoiceStatus::Paid
         } else {
@@ -528,11 +521,7 @@ impl Invoice {
         {
             return Ok((index, false));
         }
-        let conflict = |e: MoneyError| BillingError::Conflict(e.to_string());
-        let left = self
-            .amount_paid
-            .checked_sub(&self.amount_refunded().map_err(conflict)?)
-            .map_err(conflict)?;
+        let left = self.amount_paid.checked_sub(&self.amount_refunded()?)?;
         let amount = match claim.amount {
             Some(amount) => Money::new(amount, self.currency)
                 .map_err(|e| BillingError::field("amount", e.to_string()))?,
@@ -600,7 +589,6 @@ impl Invoice {
         if amount.is_negative() || amount.amount().is_zero() {
             return Err(BillingError::field("amount", "must be more than zero"));
         }
-        let conflict = |e: MoneyError| BillingError::Conflict(e.to_string());
         let mut most = Money::zero(self.currency);
         for payment in self.payments.iter().rev() {
             let Some(id) = payment
@@ -617,10 +605,9 @@ impl Invoice {
                     .iter()
                     .filter(|r| r.processor_payment_id == id && r.counts())
                     .map(|r| &r.amount),
-            )
-            .map_err(conflict)?;
-            let left = payment.amount.checked_sub(&refunded).map_err(conflict)?;
-            if !left.checked_sub(&amount).map_err(conflict)?.is_negative() {
+            )?;
+            let left = payment.amount.checked_sub(&refunded)?;
+            if !left.checked_sub(&amount)?.is_negative() {
                 return Ok(id.to_owned());
             }
             if left.amount() > most.amount() {
@@ -873,10 +860,7 @@ impl Invoice {
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
         self.ensure_open("pay")?;
-        self.amount_paid = self
-            .amount_paid
-            .checked_add(&amount)
-            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        self.amount_paid = self.amount_paid.checked_add(&amount)?;
         self.next_attempt_at = None;
         self.push_attempt(
             PaymentRecord {
@@ -957,9 +941,7 @@ impl Invoice {
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
         self.ensure_open("charge")?;
-        let amount = self
-            .amount_due()
-            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        let amount = self.amount_due()?;
         self.next_attempt_at = next_attempt_at;
         let kind = match status {
             PaymentStatus::RequiresAction => Some(EventKind::InvoicePaymentActionRequired),
@@ -1013,10 +995,7 @@ impl Invoice {
             return Ok(false);
         }
         self.ensure_open("pay")?;
-        self.amount_paid = self
-            .amount_paid
-            .checked_add(&amount)
-            .map_err(|e| BillingError::Conflict(e.to_string()))?;
+        self.amount_paid = self.amount_paid.checked_add(&amount)?;
         self.payments[index].status = PaymentStatus::Succeeded;
         self.payments[index].amount = amount;
         self.updated_at = now;

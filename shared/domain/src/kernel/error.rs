@@ -1,6 +1,7 @@
 //! The one error type of the domain's operations.
 
 use crate::collection::payments::PaymentError;
+use crate::kernel::money::MoneyError;
 use crate::kernel::ports::StoreError;
 use crate::kernel::validation::FieldError;
 
@@ -33,6 +34,10 @@ pub enum BillingError {
     /// The payment processor could not be used.
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// Amounts that cannot be combined (two currencies) or that overflow: a conflict with the
+    /// state, as [`BillingError::Conflict`].
+    #[error(transparent)]
+    Money(#[from] MoneyError),
 }
 
 impl BillingError {

@@ -21,7 +21,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::Plan;
+use crate::catalogue::{Plan, MAX_TRIAL_DAYS};
 use crate::customers::{merge_metadata, Metadata};
 use crate::discounts::coupon::{Discount, DiscountRequest};
 use crate::events::{
@@ -212,9 +212,6 @@ pub struct NewSubscription {
     /// A coupon or promotion code to redeem.
     pub discount: DiscountRequest,
 }
-
-/// The longest trial a subscription can be given.
-pub const MAX_TRIAL_DAYS: u32 = 730;
 
 /// The request to cancel.
 #[derive(Debug, Clone, Default)]
