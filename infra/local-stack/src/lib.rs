@@ -5,10 +5,11 @@
 pub mod gateway;
 pub mod token;
 
+use billing_aws::SqsQueue;
 use billing_domain::catalogue::standard_plans;
 use billing_domain::kernel::clock::Clock;
 use billing_domain::kernel::ports::{PlanRepo, StoreError};
-use billing_jobs::{JobError, RenewalQueue};
+use billing_jobs::JobError;
 use billing_store_dynamodb::{create_table, DynamoStore};
 
 /// A message that fails this many receives moves to the dead-letter queue.
@@ -16,15 +17,15 @@ pub const MAX_RECEIVES: u32 = 5;
 
 /// Creates the renewal queue `name` and its dead-letter queue `<name>-dlq` in the emulator
 /// (the standard AWS environment) if needed.
-pub async fn prepare_queue(name: &str) -> Result<RenewalQueue, JobError> {
+pub async fn prepare_queue(name: &str) -> Result<SqsQueue, JobError> {
     let config = aws_config::load_from_env().await;
-    RenewalQueue::create(aws_sdk_sqs::Client::new(&config), name, MAX_RECEIVES).await
+    Ok(SqsQueue::create(aws_sdk_sqs::Client::new(&config), name, MAX_RECEIVES).await?)
 }
 
 /// The queues the event bus's rules fill: the notifier's and the webhook dispatcher's.
 pub struct EventQueues {
-    pub notifications: RenewalQueue,
-    pub webhooks: RenewalQueue,
+    pub notifications: SqsQueue,
+    pub webhooks: SqsQueue,
 }
 
 /// Creates the event bus, the notifications and webhooks queues (each with its dead-letter
@@ -37,9 +38,9 @@ pub async fn prepare_events(
 ) -> Result<EventQueues, JobError> {
     let config = aws_config::load_from_env().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let notifications = RenewalQueue::create(sqs.clone(), notifications, MAX_RECEIVES).await?;
-    let webhooks = RenewalQueue::create(sqs, webhooks, MAX_RECEIVES).await?;
-    billing_jobs::EventBus::create(
+    let notifications = SqsQueue::create(sqs.clone(), notifications, MAX_RECEIVES).await?;
+    let webhooks = SqsQueue::create(sqs, webhooks, MAX_RECEIVES).await?;
+    billing_aws::EventBus::create(
         aws_sdk_eventbridge::Client::new(&config),
         bus,
         &[
@@ -66,7 +67,7 @@ pub struct MailFeedbackTopic {
 
 impl MailFeedbackTopic {
     /// Creates the topic (or finds it) and subscribes `queue` to it.
-    pub async fn create(name: &str, queue: &RenewalQueue) -> Result<Self, JobError> {
+    pub async fn create(name: &str, queue: &SqsQueue) -> Result<Self, JobError> {
         let config = aws_config::load_from_env().await;
         let client = aws_sdk_sns::Client::new(&config);
         let arn = client
@@ -112,9 +113,11 @@ pub const LOCAL_MAIL_FROM: &str = "Billing <billing@example.com>";
 /// Verifies the sender in the emulator's SES (which, like SES's sandbox, refuses others).
 pub async fn prepare_mail(from: &str) -> Result<(), JobError> {
     let config = aws_config::load_from_env().await;
-    billing_jobs::notify::SesMailer::new(aws_sdk_ses::Client::new(&config))
-        .verify_sender(from)
-        .await
+    Ok(
+        billing_aws::SesMailer::new(aws_sdk_ses::Client::new(&config))
+            .verify_sender(from)
+            .await?,
+    )
 }
 
 /// Creates the table if needed and seeds the standard catalogue (plans already there are kept).

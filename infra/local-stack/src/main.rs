@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use billing_api::state::SystemClock;
 use billing_api::AppState;
-use billing_jobs::{scheduler, worker, Services};
+use billing_jobs::{scheduler, worker, Jobs, Uses};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -64,9 +64,15 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| local_stack::LOCAL_MAIL_FROM.into());
     local_stack::prepare_mail(&from).await?;
     std::env::set_var("MAIL_FROM", &from);
-    let state = AppState::from_env()
+    // The jobs every deployed function runs, in this process: the ticker runs them, and the
+    // API's test clock advances through them.
+    let jobs = Jobs::from_env(Uses::ALL)
         .await
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let state = AppState::from_env()
+        .await
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?
+        .with_test_clock(Arc::new(jobs.clone()));
     let seeded = local_stack::prepare(&state.store, &SystemClock)
         .await
         .map_err(|e| anyhow::anyhow!("preparing table {}: {e}", state.store.table()))?;
@@ -80,10 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    tokio::spawn(ticker(
-        state.services.clone(),
-        Duration::from_secs(tick.max(1)),
-    ));
+    tokio::spawn(ticker(jobs, Duration::from_secs(tick.max(1))));
     let addr = std::env::var("LOCAL_GATEWAY_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = TcpListener::bind(&addr).await?;
     tracing::info!(%addr, "local gateway listening: http://{addr}/api/v1/health");
@@ -92,15 +95,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The local stand-in for the EventBridge schedule and the SQS event source mapping.
-async fn ticker(services: Services, every: Duration) {
+async fn ticker(jobs: Jobs, every: Duration) {
     let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
         let run = async {
-            let now = services.time.now().await?;
-            scheduler::run(&services.store, services.queue()?, now).await?;
-            let report = worker::drain(&services).await?;
-            services.publish_and_notify().await?;
+            let now = jobs.services.time.now().await?;
+            scheduler::run(&jobs.services.store, jobs.renewal_queue()?, now).await?;
+            let report = worker::drain(&jobs).await?;
+            jobs.publish_and_notify().await?;
             Ok::<_, billing_jobs::JobError>(report)
         };
         match run.await {

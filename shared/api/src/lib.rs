@@ -14,7 +14,7 @@ pub mod routes;
 pub mod state;
 pub mod stripe_signature;
 
-pub use billing_jobs::telemetry;
+pub use billing_wiring::telemetry;
 pub use routes::{handle, match_route, unmatched_response, Endpoint, Function, Route, ROUTES};
 pub use state::AppState;
 

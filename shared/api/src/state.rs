@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use billing_domain::kernel::ports::IdempotencyRepo;
 use billing_domain::kernel::service::Billing;
-use billing_jobs::Services;
 use billing_store_dynamodb::DynamoStore;
+use billing_wiring::settings::{Reader, Settings};
+use billing_wiring::{Services, TestClockRunner};
 
 use crate::auth::Authenticator;
 use crate::problem::ApiError;
-use billing_jobs::settings::{Reader, Settings};
 
-pub use billing_jobs::SystemClock;
+pub use billing_wiring::SystemClock;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,10 +23,12 @@ pub struct AppState {
     pub store: DynamoStore,
     pub idempotency_ttl_hours: i64,
     pub stripe_webhook_secret: Option<secrecy::SecretString>,
+    /// What advances the test clock (the local stack's and the tests' jobs); `None` deployed.
+    pub test_clock: Option<Arc<dyn TestClockRunner>>,
 }
 
 impl AppState {
-    /// Wires the services (store, Stripe, queue, time source) and authentication.
+    /// Wires the services (store, Stripe, time source) and authentication.
     pub fn new(services: Services, auth: Authenticator, settings: &Settings) -> Self {
         AppState {
             billing: services.billing.clone(),
@@ -36,7 +38,14 @@ impl AppState {
             auth,
             idempotency_ttl_hours: settings.idempotency_ttl_hours,
             stripe_webhook_secret: settings.stripe_webhook_secret.clone(),
+            test_clock: None,
         }
+    }
+
+    /// With the jobs that advancing the test clock runs (the local stack, the tests).
+    pub fn with_test_clock(mut self, jobs: Arc<dyn TestClockRunner>) -> Self {
+        self.test_clock = Some(jobs);
+        self
     }
 
     /// With the test clock on, a copy whose service reads the stored clock's time once for this
@@ -46,7 +55,7 @@ impl AppState {
             return Ok(None);
         }
         Ok(Some(AppState {
-            billing: self.services.billing_now().await?,
+            billing: self.services.clocked_billing().await?,
             ..self.clone()
         }))
     }
@@ -70,9 +79,9 @@ impl AppState {
             settings.jwt_audience.clone(),
         )
         .map_err(|e| e.to_string())?;
-        // The API sends no email, publishes no event and queues nothing: no SES, EventBridge
-        // or SQS client.
-        let services = Services::from_settings(&settings, billing_jobs::Uses::NONE)
+        // The API sends no email, publishes no event and queues nothing: it links no SES,
+        // EventBridge or SQS client (those adapters are the jobs').
+        let services = Services::from_settings(&settings)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self::new(services, auth, &settings))

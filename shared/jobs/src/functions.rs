@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{scheduler, worker, Services, Uses};
+use crate::{scheduler, worker, Jobs, Uses};
 
 pub type Error = lambda_runtime::Error;
 
@@ -26,12 +26,12 @@ fn schedule_event(payload: Value) -> Result<ScheduleEvent, Error> {
     Ok(event)
 }
 
-async fn as_of(services: &Services, event: &ScheduleEvent) -> Result<DateTime<Utc>, Error> {
+async fn as_of(jobs: &Jobs, event: &ScheduleEvent) -> Result<DateTime<Utc>, Error> {
     if let Some(at) = event.as_of {
         return Ok(at);
     }
-    if services.time.is_test_clock() {
-        return Ok(services.time.now().await?);
+    if jobs.services.time.is_test_clock() {
+        return Ok(jobs.services.time.now().await?);
     }
     event.time.ok_or_else(|| {
         Error::from("the scheduler's event has neither `time` (EventBridge) nor `as_of` (a replay)")
@@ -53,8 +53,8 @@ fn parse_as_of(args: &[String]) -> Result<Option<DateTime<Utc>>, Error> {
 /// `scheduler --as-of <time>` runs once from a shell (a replay) and, with the test clock or a
 /// local stack, drains the queue too when `--drain` is given; otherwise it serves Lambda events.
 pub async fn scheduler_main() -> Result<(), Error> {
-    crate::telemetry::init();
-    let services = Services::from_env(Uses {
+    billing_wiring::telemetry::init();
+    let jobs = Jobs::from_env(Uses {
         renewal_queue: true,
         webhooks_queue: true,
         ..Uses::NONE
@@ -62,21 +62,21 @@ pub async fn scheduler_main() -> Result<(), Error> {
     .await?;
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = parse_as_of(&args)? {
-        let report = scheduler::run(&services.store, services.queue()?, at).await?;
+        let report = scheduler::run(&jobs.services.store, jobs.renewal_queue()?, at).await?;
         println!("{}", serde_json::to_string(&report)?);
         if args.iter().any(|a| a == "--drain") {
-            let drained = worker::drain(&services).await?;
+            let drained = worker::drain(&jobs).await?;
             println!("{}", serde_json::to_string(&drained)?);
         }
         return Ok(());
     }
-    let services = &services;
+    let jobs = &jobs;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let schedule = schedule_event(event.payload)?;
-        let at = as_of(services, &schedule).await?;
-        let report = scheduler::run(&services.store, services.queue()?, at).await?;
-        if let Some(webhooks) = &services.webhooks_queue {
-            scheduler::schedule_webhook_retries(&services.store, webhooks, at).await?;
+        let at = as_of(jobs, &schedule).await?;
+        let report = scheduler::run(&jobs.services.store, jobs.renewal_queue()?, at).await?;
+        if let Some(webhooks) = &jobs.webhooks_queue {
+            scheduler::schedule_webhook_retries(&jobs.services.store, webhooks, at).await?;
         }
         Ok::<_, Error>(serde_json::to_value(report)?)
     }))
@@ -85,18 +85,18 @@ pub async fn scheduler_main() -> Result<(), Error> {
 
 /// The event relay: invoked every minute by its schedule; publishes the outbox to the bus.
 pub async fn event_relay_main() -> Result<(), Error> {
-    crate::telemetry::init();
-    let services = Services::from_env(Uses {
+    billing_wiring::telemetry::init();
+    let jobs = Jobs::from_env(Uses {
         event_bus: true,
         ..Uses::NONE
     })
     .await?;
-    if services.events.is_none() {
+    if jobs.events.is_none() {
         return Err("EVENT_BUS_NAME is not set".into());
     }
-    let services = &services;
+    let jobs = &jobs;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let report = services.relay_events().await?;
+        let report = jobs.relay_events().await?;
         Ok::<_, Error>(serde_json::to_value(report)?)
     }))
     .await
@@ -120,16 +120,16 @@ pub async fn webhook_dispatcher_main() -> Result<(), Error> {
 
 /// An SQS-triggered function: each batch through `consumer`, failures reported per message.
 async fn consume(consumer: worker::Consumer) -> Result<(), Error> {
-    crate::telemetry::init();
+    billing_wiring::telemetry::init();
     let uses = Uses {
         mail: consumer == worker::Consumer::Notifier,
         ..Uses::NONE
     };
-    let services = Services::from_env(uses).await?;
-    if consumer == worker::Consumer::Notifier && services.notifier.is_none() {
+    let jobs = Jobs::from_env(uses).await?;
+    if consumer == worker::Consumer::Notifier && jobs.notifier.is_none() {
         return Err("MAIL_FROM is not set".into());
     }
-    let services = &services;
+    let jobs = &jobs;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let messages: Vec<(String, String)> = event
             .payload
@@ -138,7 +138,7 @@ async fn consume(consumer: worker::Consumer) -> Result<(), Error> {
             .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
             .collect();
         let mut response = SqsBatchResponse::default();
-        for failed in consumer.process_batch(services, &messages).await {
+        for failed in consumer.process_batch(jobs, &messages).await {
             response.add_failure(failed);
         }
         Ok::<_, Error>(response)

@@ -4,7 +4,9 @@ use billing_store_dynamodb::{DynamoStore, DUE_SHARDS};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{JobError, RenewalQueue};
+use billing_aws::SqsQueue;
+
+use crate::JobError;
 
 /// Most subscriptions one run sends per shard; the rest go with the next run.
 const MAX_PER_SHARD: usize = 10_000;
@@ -20,7 +22,7 @@ pub struct ScheduleReport {
 /// sends duplicates that the worker turns into no-ops.
 pub async fn run(
     store: &DynamoStore,
-    queue: &RenewalQueue,
+    queue: &SqsQueue,
     as_of: DateTime<Utc>,
 ) -> Result<ScheduleReport, JobError> {
     let mut report = ScheduleReport::default();
@@ -39,7 +41,7 @@ const MAX_WEBHOOK_RETRIES: usize = 1000;
 /// queue (the dispatcher attempts it; one that is not due any more is skipped there).
 pub async fn schedule_webhook_retries(
     store: &DynamoStore,
-    queue: &RenewalQueue,
+    queue: &SqsQueue,
     as_of: DateTime<Utc>,
 ) -> Result<usize, JobError> {
     use billing_domain::webhooks::WebhookRepo;
@@ -49,5 +51,5 @@ pub async fn schedule_webhook_retries(
         .iter()
         .map(|id| serde_json::json!({ "webhook_delivery_id": id.to_string() }).to_string())
         .collect();
-    queue.send_bodies(&bodies).await
+    Ok(queue.send_bodies(&bodies).await?)
 }

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{scheduler, worker, JobError, Services, TimeSource};
+use billing_wiring::TimeSource;
+
+use crate::{scheduler, worker, JobError, Jobs};
 
 /// How many times the same due time may come round before the advance gives up on it (a
 /// job that keeps failing, e.g. Stripe unreachable).
@@ -12,18 +14,15 @@ const MAX_STALLS: usize = 5;
 
 /// Moves the test clock to `target`, stopping at each due time on the way to run the scheduler
 /// and drain the queue. Answers the clock's new time.
-pub async fn advance(
-    services: &Services,
-    target: DateTime<Utc>,
-) -> Result<DateTime<Utc>, JobError> {
-    let TimeSource::TestClock(store) = &services.time else {
+pub async fn advance(jobs: &Jobs, target: DateTime<Utc>) -> Result<DateTime<Utc>, JobError> {
+    let TimeSource::TestClock(store) = &jobs.services.time else {
         return Err(JobError::Config("the test clock is not enabled".into()));
     };
-    let queue = services.queue()?;
+    let queue = jobs.renewal_queue()?;
     let mut last: Option<DateTime<Utc>> = None;
     let mut stalls = 0;
     loop {
-        let now = services.time.now().await?;
+        let now = jobs.services.time.now().await?;
         let due = [
             store.earliest_due().await?,
             store.earliest_webhook_retry().await?,
@@ -48,10 +47,10 @@ pub async fn advance(
         last = Some(step);
         store.set_test_clock(step).await?;
         scheduler::run(store, queue, step).await?;
-        worker::drain(services).await?;
-        services.publish_and_notify().await?;
+        worker::drain(jobs).await?;
+        jobs.publish_and_notify().await?;
     }
     store.set_test_clock(target).await?;
-    services.publish_and_notify().await?;
-    Ok(services.time.now().await?)
+    jobs.publish_and_notify().await?;
+    Ok(jobs.services.time.now().await?)
 }

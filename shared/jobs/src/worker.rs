@@ -5,22 +5,23 @@ use billing_domain::kernel::ids::SubscriptionId;
 use billing_domain::BillingError;
 use serde::Serialize;
 
-use crate::queue::{DueMessage, Received};
-use crate::RenewalQueue;
-use crate::{JobError, Services};
+use billing_aws::sqs::{DueMessage, Received};
+use billing_aws::SqsQueue;
+
+use crate::{JobError, Jobs};
 
 /// Most receive rounds one drain makes (a guard against a queue that never empties).
 const MAX_DRAIN_ROUNDS: usize = 10_000;
 
 /// Processes one message. `Err` means "try again later" (the message stays on the queue).
-pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
+pub async fn process(jobs: &Jobs, body: &str) -> Result<(), JobError> {
     let message: DueMessage = serde_json::from_str(body)
         .map_err(|e| JobError::Permanent(format!("unreadable message: {e}")))?;
     let id: SubscriptionId = message
         .subscription_id
         .parse()
         .map_err(|e| JobError::Permanent(format!("bad subscription id in message: {e}")))?;
-    let billing = services.billing_now().await?;
+    let billing = jobs.services.clocked_billing().await?;
     // Boxed: the renewal's future is deep (store, Stripe, retries) and would otherwise make
     // every caller's future type deeper than the compiler's default limit.
     match Box::pin(billing.process_due(&id)).await {
@@ -76,11 +77,11 @@ pub enum Consumer {
 
 impl Consumer {
     /// Handles one message. `Err` means "try again later" (the message stays on the queue).
-    pub async fn process(self, services: &Services, body: &str) -> Result<(), JobError> {
+    pub async fn process(self, jobs: &Jobs, body: &str) -> Result<(), JobError> {
         match self {
-            Consumer::Renewals => process(services, body).await,
-            Consumer::Notifier => crate::notify::process(services, body).await,
-            Consumer::Webhooks => crate::webhooks::process(services, body).await,
+            Consumer::Renewals => process(jobs, body).await,
+            Consumer::Notifier => crate::notifier::process(jobs, body).await,
+            Consumer::Webhooks => crate::dispatcher::process(jobs, body).await,
         }
     }
 
@@ -88,11 +89,7 @@ impl Consumer {
     /// (SQS partial batch response). Renewals run [`RENEWALS_AT_ONCE`] at a time; email and
     /// webhooks one after another, in the batch's order. A permanent failure is recorded (an
     /// error log line with the message id) and its message deleted, not retried.
-    pub async fn process_batch(
-        self,
-        services: &Services,
-        messages: &[(String, String)],
-    ) -> Vec<String> {
+    pub async fn process_batch(self, jobs: &Jobs, messages: &[(String, String)]) -> Vec<String> {
         let at_once = match self {
             Consumer::Renewals => RENEWALS_AT_ONCE,
             Consumer::Notifier | Consumer::Webhooks => 1,
@@ -102,7 +99,7 @@ impl Consumer {
             let outcomes = futures::future::join_all(
                 group
                     .iter()
-                    .map(|(message_id, body)| self.handle(services, message_id, body)),
+                    .map(|(message_id, body)| self.handle(jobs, message_id, body)),
             )
             .await;
             failed.extend(outcomes.into_iter().flatten());
@@ -111,8 +108,8 @@ impl Consumer {
     }
 
     /// One message of a batch: `Some(id)` if it should be retried.
-    async fn handle(self, services: &Services, message_id: &str, body: &str) -> Option<String> {
-        match self.process(services, body).await {
+    async fn handle(self, jobs: &Jobs, message_id: &str, body: &str) -> Option<String> {
+        match self.process(jobs, body).await {
             Ok(()) => None,
             Err(JobError::Permanent(why)) => {
                 tracing::error!(message_id, consumer = ?self, error = %why, "message failed for good; recorded and deleted");
@@ -127,16 +124,16 @@ impl Consumer {
 }
 
 /// Drains the renewal queue through the worker.
-pub async fn drain(services: &Services) -> Result<DrainReport, JobError> {
-    drain_queue(services, services.queue()?, Consumer::Renewals).await
+pub async fn drain(jobs: &Jobs) -> Result<DrainReport, JobError> {
+    drain_queue(jobs, jobs.renewal_queue()?, Consumer::Renewals).await
 }
 
 /// Receives and processes until `queue` is empty, as the Lambda event source mapping does
 /// when deployed (local stack and test clock). Failed messages are made visible again at once;
 /// the queue's redrive policy moves a message that keeps failing to the dead-letter queue.
 pub async fn drain_queue(
-    services: &Services,
-    queue: &RenewalQueue,
+    jobs: &Jobs,
+    queue: &SqsQueue,
     consumer: Consumer,
 ) -> Result<DrainReport, JobError> {
     let mut report = DrainReport::default();
@@ -149,7 +146,7 @@ pub async fn drain_queue(
             .iter()
             .map(|m| (m.message_id.clone(), m.body.clone()))
             .collect();
-        let failed = consumer.process_batch(services, &messages).await;
+        let failed = consumer.process_batch(jobs, &messages).await;
         let mut handled = Vec::with_capacity(batch.len());
         for Received {
             message_id,
@@ -158,7 +155,8 @@ pub async fn drain_queue(
         } in &batch
         {
             let crashed = consumer == Consumer::Renewals
-                && services
+                && jobs
+                    .services
                     .billing
                     .checkpoints
                     .reach(Checkpoint::BeforeMessageDelete)

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use billing_api::state::SystemClock;
 use billing_api::AppState;
+use billing_aws::{EventBus, SesMailer, SqsQueue};
 use billing_domain::collection::dunning::DunningPolicy;
 use billing_domain::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
-use billing_jobs::{EventBus, RenewalQueue, Services, Settings};
+use billing_jobs::Jobs;
 use billing_store_dynamodb::DynamoStore;
+use billing_wiring::{Services, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use stripe_sim::Simulator;
@@ -29,12 +31,14 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub store: DynamoStore,
-    pub services: Services,
+    /// The jobs the deployed functions run (scheduler, worker, relay, notifier, dispatcher),
+    /// over the same services the gateway's API uses.
+    pub jobs: Jobs,
     /// The test's own Stripe simulator.
     pub sim_base: String,
     /// A queue of the test's own that a second rule of the bus fills with every billing event
     /// (the notifications queue is the notifier's).
-    pub observed: RenewalQueue,
+    pub observed: SqsQueue,
     /// The address of this test's customers (`create_customer`): the test's email.
     pub email: String,
 }
@@ -130,7 +134,7 @@ impl TestApp {
             .unwrap_or_else(|e| {
                 panic!("the AWS emulator must be running (infra/scripts/emulator.sh start): {e}")
             });
-        let queue = RenewalQueue::create(
+        let queue = SqsQueue::create(
             aws_sdk_sqs::Client::new(&config),
             &name,
             local_stack::MAX_RECEIVES,
@@ -170,7 +174,7 @@ impl TestApp {
             product_name: "Billing".into(),
             customer_portal_url: "https://portal.example".into(),
             public_api_url: base.clone(),
-            unsubscribe_secret: billing_jobs::settings::LOCAL_UNSUBSCRIBE_SECRET.into(),
+            unsubscribe_secret: billing_wiring::settings::LOCAL_UNSUBSCRIBE_SECRET.into(),
             webhooks_queue_url: None,
             allow_private_webhook_urls: true,
             test_clock: false,
@@ -181,21 +185,21 @@ impl TestApp {
         // The event bus and its notifications queue, as template.yaml declares them, and a
         // queue for the test to watch the events on.
         let sqs = aws_sdk_sqs::Client::new(&config);
-        let notifications = RenewalQueue::create(
+        let notifications = SqsQueue::create(
             sqs.clone(),
             &format!("{name}-notifications"),
             local_stack::MAX_RECEIVES,
         )
         .await
         .expect("the notifications queue");
-        let webhooks = RenewalQueue::create(
+        let webhooks = SqsQueue::create(
             sqs.clone(),
             &format!("{name}-webhooks"),
             local_stack::MAX_RECEIVES,
         )
         .await
         .expect("the webhooks queue");
-        let observed = RenewalQueue::create(sqs, &format!("{name}-observed"), 1)
+        let observed = SqsQueue::create(sqs, &format!("{name}-observed"), 1)
             .await
             .expect("the observed queue");
         let bus = EventBus::create(
@@ -212,27 +216,29 @@ impl TestApp {
         )
         .await
         .expect("the event bus");
-        let mailer = billing_jobs::notify::SesMailer::new(aws_sdk_ses::Client::new(&config));
+        let mailer = SesMailer::new(aws_sdk_ses::Client::new(&config));
         mailer
             .verify_sender(MAIL_FROM)
             .await
             .expect("the sender is verified");
-        let mut services = Services::new(store.clone(), Some(queue), &settings)
-            .expect("services wire up")
-            .with_mail(Arc::new(mailer), Some(notifications), &settings);
-        services.events = Some(bus);
-        services.webhooks_queue = Some(webhooks);
+        let mut services = Services::new(store.clone(), &settings).expect("services wire up");
         if let Some(checkpoints) = checkpoints {
             services.billing.checkpoints = checkpoints;
         }
+        let mut jobs =
+            Jobs::new(services.clone()).with_mail(Arc::new(mailer), Some(notifications), &settings);
+        jobs.renewal_queue = Some(queue);
+        jobs.events = Some(bus);
+        jobs.webhooks_queue = Some(webhooks);
         let auth = Authenticator::new(Some(SECRET), None, None, None).expect("auth config");
-        let state = AppState::new(services.clone(), auth, &settings);
+        let state =
+            AppState::new(services, auth, &settings).with_test_clock(Arc::new(jobs.clone()));
         tokio::spawn(local_stack::gateway::serve(listener, Arc::new(state)));
         TestApp {
             base,
             http: reqwest::Client::new(),
             store,
-            services,
+            jobs,
             sim_base,
             observed,
             email,
@@ -407,7 +413,7 @@ impl TestApp {
 
     /// Runs the event relay once (as its schedule does) and answers what it published.
     pub async fn relay(&self) -> usize {
-        self.services
+        self.jobs
             .relay_events()
             .await
             .expect("the relay publishes")
@@ -450,7 +456,7 @@ impl TestApp {
     /// Publishes the outbox and sends the email it asks for (the relay's schedule, the bus and
     /// the notifier, as deployed); answers how many notification messages were handled.
     pub async fn notify(&self) -> usize {
-        self.services
+        self.jobs
             .publish_and_notify()
             .await
             .expect("events published and notified")
@@ -681,7 +687,7 @@ impl TestApp {
     pub async fn mail_feedback_topic(&self) -> local_stack::MailFeedbackTopic {
         local_stack::MailFeedbackTopic::create(
             &format!("mail-feedback-{}", uuid::Uuid::new_v4().simple()),
-            self.services
+            self.jobs
                 .notifications_queue
                 .as_ref()
                 .expect("notifications queue"),
@@ -720,7 +726,7 @@ impl TestApp {
 /// A permanent bounce of `customer`'s mail to `address` as SES's configuration-set event
 /// publishing reports it (the fixture the notifier's unit tests read too).
 pub fn ses_bounce(address: &str, customer: &str) -> String {
-    include_str!("../../../shared/jobs/fixtures/ses-bounce.json")
+    include_str!("../../../shared/aws/fixtures/ses-bounce.json")
         .replace("ap@acme.example", address)
         .replace("cus_00000000000000000000acme", customer)
 }

@@ -299,7 +299,7 @@ async fn replaying_the_scheduler_for_past_dates_and_racing_workers_bill_nothing_
     let id = sub["id"].as_str().expect("id");
     let start = time(&sub["current_period_start"]);
     advance_to(&app, start + Months::new(3) + Duration::hours(1)).await;
-    let queue = app.services.queue().expect("queue");
+    let queue = app.jobs.renewal_queue().expect("queue");
     // Replays of every past renewal date, and two runs at once for today.
     for months in 1..=3 {
         billing_jobs::scheduler::run(&app.store, queue, start + Months::new(months))
@@ -313,8 +313,8 @@ async fn replaying_the_scheduler_for_past_dates_and_racing_workers_bill_nothing_
     ])
     .await;
     join_all([
-        billing_jobs::worker::drain(&app.services),
-        billing_jobs::worker::drain(&app.services),
+        billing_jobs::worker::drain(&app.jobs),
+        billing_jobs::worker::drain(&app.jobs),
     ])
     .await;
     assert_eq!(invoices(&app, id).await.len(), 4);
@@ -835,7 +835,7 @@ async fn racing_subscriptions_of_one_customer_get_one_trial() {
 #[tokio::test]
 async fn a_renewal_message_that_can_never_succeed_is_recorded_and_deleted_not_retried() {
     let app = TestApp::with_test_clock().await;
-    let queue = app.services.queue().expect("the renewal queue");
+    let queue = app.jobs.renewal_queue().expect("the renewal queue");
     // A subscription that does not exist, and a message that is no message of ours.
     queue
         .send_body(r#"{"subscription_id": "sub_00000000000000000000dead"}"#)
@@ -847,7 +847,7 @@ async fn a_renewal_message_that_can_never_succeed_is_recorded_and_deleted_not_re
     advance_to(&app, time(&sub["current_period_end"]) + Duration::hours(1)).await;
     assert_eq!(app.charged_amounts(&customer).await, [2999, 2999]);
     // Nothing was retried into the dead-letter queue: both were taken off at the first receive.
-    let drained = billing_jobs::worker::drain(&app.services)
+    let drained = billing_jobs::worker::drain(&app.jobs)
         .await
         .expect("drained");
     assert_eq!((drained.processed, drained.failed), (0, 0), "{drained:?}");

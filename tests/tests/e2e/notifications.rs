@@ -189,7 +189,7 @@ async fn a_redelivered_notification_sends_nothing_twice() {
     let envelopes = app.delivered_envelopes().await;
     assert_eq!(envelopes.len(), 3);
     let queue = app
-        .services
+        .jobs
         .notifications_queue
         .as_ref()
         .expect("notifications queue");
@@ -425,7 +425,7 @@ async fn an_unreadable_message_goes_to_the_dead_letter_queue_and_the_rest_of_its
     let app = TestApp::with_test_clock().await;
     let customer = app.create_customer("Batch Mates").await;
     let queue = app
-        .services
+        .jobs
         .notifications_queue
         .as_ref()
         .expect("notifications queue");

@@ -188,11 +188,7 @@ async fn a_registered_endpoint_receives_each_event_it_asked_for_once_signed() {
     assert_eq!(paid["data"]["object"]["amount"], "79.99");
 
     // The bus delivers at least once: a redelivered event posts nothing again.
-    let queue = app
-        .services
-        .webhooks_queue
-        .as_ref()
-        .expect("webhooks queue");
+    let queue = app.jobs.webhooks_queue.as_ref().expect("webhooks queue");
     for body in app.delivered_envelopes().await {
         queue.send_body(&body).await.expect("sent");
     }

@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use billing_aws::{EventBus, SesMailer, SqsQueue};
 use billing_domain::collection::payments::{
     AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
 };
@@ -26,11 +27,11 @@ use billing_domain::customers::NewCustomer;
 use billing_domain::kernel::access::Actor;
 use billing_domain::kernel::money::Money;
 use billing_domain::subscriptions::NewSubscription;
-use billing_jobs::notify::SesMailer;
 use billing_jobs::worker::Consumer;
-use billing_jobs::{scheduler, worker, RenewalQueue, Services, Settings};
+use billing_jobs::{scheduler, worker, Jobs};
 use billing_payments_stripe::StripeGateway;
 use billing_store_dynamodb::DynamoStore;
+use billing_wiring::{Services, Settings};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
@@ -197,17 +198,17 @@ async fn main() -> anyhow::Result<()> {
     );
     let name = format!("bench-renewals-{}", uuid::Uuid::new_v4().simple());
     let store = DynamoStore::new(dynamodb, name.clone());
-    local_stack::prepare(&store, &billing_jobs::SystemClock).await?;
-    let queue = RenewalQueue::create(sqs.clone(), &name, local_stack::MAX_RECEIVES).await?;
-    let notifications = RenewalQueue::create(
+    local_stack::prepare(&store, &billing_wiring::SystemClock).await?;
+    let queue = SqsQueue::create(sqs.clone(), &name, local_stack::MAX_RECEIVES).await?;
+    let notifications = SqsQueue::create(
         sqs.clone(),
         &format!("{name}-notifications"),
         local_stack::MAX_RECEIVES,
     )
     .await?;
     let webhooks =
-        RenewalQueue::create(sqs, &format!("{name}-webhooks"), local_stack::MAX_RECEIVES).await?;
-    let bus = billing_jobs::EventBus::create(
+        SqsQueue::create(sqs, &format!("{name}-webhooks"), local_stack::MAX_RECEIVES).await?;
+    let bus = EventBus::create(
         eventbridge,
         &name,
         &[
@@ -224,20 +225,21 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(stripe_sim::Simulator::new(stripe_sim::Config::default())?),
     ));
     let mut settings =
-        Settings::from_env(billing_jobs::settings::Reader::Job).map_err(anyhow::Error::msg)?;
+        Settings::from_env(billing_wiring::settings::Reader::Job).map_err(anyhow::Error::msg)?;
     settings.stripe_api_base = Some(sim_base.clone());
     settings.test_clock = true;
     let from = local_stack::LOCAL_MAIL_FROM;
     settings.mail_from = Some(from.into());
     SesMailer::new(ses.clone()).verify_sender(from).await?;
-    let mut services = Services::new(store.clone(), Some(queue.clone()), &settings)?.with_mail(
+    let mut jobs = Jobs::new(Services::new(store.clone(), &settings)?).with_mail(
         Arc::new(SesMailer::new(ses)),
         Some(notifications.clone()),
         &settings,
     );
-    services.events = Some(bus);
-    services.webhooks_queue = Some(webhooks.clone());
-    services.billing.payments = Arc::new(CountingGateway {
+    jobs.renewal_queue = Some(queue.clone());
+    jobs.events = Some(bus);
+    jobs.webhooks_queue = Some(webhooks.clone());
+    jobs.services.billing.payments = Arc::new(CountingGateway {
         inner: StripeGateway::new(
             secrecy::ExposeSecret::expose_secret(&settings.stripe_secret_key),
             Some(&sim_base),
@@ -246,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
         counts: counts.clone(),
     });
 
-    let billing = services.billing_now().await?;
+    let billing = jobs.services.clocked_billing().await?;
     let mut period_end = billing.now();
     for n in 0..renewals {
         let customer = billing
@@ -278,28 +280,28 @@ async fn main() -> anyhow::Result<()> {
     let reminder_at = period_end - chrono::Duration::days(7) + chrono::Duration::minutes(1);
     let as_of = period_end + chrono::Duration::minutes(1);
     // The subscriptions' own events are published, mailed and dispatched before counting starts.
-    services.publish_and_notify().await?;
+    jobs.publish_and_notify().await?;
     // From here on, as deployed: no test clock to read, the worker's clock at each job's time.
-    services.time = billing_jobs::TimeSource::System;
+    jobs.services.time = billing_wiring::TimeSource::System;
     counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let (mut scheduler_time, mut worker_time, mut consumers_time) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut events = 0;
     for at in [reminder_at, as_of] {
-        services.billing = services.billing.at(at);
+        jobs.services.billing = jobs.services.billing.at(at);
         let started = Instant::now();
         let scheduled = scheduler::run(&store, &queue, at).await?;
         scheduler_time += started.elapsed();
         let started = Instant::now();
-        let drained = worker::drain(&services).await?;
+        let drained = worker::drain(&jobs).await?;
         // The event relay's share: the jobs' events, published (its schedule runs it).
-        let relayed = services.relay_events().await?;
+        let relayed = jobs.relay_events().await?;
         worker_time += started.elapsed();
         events += relayed.published as u64;
         // What the bus's rules start: the notifier's email and the webhook dispatcher.
         let started = Instant::now();
-        let mailed = worker::drain_queue(&services, &notifications, Consumer::Notifier).await?;
-        let dispatched = worker::drain_queue(&services, &webhooks, Consumer::Webhooks).await?;
+        let mailed = worker::drain_queue(&jobs, &notifications, Consumer::Notifier).await?;
+        let dispatched = worker::drain_queue(&jobs, &webhooks, Consumer::Webhooks).await?;
         consumers_time += started.elapsed();
         anyhow::ensure!(
             mailed.failed == 0 && dispatched.failed == 0,

@@ -1,6 +1,6 @@
 //! The test clock: local stack and tests only (`TEST_CLOCK=1`); 404 everywhere else.
 
-use billing_jobs::{test_clock, JobError};
+use billing_wiring::AdvanceError;
 use chrono::Duration;
 
 use crate::auth::{Permission, Principal};
@@ -70,11 +70,12 @@ pub async fn advance(
         };
         billing_domain::kernel::validation::future_time(field, target, now)?;
     }
-    let now = test_clock::advance(&state.services, target)
-        .await
-        .map_err(|e| match e {
-            JobError::Store(e) => e.into(),
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
+    let jobs = state.test_clock.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("no jobs run in this process to advance the test clock".into())
+    })?;
+    let now = jobs.advance(target).await.map_err(|e| match e {
+        AdvanceError::Store(e) => e.into(),
+        AdvanceError::Jobs(why) => ApiError::Unavailable(why),
+    })?;
     Reply::json(200, &TestClockResponse { now })
 }

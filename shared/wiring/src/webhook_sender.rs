@@ -1,6 +1,6 @@
-//! The webhook sender: posts deliveries over HTTP(S), signed as Stripe signs its webhooks, and
-//! the dispatcher's side of the webhooks queue (each message an event envelope, or a delivery
-//! the scheduler found due).
+//! The webhook sender: posts deliveries over HTTP(S), signed as Stripe signs its webhooks. (The
+//! dispatcher that consumes the webhooks queue is in `billing-jobs`.) It is plain HTTP, no AWS:
+//! every function that builds the webhooks service has it.
 //!
 //! Deployed, a URL's host is resolved here and posted to only if every address it is posted to
 //! is public: the resolver hands the connector only allowed addresses, so a name that changes
@@ -177,41 +177,6 @@ impl WebhookSender for HttpWebhookSender {
             },
         }
     }
-}
-
-/// A retry the scheduler found due; every other webhooks-queue message is an event the bus
-/// delivered.
-#[derive(serde::Deserialize)]
-struct Retry {
-    webhook_delivery_id: String,
-}
-
-/// Handles one message; `Err` leaves it on the queue (dead-lettered after the redrive policy's
-/// receives).
-pub async fn process(services: &crate::Services, body: &str) -> Result<(), crate::JobError> {
-    use crate::JobError;
-    let webhooks = services.webhooks_now().await?;
-    let fail = |e: billing_domain::BillingError| match e {
-        billing_domain::BillingError::Store(e) => JobError::Store(e),
-        other => JobError::Queue(other.to_string()),
-    };
-    if let Ok(Retry {
-        webhook_delivery_id,
-    }) = serde_json::from_str(body)
-    {
-        let id = webhook_delivery_id
-            .parse()
-            .map_err(|e| JobError::Queue(format!("bad delivery id: {e}")))?;
-        return match webhooks.attempt(&id, false).await {
-            // Deleted with its endpoint meanwhile: nothing to retry.
-            Err(billing_domain::BillingError::NotFound(_)) => Ok(()),
-            other => other.map(|_| ()).map_err(fail),
-        };
-    }
-    let event = crate::events::read_delivered(body)?;
-    let report = webhooks.fan_out(&event).await.map_err(fail)?;
-    tracing::info!(event = %event.id, ?report, "webhooks fanned out");
-    Ok(())
 }
 
 #[cfg(test)]

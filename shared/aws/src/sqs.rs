@@ -1,4 +1,5 @@
-//! The renewal queue (SQS): one message per subscription and due time.
+//! An SQS queue: the renewal queue (one message per subscription and due time), the
+//! notifications and webhooks queues the bus's rules fill, and their dead-letter queues.
 
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
@@ -8,7 +9,7 @@ use billing_domain::kernel::ids::SubscriptionId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::JobError;
+use crate::AwsError;
 
 /// What the scheduler sends: this subscription has work due at `due_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,28 +26,29 @@ pub struct Received {
     pub body: String,
 }
 
+/// One queue, by URL.
 #[derive(Clone, Debug)]
-pub struct RenewalQueue {
+pub struct SqsQueue {
     client: Client,
     url: String,
 }
 
 /// A batch call's entries that failed, as an error naming them.
-fn all_done<T: std::fmt::Debug>(failed: &[T], what: &str) -> Result<(), JobError> {
+fn all_done<T: std::fmt::Debug>(failed: &[T], what: &str) -> Result<(), AwsError> {
     if failed.is_empty() {
         return Ok(());
     }
-    Err(JobError::Queue(format!(
+    Err(AwsError::Call(format!(
         "{} messages were not {what}: {failed:?}",
         failed.len()
     )))
 }
 
-fn sqs<E: std::fmt::Debug>(e: E) -> JobError {
-    JobError::Queue(format!("{e:?}"))
+fn sqs<E: std::fmt::Debug>(e: E) -> AwsError {
+    AwsError::Call(format!("{e:?}"))
 }
 
-async fn queue_arn(client: &Client, url: &str) -> Result<String, JobError> {
+async fn queue_arn(client: &Client, url: &str) -> Result<String, AwsError> {
     let attributes = client
         .get_queue_attributes()
         .queue_url(url)
@@ -58,10 +60,10 @@ async fn queue_arn(client: &Client, url: &str) -> Result<String, JobError> {
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .cloned()
-        .ok_or_else(|| JobError::Queue(format!("the queue {url} has no ARN")))
+        .ok_or_else(|| AwsError::Call(format!("the queue {url} has no ARN")))
 }
 
-impl RenewalQueue {
+impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
             client,
@@ -75,7 +77,7 @@ impl RenewalQueue {
 
     /// Creates the queue and its dead-letter queue (after `max_receives` failed receives a
     /// message moves there) if needed; returns the queue.
-    pub async fn create(client: Client, name: &str, max_receives: u32) -> Result<Self, JobError> {
+    pub async fn create(client: Client, name: &str, max_receives: u32) -> Result<Self, AwsError> {
         let dlq = client
             .create_queue()
             .queue_name(format!("{name}-dlq"))
@@ -98,17 +100,17 @@ impl RenewalQueue {
             .map_err(sqs)?;
         let url = out
             .queue_url()
-            .ok_or_else(|| JobError::Queue("create_queue answered no URL".into()))?;
+            .ok_or_else(|| AwsError::Call("create_queue answered no URL".into()))?;
         Ok(Self::new(client, url))
     }
 
     /// The queue's ARN (what an EventBridge rule targets).
-    pub async fn arn(&self) -> Result<String, JobError> {
+    pub async fn arn(&self) -> Result<String, AwsError> {
         queue_arn(&self.client, &self.url).await
     }
 
     /// Sends one message per entry, ten per call; returns how many were sent.
-    pub async fn send(&self, due: &[(SubscriptionId, DateTime<Utc>)]) -> Result<usize, JobError> {
+    pub async fn send(&self, due: &[(SubscriptionId, DateTime<Utc>)]) -> Result<usize, AwsError> {
         let bodies = due
             .iter()
             .map(|(id, at)| {
@@ -116,14 +118,14 @@ impl RenewalQueue {
                     subscription_id: id.to_string(),
                     due_at: *at,
                 })
-                .map_err(|e| JobError::Queue(e.to_string()))
+                .map_err(|e| AwsError::Call(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.send_bodies(&bodies).await
     }
 
     /// Sends each body as one message, ten per call; returns how many were sent.
-    pub async fn send_bodies(&self, bodies: &[String]) -> Result<usize, JobError> {
+    pub async fn send_bodies(&self, bodies: &[String]) -> Result<usize, AwsError> {
         for chunk in bodies.chunks(10) {
             let entries = chunk
                 .iter()
@@ -150,7 +152,7 @@ impl RenewalQueue {
     }
 
     /// Sends one message as it is (a redrive from the dead-letter queue, a redelivery).
-    pub async fn send_body(&self, body: &str) -> Result<(), JobError> {
+    pub async fn send_body(&self, body: &str) -> Result<(), AwsError> {
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -162,7 +164,7 @@ impl RenewalQueue {
     }
 
     /// Up to ten messages, without waiting.
-    pub async fn receive(&self) -> Result<Vec<Received>, JobError> {
+    pub async fn receive(&self) -> Result<Vec<Received>, AwsError> {
         let out = self
             .client
             .receive_message()
@@ -185,7 +187,7 @@ impl RenewalQueue {
             .collect())
     }
 
-    pub async fn delete(&self, receipt_handle: &str) -> Result<(), JobError> {
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), AwsError> {
         self.client
             .delete_message()
             .queue_url(&self.url)
@@ -198,7 +200,7 @@ impl RenewalQueue {
 
     /// Deletes handled messages ten per call, as Lambda's SQS event source deletes a batch's
     /// successes.
-    pub async fn delete_all(&self, receipt_handles: &[&str]) -> Result<(), JobError> {
+    pub async fn delete_all(&self, receipt_handles: &[&str]) -> Result<(), AwsError> {
         for chunk in receipt_handles.chunks(10) {
             let entries = chunk
                 .iter()
@@ -225,7 +227,7 @@ impl RenewalQueue {
     }
 
     /// Makes a message visible again at once (to be retried).
-    pub async fn release(&self, receipt_handle: &str) -> Result<(), JobError> {
+    pub async fn release(&self, receipt_handle: &str) -> Result<(), AwsError> {
         self.client
             .change_message_visibility()
             .queue_url(&self.url)

@@ -1,17 +1,15 @@
-//! The notifier function's side of AWS: the SES mailer, and the handling of the notifications
-//! queue. Its messages are EventBridge envelopes whose `detail` is a published event, and SES's
-//! reports of bounces and complaints, which SNS delivers from the configuration set's event
-//! destination (an SNS envelope whose `Message` is SES's JSON).
+//! SES: the mailer customer email is sent through, and SES's reports of bounces and complaints,
+//! which SNS delivers from the configuration set's event destination to the notifications queue
+//! (an SNS envelope whose `Message` is SES's JSON).
 
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message, MessageTag};
 use billing_domain::kernel::ids::CustomerId;
-use billing_domain::kernel::ports::NotificationRepo;
 use billing_domain::notifications::MailFeedback;
-use billing_notifications::{MailError, Mailer, NotifyError, OutgoingEmail};
+use billing_notifications::{MailError, Mailer, OutgoingEmail};
 use serde_json::Value;
 
-use crate::{JobError, Services};
+use crate::AwsError;
 
 /// Sends through SES `SendEmail` with both parts (HTML and text), never SES-side templates.
 #[derive(Clone, Debug)]
@@ -37,14 +35,14 @@ impl SesMailer {
 
     /// Verifies the sender (the emulator, like SES in its sandbox, refuses unverified ones):
     /// the local stack and tests call this at start-up.
-    pub async fn verify_sender(&self, from: &str) -> Result<(), JobError> {
+    pub async fn verify_sender(&self, from: &str) -> Result<(), AwsError> {
         self.client
             .verify_email_identity()
             .email_address(from)
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| JobError::Config(format!("verifying the sender {from}: {e:?}")))
+            .map_err(|e| AwsError::Config(format!("verifying the sender {from}: {e:?}")))
     }
 }
 
@@ -177,52 +175,6 @@ pub fn read_mail_report(body: &str) -> Option<MailReport> {
         }),
         other => MailReport::Other(other.to_owned()),
     })
-}
-
-/// Handles one message. `Err` means "try again later" (the message stays on the queue, and
-/// goes to the dead-letter queue after the redrive policy's receives).
-pub async fn process(services: &Services, body: &str) -> Result<(), JobError> {
-    if let Some(report) = read_mail_report(body) {
-        return record_mail_report(services, report).await;
-    }
-    let event = crate::events::read_delivered(body)?;
-    let notifier = services.notifier_now().await?;
-    match notifier.handle(&event).await {
-        Ok(outcome) => {
-            tracing::info!(event = %event.id, ?outcome, "notification handled");
-            Ok(())
-        }
-        Err(NotifyError::Store(e)) => Err(e.into()),
-        Err(e) => Err(JobError::Queue(format!("{}: {e}", event.id))),
-    }
-}
-
-/// A stable reference to an email address for the logs, which never carry the address itself:
-/// the first 12 hex digits of its SHA-256, lower-cased first (an operator who knows the address
-/// can find its lines).
-pub fn address_ref(address: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(address.trim().to_lowercase().as_bytes());
-    hex::encode(&digest[..6])
-}
-
-/// Suppresses the addresses a bounce or complaint names (again and again on redelivery: the
-/// first suppression stands).
-async fn record_mail_report(services: &Services, report: MailReport) -> Result<(), JobError> {
-    let MailReport::Feedback(feedback) = report else {
-        tracing::info!(?report, "SES report ignored");
-        return Ok(());
-    };
-    let now = services.billing_now().await?.now();
-    for suppression in feedback.suppressions(now) {
-        services.store.suppress(&suppression).await?;
-        tracing::warn!(
-            address_ref = %address_ref(suppression.address.as_str()),
-            reason = ?suppression.reason,
-            "address suppressed"
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,30 +1,22 @@
-//! The event relay: publishes the outbox's domain events to the EventBridge bus, whose rule
-//! hands each one to the notifications queue (SQS). Runs on a one-minute schedule when deployed,
-//! and after every test-clock advance and local tick.
-//!
-//! At least once: an event is taken out of the outbox only after the bus accepted it, so a relay
-//! that dies in between publishes it again; receivers dedupe by `id`.
+//! The EventBridge bus: domain events published as `detail` (schema version 1) with `source`
+//! `billing` and `detail-type` the event's kind; the rules `template.yaml` declares hand each one
+//! to the notifications and webhooks queues, whose consumers read it back here.
 
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_eventbridge::Client;
 use billing_domain::events::{DomainEvent, PublishedEvent};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::JobError;
+use crate::AwsError;
 
 /// The `source` of every event on the bus.
 pub const EVENT_SOURCE: &str = "billing";
 
 /// How many events one PutEvents call carries (EventBridge's limit).
-const BATCH: usize = 10;
+pub const BATCH: usize = 10;
 
-/// How many outbox events one relay run takes at most.
-const MAX_PER_RUN: usize = 1000;
-
-fn bus_error<E: std::fmt::Debug>(e: E) -> JobError {
-    JobError::Queue(format!("event bus: {e:?}"))
+fn bus_error<E: std::fmt::Debug>(e: E) -> AwsError {
+    AwsError::Call(format!("event bus: {e:?}"))
 }
 
 /// The event as published (schema version 1): the bus envelope's `detail`.
@@ -40,20 +32,14 @@ struct Envelope {
 
 /// Reads a message the bus's rule put on a queue (the notifier's, the webhook dispatcher's):
 /// an EventBridge envelope around a published event.
-pub fn read_delivered(body: &str) -> Result<DomainEvent, JobError> {
+pub fn read_delivered(body: &str) -> Result<DomainEvent, AwsError> {
     let envelope: Envelope = serde_json::from_str(body)
-        .map_err(|e| JobError::Queue(format!("unreadable event message: {e}")))?;
+        .map_err(|e| AwsError::Unreadable(format!("unreadable event message: {e}")))?;
     DomainEvent::try_from(envelope.detail)
-        .map_err(|e| JobError::Queue(format!("unreadable published event: {e}")))
+        .map_err(|e| AwsError::Unreadable(format!("unreadable published event: {e}")))
 }
 
-/// What one relay run did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct RelayReport {
-    pub published: usize,
-    pub failed: usize,
-}
-
+/// The bus events are published to.
 #[derive(Clone, Debug)]
 pub struct EventBus {
     client: Client,
@@ -79,7 +65,7 @@ impl EventBus {
         client: Client,
         name: &str,
         targets: &[(&str, &str)],
-    ) -> Result<EventBus, JobError> {
+    ) -> Result<EventBus, AwsError> {
         match client.create_event_bus().name(name).send().await {
             Ok(_) => {}
             Err(e) if format!("{e:?}").contains("ResourceAlreadyExists") => {}
@@ -114,7 +100,7 @@ impl EventBus {
     }
 
     /// Publishes `events`; answers the ids the bus accepted.
-    async fn publish(&self, events: &[DomainEvent]) -> Result<Vec<String>, JobError> {
+    pub async fn publish(&self, events: &[DomainEvent]) -> Result<Vec<String>, AwsError> {
         let entries = events
             .iter()
             .map(|e| {
@@ -150,41 +136,4 @@ impl EventBus {
             .map(|(e, _)| e.id.clone())
             .collect())
     }
-}
-
-/// Publishes what is waiting in the outbox, oldest first.
-pub async fn relay(
-    store: &billing_store_dynamodb::DynamoStore,
-    bus: &EventBus,
-    now: DateTime<Utc>,
-) -> Result<RelayReport, JobError> {
-    let mut report = RelayReport::default();
-    // The outbox index is eventually consistent: an event just taken out may still be listed.
-    let mut done = std::collections::HashSet::new();
-    while report.published + report.failed < MAX_PER_RUN {
-        let waiting: Vec<DomainEvent> = store
-            .unpublished_events(100)
-            .await?
-            .into_iter()
-            .filter(|e| !done.contains(&e.id))
-            .collect();
-        if waiting.is_empty() {
-            break;
-        }
-        let mut progress = false;
-        for batch in waiting.chunks(BATCH) {
-            let accepted = bus.publish(batch).await?;
-            report.failed += batch.len() - accepted.len();
-            for id in &accepted {
-                store.mark_published(id, now).await?;
-                done.insert(id.clone());
-            }
-            progress |= !accepted.is_empty();
-            report.published += accepted.len();
-        }
-        if !progress {
-            break;
-        }
-    }
-    Ok(report)
 }
