@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: formatting, lints, the template, every Rust test (unit, property, end to end
-# against the emulator), schemathesis against the served OpenAPI document, redocly lint of that
-# document and a client generated from it.
+# against the emulator), the README's billing walk-through against the local stack's binary,
+# schemathesis against the served OpenAPI document, redocly lint of that document and a client
+# generated from it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -33,6 +34,9 @@ fi
 step "cargo test --workspace"
 mkdir -p .local
 cargo test --workspace --all-targets 2>&1 | tee .local/cargo-test.log
+
+step "the README's walk-through against the local stack's own binary"
+infra/scripts/walkthrough.sh 2>&1 | tee .local/walkthrough.log
 
 step "schemathesis"
 infra/scripts/schemathesis.sh 2>&1 | tee .local/schemathesis.log
