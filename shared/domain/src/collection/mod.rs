@@ -6,6 +6,9 @@
 
 pub mod dunning;
 pub mod payments;
+pub mod renewal;
+
+pub use renewal::DueOutcome;
 
 use chrono::{DateTime, Utc};
 
@@ -21,7 +24,7 @@ use crate::kernel::page::PageRequest;
 use crate::kernel::period::Period;
 use crate::kernel::ports::StoreError;
 use crate::kernel::service::Billing;
-use crate::subscriptions::{DueWork, NewSubscription, Subscription, SubscriptionStatus};
+use crate::subscriptions::{NewSubscription, Subscription, SubscriptionStatus};
 
 /// A period's invoice before it is stored: the plan's price for `period`, then the
 /// subscription's pending lines (credits of an immediate downgrade), then its discount.
@@ -90,16 +93,6 @@ impl Checkpoints for NoCheckpoints {
     fn reach(&self, _: Checkpoint) -> Result<(), BillingError> {
         Ok(())
     }
-}
-
-/// How many state changes one call of [`Billing::process_due`] makes at most (a subscription
-/// that fell far behind catches up over several calls).
-const MAX_STEPS: usize = 8;
-
-/// What one call of [`Billing::process_due`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DueOutcome {
-    pub steps: Vec<&'static str>,
 }
 
 fn payment_error(e: PaymentError) -> BillingError {
@@ -808,149 +801,6 @@ impl Billing {
         Err(BillingError::StaleVersion("subscription"))
     }
 
-    // ---- the scheduler's work --------------------------------------------------------------
-
-    /// Does whatever is due for one subscription at the clock's time: renew (invoice, charge,
-    /// next period), retry a failed payment, end at the period end, resume after a pause, expire
-    /// an incomplete subscription. Safe to call any number of times, concurrently too.
-    pub async fn process_due(&self, id: &SubscriptionId) -> Result<DueOutcome, BillingError> {
-        let mut outcome = DueOutcome::default();
-        let mut conflicts = 0;
-        // The subscription as stored: loaded once, then kept (with its new version) after each
-        // step; loaded again only when another writer changed it.
-        let mut stored = self.subscriptions.get_subscription(id).await?;
-        while outcome.steps.len() < MAX_STEPS {
-            let Some(mut sub) = stored.take() else {
-                return Ok(outcome);
-            };
-            let now = self.now();
-            let Some(work) = sub.due_work(now) else {
-                return Ok(outcome);
-            };
-            let step = match &work {
-                DueWork::Renew => "renew",
-                DueWork::End(_) => "end",
-                DueWork::RetryPayment(_) => "retry_payment",
-                DueWork::Resume => "resume",
-                DueWork::ExpireIncomplete => "expire_incomplete",
-                DueWork::StartSuccessor(_) => "start_successor",
-                DueWork::RemindTrialEnd => "remind_trial_end",
-                DueWork::RemindRenewal => "remind_renewal",
-            };
-            self.do_work(&mut sub, work, now).await?;
-            match self.subscriptions.update_subscription(&mut sub).await {
-                Ok(()) => {
-                    self.checkpoints.reach(Checkpoint::AfterPeriodUpdate)?;
-                    outcome.steps.push(step);
-                    stored = Some(sub);
-                }
-                Err(StoreError::VersionConflict) if conflicts < CONFLICT_RETRIES => {
-                    conflicts += 1;
-                    stored = self.subscriptions.get_subscription(id).await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(outcome)
-    }
-
-    async fn do_work(
-        &self,
-        sub: &mut Subscription,
-        work: DueWork,
-        now: DateTime<Utc>,
-    ) -> Result<(), BillingError> {
-        match work {
-            DueWork::Resume => sub.resume(now),
-            DueWork::RemindTrialEnd => {
-                sub.remind_trial_end(now);
-                Ok(())
-            }
-            DueWork::RemindRenewal => {
-                // The reminder goes without an amount rather than not at all.
-                let upcoming = if sub.will_renew() {
-                    self.next_period_preview(sub.clone())
-                        .await?
-                        .amount_due()
-                        .ok()
-                } else {
-                    None
-                };
-                sub.remind_renewal(upcoming, now);
-                Ok(())
-            }
-            DueWork::End(status) => {
-                let at = sub.current_period_end;
-                sub.end(status, at, now);
-                sub.successor_plan_id = self.plan(&sub.plan_id).await?.fallback_plan_id;
-                Ok(())
-            }
-            DueWork::StartSuccessor(plan_id) => {
-                self.start_successor(sub, &plan_id).await?;
-                // Nothing a reader sees changes (`updated_at` stays).
-                sub.successor_plan_id = None;
-                Ok(())
-            }
-            DueWork::ExpireIncomplete => {
-                if let Some(id) = &sub.latest_invoice_id {
-                    if let Some(mut invoice) = self.invoices.get_invoice(id).await? {
-                        if invoice.status == InvoiceStatus::Open {
-                            invoice.void(now)?;
-                            self.store_invoice(&mut invoice).await?;
-                        }
-                    }
-                }
-                sub.end(SubscriptionStatus::Expired, now, now);
-                Ok(())
-            }
-            DueWork::RetryPayment(invoice_id) => {
-                let customer = self.customer_of(sub).await?;
-                self.collect_open_invoice(sub, &customer, &invoice_id, true)
-                    .await
-                    .map(|_| ())
-            }
-            DueWork::Renew => self.renew(sub, now).await,
-        }
-    }
-
-    /// Subscribes the customer of an ended subscription to its plan's fallback (a free plan),
-    /// from the moment it ended. Nothing happens if the customer subscribed to something else
-    /// meanwhile, or the fallback is not free (it would need a payment).
-    async fn start_successor(
-        &self,
-        ended: &Subscription,
-        plan_id: &PlanId,
-    ) -> Result<(), BillingError> {
-        let Some(plan) = self.plans.get_plan(plan_id).await? else {
-            return Ok(());
-        };
-        if !plan.price.amount().is_zero() || !plan.is_active() {
-            return Ok(());
-        }
-        let at = ended.ended_at.unwrap_or(ended.updated_at);
-        let mut successor = Subscription::start(
-            NewSubscription {
-                customer_id: ended.customer_id.clone(),
-                plan_id: plan.id.clone(),
-                payment_method_id: None,
-                auto_renew: true,
-                metadata: [("previous_subscription_id".to_owned(), ended.id.to_string())].into(),
-                trial_days: Some(0),
-                discount: Default::default(),
-            },
-            &plan,
-            at,
-        )?;
-        successor.id = ended.successor_id()?;
-        successor.record_created(at);
-        match self.subscriptions.insert_subscription(&successor).await {
-            Ok(()) | Err(StoreError::AlreadyExists) | Err(StoreError::SubscriptionSlotTaken) => {
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     pub(crate) async fn plan(&self, id: &PlanId) -> Result<Plan, BillingError> {
         self.plans
             .get_plan(id)
@@ -963,49 +813,5 @@ impl Billing {
             .get_customer(&sub.customer_id)
             .await?
             .ok_or(BillingError::NotFound("customer"))
-    }
-
-    /// The period has ended: invoice the next one (once), charge it off-session (once per
-    /// attempt), and move the subscription into it.
-    async fn renew(&self, sub: &mut Subscription, now: DateTime<Utc>) -> Result<(), BillingError> {
-        let customer = self.customer_of(sub).await?;
-        let has_payment_method =
-            sub.payment_method_id.is_some() || customer.default_payment_method_id.is_some();
-        if sub.status == SubscriptionStatus::Trialing && !has_payment_method {
-            return match self.trial_end_without_payment_method {
-                TrialEndWithoutPaymentMethod::Pause => sub.pause(now, None),
-                TrialEndWithoutPaymentMethod::Cancel => {
-                    let at = sub.current_period_end;
-                    sub.end(SubscriptionStatus::Canceled, at, now);
-                    Ok(())
-                }
-            };
-        }
-        if let Some(next) = sub.scheduled_plan_id.clone() {
-            let plan = self.plan(&next).await?;
-            sub.take_scheduled_plan(&plan, now);
-        }
-        let plan = self.plan(&sub.plan_id).await?;
-        let (period, _) = sub.next_period()?;
-        self.checkpoints.reach(Checkpoint::BeforeInvoiceWrite)?;
-        let mut invoice = self
-            .period_invoice(sub, &plan, period, BillingReason::SubscriptionCycle)
-            .await?;
-        self.checkpoints.reach(Checkpoint::AfterInvoiceWrite)?;
-        // Charged once by the renewal; after that, only dunning retries charge it.
-        if invoice.attempt_count == 0 {
-            self.collect(&mut invoice, sub, &customer, true, Some(now))
-                .await?;
-        }
-        // The pending lines (proration credits) are on this invoice now.
-        let included = invoice
-            .lines
-            .iter()
-            .filter(|l| l.kind == LineKind::Proration)
-            .count();
-        sub.pending_lines
-            .drain(..included.min(sub.pending_lines.len()));
-        sub.enter_next_period(invoice.id.clone(), now)?;
-        self.settle(sub, &mut invoice).await
     }
 }
