@@ -99,8 +99,8 @@ fn payment_error(e: PaymentError) -> BillingError {
     BillingError::Payment(e)
 }
 
-/// Retries `op` when another writer changed the item first (it reloads and decides again).
-pub(crate) const CONFLICT_RETRIES: usize = 4;
+pub(crate) use crate::kernel::retry::CONFLICT_RETRIES;
+use crate::kernel::retry::{retry_on_conflict, written, Written};
 
 /// The trial a new subscription gets ([`Billing::claim_trial`]).
 #[derive(Debug)]
@@ -176,7 +176,7 @@ impl Billing {
         mut loaded: Option<Customer>,
         mut change: impl FnMut(&mut Customer) -> bool + Send,
     ) -> Result<(Customer, bool), BillingError> {
-        for _ in 0..CONFLICT_RETRIES {
+        retry_on_conflict!("customer", {
             let mut customer = match loaded.take() {
                 Some(c) => c,
                 None => self
@@ -186,15 +186,11 @@ impl Billing {
                     .ok_or(BillingError::NotFound("customer"))?,
             };
             if !change(&mut customer) {
-                return Ok((customer, false));
+                return Ok(Written::Done((customer, false)));
             }
-            match self.customers.update_customer(&mut customer).await {
-                Ok(()) => return Ok((customer, true)),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("customer"))
+            let write = self.customers.update_customer(&mut customer).await;
+            written(write, (customer, true))
+        })
     }
 
     /// [`Billing::update_customer_with`] for invoices; `change` may fail (an illegal move).
@@ -203,22 +199,18 @@ impl Billing {
         id: &InvoiceId,
         mut change: impl FnMut(&mut Invoice) -> Result<bool, BillingError> + Send,
     ) -> Result<(Invoice, bool), BillingError> {
-        for _ in 0..CONFLICT_RETRIES {
+        retry_on_conflict!("invoice", {
             let mut invoice = self
                 .invoices
                 .get_invoice(id)
                 .await?
                 .ok_or(BillingError::NotFound("invoice"))?;
             if !change(&mut invoice)? {
-                return Ok((invoice, false));
+                return Ok(Written::Done((invoice, false)));
             }
-            match self.invoices.update_invoice(&mut invoice).await {
-                Ok(()) => return Ok((invoice, true)),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("invoice"))
+            let write = self.invoices.update_invoice(&mut invoice).await;
+            written(write, (invoice, true))
+        })
     }
 
     /// The customer with its processor customer, created and stored first if it has none. The
@@ -312,9 +304,9 @@ impl Billing {
         customer: &Customer,
         payment_method_id: &str,
     ) -> Result<(), BillingError> {
-        for _ in 0..CONFLICT_RETRIES {
+        retry_on_conflict!("subscription", {
             let Some(mut sub) = self.subscriptions.get_subscription(id).await? else {
-                return Ok(());
+                return Ok(Written::Done(()));
             };
             sub.payment_method_id = Some(payment_method_id.to_owned());
             sub.updated_at = self.now();
@@ -328,13 +320,9 @@ impl Billing {
                         .await?;
                 }
             }
-            match self.subscriptions.update_subscription(&mut sub).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("subscription"))
+            let write = self.subscriptions.update_subscription(&mut sub).await;
+            written(write, ())
+        })
     }
 
     // ---- subscribing -----------------------------------------------------------------------
@@ -580,7 +568,7 @@ impl Billing {
     /// invoice. When the balance changed meanwhile, it is read again.
     /// [`StoreError::AlreadyExists`] comes back as it is (a second invoice for the period).
     pub(crate) async fn open_invoice(&self, draft: Invoice) -> Result<Invoice, BillingError> {
-        for _ in 0..CONFLICT_RETRIES {
+        retry_on_conflict!("credit balance", {
             let mut invoice = draft.clone();
             let now = self.now();
             let balance = self
@@ -589,17 +577,11 @@ impl Billing {
                 .await?;
             invoice.apply_credit(balance, now)?;
             invoice.finalize(now)?;
-            match self.invoices.insert_invoice(&invoice).await {
-                Ok(()) => {
-                    invoice.events.clear();
-                    invoice.credit_changes.clear();
-                    return Ok(invoice);
-                }
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(BillingError::Store(e)),
-            }
-        }
-        Err(BillingError::StaleVersion("credit balance"))
+            let write = self.invoices.insert_invoice(&invoice).await;
+            invoice.events.clear();
+            invoice.credit_changes.clear();
+            written(write, invoice)
+        })
     }
 
     /// Charges what `invoice` still owes and records the outcome on it (stored). A transient
@@ -774,7 +756,7 @@ impl Billing {
                 invoice.status.as_str()
             )));
         }
-        for _ in 0..CONFLICT_RETRIES {
+        retry_on_conflict!("subscription", {
             let mut sub = self
                 .subscriptions
                 .get_subscription(&invoice.subscription_id)
@@ -790,15 +772,11 @@ impl Billing {
                 .await?;
             if sub.latest_invoice_id.as_ref() != Some(id) {
                 // An older invoice: the subscription's state belongs to a newer one.
-                return Ok(paid);
+                return Ok(Written::Done(paid));
             }
-            match self.subscriptions.update_subscription(&mut sub).await {
-                Ok(()) => return Ok(paid),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("subscription"))
+            let write = self.subscriptions.update_subscription(&mut sub).await;
+            written(write, paid)
+        })
     }
 
     pub(crate) async fn plan(&self, id: &PlanId) -> Result<Plan, BillingError> {

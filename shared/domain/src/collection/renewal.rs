@@ -11,7 +11,7 @@ use crate::kernel::error::BillingError;
 use crate::kernel::ids::{PlanId, SubscriptionId};
 use crate::kernel::ports::StoreError;
 use crate::kernel::service::Billing;
-use crate::subscriptions::{DueWork, NewSubscription, Subscription, SubscriptionStatus};
+use crate::subscriptions::{DueStep, NewSubscription, Subscription, SubscriptionStatus};
 
 /// How many state changes one call of [`Billing::process_due`] makes at most (a subscription
 /// that fell far behind catches up over several calls).
@@ -38,20 +38,20 @@ impl Billing {
                 return Ok(outcome);
             };
             let now = self.now();
-            let Some(work) = sub.due_work(now) else {
+            let Some(work) = sub.due_step(now) else {
                 return Ok(outcome);
             };
             let step = match &work {
-                DueWork::Renew => "renew",
-                DueWork::End(_) => "end",
-                DueWork::RetryPayment(_) => "retry_payment",
-                DueWork::Resume => "resume",
-                DueWork::ExpireIncomplete => "expire_incomplete",
-                DueWork::StartSuccessor(_) => "start_successor",
-                DueWork::RemindTrialEnd => "remind_trial_end",
-                DueWork::RemindRenewal => "remind_renewal",
+                DueStep::Renew => "renew",
+                DueStep::End(_) => "end",
+                DueStep::RetryPayment(_) => "retry_payment",
+                DueStep::Resume => "resume",
+                DueStep::ExpireIncomplete => "expire_incomplete",
+                DueStep::StartSuccessor(_) => "start_successor",
+                DueStep::RemindTrialEnd => "remind_trial_end",
+                DueStep::RemindRenewal => "remind_renewal",
             };
-            self.do_work(&mut sub, work, now).await?;
+            self.take_step(&mut sub, work, now).await?;
             match self.subscriptions.update_subscription(&mut sub).await {
                 Ok(()) => {
                     self.checkpoints.reach(Checkpoint::AfterPeriodUpdate)?;
@@ -68,19 +68,19 @@ impl Billing {
         Ok(outcome)
     }
 
-    async fn do_work(
+    async fn take_step(
         &self,
         sub: &mut Subscription,
-        work: DueWork,
+        work: DueStep,
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
         match work {
-            DueWork::Resume => sub.resume(now),
-            DueWork::RemindTrialEnd => {
+            DueStep::Resume => sub.resume(now),
+            DueStep::RemindTrialEnd => {
                 sub.remind_trial_end(now);
                 Ok(())
             }
-            DueWork::RemindRenewal => {
+            DueStep::RemindRenewal => {
                 // The reminder goes without an amount rather than not at all.
                 let upcoming = if sub.will_renew() {
                     self.next_period_preview(sub.clone())
@@ -93,19 +93,19 @@ impl Billing {
                 sub.remind_renewal(upcoming, now);
                 Ok(())
             }
-            DueWork::End(status) => {
+            DueStep::End(status) => {
                 let at = sub.current_period_end;
                 sub.end(status, at, now);
                 sub.successor_plan_id = self.plan(&sub.plan_id).await?.fallback_plan_id;
                 Ok(())
             }
-            DueWork::StartSuccessor(plan_id) => {
+            DueStep::StartSuccessor(plan_id) => {
                 self.start_successor(sub, &plan_id).await?;
                 // Nothing a reader sees changes (`updated_at` stays).
                 sub.successor_plan_id = None;
                 Ok(())
             }
-            DueWork::ExpireIncomplete => {
+            DueStep::ExpireIncomplete => {
                 if let Some(id) = &sub.latest_invoice_id {
                     if let Some(mut invoice) = self.invoices.get_invoice(id).await? {
                         if invoice.status == InvoiceStatus::Open {
@@ -117,13 +117,13 @@ impl Billing {
                 sub.end(SubscriptionStatus::Expired, now, now);
                 Ok(())
             }
-            DueWork::RetryPayment(invoice_id) => {
+            DueStep::RetryPayment(invoice_id) => {
                 let customer = self.customer_of(sub).await?;
                 self.collect_open_invoice(sub, &customer, &invoice_id, true)
                     .await
                     .map(|_| ())
             }
-            DueWork::Renew => self.renew(sub, now).await,
+            DueStep::Renew => self.renew(sub, now).await,
         }
     }
 

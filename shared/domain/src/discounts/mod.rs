@@ -13,6 +13,7 @@ use crate::kernel::access::Actor;
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::{CouponId, CustomerId, PromotionCodeId, SubscriptionId};
 use crate::kernel::ports::StoreError;
+use crate::kernel::retry::{retry_on_conflict, written, Written};
 use crate::kernel::service::Billing;
 use crate::subscriptions::Subscription;
 
@@ -79,20 +80,16 @@ impl Billing {
 
     /// No new redemptions; the discounts already given continue.
     pub async fn archive_coupon(&self, id: &CouponId) -> Result<Coupon, BillingError> {
-        for _ in 0..4 {
+        // Redeemed meanwhile: read the new count and archive again.
+        retry_on_conflict!("coupon", {
             let mut coupon = self.get_coupon(id).await?;
             if !coupon.active {
-                return Ok(coupon);
+                return Ok(Written::Done(coupon));
             }
             coupon.archive(self.now());
-            match self.coupons.update_coupon(&mut coupon).await {
-                Ok(()) => return Ok(coupon),
-                // Redeemed meanwhile: read the new count and archive again.
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("coupon"))
+            let write = self.coupons.update_coupon(&mut coupon).await;
+            written(write, coupon)
+        })
     }
 
     // ---- promotion codes (operators) -------------------------------------------------------
@@ -138,20 +135,16 @@ impl Billing {
         id: &PromotionCodeId,
         active: bool,
     ) -> Result<PromotionCode, BillingError> {
-        for _ in 0..4 {
+        retry_on_conflict!("promotion code", {
             let mut code = self.get_promotion_code(id).await?;
             if code.active == active {
-                return Ok(code);
+                return Ok(Written::Done(code));
             }
             code.active = active;
             code.updated_at = self.now();
-            match self.coupons.update_promotion_code(&mut code).await {
-                Ok(()) => return Ok(code),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("promotion code"))
+            let write = self.coupons.update_promotion_code(&mut code).await;
+            written(write, code)
+        })
     }
 
     // ---- redeeming -------------------------------------------------------------------------

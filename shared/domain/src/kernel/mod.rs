@@ -10,6 +10,7 @@ pub mod money;
 pub mod page;
 pub mod period;
 pub mod ports;
+pub(crate) mod retry;
 pub mod service;
 pub mod validation;
 

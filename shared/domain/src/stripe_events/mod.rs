@@ -7,12 +7,11 @@
 //! report that is delivered twice, late or out of order changes nothing twice and undoes nothing.
 
 use crate::collection::payments::PaymentError;
-use crate::collection::CONFLICT_RETRIES;
 use crate::invoicing::{DisputeRecord, DisputeStatus, Invoice, InvoiceStatus};
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::{CustomerId, InvoiceId, SubscriptionId};
 use crate::kernel::money::Money;
-use crate::kernel::ports::StoreError;
+use crate::kernel::retry::{retry_on_conflict, written, Written};
 use crate::kernel::service::Billing;
 use crate::subscriptions::{Subscription, SubscriptionStatus};
 
@@ -34,20 +33,16 @@ impl Billing {
         id: &SubscriptionId,
         mut change: impl FnMut(&mut Subscription) -> bool + Send,
     ) -> Result<Option<bool>, BillingError> {
-        for _ in 0..CONFLICT_RETRIES {
+        retry_on_conflict!("subscription", {
             let Some(mut sub) = self.subscriptions.get_subscription(id).await? else {
-                return Ok(None);
+                return Ok(Written::Done(None));
             };
             if !change(&mut sub) {
-                return Ok(Some(false));
+                return Ok(Written::Done(Some(false)));
             }
-            match self.subscriptions.update_subscription(&mut sub).await {
-                Ok(()) => return Ok(Some(true)),
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BillingError::StaleVersion("subscription"))
+            let write = self.subscriptions.update_subscription(&mut sub).await;
+            written(write, Some(true))
+        })
     }
 
     /// The invoice a processor payment belongs to, from the payment's metadata as the

@@ -524,45 +524,45 @@ impl Subscription {
     }
 
     /// What the scheduler must do for this subscription at `now`, if anything.
-    pub fn due_work(&self, now: DateTime<Utc>) -> Option<DueWork> {
+    pub fn due_step(&self, now: DateTime<Utc>) -> Option<DueStep> {
         match self.status {
             SubscriptionStatus::Canceled | SubscriptionStatus::Expired => self
                 .successor_plan_id
                 .clone()
                 .filter(|_| self.next_due_at().is_some_and(|at| at <= now))
-                .map(DueWork::StartSuccessor),
+                .map(DueStep::StartSuccessor),
             SubscriptionStatus::Paused => self
                 .pause
                 .as_ref()
                 .and_then(|p| p.resumes_at)
                 .filter(|at| *at <= now)
-                .map(|_| DueWork::Resume),
+                .map(|_| DueStep::Resume),
             SubscriptionStatus::Incomplete => self
                 .next_due_at()
                 .filter(|at| *at <= now)
-                .map(|_| DueWork::ExpireIncomplete),
+                .map(|_| DueStep::ExpireIncomplete),
             SubscriptionStatus::PastDue
                 if self.next_payment_attempt.is_some_and(|at| at <= now) =>
             {
-                self.latest_invoice_id.clone().map(DueWork::RetryPayment)
+                self.latest_invoice_id.clone().map(DueStep::RetryPayment)
             }
             SubscriptionStatus::Trialing
             | SubscriptionStatus::Active
             | SubscriptionStatus::PastDue => {
                 if self.current_period_end > now {
                     if self.trial_reminder_at().is_some_and(|at| at <= now) {
-                        Some(DueWork::RemindTrialEnd)
+                        Some(DueStep::RemindTrialEnd)
                     } else {
                         self.renewal_reminder_at()
                             .filter(|at| *at <= now)
-                            .map(|_| DueWork::RemindRenewal)
+                            .map(|_| DueStep::RemindRenewal)
                     }
                 } else if self.cancel_at_period_end {
-                    Some(DueWork::End(SubscriptionStatus::Canceled))
+                    Some(DueStep::End(SubscriptionStatus::Canceled))
                 } else if !self.auto_renew {
-                    Some(DueWork::End(SubscriptionStatus::Expired))
+                    Some(DueStep::End(SubscriptionStatus::Expired))
                 } else {
-                    Some(DueWork::Renew)
+                    Some(DueStep::Renew)
                 }
             }
         }
@@ -921,9 +921,10 @@ pub const EXPIRY_WARNING_DAYS: u32 = 3;
 /// Stripe gives an incomplete subscription 23 hours to complete its first payment.
 pub const INCOMPLETE_EXPIRES_AFTER_HOURS: i64 = 23;
 
-/// Work the scheduler finds due for a subscription.
+/// The next step the scheduler finds due for a subscription (`process_due` takes one per turn
+/// of its loop).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DueWork {
+pub enum DueStep {
     /// The period has ended: invoice and charge the next one.
     Renew,
     /// The period has ended and the subscription ends with it (canceled at period end, or
@@ -1245,8 +1246,8 @@ mod tests {
         let end = sub.current_period_end;
         let reminder = end - days(7);
         assert_eq!(sub.next_due_at(), Some(reminder));
-        assert_eq!(sub.due_work(reminder - days(1)), None);
-        assert_eq!(sub.due_work(reminder), Some(DueWork::RemindRenewal));
+        assert_eq!(sub.due_step(reminder - days(1)), None);
+        assert_eq!(sub.due_step(reminder), Some(DueStep::RemindRenewal));
         let upcoming = Money::new(
             rust_decimal_macros::dec!(799.90),
             crate::kernel::money::Currency::Usd,
@@ -1255,7 +1256,7 @@ mod tests {
         sub.remind_renewal(Some(upcoming), reminder);
         assert_eq!(sub.events.kinds(), [EventKind::InvoiceUpcoming]);
         assert_eq!(sub.next_due_at(), Some(end));
-        assert_eq!(sub.due_work(reminder + days(1)), None);
+        assert_eq!(sub.due_step(reminder + days(1)), None);
         // A second reminder for the same period records nothing.
         sub.remind_renewal(Some(upcoming), reminder + days(1));
         assert_eq!(sub.events.kinds().len(), 1);
