@@ -166,3 +166,11 @@ impl From<&WebhookDelivery> for WebhookDeliveryResponse {
         }
     }
 }
+
+/// The answer to a Stripe webhook delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+    /// The event was received before; nothing was done again.
+    pub duplicate: bool,
+}
