@@ -7,8 +7,9 @@ pub mod token;
 
 use billing_aws::SqsQueue;
 use billing_domain::catalogue::standard_plans;
+use billing_domain::catalogue::PlanRepo;
 use billing_domain::kernel::clock::Clock;
-use billing_domain::kernel::ports::{PlanRepo, StoreError};
+use billing_domain::kernel::ports::StoreError;
 use billing_jobs::JobError;
 use billing_store_dynamodb::{create_table, DynamoStore};
 

@@ -4,7 +4,7 @@
 
 use billing_aws::eventbridge::read_delivered;
 use billing_aws::ses::{read_mail_report, MailReport};
-use billing_domain::kernel::ports::NotificationRepo;
+use billing_domain::notifications::NotificationRepo;
 use billing_notifications::NotifyError;
 
 use crate::{JobError, Jobs};

@@ -11,17 +11,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use billing_domain::catalogue::Plan;
+use billing_domain::catalogue::PlanRepo;
+use billing_domain::customers::CustomerRepo;
 use billing_domain::customers::{Customer, Email};
 use billing_domain::events::{DomainEvent, EventKind};
 use billing_domain::invoicing::Invoice;
+use billing_domain::invoicing::InvoiceRepo;
 use billing_domain::kernel::clock::Clock;
 use billing_domain::kernel::ids::CustomerId;
-use billing_domain::kernel::ports::{
-    CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError, SubscriptionRepo,
-};
+use billing_domain::kernel::ports::StoreError;
+use billing_domain::notifications::NotificationRepo;
 use billing_domain::notifications::{
     EmailSuppression, NotificationKind, NotificationPreferences, SendClaim,
 };
+use billing_domain::subscriptions::SubscriptionRepo;
 use billing_domain::subscriptions::{Subscription, SubscriptionStatus};
 use chrono::Duration;
 

@@ -22,9 +22,10 @@ use billing_domain::discounts::coupon::{
     Coupon, CouponDuration, CouponTerms, CouponValue, Discount, PromotionCode, Redemption,
     RedemptionLimit,
 };
+use billing_domain::discounts::CouponRepo;
 use billing_domain::kernel::ids::{CouponId, PlanId, PromotionCodeId};
 use billing_domain::kernel::money::{Currency, Money};
-use billing_domain::kernel::ports::{CouponRepo, StoreError};
+use billing_domain::kernel::ports::StoreError;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 

@@ -9,10 +9,11 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use billing_domain::customers::credit::{CreditTransaction, CreditTransactionKind};
+use billing_domain::customers::CreditRepo;
 use billing_domain::kernel::ids::{CustomerId, InvoiceId};
 use billing_domain::kernel::money::{Currency, Money};
 use billing_domain::kernel::page::{Page, PageRequest};
-use billing_domain::kernel::ports::{CreditRepo, StoreError};
+use billing_domain::kernel::ports::StoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::items::{corrupt, customer_pk, parse_ts, ts};

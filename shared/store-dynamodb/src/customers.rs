@@ -3,9 +3,10 @@
 use crate::{encode_entity, items, DynamoStore};
 use async_trait::async_trait;
 use billing_domain::customers::Customer;
+use billing_domain::customers::CustomerRepo;
 use billing_domain::kernel::ids::CustomerId;
 use billing_domain::kernel::page::{Page, PageRequest};
-use billing_domain::kernel::ports::{CustomerRepo, StoreError};
+use billing_domain::kernel::ports::StoreError;
 
 #[async_trait]
 impl CustomerRepo for DynamoStore {

@@ -9,7 +9,8 @@ use billing_domain::kernel::ids::{InvoiceId, SubscriptionId};
 use billing_domain::kernel::page::{Page, PageRequest};
 
 use crate::{canceled, encode, encode_entity, failed, items, key, s, unavailable, DynamoStore};
-use billing_domain::kernel::ports::{InvoiceRepo, StoreError};
+use billing_domain::invoicing::InvoiceRepo;
+use billing_domain::kernel::ports::StoreError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use billing_domain::customers::Email;
 use billing_domain::kernel::ids::CustomerId;
-use billing_domain::kernel::ports::{NotificationRepo, StoreError};
+use billing_domain::kernel::ports::StoreError;
+use billing_domain::notifications::NotificationRepo;
 use billing_domain::notifications::{
     EmailSuppression, NotificationAddress, NotificationKind, NotificationPreferences, SendClaim,
     SuppressionReason,

@@ -3,8 +3,9 @@
 use crate::{encode_entity, items, DynamoStore};
 use async_trait::async_trait;
 use billing_domain::catalogue::Plan;
+use billing_domain::catalogue::PlanRepo;
 use billing_domain::kernel::ids::PlanId;
-use billing_domain::kernel::ports::{PlanRepo, StoreError};
+use billing_domain::kernel::ports::StoreError;
 
 #[async_trait]
 impl PlanRepo for DynamoStore {

@@ -10,8 +10,9 @@ use billing_domain::kernel::ids::{CustomerId, SubscriptionId};
 use billing_domain::kernel::page::{Page, PageRequest};
 
 use crate::{canceled, encode_entity, failed, items, key, refusal, s, unavailable, DynamoStore};
-use billing_domain::kernel::ports::{StoreError, SubscriptionRepo};
+use billing_domain::kernel::ports::StoreError;
 use billing_domain::subscriptions::Subscription;
+use billing_domain::subscriptions::SubscriptionRepo;
 
 #[async_trait]
 impl SubscriptionRepo for DynamoStore {

@@ -1,12 +1,13 @@
 //! Invoices in the store: one per subscription period whatever the retries, conditional updates,
 //! newest-first lists.
 
+use billing_domain::invoicing::InvoiceRepo;
 use billing_domain::invoicing::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
 use billing_domain::kernel::ids::{CustomerId, SubscriptionId};
 use billing_domain::kernel::money::{Currency, Money};
 use billing_domain::kernel::page::PageRequest;
 use billing_domain::kernel::period::{Interval, Period};
-use billing_domain::kernel::ports::{InvoiceRepo, StoreError};
+use billing_domain::kernel::ports::StoreError;
 use chrono::{DateTime, TimeZone, Utc};
 use futures::future::join_all;
 

@@ -3,6 +3,9 @@
 //! The standard tiers and their limits are the ones users expect: Basic $29.99,
 //! Premium $79.99, Enterprise $199.99 a month, plus a free tier to fall back to.
 
+mod repo;
+pub use repo::PlanRepo;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;

@@ -1,6 +1,8 @@
 //! Customers: the companies that subscribe, with their billing details.
 
 pub mod credit;
+mod repo;
+pub use repo::{CreditRepo, CustomerRepo};
 
 use std::collections::BTreeMap;
 use std::fmt;

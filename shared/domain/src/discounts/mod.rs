@@ -1,6 +1,8 @@
 //! Operators manage coupons and promotion codes; customers redeem them on subscriptions.
 
 pub mod coupon;
+mod repo;
+pub use repo::CouponRepo;
 
 use chrono::{DateTime, Utc};
 

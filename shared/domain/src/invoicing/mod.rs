@@ -6,6 +6,8 @@
 //! line), `amount_due = max(total - amount_paid, 0)`.
 
 pub mod refunds;
+mod repo;
+pub use repo::InvoiceRepo;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,21 +5,24 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::catalogue::PlanRepo;
 use crate::catalogue::{NewPlan, Plan, PlanPatch};
 use crate::collection::dunning::DunningPolicy;
 use crate::collection::payments::PaymentGateway;
 use crate::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
+use crate::customers::{CreditRepo, CustomerRepo};
 use crate::customers::{Customer, CustomerPatch, NewCustomer};
+use crate::discounts::CouponRepo;
 use crate::invoicing::Invoice;
+use crate::invoicing::InvoiceRepo;
 use crate::kernel::access::Actor;
 use crate::kernel::clock::{Clock, FixedClock};
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::kernel::page::{Page, PageRequest};
-use crate::kernel::ports::{
-    CouponRepo, CreditRepo, CustomerRepo, InvoiceRepo, NotificationRepo, PlanRepo, StoreError,
-    SubscriptionRepo,
-};
+use crate::kernel::ports::StoreError;
+use crate::notifications::NotificationRepo;
+use crate::subscriptions::SubscriptionRepo;
 use crate::subscriptions::{CancelRequest, Subscription, SubscriptionPatch};
 
 /// The ports the service works through.

@@ -10,6 +10,9 @@
 //! email goes to it, of any kind, until an operator lifts the suppression
 //! (mailing it again would hurt the sender's reputation, and SES pauses senders that bounce).
 
+mod repo;
+pub use repo::NotificationRepo;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -580,7 +583,7 @@ impl crate::kernel::service::Billing {
     }
 }
 
-/// Where the sending of one email stands ([`crate::kernel::ports::NotificationRepo::claim_send`]).
+/// Where the sending of one email stands ([`crate::notifications::NotificationRepo::claim_send`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendClaim {
     /// This caller sends it now.

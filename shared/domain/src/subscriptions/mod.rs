@@ -15,6 +15,8 @@
 pub mod object;
 pub mod plan_change;
 pub mod proration;
+mod repo;
+pub use repo::SubscriptionRepo;
 
 use std::fmt;
 
