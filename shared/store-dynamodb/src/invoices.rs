@@ -1,18 +1,30 @@
 //! Invoices (`IN#<id>` / `INVOICE`), unique per period or plan-change version by a guard item,
 //! stored with their events and credit changes.
 
+use std::str::FromStr;
+
+use billing_domain::invoicing::{
+    BillingReason, DisputeRecord, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, LineKind,
+    PaymentRecord, PaymentStatus, RefundDestination, RefundReason, RefundRecord, RefundStatus,
+};
+use billing_domain::kernel::ids::{CustomerId, InvoiceId, SubscriptionId};
+use billing_domain::kernel::money::{Currency, Money};
+use billing_domain::kernel::period::Period;
+use billing_domain::kernel::ports::StoreError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::items::{
+    corrupt, invoice_pk, money, parse_opt_ts, parse_ts, subscription_invoices_gsi1pk, ts,
+};
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use billing_domain::events::DomainEvent;
-use billing_domain::invoicing::Invoice;
-use billing_domain::kernel::ids::{InvoiceId, SubscriptionId};
 use billing_domain::kernel::page::{Page, PageRequest};
 
 use crate::{canceled, encode, encode_entity, failed, items, key, s, unavailable, DynamoStore};
 use billing_domain::invoicing::InvoiceRepo;
-use billing_domain::kernel::ports::StoreError;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 fn invoice_events(invoice: &Invoice, sequence: u64) -> Vec<DomainEvent> {
     invoice.events.stamped(
@@ -46,16 +58,16 @@ struct PeriodInvoiceGuard {
 #[async_trait]
 impl InvoiceRepo for DynamoStore {
     async fn get_invoice(&self, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
-        self.load::<items::InvoiceItem, _>(items::invoice_pk(id), "INVOICE")
+        self.load::<InvoiceItem, _>(items::invoice_pk(id), "INVOICE")
             .await
     }
 
     async fn insert_invoice(&self, invoice: &Invoice) -> Result<(), StoreError> {
         let put_invoice = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(encode_entity::<_, Invoice>(
-                &items::InvoiceItem::from(invoice),
-            )?))
+            .set_item(Some(encode_entity::<_, Invoice>(&InvoiceItem::from(
+                invoice,
+            ))?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(unavailable)?;
@@ -114,7 +126,7 @@ impl InvoiceRepo for DynamoStore {
     }
 
     async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError> {
-        let item = encode_entity::<_, Invoice>(&items::InvoiceItem::from(&*invoice))?;
+        let item = encode_entity::<_, Invoice>(&InvoiceItem::from(&*invoice))?;
         let mut together = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
         together.extend(self.credit_writes(&invoice.credit_changes)?);
         if invoice.status == billing_domain::invoicing::InvoiceStatus::Void
@@ -165,7 +177,7 @@ impl InvoiceRepo for DynamoStore {
                 page,
                 |id: InvoiceId| async move { self.get_invoice(&id).await },
                 |i: &Invoice| &i.subscription_id == subscription_id,
-                |i: &Invoice| items::InvoiceItem::from(i),
+                |i: &Invoice| InvoiceItem::from(i),
             )
             .await?;
         self.page_after(
@@ -174,5 +186,271 @@ impl InvoiceRepo for DynamoStore {
             cursor,
         )
         .await
+    }
+}
+
+// ---- the item ----
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InvoiceLineItem {
+    kind: LineKind,
+    description: String,
+    amount: String,
+    period_start: String,
+    period_end: String,
+}
+
+impl From<&InvoiceLine> for InvoiceLineItem {
+    fn from(l: &InvoiceLine) -> Self {
+        InvoiceLineItem {
+            kind: l.kind,
+            description: l.description.clone(),
+            amount: l.amount.amount().to_string(),
+            period_start: ts(l.period.start),
+            period_end: ts(l.period.end),
+        }
+    }
+}
+
+impl InvoiceLineItem {
+    pub(crate) fn into_line(self, currency: Currency) -> Result<InvoiceLine, StoreError> {
+        Ok(InvoiceLine {
+            kind: self.kind,
+            description: self.description,
+            amount: money("lines.amount", &self.amount, currency)?,
+            period: Period {
+                start: parse_ts("lines.period_start", &self.period_start)?,
+                end: parse_ts("lines.period_end", &self.period_end)?,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentItem {
+    processor_payment_id: Option<String>,
+    attempt: u32,
+    amount: String,
+    status: PaymentStatus,
+    failure_code: Option<String>,
+    failure_message: Option<String>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefundItem {
+    processor_refund_id: Option<String>,
+    #[serde(default)]
+    destination: RefundDestination,
+    processor_payment_id: String,
+    amount: String,
+    reason: Option<RefundReason>,
+    status: RefundStatus,
+    #[serde(default)]
+    key: Option<String>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DisputeItem {
+    processor_dispute_id: String,
+    processor_payment_id: String,
+    amount: String,
+    reason: String,
+    status: DisputeStatus,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InvoiceItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub entity: String,
+    pub id: String,
+    pub subscription_id: String,
+    pub customer_id: String,
+    pub currency: Currency,
+    pub status: InvoiceStatus,
+    #[serde(default)]
+    pub billing_reason: BillingReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_version: Option<u64>,
+    pub lines: Vec<InvoiceLineItem>,
+    pub amount_paid: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<String>,
+    #[serde(default)]
+    pub payments: Vec<PaymentItem>,
+    #[serde(default)]
+    pub refunds: Vec<RefundItem>,
+    #[serde(default)]
+    pub disputes: Vec<DisputeItem>,
+    /// Signed: credit spent on the invoice, or (negative) credit it issued.
+    #[serde(default)]
+    pub credit_applied: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl From<&Invoice> for InvoiceItem {
+    fn from(i: &Invoice) -> Self {
+        InvoiceItem {
+            pk: invoice_pk(&i.id),
+            sk: "INVOICE".into(),
+            gsi1pk: subscription_invoices_gsi1pk(&i.subscription_id),
+            gsi1sk: format!("{}#{}", ts(i.created_at), i.id),
+            entity: "invoice".into(),
+            id: i.id.to_string(),
+            subscription_id: i.subscription_id.to_string(),
+            customer_id: i.customer_id.to_string(),
+            currency: i.currency,
+            status: i.status,
+            billing_reason: i.billing_reason,
+            subscription_version: i.subscription_version,
+            lines: i.lines.iter().map(InvoiceLineItem::from).collect(),
+            amount_paid: i.amount_paid.amount().to_string(),
+            period_start: ts(i.period.start),
+            period_end: ts(i.period.end),
+            attempt_count: i.attempt_count,
+            next_attempt_at: i.next_attempt_at.map(ts),
+            payments: i
+                .payments
+                .iter()
+                .map(|p| PaymentItem {
+                    processor_payment_id: p.processor_payment_id.clone(),
+                    attempt: p.attempt,
+                    amount: p.amount.amount().to_string(),
+                    status: p.status,
+                    failure_code: p.failure_code.clone(),
+                    failure_message: p.failure_message.clone(),
+                    created_at: ts(p.created_at),
+                })
+                .collect(),
+            refunds: i
+                .refunds
+                .iter()
+                .map(|r| RefundItem {
+                    processor_refund_id: r.processor_refund_id.clone(),
+                    destination: r.destination,
+                    processor_payment_id: r.processor_payment_id.clone(),
+                    amount: r.amount.amount().to_string(),
+                    reason: r.reason,
+                    status: r.status,
+                    key: r.key.clone(),
+                    created_at: ts(r.created_at),
+                })
+                .collect(),
+            disputes: i
+                .disputes
+                .iter()
+                .map(|d| DisputeItem {
+                    processor_dispute_id: d.processor_dispute_id.clone(),
+                    processor_payment_id: d.processor_payment_id.clone(),
+                    amount: d.amount.amount().to_string(),
+                    reason: d.reason.clone(),
+                    status: d.status,
+                    created_at: ts(d.created_at),
+                    updated_at: ts(d.updated_at),
+                })
+                .collect(),
+            credit_applied: (!i.credit_applied.amount().is_zero())
+                .then(|| i.credit_applied.amount().to_string()),
+            created_at: ts(i.created_at),
+            updated_at: ts(i.updated_at),
+            version: i.version,
+        }
+    }
+}
+
+impl TryFrom<InvoiceItem> for Invoice {
+    type Error = StoreError;
+    fn try_from(i: InvoiceItem) -> Result<Self, Self::Error> {
+        let lines = i
+            .lines
+            .into_iter()
+            .map(|l| l.into_line(i.currency))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let payments = i
+            .payments
+            .into_iter()
+            .map(|p| {
+                Ok(PaymentRecord {
+                    processor_payment_id: p.processor_payment_id,
+                    attempt: p.attempt,
+                    amount: money("payments.amount", &p.amount, i.currency)?,
+                    status: p.status,
+                    failure_code: p.failure_code,
+                    failure_message: p.failure_message,
+                    created_at: parse_ts("payments.created_at", &p.created_at)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let refunds = i
+            .refunds
+            .into_iter()
+            .map(|r| {
+                Ok(RefundRecord {
+                    processor_refund_id: r.processor_refund_id,
+                    destination: r.destination,
+                    processor_payment_id: r.processor_payment_id,
+                    amount: money("refunds.amount", &r.amount, i.currency)?,
+                    reason: r.reason,
+                    status: r.status,
+                    key: r.key,
+                    created_at: parse_ts("refunds.created_at", &r.created_at)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let disputes = i
+            .disputes
+            .into_iter()
+            .map(|d| {
+                Ok(DisputeRecord {
+                    processor_dispute_id: d.processor_dispute_id,
+                    processor_payment_id: d.processor_payment_id,
+                    amount: money("disputes.amount", &d.amount, i.currency)?,
+                    reason: d.reason,
+                    status: d.status,
+                    created_at: parse_ts("disputes.created_at", &d.created_at)?,
+                    updated_at: parse_ts("disputes.updated_at", &d.updated_at)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Invoice {
+            id: InvoiceId::from_str(&i.id).map_err(corrupt("id"))?,
+            subscription_id: SubscriptionId::from_str(&i.subscription_id)
+                .map_err(corrupt("subscription_id"))?,
+            customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
+            currency: i.currency,
+            status: i.status,
+            billing_reason: i.billing_reason,
+            subscription_version: i.subscription_version,
+            lines,
+            amount_paid: money("amount_paid", &i.amount_paid, i.currency)?,
+            period: Period {
+                start: parse_ts("period_start", &i.period_start)?,
+                end: parse_ts("period_end", &i.period_end)?,
+            },
+            attempt_count: i.attempt_count,
+            next_attempt_at: parse_opt_ts("next_attempt_at", &i.next_attempt_at)?,
+            payments,
+            refunds,
+            disputes,
+            credit_applied: match &i.credit_applied {
+                Some(amount) => money("credit_applied", amount, i.currency)?,
+                None => Money::zero(i.currency),
+            },
+            credit_changes: Vec::new(),
+            events: Default::default(),
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
     }
 }

@@ -1,21 +1,30 @@
 //! The plan catalogue (`PLAN#<id>` / `PLAN`, listed under `PLANS`).
 
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use billing_domain::catalogue::{Feature, Limit, Plan, PlanStatus, Tier, TierLimits};
+use billing_domain::kernel::ids::PlanId;
+use billing_domain::kernel::money::Currency;
+use billing_domain::kernel::period::Interval;
+use billing_domain::kernel::ports::StoreError;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::items::{corrupt, money, parse_ts, plan_pk, ts, PLANS_GSI1PK};
+
 use crate::{encode_entity, items, DynamoStore};
 use async_trait::async_trait;
-use billing_domain::catalogue::Plan;
 use billing_domain::catalogue::PlanRepo;
-use billing_domain::kernel::ids::PlanId;
-use billing_domain::kernel::ports::StoreError;
 
 #[async_trait]
 impl PlanRepo for DynamoStore {
     async fn get_plan(&self, id: &PlanId) -> Result<Option<Plan>, StoreError> {
-        self.load::<items::PlanItem, _>(items::plan_pk(id), "PLAN")
-            .await
+        self.load::<PlanItem, _>(items::plan_pk(id), "PLAN").await
     }
 
     async fn list_plans(&self) -> Result<Vec<Plan>, StoreError> {
-        self.query_all::<items::PlanItem>(items::PLANS_GSI1PK)
+        self.query_all::<PlanItem>(items::PLANS_GSI1PK)
             .await?
             .into_iter()
             .map(Plan::try_from)
@@ -23,12 +32,129 @@ impl PlanRepo for DynamoStore {
     }
 
     async fn insert_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        self.insert(encode_entity::<_, Plan>(&items::PlanItem::from(plan))?)
+        self.insert(encode_entity::<_, Plan>(&PlanItem::from(plan))?)
             .await
     }
 
     async fn update_plan(&self, plan: &mut Plan) -> Result<(), StoreError> {
-        self.replace::<_, Plan>(&items::PlanItem::from(&*plan), &mut plan.version)
+        self.replace::<_, Plan>(&PlanItem::from(&*plan), &mut plan.version)
             .await
+    }
+}
+
+// ---- the item ----
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LimitsItem {
+    monthly_preorder_limit: Option<u32>,
+    monthly_preorder_value_limit: Option<String>,
+    early_access_days: u32,
+    preorder_discount_percent: String,
+    tracked_products_limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub entity: String,
+    pub id: String,
+    pub name: String,
+    pub tier: Tier,
+    pub interval: Interval,
+    pub price: String,
+    pub currency: Currency,
+    pub trial_days: u32,
+    pub features: Vec<Feature>,
+    pub limits: LimitsItem,
+    pub allow_multiple: bool,
+    #[serde(default)]
+    pub fallback_plan_id: Option<String>,
+    #[serde(default)]
+    pub renewal_reminder_days: Option<u32>,
+    pub status: PlanStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl From<&Plan> for PlanItem {
+    fn from(p: &Plan) -> Self {
+        PlanItem {
+            pk: plan_pk(&p.id),
+            sk: "PLAN".into(),
+            gsi1pk: PLANS_GSI1PK.into(),
+            gsi1sk: format!("{}#{}#{}", p.tier as u8, p.interval as u8, p.id),
+            entity: "plan".into(),
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            tier: p.tier,
+            interval: p.interval,
+            price: p.price.amount().to_string(),
+            currency: p.price.currency(),
+            trial_days: p.trial_days,
+            features: p.features.iter().copied().collect(),
+            limits: LimitsItem {
+                monthly_preorder_limit: p.limits.monthly_preorder_limit.as_option().copied(),
+                monthly_preorder_value_limit: p
+                    .limits
+                    .monthly_preorder_value_limit
+                    .as_option()
+                    .map(|m| m.amount().to_string()),
+                early_access_days: p.limits.early_access_days,
+                preorder_discount_percent: p.limits.preorder_discount_percent.to_string(),
+                tracked_products_limit: p.limits.tracked_products_limit.as_option().copied(),
+            },
+            allow_multiple: p.allow_multiple,
+            fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
+            renewal_reminder_days: p.renewal_reminder_days,
+            status: p.status,
+            created_at: ts(p.created_at),
+            updated_at: ts(p.updated_at),
+            version: p.version,
+        }
+    }
+}
+
+impl TryFrom<PlanItem> for Plan {
+    type Error = StoreError;
+    fn try_from(i: PlanItem) -> Result<Self, Self::Error> {
+        let value_limit = i
+            .limits
+            .monthly_preorder_value_limit
+            .as_deref()
+            .map(|v| money("limits.monthly_preorder_value_limit", v, i.currency))
+            .transpose()?;
+        Ok(Plan {
+            id: PlanId::from_str(&i.id).map_err(corrupt("id"))?,
+            name: i.name,
+            tier: i.tier,
+            interval: i.interval,
+            price: money("price", &i.price, i.currency)?,
+            trial_days: i.trial_days,
+            features: i.features.into_iter().collect::<BTreeSet<_>>(),
+            limits: TierLimits {
+                monthly_preorder_limit: Limit::from_option(i.limits.monthly_preorder_limit),
+                monthly_preorder_value_limit: Limit::from_option(value_limit),
+                early_access_days: i.limits.early_access_days,
+                preorder_discount_percent: Decimal::from_str(&i.limits.preorder_discount_percent)
+                    .map_err(corrupt("limits.preorder_discount_percent"))?,
+                tracked_products_limit: Limit::from_option(i.limits.tracked_products_limit),
+            },
+            allow_multiple: i.allow_multiple,
+            fallback_plan_id: i
+                .fallback_plan_id
+                .as_deref()
+                .map(PlanId::from_str)
+                .transpose()
+                .map_err(corrupt("fallback_plan_id"))?,
+            renewal_reminder_days: i.renewal_reminder_days,
+            status: i.status,
+            created_at: parse_ts("created_at", &i.created_at)?,
+            updated_at: parse_ts("updated_at", &i.updated_at)?,
+            version: i.version,
+        })
     }
 }
