@@ -12,7 +12,7 @@ use chrono::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::problem::ApiError;
-use crate::routes::Reply;
+use crate::routes::ApiResponse;
 use crate::state::AppState;
 
 /// The request's `Idempotency-Key`, if it sent one: 1 to 255 visible ASCII characters, else a
@@ -66,9 +66,9 @@ pub async fn run<F>(
     key: &str,
     fingerprint: &str,
     work: F,
-) -> Result<Reply, ApiError>
+) -> Result<ApiResponse, ApiError>
 where
-    F: Future<Output = Result<Reply, ApiError>>,
+    F: Future<Output = Result<ApiResponse, ApiError>>,
 {
     check_key(key)?;
     let now = state.billing.now();
@@ -81,7 +81,7 @@ where
         IdempotencyClaim::Claimed => {
             let reply = match work.await {
                 Ok(reply) => reply,
-                Err(e) => Reply::problem(&e),
+                Err(e) => ApiResponse::problem(&e),
             };
             if reply.status >= 500 {
                 // Nothing was decided: let the client retry with the same key.
@@ -109,7 +109,7 @@ where
                 return Err(ApiError::IdempotencyMismatch);
             }
             match response {
-                Some(recorded) => Ok(Reply::replayed(recorded.status, recorded.body)),
+                Some(recorded) => Ok(ApiResponse::replayed(recorded.status, recorded.body)),
                 None => Err(ApiError::Conflict(
                     "a request with this Idempotency-Key is still in progress".into(),
                 )),

@@ -299,7 +299,7 @@ pub fn unmatched(method: &str, path: &str) -> ApiError {
 /// what the local gateway and the deployed `$default` route answer.
 pub fn unmatched_response(method: &str, path: &str) -> Response<Body> {
     let error = unmatched(method, path);
-    with_allow(Reply::problem(&error).into_response(), &error)
+    with_allow(ApiResponse::problem(&error).into_response(), &error)
 }
 
 /// A 405 names the methods the path takes (`Allow`).
@@ -314,7 +314,7 @@ fn with_allow(mut response: Response<Body>, error: &ApiError) -> Response<Body> 
 
 /// A handler's answer: status, JSON body, and the ETag of the resource when there is one.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub struct ApiResponse {
     pub status: u16,
     pub body: String,
     pub etag: Option<u64>,
@@ -323,9 +323,9 @@ pub struct Reply {
     pub content_type: Option<&'static str>,
 }
 
-impl Reply {
-    pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Reply, ApiError> {
-        Ok(Reply {
+impl ApiResponse {
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Result<ApiResponse, ApiError> {
+        Ok(ApiResponse {
             status,
             body: serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?,
             etag: None,
@@ -335,8 +335,8 @@ impl Reply {
     }
 
     /// An HTML page (for people following a link from an email).
-    pub fn html(status: u16, body: String) -> Reply {
-        Reply {
+    pub fn html(status: u16, body: String) -> ApiResponse {
+        ApiResponse {
             status,
             body,
             etag: None,
@@ -345,13 +345,13 @@ impl Reply {
         }
     }
 
-    pub fn with_etag(mut self, version: u64) -> Reply {
+    pub fn with_etag(mut self, version: u64) -> ApiResponse {
         self.etag = Some(version);
         self
     }
 
-    pub fn problem(error: &ApiError) -> Reply {
-        Reply {
+    pub fn problem(error: &ApiError) -> ApiResponse {
+        ApiResponse {
             status: error.status(),
             body: serde_json::to_string(&error.to_problem())
                 .unwrap_or_else(|_| r#"{"type":"about:blank","title":"Internal error","status":500,"detail":"internal error","code":"internal"}"#.into()),
@@ -361,8 +361,8 @@ impl Reply {
         }
     }
 
-    pub fn replayed(status: u16, body: String) -> Reply {
-        Reply {
+    pub fn replayed(status: u16, body: String) -> ApiResponse {
+        ApiResponse {
             status,
             body,
             etag: None,
@@ -395,7 +395,7 @@ impl Reply {
 }
 
 /// A request reduced to what handlers read.
-pub struct Ctx {
+pub struct ApiRequest {
     pub method: Method,
     pub path: String,
     pub params: HashMap<String, String>,
@@ -404,7 +404,7 @@ pub struct Ctx {
     pub body: Vec<u8>,
 }
 
-impl Ctx {
+impl ApiRequest {
     pub fn param(&self, name: &str) -> &str {
         self.params
             .get(name)
@@ -462,7 +462,7 @@ pub async fn handle(state: &AppState, function: Function, req: Request) -> Respo
             if error.status() >= 500 {
                 tracing::error!(error = ?error, %method, %path, "request failed");
             }
-            (Reply::problem(&error), Some(error))
+            (ApiResponse::problem(&error), Some(error))
         }
     };
     tracing::info!(
@@ -498,7 +498,7 @@ async fn handle_inner(
     state: &AppState,
     function: Function,
     req: Request,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let scoped = state.for_request().await?;
     let state = scoped.as_ref().unwrap_or(state);
     let method = req.method().clone();
@@ -538,7 +538,7 @@ async fn handle_inner(
         Body::Binary(b) => b,
         _ => Vec::new(),
     };
-    let ctx = Ctx {
+    let ctx = ApiRequest {
         method,
         path,
         params,
@@ -587,9 +587,9 @@ async fn handle_inner(
 async fn dispatch(
     state: &AppState,
     endpoint: Endpoint,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     match endpoint {
         Endpoint::ListPlans => plans::list(state, ctx, principal).await,
         Endpoint::GetPlan => plans::get(state, ctx, principal).await,

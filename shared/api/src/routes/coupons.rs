@@ -13,16 +13,16 @@ use crate::dto::{List, SubscriptionResponse};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::json_body;
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 
-fn coupon_id(ctx: &Ctx) -> Result<CouponId, ApiError> {
+fn coupon_id(ctx: &ApiRequest) -> Result<CouponId, ApiError> {
     ctx.param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("coupon"))
 }
 
-fn promotion_code_id(ctx: &Ctx) -> Result<PromotionCodeId, ApiError> {
+fn promotion_code_id(ctx: &ApiRequest) -> Result<PromotionCodeId, ApiError> {
     ctx.param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("promotion code"))
@@ -32,9 +32,9 @@ fn coupon_reply(
     state: &AppState,
     status: u16,
     coupon: &billing_domain::discounts::coupon::Coupon,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     Ok(
-        Reply::json(status, &CouponResponse::at(coupon, state.billing.now()))?
+        ApiResponse::json(status, &CouponResponse::at(coupon, state.billing.now()))?
             .with_etag(coupon.version),
     )
 }
@@ -45,7 +45,11 @@ fn coupon_reply(
     request_body = CreateCouponRequest,
     responses((status = 201, description = "Created", body = CouponResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn create(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let request: CreateCouponRequest = json_body(&ctx.body, &ctx.headers)?;
     let coupon = state
@@ -59,12 +63,16 @@ pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
 #[utoipa::path(get, path = "/api/v1/coupons", tag = "coupons",
     responses((status = 200, description = "The coupons", body = List<CouponResponse>), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn list(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::OperatorRead)?;
     ctx.query(&[])?;
     let now = state.billing.now();
     let coupons = state.billing.list_coupons().await?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &List {
             data: coupons.iter().map(|c| CouponResponse::at(c, now)).collect(),
@@ -78,7 +86,11 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     params(("id" = String, Path, description = "coupon id")),
     responses((status = 200, description = "The coupon", body = CouponResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::OperatorRead)?;
     let coupon = state.billing.get_coupon(&coupon_id(ctx)?).await?;
     coupon_reply(state, 200, &coupon)
@@ -92,9 +104,9 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     security(("bearer" = [])))]
 pub async fn archive(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let coupon = state.billing.archive_coupon(&coupon_id(ctx)?).await?;
     coupon_reply(state, 200, &coupon)
@@ -108,16 +120,16 @@ pub async fn archive(
     security(("bearer" = [])))]
 pub async fn create_promotion_code(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let request: CreatePromotionCodeRequest = json_body(&ctx.body, &ctx.headers)?;
     let code = state
         .billing
         .create_promotion_code(NewPromotionCode::try_from(request)?)
         .await?;
-    Ok(Reply::json(201, &PromotionCodeResponse::from(&code))?.with_etag(code.version))
+    Ok(ApiResponse::json(201, &PromotionCodeResponse::from(&code))?.with_etag(code.version))
 }
 
 /// A coupon's promotion codes, newest first (operators).
@@ -127,13 +139,13 @@ pub async fn create_promotion_code(
     security(("bearer" = [])))]
 pub async fn list_promotion_codes(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::OperatorRead)?;
     ctx.query(&[])?;
     let codes = state.billing.list_promotion_codes(&coupon_id(ctx)?).await?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &List {
             data: codes.iter().map(PromotionCodeResponse::from).collect(),
@@ -149,15 +161,15 @@ pub async fn list_promotion_codes(
     security(("bearer" = [])))]
 pub async fn get_promotion_code(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::OperatorRead)?;
     let code = state
         .billing
         .get_promotion_code(&promotion_code_id(ctx)?)
         .await?;
-    Ok(Reply::json(200, &PromotionCodeResponse::from(&code))?.with_etag(code.version))
+    Ok(ApiResponse::json(200, &PromotionCodeResponse::from(&code))?.with_etag(code.version))
 }
 
 /// Turn a promotion code on or off (admins).
@@ -169,9 +181,9 @@ pub async fn get_promotion_code(
     security(("bearer" = [])))]
 pub async fn update_promotion_code(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let id = promotion_code_id(ctx)?;
     let request: UpdatePromotionCodeRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -179,10 +191,10 @@ pub async fn update_promotion_code(
         .billing
         .set_promotion_code_active(&id, request.active)
         .await?;
-    Ok(Reply::json(200, &PromotionCodeResponse::from(&code))?.with_etag(code.version))
+    Ok(ApiResponse::json(200, &PromotionCodeResponse::from(&code))?.with_etag(code.version))
 }
 
-fn subscription_id(ctx: &Ctx) -> Result<SubscriptionId, ApiError> {
+fn subscription_id(ctx: &ApiRequest) -> Result<SubscriptionId, ApiError> {
     ctx.param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("subscription"))
@@ -195,13 +207,17 @@ fn subscription_id(ctx: &Ctx) -> Result<SubscriptionId, ApiError> {
     request_body = ApplyDiscountRequest,
     responses((status = 200, description = "The subscription with its `discount`", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn apply(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn apply(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = subscription_id(ctx)?;
     let request: ApplyDiscountRequest = json_body(&ctx.body, &ctx.headers)?;
     let discount = discount_request(request.coupon.as_deref(), request.promotion_code)?;
     let sub = state.billing.apply_discount(&actor, &id, discount).await?;
-    Ok(Reply::json(200, &SubscriptionResponse::from(&sub))?.with_etag(sub.version))
+    Ok(ApiResponse::json(200, &SubscriptionResponse::from(&sub))?.with_etag(sub.version))
 }
 
 /// Remove a subscription's discount; the next invoices are at the full price.
@@ -210,11 +226,15 @@ pub async fn apply(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result
         ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
     responses((status = 200, description = "The subscription without a discount", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn remove(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn remove(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let sub = state
         .billing
         .remove_discount(&actor, &subscription_id(ctx)?)
         .await?;
-    Ok(Reply::json(200, &SubscriptionResponse::from(&sub))?.with_etag(sub.version))
+    Ok(ApiResponse::json(200, &SubscriptionResponse::from(&sub))?.with_etag(sub.version))
 }

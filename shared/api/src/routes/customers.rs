@@ -11,17 +11,17 @@ use crate::dto::{
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::{if_match, json_body};
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 
-fn customer_id(ctx: &Ctx) -> Result<CustomerId, ApiError> {
+fn customer_id(ctx: &ApiRequest) -> Result<CustomerId, ApiError> {
     ctx.param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("customer"))
 }
 
-fn reply(status: u16, customer: &Customer) -> Result<Reply, ApiError> {
-    Ok(Reply::json(status, &CustomerResponse::from(customer))?.with_etag(customer.version))
+fn reply(status: u16, customer: &Customer) -> Result<ApiResponse, ApiError> {
+    Ok(ApiResponse::json(status, &CustomerResponse::from(customer))?.with_etag(customer.version))
 }
 
 /// Create a customer (admin, support).
@@ -30,7 +30,11 @@ fn reply(status: u16, customer: &Customer) -> Result<Reply, ApiError> {
     request_body = CreateCustomerRequest,
     responses((status = 201, description = "Created", body = CustomerResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn create(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::OperatorWrite)?;
     let request: CreateCustomerRequest = json_body(&ctx.body, &ctx.headers)?;
     let customer = state.billing.create_customer(request.into()).await?;
@@ -43,11 +47,15 @@ pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
     responses((status = 200, description = "A page of customers", body = List<CustomerResponse>), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn list(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::OperatorRead)?;
     let query = ctx.query(&["limit", "starting_after"])?;
     let page = state.billing.list_customers(&ctx.page(&query)?).await?;
-    Reply::json(200, &List::from_page(page, |c| CustomerResponse::from(&c)))
+    ApiResponse::json(200, &List::from_page(page, |c| CustomerResponse::from(&c)))
 }
 
 /// One customer. A customer token reads only its own record (404 for others).
@@ -55,7 +63,11 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     params(("id" = String, Path, description = "customer id")),
     responses((status = 200, description = "The customer", body = CustomerResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     let customer = state
         .billing
@@ -72,7 +84,11 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     request_body = UpdateCustomerRequest,
     responses((status = 200, description = "Updated", body = CustomerResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn update(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = customer_id(ctx)?;
     let request: UpdateCustomerRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -95,9 +111,9 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     security(("bearer" = [])))]
 pub async fn set_payment_method(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = customer_id(ctx)?;
     let request: PaymentMethodRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -116,14 +132,14 @@ pub async fn set_payment_method(
     security(("bearer" = [])))]
 pub async fn credit_balance(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     ctx.query(&[])?;
     let id = customer_id(ctx)?;
     let balances = state.billing.credit_balances(&actor, &id).await?;
-    Reply::json(200, &CreditBalanceResponse::new(id.as_str(), &balances))
+    ApiResponse::json(200, &CreditBalanceResponse::new(id.as_str(), &balances))
 }
 
 /// Every change of the customer's credit balance, newest first.
@@ -135,9 +151,9 @@ pub async fn credit_balance(
     security(("bearer" = [])))]
 pub async fn credit_transactions(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     let id = customer_id(ctx)?;
     let query = ctx.query(&["limit", "starting_after"])?;
@@ -145,7 +161,7 @@ pub async fn credit_transactions(
         .billing
         .list_credit_transactions(&actor, &id, &ctx.page(&query)?)
         .await?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &List::from_page(page, |t| CreditTransactionDto::from(&t)),
     )

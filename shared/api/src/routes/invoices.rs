@@ -7,7 +7,7 @@ use crate::dto::{InvoiceFigures, InvoiceResponse, List, RefundInvoiceRequest};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::json_body;
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 
 fn response(invoice: &billing_domain::invoicing::Invoice) -> Result<InvoiceResponse, ApiError> {
@@ -22,7 +22,11 @@ fn response(invoice: &billing_domain::invoicing::Invoice) -> Result<InvoiceRespo
         ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
     responses((status = 200, description = "A page of invoices", body = List<InvoiceResponse>), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn list(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     let id: SubscriptionId = ctx
         .param("id")
@@ -38,7 +42,7 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
         .iter()
         .map(response)
         .collect::<Result<Vec<_>, _>>()?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &List {
             data,
@@ -52,14 +56,18 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     params(("id" = String, Path, description = "invoice id")),
     responses((status = 200, description = "The invoice", body = InvoiceResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     let id: InvoiceId = ctx
         .param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("invoice"))?;
     let invoice = state.billing.get_invoice(&actor, &id).await?;
-    Ok(Reply::json(200, &response(&invoice)?)?.with_etag(invoice.version))
+    Ok(ApiResponse::json(200, &response(&invoice)?)?.with_etag(invoice.version))
 }
 
 /// Charge an open invoice now (the customer present), e.g. after authenticating a payment or
@@ -69,14 +77,18 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
         ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
     responses((status = 200, description = "The invoice after the attempt: `paid`, or still `open` with the failed attempt in `payments`", body = InvoiceResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn pay(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn pay(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id: InvoiceId = ctx
         .param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("invoice"))?;
     let invoice = state.billing.pay_invoice(&actor, &id).await?;
-    Ok(Reply::json(200, &response(&invoice)?)?.with_etag(invoice.version))
+    Ok(ApiResponse::json(200, &response(&invoice)?)?.with_etag(invoice.version))
 }
 
 /// A preview of the next invoice, like Stripe's upcoming invoice; with `plan_id`, what changing
@@ -88,9 +100,9 @@ pub async fn pay(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     security(("bearer" = [])))]
 pub async fn upcoming(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     let id: SubscriptionId = ctx
         .param("id")
@@ -110,7 +122,7 @@ pub async fn upcoming(
         .await?;
     let body = InvoiceFigures::try_from(&preview)
         .map_err(|e| ApiError::Internal(format!("upcoming invoice: {e}")))?;
-    Reply::json(200, &body)
+    ApiResponse::json(200, &body)
 }
 
 /// Refund part or all of a paid invoice (operators). Answers the invoice with the refund in
@@ -121,7 +133,11 @@ pub async fn upcoming(
     request_body = RefundInvoiceRequest,
     responses((status = 201, description = "Refunded", body = InvoiceResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn refund(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn refund(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::OperatorWrite)?;
     let id: InvoiceId = ctx
         .param("id")
@@ -134,5 +150,5 @@ pub async fn refund(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         .billing
         .refund_invoice(&actor, &id, request.into_domain(request_key)?)
         .await?;
-    Ok(Reply::json(201, &response(&invoice)?)?.with_etag(invoice.version))
+    Ok(ApiResponse::json(201, &response(&invoice)?)?.with_etag(invoice.version))
 }

@@ -12,7 +12,7 @@ use crate::dto::{
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::{json_body, percent_decode};
-use crate::routes::{Ctx, Endpoint, Reply};
+use crate::routes::{ApiRequest, ApiResponse, Endpoint};
 use crate::state::AppState;
 
 fn customer_id(raw: &str) -> Result<CustomerId, ApiError> {
@@ -24,7 +24,11 @@ fn customer_id(raw: &str) -> Result<CustomerId, ApiError> {
     params(("id" = String, Path, description = "customer id")),
     responses((status = 200, description = "The preferences", body = NotificationPreferencesResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     ctx.query(&[])?;
     let (prefs, customer) = state
@@ -39,12 +43,12 @@ async fn preferences_reply(
     actor: &Actor,
     prefs: &NotificationPreferences,
     customer: &Customer,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let suppressed = state
         .billing
         .suppressed_recipients(actor, prefs, customer)
         .await?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &NotificationPreferencesResponse::new(prefs, customer, &suppressed),
     )
@@ -59,9 +63,9 @@ async fn preferences_reply(
     security(("bearer" = [])))]
 pub async fn lift_suppression(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::OperatorWrite)?;
     ctx.query(&[])?;
     let address = percent_decode(ctx.param("address"));
@@ -69,7 +73,7 @@ pub async fn lift_suppression(
         .billing
         .lift_suppression(&actor, &customer_id(ctx.param("id"))?, &address)
         .await?;
-    Reply::json(200, &SuppressedAddress::from(&lifted))
+    ApiResponse::json(200, &SuppressedAddress::from(&lifted))
 }
 
 /// Turn kinds of email on or off and choose the addresses. Receipts, payment failures,
@@ -80,7 +84,11 @@ pub async fn lift_suppression(
     request_body = UpdateNotificationPreferencesRequest,
     responses((status = 200, description = "The preferences", body = NotificationPreferencesResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn update(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let request: UpdateNotificationPreferencesRequest = json_body(&ctx.body, &ctx.headers)?;
     let (prefs, customer) = state
@@ -113,8 +121,8 @@ pub async fn unsubscribe_post() {}
 pub async fn unsubscribe(
     state: &AppState,
     endpoint: Endpoint,
-    ctx: &Ctx,
-) -> Result<Reply, ApiError> {
+    ctx: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let query = ctx.query(&["customer_id", "kind", "signature"])?;
     let get = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
     let kind: NotificationKind = get("kind")
@@ -133,7 +141,7 @@ pub async fn unsubscribe(
     }
     let description = kind.as_str().replace('_', " ");
     if endpoint == Endpoint::UnsubscribePage {
-        return Ok(Reply::html(
+        return Ok(ApiResponse::html(
             200,
             page(&format!(
                 "<p>Stop sending {description} emails?</p><form method=\"post\"><button type=\"submit\">Unsubscribe</button></form>"
@@ -146,7 +154,7 @@ pub async fn unsubscribe(
     } else {
         format!("You will no longer receive {description} emails.")
     };
-    Ok(Reply::html(200, page(&format!("<p>{text}</p>"))))
+    Ok(ApiResponse::html(200, page(&format!("<p>{text}</p>"))))
 }
 
 /// The link of an address confirmation email (no login: the signature stands for the
@@ -173,8 +181,8 @@ pub async fn confirm_address_post() {}
 pub async fn confirm_address(
     state: &AppState,
     endpoint: Endpoint,
-    ctx: &Ctx,
-) -> Result<Reply, ApiError> {
+    ctx: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let query = ctx.query(&["customer_id", "address", "signature"])?;
     let get = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
     let address = Email::parse("query.address", get("address")).map_err(ApiError::from)?;
@@ -190,7 +198,7 @@ pub async fn confirm_address(
         ));
     }
     if endpoint == Endpoint::ConfirmAddressPage {
-        return Ok(Reply::html(
+        return Ok(ApiResponse::html(
             200,
             page("<p>Receive this customer's billing email at this address?</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>"),
         ));
@@ -199,7 +207,7 @@ pub async fn confirm_address(
         .billing
         .confirm_notification_address(&customer, &address)
         .await?;
-    Ok(Reply::html(
+    Ok(ApiResponse::html(
         200,
         page("<p>Confirmed: this address now receives the customer's billing email.</p>"),
     ))

@@ -8,17 +8,17 @@ use crate::dto::{CreatePlanRequest, List, PlanResponse, UpdatePlanRequest};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::{if_match, json_body};
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 
-fn plan_id(ctx: &Ctx) -> Result<PlanId, ApiError> {
+fn plan_id(ctx: &ApiRequest) -> Result<PlanId, ApiError> {
     ctx.param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("plan"))
 }
 
-fn reply(status: u16, plan: &billing_domain::catalogue::Plan) -> Result<Reply, ApiError> {
-    Ok(Reply::json(status, &PlanResponse::from(plan))?.with_etag(plan.version))
+fn reply(status: u16, plan: &billing_domain::catalogue::Plan) -> Result<ApiResponse, ApiError> {
+    Ok(ApiResponse::json(status, &PlanResponse::from(plan))?.with_etag(plan.version))
 }
 
 /// List the plans customers can subscribe to.
@@ -28,7 +28,11 @@ fn reply(status: u16, plan: &billing_domain::catalogue::Plan) -> Result<Reply, A
         ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
     responses((status = 200, description = "A page of the plans", body = List<PlanResponse>), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn list(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Read)?;
     let query = ctx.query(&["include_archived", "limit", "starting_after"])?;
     let page = ctx.page(&query)?;
@@ -61,7 +65,7 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
         Some(_) => usize::try_from(page.limit).unwrap_or(usize::MAX),
         None => usize::try_from(billing_domain::kernel::page::MAX_LIMIT).unwrap_or(usize::MAX),
     };
-    Reply::json(
+    ApiResponse::json(
         200,
         &List {
             data: rest.iter().take(limit).map(PlanResponse::from).collect(),
@@ -75,7 +79,11 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     params(("id" = String, Path, description = "plan id")),
     responses((status = 200, description = "The plan", body = PlanResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Read)?;
     let plan = state.billing.get_plan(&plan_id(ctx)?).await?;
     reply(200, &plan)
@@ -87,7 +95,11 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     request_body = CreatePlanRequest,
     responses((status = 201, description = "Created", body = PlanResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn create(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let request: CreatePlanRequest = json_body(&ctx.body, &ctx.headers)?;
     let new = NewPlan::try_from(request)?;
@@ -104,7 +116,11 @@ pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     request_body = UpdatePlanRequest,
     responses((status = 200, description = "Updated", body = PlanResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn update(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let id = plan_id(ctx)?;
     let request: UpdatePlanRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -123,9 +139,9 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     security(("bearer" = [])))]
 pub async fn archive(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let plan = state.billing.archive_plan(&plan_id(ctx)?).await?;
     reply(200, &plan)

@@ -13,18 +13,18 @@ use crate::dto::{
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::{if_match, json_body};
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 use billing_domain::kernel::access::Actor;
 
-fn subscription_id(ctx: &Ctx) -> Result<SubscriptionId, ApiError> {
+fn subscription_id(ctx: &ApiRequest) -> Result<SubscriptionId, ApiError> {
     ctx.param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("subscription"))
 }
 
-fn reply(status: u16, sub: &Subscription) -> Result<Reply, ApiError> {
-    Ok(Reply::json(status, &SubscriptionResponse::from(sub))?.with_etag(sub.version))
+fn reply(status: u16, sub: &Subscription) -> Result<ApiResponse, ApiError> {
+    Ok(ApiResponse::json(status, &SubscriptionResponse::from(sub))?.with_etag(sub.version))
 }
 
 /// Subscribe a customer to a plan.
@@ -33,7 +33,11 @@ fn reply(status: u16, sub: &Subscription) -> Result<Reply, ApiError> {
     request_body = CreateSubscriptionRequest,
     responses((status = 201, description = "Created", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn create(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let request: CreateSubscriptionRequest = json_body(&ctx.body, &ctx.headers)?;
     let new = NewSubscription::try_from(request)?;
@@ -48,7 +52,11 @@ pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
         ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
     responses((status = 200, description = "A page of subscriptions", body = List<SubscriptionResponse>), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn list(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     let query = ctx.query(&["customer_id", "limit", "starting_after"])?;
     let customer_id = match (query.get("customer_id"), &actor) {
@@ -64,7 +72,7 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
         .billing
         .list_subscriptions(&actor, &customer_id, &ctx.page(&query)?)
         .await?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &List::from_page(page, |s| SubscriptionResponse::from(&s)),
     )
@@ -75,7 +83,11 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     params(("id" = String, Path, description = "subscription id")),
     responses((status = 200, description = "The subscription", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
     let sub = state
         .billing
@@ -92,7 +104,11 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     request_body(content = Option<PauseRequest>, description = "optional"),
     responses((status = 200, description = "Paused", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn pause(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn pause(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = subscription_id(ctx)?;
     let request: PauseRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -111,7 +127,11 @@ pub async fn pause(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result
         ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
     responses((status = 200, description = "Resumed", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn resume(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn resume(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = subscription_id(ctx)?;
     let expected = if_match(&ctx.headers)?;
@@ -130,7 +150,11 @@ pub async fn resume(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     request_body(content = Option<CancelSubscriptionRequest>, description = "optional"),
     responses((status = 200, description = "Canceled or set to cancel", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn cancel(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn cancel(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = subscription_id(ctx)?;
     let request: CancelSubscriptionRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -150,7 +174,11 @@ pub async fn cancel(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     request_body = UpdateSubscriptionRequest,
     responses((status = 200, description = "Updated", body = SubscriptionResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn update(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = subscription_id(ctx)?;
     let request: UpdateSubscriptionRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -173,9 +201,9 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     security(("bearer" = [])))]
 pub async fn change_plan(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Write)?;
     let id = subscription_id(ctx)?;
     let request: ChangePlanRequest = json_body(&ctx.body, &ctx.headers)?;

@@ -8,7 +8,7 @@ use crate::dto::{AdvanceTestClockRequest, TestClockResponse};
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::json_body;
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 
 fn enabled(state: &AppState) -> Result<(), ApiError> {
@@ -23,12 +23,16 @@ fn enabled(state: &AppState) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/test-clock", tag = "test-clock",
     responses((status = 200, description = "The clock every function reads", body = TestClockResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     enabled(state)?;
     principal.authorize(Permission::Read)?;
     ctx.query(&[])?;
     let now = state.services.time.now().await?;
-    Reply::json(200, &TestClockResponse { now })
+    ApiResponse::json(200, &TestClockResponse { now })
 }
 
 /// Move the test clock forward (operators, local stack only), running every scheduled job that
@@ -39,9 +43,9 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     security(("bearer" = [])))]
 pub async fn advance(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     enabled(state)?;
     principal.authorize(Permission::OperatorWrite)?;
     let request: AdvanceTestClockRequest = json_body(&ctx.body, &ctx.headers)?;
@@ -77,5 +81,5 @@ pub async fn advance(
         AdvanceError::Store(e) => e.into(),
         AdvanceError::Jobs(why) => ApiError::Unavailable(why),
     })?;
-    Reply::json(200, &TestClockResponse { now })
+    ApiResponse::json(200, &TestClockResponse { now })
 }

@@ -12,7 +12,7 @@ use crate::dto::List;
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
 use crate::request::json_body;
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 
 /// The service, on this request's clock.
@@ -23,7 +23,7 @@ fn webhooks(state: &AppState) -> Webhooks {
     }
 }
 
-fn endpoint_id(ctx: &Ctx) -> Result<WebhookEndpointId, ApiError> {
+fn endpoint_id(ctx: &ApiRequest) -> Result<WebhookEndpointId, ApiError> {
     ctx.param("id")
         .parse()
         .map_err(|_| ApiError::NotFound("webhook endpoint"))
@@ -44,24 +44,32 @@ fn new_secret() -> String {
     request_body = CreateWebhookEndpointRequest,
     responses((status = 201, description = "Created, with its secret", body = WebhookEndpointResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn create(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn create(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let request: CreateWebhookEndpointRequest = json_body(&ctx.body, &ctx.headers)?;
     let endpoint = webhooks(state)
         .create_endpoint(request.into(), new_secret())
         .await?;
-    Reply::json(201, &WebhookEndpointResponse::new(&endpoint, true))
+    ApiResponse::json(201, &WebhookEndpointResponse::new(&endpoint, true))
 }
 
 /// Every endpoint, newest first (without secrets).
 #[utoipa::path(get, path = "/api/v1/webhook-endpoints", tag = "webhooks",
     responses((status = 200, description = "The endpoints", body = List<WebhookEndpointResponse>), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn list(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     ctx.query(&[])?;
     let endpoints = webhooks(state).list_endpoints().await?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &List {
             data: endpoints
@@ -78,11 +86,15 @@ pub async fn list(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<
     params(("id" = String, Path, description = "endpoint id")),
     responses((status = 200, description = "The endpoint", body = WebhookEndpointResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     ctx.query(&[])?;
     let endpoint = webhooks(state).endpoint(&endpoint_id(ctx)?).await?;
-    Reply::json(200, &WebhookEndpointResponse::new(&endpoint, false))
+    ApiResponse::json(200, &WebhookEndpointResponse::new(&endpoint, false))
 }
 
 /// Change an endpoint's URL, event types or description (its secret and status stay).
@@ -91,13 +103,17 @@ pub async fn get(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<R
     request_body = UpdateWebhookEndpointRequest,
     responses((status = 200, description = "Changed", body = WebhookEndpointResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn update(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let request: UpdateWebhookEndpointRequest = json_body(&ctx.body, &ctx.headers)?;
     let endpoint = webhooks(state)
         .change_endpoint(&endpoint_id(ctx)?, request.into())
         .await?;
-    Reply::json(200, &WebhookEndpointResponse::new(&endpoint, false))
+    ApiResponse::json(200, &WebhookEndpointResponse::new(&endpoint, false))
 }
 
 /// Give an endpoint a new signing secret, shown only in this answer. The old one keeps signing
@@ -110,9 +126,9 @@ pub async fn update(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     security(("bearer" = [])))]
 pub async fn roll_secret(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let request: RollWebhookSecretRequest = json_body(&ctx.body, &ctx.headers)?;
     let hours = request
@@ -121,7 +137,7 @@ pub async fn roll_secret(
     let endpoint = webhooks(state)
         .roll_secret(&endpoint_id(ctx)?, new_secret(), hours)
         .await?;
-    Reply::json(200, &WebhookEndpointResponse::new(&endpoint, true))
+    ApiResponse::json(200, &WebhookEndpointResponse::new(&endpoint, true))
 }
 
 /// Stop (disable) or resume (enable) deliveries to an endpoint. Enabling clears the failure
@@ -143,16 +159,16 @@ pub async fn enable_doc() {}
 
 pub async fn set_enabled(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
     enabled: bool,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     ctx.query(&[])?;
     let endpoint = webhooks(state)
         .set_enabled(&endpoint_id(ctx)?, enabled)
         .await?;
-    Reply::json(200, &WebhookEndpointResponse::new(&endpoint, false))
+    ApiResponse::json(200, &WebhookEndpointResponse::new(&endpoint, false))
 }
 
 /// Delete an endpoint: nothing more is delivered to it.
@@ -160,13 +176,17 @@ pub async fn set_enabled(
     params(("id" = String, Path, description = "endpoint id")),
     responses((status = 200, description = "Deleted", body = WebhookEndpointResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn delete(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn delete(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let service = webhooks(state);
     let id = endpoint_id(ctx)?;
     let endpoint = service.endpoint(&id).await?;
     service.delete_endpoint(&id).await?;
-    Reply::json(200, &WebhookEndpointResponse::new(&endpoint, false))
+    ApiResponse::json(200, &WebhookEndpointResponse::new(&endpoint, false))
 }
 
 /// An endpoint's deliveries, newest first, each with every attempt.
@@ -178,15 +198,15 @@ pub async fn delete(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
     security(("bearer" = [])))]
 pub async fn deliveries(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: &ApiRequest,
     principal: &Principal,
-) -> Result<Reply, ApiError> {
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let query = ctx.query(&["limit", "starting_after"])?;
     let page = webhooks(state)
         .list_deliveries(&endpoint_id(ctx)?, &ctx.page(&query)?)
         .await?;
-    Reply::json(
+    ApiResponse::json(
         200,
         &List::from_page(page, |d| WebhookDeliveryResponse::from(&d)),
     )
@@ -198,7 +218,11 @@ pub async fn deliveries(
     params(("id" = String, Path, description = "delivery id")),
     responses((status = 200, description = "The delivery with the new attempt", body = WebhookDeliveryResponse), ErrorResponses),
     security(("bearer" = [])))]
-pub async fn replay(state: &AppState, ctx: &Ctx, principal: &Principal) -> Result<Reply, ApiError> {
+pub async fn replay(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
     principal.authorize(Permission::Admin)?;
     let id: WebhookDeliveryId = ctx
         .param("id")
@@ -214,5 +238,5 @@ pub async fn replay(state: &AppState, ctx: &Ctx, principal: &Principal) -> Resul
             ))
         }
     };
-    Reply::json(200, &WebhookDeliveryResponse::from(&delivery))
+    ApiResponse::json(200, &WebhookDeliveryResponse::from(&delivery))
 }

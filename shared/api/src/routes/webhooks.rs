@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::dto::WebhookAck;
 use crate::problem::{ApiError, Problem};
 use crate::request::header;
-use crate::routes::{Ctx, Reply};
+use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::{AppState, SystemClock};
 use crate::stripe_signature;
 
@@ -55,7 +55,7 @@ fn metadata<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
         (status = 409, description = "The same event is being processed right now", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not processed; Stripe will deliver it again", body = Problem, content_type = "application/problem+json")))]
-pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
+pub async fn receive(state: &AppState, ctx: &ApiRequest) -> Result<ApiResponse, ApiError> {
     ctx.query(&[])?;
     if ctx.body.len() > crate::request::MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
@@ -99,7 +99,7 @@ pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
         IdempotencyClaim::Existing {
             response: Some(_), ..
         } => {
-            return Reply::json(
+            return ApiResponse::json(
                 200,
                 &WebhookAck {
                     received: true,
@@ -119,7 +119,7 @@ pub async fn receive(state: &AppState, ctx: &Ctx) -> Result<Reply, ApiError> {
                 received: true,
                 duplicate: false,
             };
-            let reply = Reply::json(200, &ack)?;
+            let reply = ApiResponse::json(200, &ack)?;
             state
                 .idempotency
                 .record(
