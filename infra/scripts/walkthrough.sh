@@ -7,30 +7,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/infra/scripts/env.sh"
-state="$root/.local"
 port="${WALKTHROUGH_PORT:-3200}"
 api="http://127.0.0.1:$port/api/v1"
-mkdir -p "$state"
-
-cargo build --quiet -p local-stack -p stripe-sim --bins
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
-sim_port="${WALKTHROUGH_STRIPE_PORT:-12113}"
-STRIPE_SIM_ADDR="127.0.0.1:$sim_port" STRIPE_WEBHOOK_URL="" \
-  "$bin/stripe-sim" > "$state/walkthrough-stripe.log" 2>&1 &
-sim=$!
-run="walkthrough-$(date +%s)-$$"
-TABLE_NAME="$run" RENEWAL_QUEUE_URL="" RENEWAL_QUEUE_NAME="$run" EVENT_BUS_NAME="$run" \
-  NOTIFICATIONS_QUEUE_NAME="$run-notifications" WEBHOOKS_QUEUE_NAME="$run-webhooks" \
-  MAIL_FEEDBACK_TOPIC_NAME="$run-mail-feedback" TEST_CLOCK=1 TICK_SECONDS=3600 \
-  STRIPE_API_BASE="http://127.0.0.1:$sim_port" LOCAL_GATEWAY_ADDR="127.0.0.1:$port" RUST_LOG=warn \
-  "$bin/local-stack" > "$state/walkthrough-stack.log" 2>&1 &
-stack=$!
-trap 'kill $stack $sim 2>/dev/null || true' EXIT
-for _ in $(seq 1 150); do
-  curl -fsS -o /dev/null "$api/health" 2>/dev/null && break
-  kill -0 $stack 2>/dev/null || { echo "walkthrough: the local stack stopped:" >&2; tail -5 "$state/walkthrough-stack.log" >&2; exit 1; }
-  sleep 0.2
-done
+source "$root/infra/scripts/stack.sh"
+start_stack walkthrough "$port" "${WALKTHROUGH_STRIPE_PORT:-12113}" TEST_CLOCK=1 TICK_SECONDS=3600
 token="$("$bin/mint-token" admin)"
 
 # `call METHOD PATH [BODY]`: the answer's body; a status other than 2xx fails the run.
@@ -47,7 +27,7 @@ call() {
 }
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
-email="ap-$run@acme.example"
+email="ap-$(date +%s)-$$@acme.example"
 customer="$(call POST /customers "{\"name\": \"Acme Wholesale\", \"email\": \"$email\"}" | field id)"
 subscription="$(call POST /subscriptions "{\"customer_id\": \"$customer\", \"subscription_plan_id\": \"plan_premium_month\", \"payment_method_id\": \"pm_card_visa\"}" | field id)"
 # A month and a day: the renewal falls due on the way.
@@ -59,6 +39,6 @@ receipts="$(curl -sS "$AWS_ENDPOINT_URL/_local/ses/messages" |
   python3 -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if sys.argv[1] in m["destinations"].get("ToAddresses", []) and "receipt" in m["subject"].lower()))' "$email")"
 echo "walkthrough: $paid paid invoices of 79.99, $receipts receipts mailed"
 if [ "$paid" != 2 ] || [ "$receipts" != 2 ]; then
-  echo "walkthrough: expected 2 paid invoices and 2 receipts (see $state/walkthrough-stack.log)" >&2
+  echo "walkthrough: expected 2 paid invoices and 2 receipts (see $stack_log)" >&2
   exit 1
 fi
