@@ -29,7 +29,7 @@ use billing_domain::kernel::ports::StoreError;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::items::{corrupt, parse_opt_ts, parse_ts, ts};
+use crate::items::{corrupt, parse_opt_ts, parse_ts, ts, EntityKeys};
 use crate::{canceled, encode, encode_entity, key, n, s, unavailable, DynamoStore};
 
 const COUPONS_GSI1PK: &str = "COUPONS";
@@ -153,39 +153,35 @@ impl TryFrom<DiscountItem> for Discount {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CouponItem {
-    pk: String,
-    sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
-    entity: String,
+    #[serde(flatten)]
+    keys: EntityKeys,
     terms: TermsItem,
     redeem_by: Option<String>,
     max_redemptions: Option<u32>,
     max_redemptions_per_customer: Option<u32>,
     times_redeemed: u32,
     active: bool,
-    created_at: String,
-    updated_at: String,
-    version: u64,
 }
 
 impl From<&Coupon> for CouponItem {
     fn from(c: &Coupon) -> Self {
         CouponItem {
-            pk: coupon_pk(c.id()),
-            sk: "COUPON".into(),
-            gsi1pk: COUPONS_GSI1PK.into(),
-            gsi1sk: format!("{}#{}", ts(c.created_at), c.id()),
-            entity: "coupon".into(),
+            keys: EntityKeys {
+                pk: coupon_pk(c.id()),
+                sk: "COUPON".into(),
+                gsi1pk: COUPONS_GSI1PK.into(),
+                gsi1sk: format!("{}#{}", ts(c.created_at), c.id()),
+                entity: "coupon".into(),
+                created_at: ts(c.created_at),
+                updated_at: ts(c.updated_at),
+                version: c.version,
+            },
             terms: TermsItem::from(&c.terms),
             redeem_by: c.redeem_by.map(ts),
             max_redemptions: c.max_redemptions,
             max_redemptions_per_customer: c.max_redemptions_per_customer,
             times_redeemed: c.times_redeemed,
             active: c.active,
-            created_at: ts(c.created_at),
-            updated_at: ts(c.updated_at),
-            version: c.version,
         }
     }
 }
@@ -200,20 +196,17 @@ impl TryFrom<CouponItem> for Coupon {
             max_redemptions_per_customer: i.max_redemptions_per_customer,
             times_redeemed: i.times_redeemed,
             active: i.active,
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         })
     }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct PromotionCodeItem {
-    pk: String,
-    sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
-    entity: String,
+    #[serde(flatten)]
+    keys: EntityKeys,
     id: String,
     code: String,
     coupon_id: String,
@@ -221,19 +214,21 @@ struct PromotionCodeItem {
     expires_at: Option<String>,
     max_redemptions: Option<u32>,
     times_redeemed: u32,
-    created_at: String,
-    updated_at: String,
-    version: u64,
 }
 
 impl From<&PromotionCode> for PromotionCodeItem {
     fn from(c: &PromotionCode) -> Self {
         PromotionCodeItem {
-            pk: promotion_code_pk(&c.id),
-            sk: "PROMOTION_CODE".into(),
-            gsi1pk: coupon_codes_gsi1pk(&c.coupon_id),
-            gsi1sk: format!("{}#{}", ts(c.created_at), c.id),
-            entity: "promotion_code".into(),
+            keys: EntityKeys {
+                pk: promotion_code_pk(&c.id),
+                sk: "PROMOTION_CODE".into(),
+                gsi1pk: coupon_codes_gsi1pk(&c.coupon_id),
+                gsi1sk: format!("{}#{}", ts(c.created_at), c.id),
+                entity: "promotion_code".into(),
+                created_at: ts(c.created_at),
+                updated_at: ts(c.updated_at),
+                version: c.version,
+            },
             id: c.id.to_string(),
             code: c.code.clone(),
             coupon_id: c.coupon_id.to_string(),
@@ -241,9 +236,6 @@ impl From<&PromotionCode> for PromotionCodeItem {
             expires_at: c.expires_at.map(ts),
             max_redemptions: c.max_redemptions,
             times_redeemed: c.times_redeemed,
-            created_at: ts(c.created_at),
-            updated_at: ts(c.updated_at),
-            version: c.version,
         }
     }
 }
@@ -259,9 +251,9 @@ impl TryFrom<PromotionCodeItem> for PromotionCode {
             expires_at: parse_opt_ts("expires_at", &i.expires_at)?,
             max_redemptions: i.max_redemptions,
             times_redeemed: i.times_redeemed,
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         })
     }
 }

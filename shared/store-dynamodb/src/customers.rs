@@ -7,7 +7,9 @@ use billing_domain::kernel::ids::CustomerId;
 use billing_domain::kernel::ports::StoreError;
 use serde::{Deserialize, Serialize};
 
-use crate::items::{corrupt, customer_pk, parse_opt_ts, parse_ts, ts, CUSTOMERS_GSI1PK};
+use crate::items::{
+    corrupt, customer_pk, parse_opt_ts, parse_ts, ts, EntityKeys, CUSTOMERS_GSI1PK,
+};
 
 use crate::{encode_entity, items, DynamoStore};
 use async_trait::async_trait;
@@ -48,11 +50,8 @@ impl CustomerRepo for DynamoStore {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CustomerItem {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-    pub entity: String,
+    #[serde(flatten)]
+    pub keys: EntityKeys,
     pub id: String,
     pub name: String,
     pub email: String,
@@ -68,19 +67,21 @@ pub struct CustomerItem {
     /// Absent: the customer never had a trial.
     #[serde(default)]
     pub trial_used_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub version: u64,
 }
 
 impl From<&Customer> for CustomerItem {
     fn from(c: &Customer) -> Self {
         CustomerItem {
-            pk: customer_pk(&c.id),
-            sk: "CUSTOMER".into(),
-            gsi1pk: CUSTOMERS_GSI1PK.into(),
-            gsi1sk: format!("{}#{}", ts(c.created_at), c.id),
-            entity: "customer".into(),
+            keys: EntityKeys {
+                pk: customer_pk(&c.id),
+                sk: "CUSTOMER".into(),
+                gsi1pk: CUSTOMERS_GSI1PK.into(),
+                gsi1sk: format!("{}#{}", ts(c.created_at), c.id),
+                entity: "customer".into(),
+                created_at: ts(c.created_at),
+                updated_at: ts(c.updated_at),
+                version: c.version,
+            },
             id: c.id.to_string(),
             name: c.name.clone(),
             email: c.email.to_string(),
@@ -92,9 +93,6 @@ impl From<&Customer> for CustomerItem {
             processor_customer_id: c.processor_customer_id.clone(),
             default_payment_method_id: c.default_payment_method_id.clone(),
             trial_used_at: c.trial_used_at.map(ts),
-            created_at: ts(c.created_at),
-            updated_at: ts(c.updated_at),
-            version: c.version,
         }
     }
 }
@@ -114,9 +112,9 @@ impl TryFrom<CustomerItem> for Customer {
             processor_customer_id: i.processor_customer_id,
             default_payment_method_id: i.default_payment_method_id,
             trial_used_at: parse_opt_ts("trial_used_at", &i.trial_used_at)?,
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         })
     }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::items::{
     corrupt, invoice_pk, money, parse_opt_ts, parse_ts, subscription_invoices_gsi1pk, ts,
+    EntityKeys,
 };
 
 use async_trait::async_trait;
@@ -264,11 +265,8 @@ pub struct DisputeItem {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InvoiceItem {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-    pub entity: String,
+    #[serde(flatten)]
+    pub keys: EntityKeys,
     pub id: String,
     pub subscription_id: String,
     pub customer_id: String,
@@ -293,19 +291,21 @@ pub struct InvoiceItem {
     /// Signed: credit spent on the invoice, or (negative) credit it issued.
     #[serde(default)]
     pub credit_applied: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub version: u64,
 }
 
 impl From<&Invoice> for InvoiceItem {
     fn from(i: &Invoice) -> Self {
         InvoiceItem {
-            pk: invoice_pk(&i.id),
-            sk: "INVOICE".into(),
-            gsi1pk: subscription_invoices_gsi1pk(&i.subscription_id),
-            gsi1sk: format!("{}#{}", ts(i.created_at), i.id),
-            entity: "invoice".into(),
+            keys: EntityKeys {
+                pk: invoice_pk(&i.id),
+                sk: "INVOICE".into(),
+                gsi1pk: subscription_invoices_gsi1pk(&i.subscription_id),
+                gsi1sk: format!("{}#{}", ts(i.created_at), i.id),
+                entity: "invoice".into(),
+                created_at: ts(i.created_at),
+                updated_at: ts(i.updated_at),
+                version: i.version,
+            },
             id: i.id.to_string(),
             subscription_id: i.subscription_id.to_string(),
             customer_id: i.customer_id.to_string(),
@@ -361,9 +361,6 @@ impl From<&Invoice> for InvoiceItem {
                 .collect(),
             credit_applied: (!i.credit_applied.amount().is_zero())
                 .then(|| i.credit_applied.amount().to_string()),
-            created_at: ts(i.created_at),
-            updated_at: ts(i.updated_at),
-            version: i.version,
         }
     }
 }
@@ -448,9 +445,9 @@ impl TryFrom<InvoiceItem> for Invoice {
             },
             credit_changes: Vec::new(),
             events: Default::default(),
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         })
     }
 }

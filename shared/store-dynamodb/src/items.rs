@@ -10,6 +10,23 @@ use billing_domain::kernel::money::{Currency, Money};
 use billing_domain::kernel::ports::StoreError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The attributes every listed entity has (a plan, customer, subscription, invoice, coupon,
+/// promotion code, webhook endpoint or delivery): its key, its list index's key, what it is,
+/// when it was created and last changed, and its version, which every conditional write
+/// compares. Flattened into each item, so the stored attributes are these names.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EntityKeys {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub entity: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
 
 /// Number of partitions of the due index; the scheduler queries each.
 pub const DUE_SHARDS: u32 = 16;

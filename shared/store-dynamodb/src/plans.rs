@@ -11,7 +11,7 @@ use billing_domain::kernel::ports::StoreError;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::items::{corrupt, money, parse_ts, plan_pk, ts, PLANS_GSI1PK};
+use crate::items::{corrupt, money, parse_ts, plan_pk, ts, EntityKeys, PLANS_GSI1PK};
 
 use crate::{encode_entity, items, DynamoStore};
 use async_trait::async_trait;
@@ -55,11 +55,8 @@ pub struct LimitsItem {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PlanItem {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-    pub entity: String,
+    #[serde(flatten)]
+    pub keys: EntityKeys,
     pub id: String,
     pub name: String,
     pub tier: Tier,
@@ -75,19 +72,21 @@ pub struct PlanItem {
     #[serde(default)]
     pub renewal_reminder_days: Option<u32>,
     pub status: PlanStatus,
-    pub created_at: String,
-    pub updated_at: String,
-    pub version: u64,
 }
 
 impl From<&Plan> for PlanItem {
     fn from(p: &Plan) -> Self {
         PlanItem {
-            pk: plan_pk(&p.id),
-            sk: "PLAN".into(),
-            gsi1pk: PLANS_GSI1PK.into(),
-            gsi1sk: format!("{}#{}#{}", p.tier as u8, p.interval as u8, p.id),
-            entity: "plan".into(),
+            keys: EntityKeys {
+                pk: plan_pk(&p.id),
+                sk: "PLAN".into(),
+                gsi1pk: PLANS_GSI1PK.into(),
+                gsi1sk: format!("{}#{}#{}", p.tier as u8, p.interval as u8, p.id),
+                entity: "plan".into(),
+                created_at: ts(p.created_at),
+                updated_at: ts(p.updated_at),
+                version: p.version,
+            },
             id: p.id.to_string(),
             name: p.name.clone(),
             tier: p.tier,
@@ -111,9 +110,6 @@ impl From<&Plan> for PlanItem {
             fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
             renewal_reminder_days: p.renewal_reminder_days,
             status: p.status,
-            created_at: ts(p.created_at),
-            updated_at: ts(p.updated_at),
-            version: p.version,
         }
     }
 }
@@ -152,9 +148,9 @@ impl TryFrom<PlanItem> for Plan {
                 .map_err(corrupt("fallback_plan_id"))?,
             renewal_reminder_days: i.renewal_reminder_days,
             status: i.status,
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         })
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::invoices::InvoiceLineItem;
 use crate::items::{
     corrupt, customer_subscriptions_gsi1pk, due_pk, due_shard, parse_opt_ts, parse_ts,
-    subscription_pk, ts,
+    subscription_pk, ts, EntityKeys,
 };
 
 use async_trait::async_trait;
@@ -206,16 +206,13 @@ impl DynamoStore {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SubscriptionItem {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
+    #[serde(flatten)]
+    pub keys: EntityKeys,
     /// Due index: present only while something is due (a sparse index).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub due_pk: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub due_at: Option<String>,
-    pub entity: String,
     pub id: String,
     pub customer_id: String,
     pub plan_id: String,
@@ -256,22 +253,24 @@ pub struct SubscriptionItem {
     pub renewal_reminder_days: u32,
     #[serde(default)]
     pub reminded_period_end: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub version: u64,
 }
 
 impl From<&Subscription> for SubscriptionItem {
     fn from(s: &Subscription) -> Self {
         let due = s.next_due_at();
         SubscriptionItem {
-            pk: subscription_pk(&s.id),
-            sk: "SUBSCRIPTION".into(),
-            gsi1pk: customer_subscriptions_gsi1pk(&s.customer_id),
-            gsi1sk: format!("{}#{}", ts(s.created_at), s.id),
+            keys: EntityKeys {
+                pk: subscription_pk(&s.id),
+                sk: "SUBSCRIPTION".into(),
+                gsi1pk: customer_subscriptions_gsi1pk(&s.customer_id),
+                gsi1sk: format!("{}#{}", ts(s.created_at), s.id),
+                entity: "subscription".into(),
+                created_at: ts(s.created_at),
+                updated_at: ts(s.updated_at),
+                version: s.version,
+            },
             due_pk: due.map(|_| due_pk(due_shard(&s.id))),
             due_at: due.map(|t| format!("{}#{}", ts(t), s.id)),
-            entity: "subscription".into(),
             id: s.id.to_string(),
             customer_id: s.customer_id.to_string(),
             plan_id: s.plan_id.to_string(),
@@ -310,9 +309,6 @@ impl From<&Subscription> for SubscriptionItem {
             trial_reminder_sent: s.trial_reminder_sent,
             renewal_reminder_days: s.renewal_reminder_days,
             reminded_period_end: s.reminded_period_end.map(ts),
-            created_at: ts(s.created_at),
-            updated_at: ts(s.updated_at),
-            version: s.version,
         }
     }
 }
@@ -383,9 +379,9 @@ impl TryFrom<SubscriptionItem> for Subscription {
             reminded_period_end: parse_opt_ts("reminded_period_end", &i.reminded_period_end)?,
             events: Default::default(),
             as_stored: None,
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         };
         subscription.mark_stored();
         Ok(subscription)

@@ -17,7 +17,7 @@ use billing_domain::webhooks::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::items::{corrupt, parse_ts, ts};
+use crate::items::{corrupt, parse_ts, ts, EntityKeys};
 use crate::{due_entry, encode_entity, s, unavailable, DynamoStore, DUE_INDEX_KEYS, GSI_DUE};
 
 const ENDPOINTS_GSI1PK: &str = "WEBHOOK_ENDPOINTS";
@@ -38,11 +38,8 @@ fn deliveries_gsi1pk(endpoint: &WebhookEndpointId) -> String {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct EndpointItem {
-    pk: String,
-    sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
-    entity: String,
+    #[serde(flatten)]
+    keys: EntityKeys,
     id: String,
     url: String,
     events: Vec<String>,
@@ -55,9 +52,6 @@ struct EndpointItem {
     status: EndpointStatus,
     disabled_reason: Option<String>,
     failing_since: Option<String>,
-    created_at: String,
-    updated_at: String,
-    version: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,15 +65,12 @@ struct AttemptItem {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct DeliveryItem {
-    pk: String,
-    sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
+    #[serde(flatten)]
+    keys: EntityKeys,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     due_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     due_at: Option<String>,
-    entity: String,
     id: String,
     endpoint_id: String,
     event_id: String,
@@ -88,9 +79,6 @@ struct DeliveryItem {
     status: DeliveryStatus,
     attempts: Vec<AttemptItem>,
     next_attempt_at: Option<String>,
-    created_at: String,
-    updated_at: String,
-    version: u64,
 }
 
 fn opt_ts(field: &'static str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -100,11 +88,16 @@ fn opt_ts(field: &'static str, raw: &Option<String>) -> Result<Option<DateTime<U
 impl From<&WebhookEndpoint> for EndpointItem {
     fn from(e: &WebhookEndpoint) -> Self {
         EndpointItem {
-            pk: endpoint_pk(&e.id),
-            sk: "WEBHOOK_ENDPOINT".into(),
-            gsi1pk: ENDPOINTS_GSI1PK.into(),
-            gsi1sk: format!("{}#{}", ts(e.created_at), e.id),
-            entity: "webhook_endpoint".into(),
+            keys: EntityKeys {
+                pk: endpoint_pk(&e.id),
+                sk: "WEBHOOK_ENDPOINT".into(),
+                gsi1pk: ENDPOINTS_GSI1PK.into(),
+                gsi1sk: format!("{}#{}", ts(e.created_at), e.id),
+                entity: "webhook_endpoint".into(),
+                created_at: ts(e.created_at),
+                updated_at: ts(e.updated_at),
+                version: e.version,
+            },
             id: e.id.to_string(),
             url: e.url.clone(),
             events: e.events.names(),
@@ -115,9 +108,6 @@ impl From<&WebhookEndpoint> for EndpointItem {
             status: e.status,
             disabled_reason: e.disabled_reason.clone(),
             failing_since: e.failing_since.map(ts),
-            created_at: ts(e.created_at),
-            updated_at: ts(e.updated_at),
-            version: e.version,
         }
     }
 }
@@ -142,9 +132,9 @@ impl TryFrom<EndpointItem> for WebhookEndpoint {
             status: i.status,
             disabled_reason: i.disabled_reason,
             failing_since: opt_ts("failing_since", &i.failing_since)?,
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         })
     }
 }
@@ -155,13 +145,18 @@ impl From<&WebhookDelivery> for DeliveryItem {
             .next_attempt_at
             .filter(|_| d.status == DeliveryStatus::Pending);
         DeliveryItem {
-            pk: delivery_pk(&d.id),
-            sk: "WEBHOOK_DELIVERY".into(),
-            gsi1pk: deliveries_gsi1pk(&d.endpoint_id),
-            gsi1sk: format!("{}#{}", ts(d.created_at), d.id),
+            keys: EntityKeys {
+                pk: delivery_pk(&d.id),
+                sk: "WEBHOOK_DELIVERY".into(),
+                gsi1pk: deliveries_gsi1pk(&d.endpoint_id),
+                gsi1sk: format!("{}#{}", ts(d.created_at), d.id),
+                entity: "webhook_delivery".into(),
+                created_at: ts(d.created_at),
+                updated_at: ts(d.updated_at),
+                version: d.version,
+            },
             due_pk: due.map(|_| WEBHOOK_DUE_PK.into()),
             due_at: due.map(|t| format!("{}#{}", ts(t), d.id)),
-            entity: "webhook_delivery".into(),
             id: d.id.to_string(),
             endpoint_id: d.endpoint_id.to_string(),
             event_id: d.event_id.clone(),
@@ -180,9 +175,6 @@ impl From<&WebhookDelivery> for DeliveryItem {
                 })
                 .collect(),
             next_attempt_at: d.next_attempt_at.map(ts),
-            created_at: ts(d.created_at),
-            updated_at: ts(d.updated_at),
-            version: d.version,
         }
     }
 }
@@ -214,9 +206,9 @@ impl TryFrom<DeliveryItem> for WebhookDelivery {
                 })
                 .collect::<Result<_, StoreError>>()?,
             next_attempt_at: opt_ts("next_attempt_at", &i.next_attempt_at)?,
-            created_at: parse_ts("created_at", &i.created_at)?,
-            updated_at: parse_ts("updated_at", &i.updated_at)?,
-            version: i.version,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
         })
     }
 }
