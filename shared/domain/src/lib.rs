@@ -10,6 +10,7 @@ pub mod collection;
 pub mod customers;
 pub mod discounts;
 pub mod events;
+pub mod inventory;
 pub mod invoicing;
 pub mod kernel;
 pub mod notifications;
