@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod invoicing;
 pub mod kernel;
 pub mod notifications;
+pub mod preorders;
 pub mod stripe_events;
 pub mod subscriptions;
 pub mod webhooks;

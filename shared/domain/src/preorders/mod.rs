@@ -1,0 +1,324 @@
+//! Pre-orders: the rules a subscription's tier sets on them. The price of a pre-order (the
+//! tier's discount, rounded once), the pre-order month its limits are counted in, and the
+//! limits themselves (count before value). The pre-order itself, its reservation and its
+//! charge at release build on these.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::catalogue::{Limit, TierLimits};
+use crate::kernel::money::{Money, MoneyError};
+use crate::kernel::period::{Interval, Period};
+
+/// What a pre-order costs: `subtotal = unit price × quantity`; `discount = subtotal × the tier's
+/// discount per cent`, rounded once to the minor unit (half away from zero, the repo's rule);
+/// `total = subtotal − discount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreorderPrice {
+    pub unit_price: Money,
+    pub quantity: u32,
+    pub discount_percent: Decimal,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub total: Money,
+}
+
+impl PreorderPrice {
+    pub fn quote(
+        unit_price: Money,
+        quantity: u32,
+        discount_percent: Decimal,
+    ) -> Result<PreorderPrice, MoneyError> {
+        let subtotal = unit_price
+            .amount()
+            .checked_mul(Decimal::from(quantity))
+            .ok_or(MoneyError::Overflow)?;
+        // Exact: a price at the minor unit times a whole number stays at the minor unit.
+        let subtotal = Money::new(subtotal, unit_price.currency())?;
+        let discount = subtotal.percent(discount_percent)?;
+        let total = subtotal.checked_sub(&discount)?;
+        Ok(PreorderPrice {
+            unit_price,
+            quantity,
+            discount_percent,
+            subtotal,
+            discount,
+            total,
+        })
+    }
+}
+
+/// The pre-order month that contains `at`: monthly windows from the subscription's billing
+/// anchor, whatever its interval. For a monthly plan that is the billing period itself; a
+/// quarterly or annual period has three or twelve; a weekly plan's months run from its anchor
+/// too. A window that starts on the 29th–31st ends on the same day of the next month, or on its
+/// last day when it is shorter (the billing periods' rule). `None` before the anchor, or past
+/// the dates the calendar holds.
+pub fn preorder_month(anchor: DateTime<Utc>, at: DateTime<Utc>) -> Option<Period> {
+    if at < anchor {
+        return None;
+    }
+    // Every month is at least 28 days: start the search at or before the window holding `at`.
+    let days = (at - anchor).num_days();
+    let mut n = u32::try_from(days / 31).ok()?;
+    loop {
+        let start = if n == 0 {
+            anchor
+        } else {
+            Interval::Month.nth_period_end(anchor, n)?
+        };
+        let end = Interval::Month.nth_period_end(anchor, n.checked_add(1)?)?;
+        if at < end {
+            return (start <= at).then_some(Period { start, end });
+        }
+        n = n.checked_add(1)?;
+    }
+}
+
+/// What a subscription has pre-ordered in one pre-order month (pre-orders not canceled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreorderUsage {
+    pub count: u32,
+    /// The pre-orders' totals (after the tier's discount).
+    pub value: Money,
+}
+
+/// A tier limit a new pre-order would pass, with what the month has used and when it resets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreorderLimitError {
+    #[error("the month's {limit} pre-orders are used ({used})")]
+    CountReached {
+        limit: u32,
+        used: u32,
+        resets_at: DateTime<Utc>,
+    },
+    #[error("the month's pre-order value limit of {} is used ({})", limit.amount(), used.amount())]
+    ValueReached {
+        limit: Money,
+        used: Money,
+        resets_at: DateTime<Utc>,
+    },
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+impl PreorderLimitError {
+    /// The stable `code` of the problem the API answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PreorderLimitError::CountReached { .. } => "preorder_limit_reached",
+            PreorderLimitError::ValueReached { .. } => "preorder_value_limit_reached",
+            PreorderLimitError::Money(_) => "currency_mismatch",
+        }
+    }
+}
+
+/// Whether one more pre-order of `total` fits the tier's limits for the month `window`, given
+/// what it has used. The count is checked before the value; a limit is reached when the new
+/// pre-order would go past it (reaching it exactly is allowed).
+pub fn check_limits(
+    limits: &TierLimits,
+    used: &PreorderUsage,
+    total: &Money,
+    window: &Period,
+) -> Result<(), PreorderLimitError> {
+    if let Limit::Limited(limit) = limits.monthly_preorder_limit {
+        if used.count >= limit {
+            return Err(PreorderLimitError::CountReached {
+                limit,
+                used: used.count,
+                resets_at: window.end,
+            });
+        }
+    }
+    if let Limit::Limited(limit) = limits.monthly_preorder_value_limit {
+        let over = used.value.checked_add(total)?.checked_sub(&limit)?;
+        if over.amount() > Decimal::ZERO {
+            return Err(PreorderLimitError::ValueReached {
+                limit,
+                used: used.value,
+                resets_at: window.end,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The month's use as whole per cents of the tier's limits, rounded down (`None`: unlimited,
+/// or a limit of zero).
+pub fn usage_percentages(limits: &TierLimits, used: &PreorderUsage) -> (Option<u32>, Option<u32>) {
+    let percent = |used: Decimal, limit: Decimal| -> Option<u32> {
+        if limit.is_zero() {
+            return None;
+        }
+        let share = used.checked_mul(Decimal::ONE_HUNDRED)?.checked_div(limit)?;
+        u32::try_from(share.floor().mantissa()).ok()
+    };
+    let orders = limits
+        .monthly_preorder_limit
+        .as_option()
+        .and_then(|limit| percent(Decimal::from(used.count), Decimal::from(*limit)));
+    let value = limits
+        .monthly_preorder_value_limit
+        .as_option()
+        .filter(|limit| limit.currency() == used.value.currency())
+        .and_then(|limit| percent(used.value.amount(), limit.amount()));
+    (orders, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Tier;
+    use crate::kernel::money::Currency;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn usd(amount: Decimal) -> Money {
+        Money::new(amount, Currency::Usd).expect("money")
+    }
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 9, 30, 0)
+            .single()
+            .expect("time")
+    }
+
+    #[test]
+    fn the_tier_discount_is_taken_off_the_subtotal_and_rounded_once() {
+        // Basic: 2.5% off. 3 × 33.33 = 99.99; 2.49975 rounds to 2.50.
+        let basic = Tier::Basic.standard_limits();
+        let price = PreorderPrice::quote(usd(dec!(33.33)), 3, basic.preorder_discount_percent)
+            .expect("price");
+        assert_eq!(price.subtotal, usd(dec!(99.99)));
+        assert_eq!(price.discount, usd(dec!(2.50)));
+        assert_eq!(price.total, usd(dec!(97.49)));
+        // Enterprise: 7.5% off 10 × 19.99 = 199.90 → 14.9925 → 14.99.
+        let enterprise = Tier::Enterprise.standard_limits();
+        let price =
+            PreorderPrice::quote(usd(dec!(19.99)), 10, enterprise.preorder_discount_percent)
+                .expect("price");
+        assert_eq!(
+            (price.discount, price.total),
+            (usd(dec!(14.99)), usd(dec!(184.91)))
+        );
+    }
+
+    #[test]
+    fn the_count_is_checked_before_the_value_and_reaching_a_limit_exactly_is_allowed() {
+        let basic = Tier::Basic.standard_limits(); // 10 pre-orders, $5,000 a month
+        let window = Period {
+            start: at(2027, 1, 15),
+            end: at(2027, 2, 15),
+        };
+        let used = PreorderUsage {
+            count: 9,
+            value: usd(dec!(4900)),
+        };
+        assert_eq!(
+            check_limits(&basic, &used, &usd(dec!(100)), &window),
+            Ok(())
+        );
+        let over = check_limits(&basic, &used, &usd(dec!(100.01)), &window).expect_err("value");
+        assert_eq!(over.code(), "preorder_value_limit_reached");
+        assert_eq!(
+            over,
+            PreorderLimitError::ValueReached {
+                limit: usd(dec!(5000)),
+                used: usd(dec!(4900)),
+                resets_at: window.end
+            }
+        );
+        let full = PreorderUsage {
+            count: 10,
+            value: usd(dec!(5000)),
+        };
+        let both = check_limits(&basic, &full, &usd(dec!(1)), &window).expect_err("both");
+        assert_eq!(
+            both.code(),
+            "preorder_limit_reached",
+            "the count comes first"
+        );
+        let enterprise = Tier::Enterprise.standard_limits();
+        let huge = PreorderUsage {
+            count: 10_000,
+            value: usd(dec!(9999999)),
+        };
+        assert_eq!(
+            check_limits(&enterprise, &huge, &usd(dec!(1)), &window),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn usage_is_shown_in_whole_per_cents_rounded_down_and_unlimited_tiers_show_none() {
+        let basic = Tier::Basic.standard_limits();
+        let used = PreorderUsage {
+            count: 8,
+            value: usd(dec!(2500)),
+        };
+        assert_eq!(usage_percentages(&basic, &used), (Some(80), Some(50)));
+        let almost = PreorderUsage {
+            count: 9,
+            value: usd(dec!(4999.99)),
+        };
+        assert_eq!(usage_percentages(&basic, &almost), (Some(90), Some(99)));
+        let enterprise = Tier::Enterprise.standard_limits();
+        assert_eq!(usage_percentages(&enterprise, &used), (None, None));
+    }
+
+    #[test]
+    fn pre_order_months_run_from_the_anchor_and_clamp_like_billing_periods() {
+        let anchor = at(2027, 1, 31);
+        assert_eq!(
+            preorder_month(anchor, at(2027, 2, 10)),
+            Some(Period {
+                start: anchor,
+                end: at(2027, 2, 28)
+            })
+        );
+        assert_eq!(
+            preorder_month(anchor, at(2027, 3, 1)),
+            Some(Period {
+                start: at(2027, 2, 28),
+                end: at(2027, 3, 31)
+            })
+        );
+        // The boundary belongs to the next month.
+        assert_eq!(
+            preorder_month(anchor, at(2027, 3, 31)).map(|p| p.start),
+            Some(at(2027, 3, 31))
+        );
+        assert_eq!(preorder_month(anchor, at(2027, 1, 30)), None);
+    }
+
+    proptest! {
+        /// Any time after the anchor lies in exactly one pre-order month, which starts at or
+        /// before it, ends after it, and is 28 to 31 days long.
+        #[test]
+        fn every_time_after_the_anchor_has_one_month_of_28_to_31_days(
+            anchor_day in 0i64..3_650, offset_minutes in 0i64..(60 * 24 * 3_650)
+        ) {
+            let anchor = at(2026, 1, 1) + chrono::Duration::days(anchor_day);
+            let time = anchor + chrono::Duration::minutes(offset_minutes);
+            let window = preorder_month(anchor, time).expect("a month");
+            prop_assert!(window.start <= time && time < window.end);
+            let days = (window.end - window.start).num_days();
+            prop_assert!((28..=31).contains(&days), "{} days", days);
+        }
+
+        /// The total never exceeds the subtotal, the discount is within a cent of the exact
+        /// share, and the parts add up.
+        #[test]
+        fn a_quote_adds_up(cents in 1i64..100_000, quantity in 1u32..500, tenths in 0u32..=1000) {
+            let unit = Money::from_minor_units(cents, Currency::Usd);
+            let percent = Decimal::new(i64::from(tenths), 1);
+            let price = PreorderPrice::quote(unit, quantity, percent).expect("price");
+            prop_assert_eq!(price.subtotal.checked_sub(&price.discount).expect("same currency"), price.total);
+            let exact = price.subtotal.amount() * percent / Decimal::ONE_HUNDRED;
+            prop_assert!((price.discount.amount() - exact).abs() <= dec!(0.005));
+            prop_assert!(!price.total.is_negative());
+        }
+    }
+}
