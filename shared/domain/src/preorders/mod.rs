@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::catalogue::{Limit, TierLimits};
+use crate::catalogue::{Limit, Tier, TierLimits};
 use crate::kernel::money::{Money, MoneyError};
 use crate::kernel::period::{Interval, Period};
 
@@ -166,6 +166,86 @@ pub fn usage_percentages(limits: &TierLimits, used: &PreorderUsage) -> (Option<u
     (orders, value)
 }
 
+/// A product's pre-order window, as its operator set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreorderWindow {
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+}
+
+/// Why the window is shut to a tier at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// Not yet open to this tier: it opens at `opens_at` (the tier's early access applied).
+    #[error("pre-orders open at {opens_at} for this tier")]
+    NotOpen { opens_at: DateTime<Utc> },
+    #[error("pre-orders closed at {closes_at}")]
+    Closed { closes_at: DateTime<Utc> },
+}
+
+impl WindowError {
+    /// The stable `code` of the problem the API answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WindowError::NotOpen { .. } => "preorder_window_not_open",
+            WindowError::Closed { .. } => "preorder_window_closed",
+        }
+    }
+}
+
+impl PreorderWindow {
+    /// When the window opens to a tier with `early_access_days`: that many days before
+    /// `opens_at` (0 for the free tier).
+    pub fn opens_for(&self, early_access_days: u32) -> DateTime<Utc> {
+        self.opens_at
+            .checked_sub_signed(chrono::Duration::days(i64::from(early_access_days)))
+            .unwrap_or(self.opens_at)
+    }
+
+    /// Whether a subscriber of a tier with `early_access_days` may pre-order at `now`: from
+    /// [`PreorderWindow::opens_for`] (inclusive) until `closes_at` (exclusive).
+    pub fn check(&self, early_access_days: u32, now: DateTime<Utc>) -> Result<(), WindowError> {
+        let opens_at = self.opens_for(early_access_days);
+        if now < opens_at {
+            return Err(WindowError::NotOpen { opens_at });
+        }
+        if now >= self.closes_at {
+            return Err(WindowError::Closed {
+                closes_at: self.closes_at,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The order backordered pre-orders are allocated in when stock arrives: `priority_level` (1
+/// first), then the tier (Enterprise, Premium, Basic, Free), then the oldest first; the id
+/// breaks what is left, so the order is total.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AllocationRank {
+    priority_level: u8,
+    tier_rank: u8,
+    created_at: DateTime<Utc>,
+    id: String,
+}
+
+impl AllocationRank {
+    pub fn new(priority_level: u8, tier: Tier, created_at: DateTime<Utc>, id: &str) -> Self {
+        let tier_rank = match tier {
+            Tier::Enterprise => 0,
+            Tier::Premium => 1,
+            Tier::Basic => 2,
+            Tier::Free => 3,
+        };
+        AllocationRank {
+            priority_level,
+            tier_rank,
+            created_at,
+            id: id.to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +371,60 @@ mod tests {
             Some(at(2027, 3, 31))
         );
         assert_eq!(preorder_month(anchor, at(2027, 1, 30)), None);
+    }
+
+    #[test]
+    fn the_window_opens_earlier_for_higher_tiers_and_closes_for_all_at_once() {
+        let window = PreorderWindow {
+            opens_at: at(2027, 3, 15),
+            closes_at: at(2027, 4, 1),
+        };
+        let now = at(2027, 3, 10);
+        // Enterprise (14 days) and Premium (7) are in; Basic (3) and Free (0) are not yet.
+        assert_eq!(
+            window.check(Tier::Enterprise.standard_limits().early_access_days, now),
+            Ok(())
+        );
+        assert_eq!(
+            window.check(Tier::Premium.standard_limits().early_access_days, now),
+            Ok(())
+        );
+        let basic = window
+            .check(Tier::Basic.standard_limits().early_access_days, now)
+            .expect_err("not yet");
+        assert_eq!(
+            basic,
+            WindowError::NotOpen {
+                opens_at: at(2027, 3, 12)
+            }
+        );
+        assert_eq!(basic.code(), "preorder_window_not_open");
+        assert_eq!(
+            window.check(0, at(2027, 3, 15)),
+            Ok(()),
+            "opening time is inside"
+        );
+        let closed = window.check(14, at(2027, 4, 1)).expect_err("closed");
+        assert_eq!(closed.code(), "preorder_window_closed");
+    }
+
+    #[test]
+    fn backorders_are_allocated_by_priority_then_tier_then_age() {
+        let early = at(2027, 1, 1);
+        let late = at(2027, 1, 2);
+        let mut ranks = [
+            AllocationRank::new(3, Tier::Enterprise, early, "po_e3"),
+            AllocationRank::new(1, Tier::Free, late, "po_f1"),
+            AllocationRank::new(3, Tier::Basic, early, "po_b3_early"),
+            AllocationRank::new(3, Tier::Basic, late, "po_b3_late"),
+            AllocationRank::new(3, Tier::Premium, late, "po_p3"),
+        ];
+        ranks.sort();
+        let order: Vec<&str> = ranks.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            order,
+            ["po_f1", "po_e3", "po_p3", "po_b3_early", "po_b3_late"]
+        );
     }
 
     proptest! {
