@@ -249,6 +249,33 @@ impl Stock {
     }
 }
 
+/// The low-stock alert of a product: it goes off once when `available` falls to or below the
+/// product's `low_stock_threshold`, and is armed again only when `available` rises above it, so
+/// a level that hovers at the threshold alerts once per crossing, not once per move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LowStockAlarm {
+    pub armed: bool,
+}
+
+impl LowStockAlarm {
+    /// For a product whose stock is `available` now: armed when it is above the threshold (a
+    /// product created with no stock does not alert before it had any).
+    pub fn new(available: u64, threshold: u64) -> Self {
+        LowStockAlarm {
+            armed: available > threshold,
+        }
+    }
+
+    /// After a move leaves `available`: whether the alert goes off now.
+    pub fn observe(&mut self, available: u64, threshold: u64) -> bool {
+        if available > threshold {
+            self.armed = true;
+            return false;
+        }
+        std::mem::replace(&mut self.armed, false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +406,25 @@ mod tests {
                 "{change:?}"
             );
         }
+    }
+
+    #[test]
+    fn low_stock_alerts_once_per_crossing_and_rearms_above_the_threshold() {
+        let threshold = 5;
+        let mut alarm = LowStockAlarm::new(20, threshold);
+        let alerts: Vec<bool> = [12, 5, 3, 0, 4, 6, 5, 9, 2]
+            .into_iter()
+            .map(|available| alarm.observe(available, threshold))
+            .collect();
+        assert_eq!(
+            alerts,
+            [false, true, false, false, false, false, true, false, true]
+        );
+        // A product created with nothing in stock does not alert until it had some.
+        let mut empty = LowStockAlarm::new(0, threshold);
+        assert!(!empty.observe(0, threshold));
+        assert!(!empty.observe(10, threshold));
+        assert!(empty.observe(1, threshold));
     }
 
     fn any_change() -> impl Strategy<Value = StockChange> {
