@@ -274,6 +274,14 @@ mod tests {
         assert_eq!(price.subtotal, usd(dec!(99.99)));
         assert_eq!(price.discount, usd(dec!(2.50)));
         assert_eq!(price.total, usd(dec!(97.49)));
+        // Premium: 5% off 3 × 19.99 = 59.97 → 2.9985 → 3.00 (the example).
+        let premium = Tier::Premium.standard_limits();
+        let price = PreorderPrice::quote(usd(dec!(19.99)), 3, premium.preorder_discount_percent)
+            .expect("price");
+        assert_eq!(
+            (price.subtotal, price.discount, price.total),
+            (usd(dec!(59.97)), usd(dec!(3.00)), usd(dec!(56.97)))
+        );
         // Enterprise: 7.5% off 10 × 19.99 = 199.90 → 14.9925 → 14.99.
         let enterprise = Tier::Enterprise.standard_limits();
         let price =
