@@ -166,13 +166,7 @@ impl Jobs {
     /// As [`Jobs::from_env`], from settings already read.
     pub async fn from_settings(settings: &Settings, uses: Uses) -> Result<Self, JobError> {
         let config = aws_config::load_from_env().await;
-        let services = Services::new(
-            billing_store_dynamodb::DynamoStore::new(
-                billing_store_dynamodb::Client::new(&config),
-                settings.table_name.clone(),
-            ),
-            settings,
-        )?;
+        let services = Services::from_config(&config, settings)?;
         let sqs = (uses.renewal_queue || uses.webhooks_queue || uses.notifications_queue)
             .then(|| aws_sdk_sqs::Client::new(&config));
         let queue_at = |wanted: bool, url: &Option<String>| match (&sqs, wanted, url) {

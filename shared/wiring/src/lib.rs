@@ -93,9 +93,17 @@ impl Services {
     /// From settings already read, with the standard AWS environment's DynamoDB client (the
     /// only AWS client every function builds).
     pub async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let config = aws_config::load_from_env().await;
+        Self::from_config(&aws_config::load_from_env().await, settings)
+    }
+
+    /// As [`Services::from_settings`], with an AWS configuration already loaded (the jobs build
+    /// their other clients from the same one).
+    pub fn from_config(
+        config: &aws_config::SdkConfig,
+        settings: &Settings,
+    ) -> Result<Self, ConfigError> {
         let store = DynamoStore::new(
-            billing_store_dynamodb::Client::new(&config),
+            billing_store_dynamodb::Client::new(config),
             settings.table_name.clone(),
         );
         Self::new(store, settings)

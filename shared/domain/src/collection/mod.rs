@@ -99,8 +99,7 @@ fn payment_error(e: PaymentError) -> BillingError {
     BillingError::Payment(e)
 }
 
-pub(crate) use crate::kernel::retry::CONFLICT_RETRIES;
-use crate::kernel::retry::{retry_on_conflict, written, Written};
+use crate::kernel::retry::{retry_on_conflict, written, Written, CONFLICT_RETRIES};
 
 /// The trial a new subscription gets ([`Billing::claim_trial`]).
 #[derive(Debug)]

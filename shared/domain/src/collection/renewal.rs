@@ -5,11 +5,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::collection::{Checkpoint, TrialEndWithoutPaymentMethod, CONFLICT_RETRIES};
+use crate::collection::{Checkpoint, TrialEndWithoutPaymentMethod};
 use crate::invoicing::{BillingReason, InvoiceStatus, LineKind};
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::{PlanId, SubscriptionId};
 use crate::kernel::ports::StoreError;
+use crate::kernel::retry::CONFLICT_RETRIES;
 use crate::kernel::service::Billing;
 use crate::subscriptions::{DueStep, NewSubscription, Subscription, SubscriptionStatus};
 

@@ -135,6 +135,14 @@ fn positive(quantity: u64) -> Result<u64, StockError> {
     }
 }
 
+/// `on_hand` raised by `by` units, at most [`MAX_UNITS`].
+fn raised(on_hand: u64, by: u64) -> Result<u64, StockError> {
+    on_hand
+        .checked_add(by)
+        .filter(|n| *n <= MAX_UNITS)
+        .ok_or(StockError::InvalidQuantity("the quantity is too large"))
+}
+
 impl Stock {
     /// Applies `change` to this stock as read: the new stock and the move that explains it, or
     /// why it is refused.
@@ -151,12 +159,7 @@ impl Stock {
         };
         let (kind, on_hand, reserved) = match change {
             StockChange::Receipt { quantity } => {
-                let quantity = positive(quantity)?;
-                let on_hand = self
-                    .on_hand
-                    .checked_add(quantity)
-                    .filter(|n| *n <= MAX_UNITS)
-                    .ok_or(StockError::InvalidQuantity("the quantity is too large"))?;
+                let on_hand = raised(self.on_hand, positive(quantity)?)?;
                 (StockMoveKind::Receipt, on_hand, self.reserved)
             }
             StockChange::Adjustment { delta } => {
@@ -164,10 +167,7 @@ impl Stock {
                     return Err(StockError::InvalidQuantity("the adjustment must not be 0"));
                 }
                 let on_hand = if delta > 0 {
-                    self.on_hand
-                        .checked_add(delta.unsigned_abs())
-                        .filter(|n| *n <= MAX_UNITS)
-                        .ok_or(StockError::InvalidQuantity("the quantity is too large"))?
+                    raised(self.on_hand, delta.unsigned_abs())?
                 } else {
                     let down = delta.unsigned_abs();
                     if down > self.available() {

@@ -20,13 +20,13 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::collection::CONFLICT_RETRIES;
 use crate::customers::{Customer, Email};
 use crate::events::{DomainEvent, EventFacts, EventKind, Outbox};
 use crate::kernel::access::Actor;
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::CustomerId;
 use crate::kernel::ports::StoreError;
+use crate::kernel::retry::CONFLICT_RETRIES;
 use crate::kernel::validation::{FieldError, Validator};
 
 /// One kind of email, one template each.

@@ -17,13 +17,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::collection::CONFLICT_RETRIES;
 use crate::events::{DomainEvent, EventKind, PublishedEvent};
 use crate::kernel::clock::Clock;
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::{WebhookDeliveryId, WebhookEndpointId};
 use crate::kernel::page::{Page, PageRequest};
 use crate::kernel::ports::StoreError;
+use crate::kernel::retry::CONFLICT_RETRIES;
 use crate::kernel::validation::{self, FieldError, Validator};
 
 /// How long a failing delivery is retried, from its first attempt (Stripe: three days).
