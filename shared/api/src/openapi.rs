@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
 use crate::routes::{
-    coupons, customers, invoices, meta, notifications, plans, subscriptions, test_clock,
+    coupons, customers, invoices, meta, notifications, plans, products, subscriptions, test_clock,
     webhook_endpoints, webhooks,
 };
 
@@ -139,6 +139,8 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         description = "Tiered B2B subscriptions billed through Stripe. Money is a decimal string next to a `currency`; times are RFC 3339 UTC; lists are `{data, has_more}` paged with `limit` and `starting_after`; errors are RFC 9457 problem+json."),
     paths(
         plans::list, plans::get, plans::create, plans::update, plans::archive,
+        products::create, products::list, products::get, products::update, products::archive,
+        products::move_stock, products::stock_moves,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,
         notifications::get, notifications::update, notifications::unsubscribe_page,
@@ -162,6 +164,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
     modifiers(&BearerAuth, &OperationIds),
     tags((name = "plans", description = "The catalogue: tiered plans with their limits and features (admins manage them)."),
+        (name = "products", description = "Products with their stock levels and the ledger of stock moves (admins manage them; everyone signed in reads them)."),
         (name = "customers", description = "Customers (companies), their payment method, credit balance and email preferences."),
         (name = "subscriptions", description = "Subscriptions: subscribe, pause, cancel, change plan, discounts."),
         (name = "invoices", description = "Invoices with their lines, payments, refunds and disputes."),

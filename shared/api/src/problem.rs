@@ -1,6 +1,7 @@
 //! Errors as `application/problem+json` (RFC 9457). The one place errors become HTTP.
 
 use billing_domain::collection::payments::PaymentError;
+use billing_domain::kernel::error::{Refusal, RefusalKind};
 use billing_domain::kernel::ports::StoreError;
 use billing_domain::kernel::validation::FieldError;
 use billing_domain::BillingError;
@@ -32,6 +33,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(nullable = false)]
     pub errors: Vec<FieldProblem>,
+    /// The figures a refusal gives to act on (`available`, `current_on_hand`, `limit`,
+    /// `alternatives`...), as members of the document.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Every error a handler can answer with.
@@ -71,6 +77,9 @@ pub enum ApiError {
     /// The processor refused the request for a reason it names: the caller's to fix.
     #[error("payment processor refused the request ({code})")]
     ProcessorRefused { code: String, message: String },
+    /// Refused with its own stable code and figures ([`billing_domain::kernel::error::Refusal`]).
+    #[error("{}", .0.message)]
+    Refused(Refusal),
     #[error("service unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -96,6 +105,10 @@ impl ApiError {
             ApiError::PaymentDeclined { .. } => 402,
             ApiError::PaymentProcessor(_) => 502,
             ApiError::ProcessorRefused { .. } => 422,
+            ApiError::Refused(r) => match r.kind {
+                RefusalKind::Conflict => 409,
+                RefusalKind::Unprocessable => 422,
+            },
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
         }
@@ -160,6 +173,14 @@ impl ApiError {
                 "Refused by the payment processor",
                 format!("the payment processor refused the request ({code}): {message}"),
             ),
+            ApiError::Refused(r) => (
+                r.code,
+                match r.kind {
+                    RefusalKind::Conflict => "Conflict",
+                    RefusalKind::Unprocessable => "Cannot be done as asked",
+                },
+                r.message.clone(),
+            ),
             ApiError::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -189,7 +210,28 @@ impl ApiError {
                     field: field.clone(),
                     message: format!("{code}: {message}"),
                 }],
+                ApiError::Refused(Refusal {
+                    field: Some(field),
+                    message,
+                    ..
+                }) => vec![FieldProblem {
+                    field: (*field).to_owned(),
+                    message: message.clone(),
+                }],
                 _ => Vec::new(),
+            },
+            extensions: match self {
+                // The members a problem document has already are not overwritten.
+                ApiError::Refused(r) => r
+                    .details
+                    .iter()
+                    .filter(|(k, _)| {
+                        !["type", "title", "status", "detail", "code", "errors"]
+                            .contains(&k.as_str())
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                _ => serde_json::Map::new(),
             },
         }
     }
@@ -202,6 +244,7 @@ impl From<BillingError> for ApiError {
             BillingError::Validation(errors) => ApiError::Validation(errors),
             BillingError::Conflict(msg) => ApiError::Conflict(msg),
             BillingError::Money(e) => ApiError::Conflict(e.to_string()),
+            BillingError::Refused(r) => ApiError::Refused(r),
             BillingError::StaleVersion(what) => ApiError::Conflict(format!(
                 "the {what} was changed by another request; read it again and retry"
             )),

@@ -7,6 +7,7 @@ pub(crate) mod invoices;
 pub(crate) mod meta;
 pub(crate) mod notifications;
 pub(crate) mod plans;
+pub(crate) mod products;
 pub(crate) mod subscriptions;
 pub(crate) mod test_clock;
 pub(crate) mod webhook_endpoints;
@@ -129,6 +130,13 @@ pub enum Endpoint {
     ListPromotionCodes,
     GetPromotionCode,
     UpdatePromotionCode,
+    CreateProduct,
+    ListProducts,
+    GetProduct,
+    UpdateProduct,
+    ArchiveProduct,
+    MoveStock,
+    ListStockMoves,
     ApplyDiscount,
     RemoveDiscount,
     Health,
@@ -200,6 +208,13 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/v1/promotion-codes" => CreatePromotionCode @ PlansApi),
     route!("GET" "/api/v1/promotion-codes/{id}" => GetPromotionCode @ PlansApi),
     route!("PATCH" "/api/v1/promotion-codes/{id}" => UpdatePromotionCode @ PlansApi),
+    route!("POST" "/api/v1/products" => CreateProduct @ PlansApi),
+    route!("GET" "/api/v1/products" => ListProducts @ PlansApi),
+    route!("GET" "/api/v1/products/{id}" => GetProduct @ PlansApi),
+    route!("PATCH" "/api/v1/products/{id}" => UpdateProduct @ PlansApi),
+    route!("POST" "/api/v1/products/{id}/archive" => ArchiveProduct @ PlansApi),
+    route!("POST" "/api/v1/products/{id}/stock" => MoveStock @ PlansApi),
+    route!("GET" "/api/v1/products/{id}/stock-moves" => ListStockMoves @ PlansApi),
     route!("POST" "/api/v1/customers" => CreateCustomer @ CustomersApi),
     route!("GET" "/api/v1/customers" => ListCustomers @ CustomersApi),
     route!("GET" "/api/v1/customers/{id}" => GetCustomer @ CustomersApi),
@@ -659,6 +674,13 @@ async fn dispatch(
         Endpoint::UpdatePromotionCode => {
             coupons::update_promotion_code(state, ctx, principal).await
         }
+        Endpoint::CreateProduct => products::create(state, ctx, principal).await,
+        Endpoint::ListProducts => products::list(state, ctx, principal).await,
+        Endpoint::GetProduct => products::get(state, ctx, principal).await,
+        Endpoint::UpdateProduct => products::update(state, ctx, principal).await,
+        Endpoint::ArchiveProduct => products::archive(state, ctx, principal).await,
+        Endpoint::MoveStock => products::move_stock(state, ctx, principal).await,
+        Endpoint::ListStockMoves => products::stock_moves(state, ctx, principal).await,
         Endpoint::ApplyDiscount => coupons::apply(state, ctx, principal).await,
         Endpoint::RemoveDiscount => coupons::remove(state, ctx, principal).await,
         Endpoint::GetTestClock => test_clock::get(state, ctx, principal).await,

@@ -45,6 +45,7 @@ fn is_permanent(error: &BillingError) -> bool {
         | BillingError::Validation(_)
         | BillingError::Conflict(_)
         | BillingError::Money(_)
+        | BillingError::Refused(_)
         | BillingError::PaymentDeclined { .. }
         | BillingError::Payment(PaymentError::Rejected(_) | PaymentError::Refused { .. })
         | BillingError::Store(StoreError::Corrupt(_)) => true,

@@ -13,6 +13,7 @@ mod invoices;
 mod items;
 mod notifications;
 mod plans;
+mod products;
 mod subscriptions;
 mod table;
 mod webhooks;

@@ -60,6 +60,7 @@ impl Services {
             subscriptions: shared.clone(),
             invoices: shared.clone(),
             coupons: shared.clone(),
+            products: shared.clone(),
             credits: shared.clone(),
             notifications: shared,
             payments: Arc::new(payments),

@@ -16,6 +16,19 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
         .await
         .ok(201);
     let sub_id = sub.body["id"].as_str().expect("id");
+    let product = app
+        .call(
+            Method::POST,
+            "/api/v1/products",
+            &admin,
+            Some(
+                json!({"sku": format!("BROKEN-{}", &sub_id[4..]), "name": "Broken",
+                                    "price": "1.00", "currency": "usd"}),
+            ),
+        )
+        .await
+        .ok(201);
+    let product_id = product.body["id"].as_str().expect("product id");
     // Every route that reads a body (archives, resume, pay and removing a discount take none;
     // the test clock is off).
     for route in ROUTES.iter().filter(|r| {
@@ -24,6 +37,7 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
             && !matches!(
                 r.endpoint,
                 Endpoint::ArchivePlan
+                    | Endpoint::ArchiveProduct
                     | Endpoint::ArchiveCoupon
                     | Endpoint::RemoveDiscount
                     | Endpoint::ResumeSubscription
@@ -51,6 +65,8 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
                 .to_owned()
         } else if route.path.contains("/customers/") {
             customer.clone()
+        } else if route.path.starts_with("/api/v1/products/") {
+            product_id.to_owned()
         } else {
             sub_id.to_owned()
         };

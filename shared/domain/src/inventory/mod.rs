@@ -7,7 +7,14 @@
 //! `reserved` never exceeds `on_hand`, whatever the concurrency. The moves' signed deltas add up
 //! to the current stock exactly: stock on hand can be explained line by line.
 
+pub mod product;
+pub mod products;
+mod repo;
+pub use repo::{ProductFilter, ProductRepo};
+
 use chrono::{DateTime, Utc};
+
+use crate::kernel::error::{BillingError, Refusal, RefusalKind};
 
 /// A product's stock levels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +94,27 @@ pub struct StockMove {
     /// What the move belongs to: a pre-order, a subscription period, a purchase order.
     pub reference: Option<String>,
     pub at: DateTime<Utc>,
+    /// Its place among the product's moves (the product's version once the move is stored);
+    /// 0 until then.
+    pub sequence: u64,
+}
+
+/// A stock move's id, `smv_<product>_<sequence>`: which product's ledger, and where in it.
+pub fn stock_move_id(product: &crate::kernel::ids::ProductId, sequence: u64) -> String {
+    let suffix = product
+        .as_str()
+        .strip_prefix(crate::kernel::ids::ProductId::PREFIX)
+        .unwrap_or(product.as_str());
+    format!("smv_{suffix}_{sequence}")
+}
+
+/// The product and sequence a stock move's id names, if it names one.
+pub fn parse_stock_move_id(id: &str) -> Option<(crate::kernel::ids::ProductId, u64)> {
+    let (suffix, sequence) = id.strip_prefix("smv_")?.rsplit_once('_')?;
+    let product = format!("{}{suffix}", crate::kernel::ids::ProductId::PREFIX)
+        .parse()
+        .ok()?;
+    Some((product, sequence.parse().ok()?))
 }
 
 /// Why a change was refused; nothing changes then.
@@ -115,6 +143,36 @@ impl StockError {
             StockError::InsufficientStock { .. } => "insufficient_stock",
             StockError::InvalidQuantity(_) => "invalid_quantity",
         }
+    }
+}
+
+impl From<StockError> for Refusal {
+    fn from(e: StockError) -> Self {
+        match e {
+            StockError::StaleQuantity {
+                current_on_hand,
+                expected_on_hand,
+            } => Refusal::conflict(e.code(), e.to_string())
+                .at("expected_on_hand")
+                .with("current_on_hand", current_on_hand)
+                .with("expected_on_hand", expected_on_hand),
+            StockError::InsufficientStock {
+                requested,
+                available,
+            } => Refusal::conflict(e.code(), e.to_string())
+                .at("quantity")
+                .with("requested", requested)
+                .with("available", available),
+            StockError::InvalidQuantity(_) => {
+                Refusal::new(RefusalKind::Unprocessable, e.code(), e.to_string()).at("quantity")
+            }
+        }
+    }
+}
+
+impl From<StockError> for BillingError {
+    fn from(e: StockError) -> Self {
+        BillingError::Refused(e.into())
     }
 }
 
@@ -244,6 +302,7 @@ impl Stock {
             reason,
             reference,
             at,
+            sequence: 0,
         };
         Ok((after, stock_move))
     }

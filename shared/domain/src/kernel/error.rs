@@ -38,6 +38,63 @@ pub enum BillingError {
     /// state, as [`BillingError::Conflict`].
     #[error(transparent)]
     Money(#[from] MoneyError),
+    /// A request refused for a reason with its own stable `code` and the figures the caller
+    /// needs to act on it (`insufficient_stock` with what is available, ...).
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+}
+
+/// How a refusal answers: the state refuses it (409), or the request cannot be done as asked
+/// (422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    Conflict,
+    Unprocessable,
+}
+
+/// A refusal with a stable `code`, a message, the field at fault if one is, and the figures
+/// (`details`) that become members of the problem document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<&'static str>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Refusal {
+    pub fn new(kind: RefusalKind, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            kind,
+            code,
+            message: message.into(),
+            field: None,
+            details: serde_json::Map::new(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal::new(RefusalKind::Conflict, code, message)
+    }
+
+    /// Names the request's field at fault.
+    pub fn at(mut self, field: &'static str) -> Refusal {
+        self.field = Some(field);
+        self
+    }
+
+    /// Adds a figure the caller needs (`available`, `current_on_hand`, ...).
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Refusal {
+        self.details.insert(name.to_owned(), value.into());
+        self
+    }
+}
+
+impl From<Refusal> for BillingError {
+    fn from(refusal: Refusal) -> Self {
+        BillingError::Refused(refusal)
+    }
 }
 
 impl BillingError {

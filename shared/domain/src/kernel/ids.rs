@@ -115,6 +115,12 @@ prefixed_id!(
     "whd_"
 );
 
+prefixed_id!(
+    /// A product of the catalogue that can be stocked and pre-ordered.
+    ProductId,
+    "prod_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

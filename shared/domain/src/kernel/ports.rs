@@ -1,7 +1,7 @@
 //! What every port shares: the store's errors, and idempotency keys (the API's). Each
 //! capability declares its own repository port beside its entities (`catalogue::PlanRepo`,
 //! `customers::{CustomerRepo, CreditRepo}`, `subscriptions::SubscriptionRepo`,
-//! `invoicing::InvoiceRepo`, `discounts::CouponRepo`, `notifications::NotificationRepo`,
+//! `invoicing::InvoiceRepo`, `discounts::CouponRepo`, `inventory::ProductRepo`, `notifications::NotificationRepo`,
 //! `webhooks::WebhookRepo`); the DynamoDB adapter implements them all.
 
 use async_trait::async_trait;

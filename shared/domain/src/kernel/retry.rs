@@ -8,6 +8,12 @@ use crate::kernel::ports::StoreError;
 /// How many times an update is read, decided and written before it gives up.
 pub(crate) const CONFLICT_RETRIES: usize = 4;
 
+/// How many times a change of a product's stock is tried: a product is the one item every
+/// pre-order of it and every receipt writes, so many writers may meet there at once. Each lost
+/// try means another writer's change was stored, so the tries needed grow with the writers
+/// racing, never beyond them.
+pub(crate) const STOCK_RETRIES: usize = 64;
+
 /// What one try of an optimistic update came to.
 pub(crate) enum Written<T> {
     /// Written (or nothing needed writing): the answer.
@@ -36,9 +42,16 @@ pub(crate) fn written<T>(
 /// (A macro, not a function over an async closure: the futures of an async closure that
 /// borrows are not `Send` for every lifetime, and every caller must be `Send`.)
 macro_rules! retry_on_conflict {
-    ($what:expr, $attempt:block) => {{
+    ($what:expr, $attempt:block) => {
+        $crate::kernel::retry::retry_on_conflict!(
+            $what,
+            tries = $crate::kernel::retry::CONFLICT_RETRIES,
+            $attempt
+        )
+    };
+    ($what:expr, tries = $tries:expr, $attempt:block) => {{
         let mut answer = Err($crate::kernel::error::BillingError::StaleVersion($what));
-        for _ in 0..$crate::kernel::retry::CONFLICT_RETRIES {
+        for _ in 0..$tries {
             let attempt: Result<
                 $crate::kernel::retry::Written<_>,
                 $crate::kernel::error::BillingError,

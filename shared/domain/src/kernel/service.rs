@@ -13,6 +13,7 @@ use crate::collection::{Checkpoints, TrialEndWithoutPaymentMethod};
 use crate::customers::{CreditRepo, CustomerRepo};
 use crate::customers::{Customer, CustomerPatch, NewCustomer};
 use crate::discounts::CouponRepo;
+use crate::inventory::ProductRepo;
 use crate::invoicing::Invoice;
 use crate::invoicing::InvoiceRepo;
 use crate::kernel::access::Actor;
@@ -33,6 +34,7 @@ pub struct Billing {
     pub subscriptions: Arc<dyn SubscriptionRepo>,
     pub invoices: Arc<dyn InvoiceRepo>,
     pub coupons: Arc<dyn CouponRepo>,
+    pub products: Arc<dyn ProductRepo>,
     pub credits: Arc<dyn CreditRepo>,
     pub notifications: Arc<dyn NotificationRepo>,
     pub payments: Arc<dyn PaymentGateway>,

@@ -1,0 +1,207 @@
+//! Products and their stock: everyone signed in reads the catalogue; admins create, change and
+//! archive products; admins and support move stock.
+
+use billing_domain::inventory::product::{NewProduct, Product};
+use billing_domain::inventory::products::StockRequest;
+use billing_domain::inventory::ProductFilter;
+use billing_domain::kernel::ids::ProductId;
+
+use crate::auth::{Permission, Principal};
+use crate::dto::products::{
+    CreateProductRequest, ProductResponse, StockChangeRequest, StockMoveResponse,
+    UpdateProductRequest,
+};
+use crate::dto::List;
+use crate::openapi::ErrorResponses;
+use crate::problem::ApiError;
+use crate::request::{if_match, json_body};
+use crate::routes::{ApiRequest, ApiResponse};
+use crate::state::AppState;
+
+fn product_id(ctx: &ApiRequest) -> Result<ProductId, ApiError> {
+    ctx.param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("product"))
+}
+
+fn reply(status: u16, product: &Product) -> Result<ApiResponse, ApiError> {
+    Ok(ApiResponse::json(status, &ProductResponse::from(product))?.with_etag(product.version))
+}
+
+fn flag(
+    query: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<Option<bool>, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::field(
+            format!("query.{name}"),
+            "must be true or false",
+        )),
+    }
+}
+
+/// Create a product (admins).
+#[utoipa::path(post, path = "/api/v1/products", tag = "products",
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = CreateProductRequest,
+    responses((status = 201, description = "Created", body = ProductResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::Admin)?;
+    let request: CreateProductRequest = json_body(&ctx.body, &ctx.headers)?;
+    let product = state
+        .billing
+        .create_product(NewProduct::try_from(request)?)
+        .await?;
+    reply(201, &product)
+}
+
+/// The products, newest first (everyone signed in; archived ones for operators who ask).
+#[utoipa::path(get, path = "/api/v1/products", tag = "products",
+    params(("category" = Option<String>, Query, description = "only this category"),
+        ("preorder" = Option<bool>, Query, description = "true: only pre-order eligible products; false: only the others"),
+        ("include_archived" = Option<bool>, Query, description = "operators only: include archived products"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of the products", body = List<ProductResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::Read)?;
+    let query = ctx.query(&[
+        "category",
+        "preorder",
+        "include_archived",
+        "limit",
+        "starting_after",
+    ])?;
+    let page = ctx.page(&query)?;
+    let include_archived = flag(&query, "include_archived")?.unwrap_or(false);
+    if include_archived {
+        principal.authorize(Permission::OperatorRead)?;
+    }
+    let filter = ProductFilter {
+        category: query.get("category").cloned(),
+        preorder: flag(&query, "preorder")?,
+        include_archived,
+    };
+    let products = state.billing.list_products(&filter, &page).await?;
+    ApiResponse::json(
+        200,
+        &List::from_page(products, |p| ProductResponse::from(&p)),
+    )
+}
+
+/// One product, with its stock (everyone signed in).
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "product id")),
+    responses((status = 200, description = "The product", body = ProductResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::Read)?;
+    let product = state.billing.get_product(&product_id(ctx)?).await?;
+    reply(200, &product)
+}
+
+/// Change a product (admins). The SKU and currency are fixed.
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "product id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag read; a stale one is a 409"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = UpdateProductRequest,
+    responses((status = 200, description = "Updated", body = ProductResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::Admin)?;
+    let id = product_id(ctx)?;
+    let request: UpdateProductRequest = json_body(&ctx.body, &ctx.headers)?;
+    let expected = if_match(&ctx.headers)?;
+    let current = state.billing.get_product(&id).await?;
+    let patch = request.into_patch(&current)?;
+    let product = state.billing.update_product(&id, patch, expected).await?;
+    reply(200, &product)
+}
+
+/// Archive a product (admins): no new pre-orders; stock can still be moved.
+#[utoipa::path(post, path = "/api/v1/products/{id}/archive", tag = "products",
+    params(("id" = String, Path, description = "product id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    responses((status = 200, description = "Archived", body = ProductResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn archive(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::Admin)?;
+    let product = state.billing.archive_product(&product_id(ctx)?).await?;
+    reply(200, &product)
+}
+
+/// Receive, adjust or count stock (admins and support): 201 with the stock move. A count
+/// against a level that changed is 409 `stale_quantity`; taking `on_hand` below what is
+/// reserved is 409 `insufficient_stock`.
+#[utoipa::path(post, path = "/api/v1/products/{id}/stock", tag = "products",
+    params(("id" = String, Path, description = "product id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = StockChangeRequest,
+    responses((status = 201, description = "The stock move", body = StockMoveResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn move_stock(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorWrite)?;
+    let id = product_id(ctx)?;
+    let request: StockChangeRequest = json_body(&ctx.body, &ctx.headers)?;
+    let moved = state
+        .billing
+        .move_stock(&id, StockRequest::try_from(request)?)
+        .await?;
+    Ok(
+        ApiResponse::json(201, &StockMoveResponse::new(&id, &moved.stock_move))?
+            .with_etag(moved.product.version),
+    )
+}
+
+/// Every change of a product's stock, newest first (operators).
+#[utoipa::path(get, path = "/api/v1/products/{id}/stock-moves", tag = "products",
+    params(("id" = String, Path, description = "product id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of the moves", body = List<StockMoveResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn stock_moves(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorRead)?;
+    let query = ctx.query(&["limit", "starting_after"])?;
+    let page = ctx.page(&query)?;
+    let id = product_id(ctx)?;
+    let moves = state.billing.list_stock_moves(&id, &page).await?;
+    ApiResponse::json(
+        200,
+        &List::from_page(moves, |m| StockMoveResponse::new(&id, &m)),
+    )
+}

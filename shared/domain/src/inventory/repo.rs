@@ -1,0 +1,47 @@
+//! The inventory's port: where products and their stock moves are stored.
+
+use async_trait::async_trait;
+
+use crate::inventory::product::Product;
+use crate::inventory::StockMove;
+use crate::kernel::ids::ProductId;
+use crate::kernel::page::{Page, PageRequest};
+use crate::kernel::ports::StoreError;
+
+/// Which products a list answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductFilter {
+    pub category: Option<String>,
+    /// `Some(true)`: only pre-order eligible products; `Some(false)`: only the others.
+    pub preorder: Option<bool>,
+    pub include_archived: bool,
+}
+
+#[async_trait]
+pub trait ProductRepo: Send + Sync {
+    /// Fails with [`StoreError::AlreadyExists`] when the SKU is taken.
+    async fn insert_product(&self, product: &Product) -> Result<(), StoreError>;
+    async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
+    /// The products `filter` selects, newest first, a page at a time.
+    async fn list_products(
+        &self,
+        filter: &ProductFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Product>, StoreError>;
+    /// Conditional on `product.version`; bumps it.
+    async fn update_product(&self, product: &mut Product) -> Result<(), StoreError>;
+    /// Stores `product` with its changed stock and the move that explains the change, in one
+    /// write conditional on `product.version` (bumped; the move's sequence number is the new
+    /// version).
+    async fn move_stock(
+        &self,
+        product: &mut Product,
+        stock_move: &StockMove,
+    ) -> Result<(), StoreError>;
+    /// A product's moves, newest first, a page at a time (`starting_after` a move's id).
+    async fn list_stock_moves(
+        &self,
+        id: &ProductId,
+        page: &PageRequest,
+    ) -> Result<Page<StockMove>, StoreError>;
+}
