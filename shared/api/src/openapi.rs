@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::problem::PROBLEM_JSON;
 use crate::routes::{
-    coupons, customers, invoices, meta, notifications, plans, products, subscriptions, test_clock,
-    webhook_endpoints, webhooks,
+    coupons, customers, invoices, meta, notifications, plans, preorders, products, subscriptions,
+    test_clock, webhook_endpoints, webhooks,
 };
 
 /// The error answers every authenticated endpoint can give, as problem+json.
@@ -141,6 +141,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         plans::list, plans::get, plans::create, plans::update, plans::archive,
         products::create, products::list, products::get, products::update, products::archive,
         products::move_stock, products::stock_moves,
+        preorders::create, preorders::list, preorders::get, preorders::usage,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,
         notifications::get, notifications::update, notifications::unsubscribe_page,
@@ -165,6 +166,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
     modifiers(&BearerAuth, &OperationIds),
     tags((name = "plans", description = "The catalogue: tiered plans with their limits and features (admins manage them)."),
         (name = "products", description = "Products with their stock levels and the ledger of stock moves (admins manage them; everyone signed in reads them)."),
+        (name = "pre-orders", description = "Pre-orders within the tier's limits, early access and discount; the month's usage."),
         (name = "customers", description = "Customers (companies), their payment method, credit balance and email preferences."),
         (name = "subscriptions", description = "Subscriptions: subscribe, pause, cancel, change plan, discounts."),
         (name = "invoices", description = "Invoices with their lines, payments, refunds and disputes."),

@@ -7,6 +7,7 @@ pub(crate) mod invoices;
 pub(crate) mod meta;
 pub(crate) mod notifications;
 pub(crate) mod plans;
+pub(crate) mod preorders;
 pub(crate) mod products;
 pub(crate) mod subscriptions;
 pub(crate) mod test_clock;
@@ -130,6 +131,10 @@ pub enum Endpoint {
     ListPromotionCodes,
     GetPromotionCode,
     UpdatePromotionCode,
+    CreatePreorder,
+    ListPreorders,
+    GetPreorder,
+    GetPreorderUsage,
     CreateProduct,
     ListProducts,
     GetProduct,
@@ -239,6 +244,10 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/v1/subscriptions/{id}/change-plan" => ChangePlan @ SubscriptionsApi),
     route!("POST" "/api/v1/subscriptions/{id}/discount" => ApplyDiscount @ SubscriptionsApi),
     route!("DELETE" "/api/v1/subscriptions/{id}/discount" => RemoveDiscount @ SubscriptionsApi),
+    route!("POST" "/api/v1/subscriptions/{id}/pre-orders" => CreatePreorder @ SubscriptionsApi),
+    route!("GET" "/api/v1/subscriptions/{id}/pre-orders" => ListPreorders @ SubscriptionsApi),
+    route!("GET" "/api/v1/pre-orders/{id}" => GetPreorder @ SubscriptionsApi),
+    route!("GET" "/api/v1/subscriptions/{id}/usage" => GetPreorderUsage @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}/invoices" => ListInvoices @ InvoicesApi),
     route!("GET" "/api/v1/subscriptions/{id}/upcoming-invoice" => UpcomingInvoice @ InvoicesApi),
     route!("GET" "/api/v1/invoices/{id}" => GetInvoice @ InvoicesApi),
@@ -674,6 +683,10 @@ async fn dispatch(
         Endpoint::UpdatePromotionCode => {
             coupons::update_promotion_code(state, ctx, principal).await
         }
+        Endpoint::CreatePreorder => preorders::create(state, ctx, principal).await,
+        Endpoint::ListPreorders => preorders::list(state, ctx, principal).await,
+        Endpoint::GetPreorder => preorders::get(state, ctx, principal).await,
+        Endpoint::GetPreorderUsage => preorders::usage(state, ctx, principal).await,
         Endpoint::CreateProduct => products::create(state, ctx, principal).await,
         Endpoint::ListProducts => products::list(state, ctx, principal).await,
         Endpoint::GetProduct => products::get(state, ctx, principal).await,

@@ -13,6 +13,7 @@ mod invoices;
 mod items;
 mod notifications;
 mod plans;
+mod preorders;
 mod products;
 mod subscriptions;
 mod table;
@@ -579,6 +580,29 @@ impl DynamoStore {
             tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
         }
     }
+}
+
+/// One page of a list held whole in memory (newest first), resuming after the item whose id is
+/// `starting_after`.
+fn page_of<T>(
+    items: impl Iterator<Item = T>,
+    page: &PageRequest,
+    id: impl Fn(&T) -> &str,
+) -> Result<Page<T>, StoreError> {
+    let mut items = items.peekable();
+    if let Some(after) = &page.starting_after {
+        loop {
+            match items.next() {
+                Some(item) if id(&item) == after => break,
+                Some(_) => continue,
+                None => return Err(StoreError::UnknownCursor),
+            }
+        }
+    }
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    let data: Vec<T> = items.by_ref().take(limit).collect();
+    let has_more = items.peek().is_some();
+    Ok(Page { data, has_more })
 }
 
 /// A transaction canceled for a reason the caller does not handle.

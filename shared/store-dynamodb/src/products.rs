@@ -272,7 +272,24 @@ impl TryFrom<StockMoveItem> for StockMove {
 }
 
 impl DynamoStore {
-    fn put_new(&self, item: crate::Item) -> Result<TransactWriteItem, StoreError> {
+    /// The product's item, put on condition of the version it was read at.
+    pub(crate) fn product_put(&self, product: &Product) -> Result<TransactWriteItem, StoreError> {
+        let item = encode_entity::<_, Product>(&ProductItem::from(product))?;
+        Ok(TransactWriteItem::builder()
+            .put(self.versioned_put(item, product.version)?)
+            .build())
+    }
+
+    /// A stock move of `product`, put on condition that its sequence is new.
+    pub(crate) fn move_put(
+        &self,
+        product: &ProductId,
+        stock_move: &StockMove,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.put_new(encode(&StockMoveItem::new(product, stock_move))?)
+    }
+
+    pub(crate) fn put_new(&self, item: crate::Item) -> Result<TransactWriteItem, StoreError> {
         Ok(TransactWriteItem::builder()
             .put(
                 Put::builder()
@@ -319,7 +336,7 @@ impl ProductRepo for DynamoStore {
         page: &PageRequest,
     ) -> Result<Page<Product>, StoreError> {
         // The catalogue is read whole and filtered here; pages follow the list convention.
-        let selected: Vec<Product> = self
+        let selected = self
             .newest_first::<ProductItem, Product>(PRODUCTS_GSI1PK)
             .await?
             .into_iter()
@@ -330,22 +347,8 @@ impl ProductRepo for DynamoStore {
                     .as_ref()
                     .is_none_or(|c| p.category.as_ref() == Some(c))
             })
-            .filter(|p| filter.preorder.is_none_or(|e| p.preorder.eligible == e))
-            .collect();
-        let start = match &page.starting_after {
-            None => 0,
-            Some(after) => selected
-                .iter()
-                .position(|p| p.id.as_str() == after)
-                .map(|i| i + 1)
-                .ok_or(StoreError::UnknownCursor)?,
-        };
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let rest = selected.get(start..).unwrap_or_default();
-        Ok(Page {
-            data: rest.iter().take(limit).cloned().collect(),
-            has_more: rest.len() > limit,
-        })
+            .filter(|p| filter.preorder.is_none_or(|e| p.preorder.eligible == e));
+        crate::page_of(selected, page, |p| p.id.as_str())
     }
 
     async fn update_product(&self, product: &mut Product) -> Result<(), StoreError> {
@@ -364,12 +367,9 @@ impl ProductRepo for DynamoStore {
                 stock_move.sequence, product.version
             )));
         }
-        let item = encode_entity::<_, Product>(&ProductItem::from(&*product))?;
         let writes = vec![
-            TransactWriteItem::builder()
-                .put(self.versioned_put(item, product.version)?)
-                .build(),
-            self.put_new(encode(&StockMoveItem::new(&product.id, stock_move))?)?,
+            self.product_put(product)?,
+            self.move_put(&product.id, stock_move)?,
         ];
         match self.transact(writes).await? {
             Ok(()) => {

@@ -61,6 +61,7 @@ impl Services {
             invoices: shared.clone(),
             coupons: shared.clone(),
             products: shared.clone(),
+            preorders: shared.clone(),
             credits: shared.clone(),
             notifications: shared,
             payments: Arc::new(payments),

@@ -17,6 +17,7 @@ mod invoices;
 mod notifications;
 mod plan_changes;
 mod plans;
+mod preorders;
 mod products;
 mod stripe_events;
 mod subscriptions;

@@ -1,5 +1,5 @@
 //! The JSON contract: request and response bodies, with their OpenAPI schemas, a file per
-//! resource as `routes/` has them (plans, products, customers, subscriptions, invoices, coupons,
+//! resource as `routes/` has them (plans, products, pre-orders, customers, subscriptions, invoices, coupons,
 //! notifications, webhooks, test clock, meta). Here: the contract's enums and what the files
 //! share. Money is a decimal string next to a `currency`; times are RFC 3339 UTC; lists are
 //! `{"data": [...], "has_more": bool}`.
@@ -25,6 +25,7 @@ mod invoices;
 mod meta;
 mod notifications;
 mod plans;
+pub mod preorders;
 pub mod products;
 mod subscriptions;
 mod test_clock;

@@ -352,6 +352,16 @@ mod tests {
     }
 
     #[test]
+    fn a_stock_move_id_names_its_product_and_place_in_the_ledger() {
+        let product: crate::kernel::ids::ProductId = "prod_ab_cd".parse().expect("id");
+        let id = stock_move_id(&product, 42);
+        assert_eq!(id, "smv_ab_cd_42");
+        assert_eq!(parse_stock_move_id(&id), Some((product, 42)));
+        assert_eq!(parse_stock_move_id("smv_ab_x"), None);
+        assert_eq!(parse_stock_move_id("prod_ab_1"), None);
+    }
+
+    #[test]
     fn receiving_reserving_and_shipping_move_the_levels_and_explain_each_step() {
         let (stock, receipt) =
             apply(Stock::default(), StockChange::Receipt { quantity: 20 }).expect("received");

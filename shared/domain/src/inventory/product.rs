@@ -223,6 +223,12 @@ impl NewPreorderTerms {
                     "is required for a pre-orderable product",
                 ));
             }
+            if self.closes_at.is_none() {
+                v.push(FieldError::new(
+                    "closes_at",
+                    "is required for a pre-orderable product",
+                ));
+            }
             if self.release_at.is_none() {
                 v.push(FieldError::new(
                     "release_at",

@@ -121,6 +121,12 @@ prefixed_id!(
     "prod_"
 );
 
+prefixed_id!(
+    /// A subscriber's pre-order of a product.
+    PreorderId,
+    "po_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::kernel::page::{Page, PageRequest};
 use crate::kernel::ports::StoreError;
 use crate::notifications::NotificationRepo;
+use crate::preorders::PreorderRepo;
 use crate::subscriptions::SubscriptionRepo;
 use crate::subscriptions::{CancelRequest, Subscription, SubscriptionPatch};
 
@@ -35,6 +36,7 @@ pub struct Billing {
     pub invoices: Arc<dyn InvoiceRepo>,
     pub coupons: Arc<dyn CouponRepo>,
     pub products: Arc<dyn ProductRepo>,
+    pub preorders: Arc<dyn PreorderRepo>,
     pub credits: Arc<dyn CreditRepo>,
     pub notifications: Arc<dyn NotificationRepo>,
     pub payments: Arc<dyn PaymentGateway>,

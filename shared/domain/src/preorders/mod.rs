@@ -3,6 +3,11 @@
 //! limits themselves (count before value). The pre-order itself, its reservation and its
 //! charge at release build on these.
 
+pub mod placing;
+pub mod preorder;
+mod repo;
+pub use repo::{Placement, PlacementRefusal, PreorderRepo};
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 

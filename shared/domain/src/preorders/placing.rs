@@ -1,0 +1,440 @@
+//! Placing a pre-order: the checks in the order the first source document gives them, each
+//! refused with its own code, and one write for the pre-order, its stock and its counters.
+//!
+//! 1. the subscription is active or trialing (`subscription_not_active`);
+//! 2. the product is pre-order eligible and not archived (`not_preorderable`);
+//! 3. the window is open to the tier (`preorder_window_not_open` with the tier's `opens_at`,
+//!    `preorder_window_closed`);
+//! 4. stock: `quantity` is reserved from what is available; short, the whole pre-order is
+//!    backordered when the product allows it, else `out_of_stock` with `alternatives`;
+//! 5. the tier's monthly count, then value (`preorder_limit_reached`,
+//!    `preorder_value_limit_reached`), then the product's `max_per_customer`
+//!    (`max_per_customer_reached`);
+//! 6. the price, with the tier's discount rounded once.
+//!
+//! The limits are enforced by the write itself (each counter is incremented only while under
+//! its limit, in the transaction that stores the pre-order and its reservation), so a placement
+//! reads the subscription, its plan and the product, and writes once; the counters are read only
+//! to explain a refusal.
+
+use serde_json::json;
+
+use crate::catalogue::{Limit, Plan};
+use crate::inventory::product::Product;
+use crate::inventory::{ProductFilter, StockChange, StockError};
+use crate::kernel::access::Actor;
+use crate::kernel::error::{BillingError, Refusal, RefusalKind};
+use crate::kernel::ids::{PreorderId, SubscriptionId};
+use crate::kernel::page::{Page, PageRequest};
+use crate::kernel::period::Period;
+use crate::kernel::ports::StoreError;
+use crate::kernel::retry::{retry_on_conflict, Written, STOCK_RETRIES};
+use crate::kernel::service::Billing;
+use crate::kernel::validation::{FieldError, Validator};
+use crate::preorders::preorder::{NewPreorder, Preorder, PreorderStatus, DEFAULT_PRIORITY_LEVEL};
+use crate::preorders::repo::{Placement, PlacementRefusal};
+use crate::preorders::{
+    check_limits, preorder_month, PreorderLimitError, PreorderPrice, PreorderUsage, WindowError,
+};
+use crate::subscriptions::{Subscription, SubscriptionStatus};
+
+/// The most units one pre-order may ask for.
+pub const MAX_PREORDER_QUANTITY: u32 = 10_000;
+/// How many alternatives an `out_of_stock` refusal offers at most.
+pub const MAX_ALTERNATIVES: usize = 5;
+
+/// A subscription's pre-order month: what it has used against its tier's limits.
+#[derive(Debug, Clone)]
+pub struct PreorderUsageReport {
+    pub subscription_id: SubscriptionId,
+    pub month: Period,
+    pub used: PreorderUsage,
+    pub plan: Plan,
+}
+
+impl From<WindowError> for Refusal {
+    fn from(e: WindowError) -> Self {
+        let refusal = Refusal::conflict(e.code(), e.to_string()).at("product_id");
+        match e {
+            WindowError::NotOpen { opens_at } => refusal.with("opens_at", rfc3339(opens_at)),
+            WindowError::Closed { closes_at } => refusal.with("closes_at", rfc3339(closes_at)),
+        }
+    }
+}
+
+/// A time as the API writes times (RFC 3339, UTC, `Z`).
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn limit_refusal(e: PreorderLimitError) -> BillingError {
+    let message = e.to_string();
+    match e {
+        PreorderLimitError::CountReached {
+            limit,
+            used,
+            resets_at,
+        } => Refusal::conflict("preorder_limit_reached", message)
+            .with("limit", limit)
+            .with("used", used)
+            .with("resets_at", rfc3339(resets_at))
+            .into(),
+        PreorderLimitError::ValueReached {
+            limit,
+            used,
+            resets_at,
+        } => Refusal::conflict("preorder_value_limit_reached", message)
+            .with("limit", limit.amount().to_string())
+            .with("used", used.amount().to_string())
+            .with("currency", limit.currency().code())
+            .with("resets_at", rfc3339(resets_at))
+            .into(),
+        PreorderLimitError::Money(e) => e.into(),
+    }
+}
+
+fn is_live(status: SubscriptionStatus) -> bool {
+    matches!(
+        status,
+        SubscriptionStatus::Active | SubscriptionStatus::Trialing
+    )
+}
+
+impl NewPreorder {
+    fn check(&self) -> Result<u8, Vec<FieldError>> {
+        let mut v = Validator::new();
+        if !(1..=MAX_PREORDER_QUANTITY).contains(&self.quantity) {
+            v.push(FieldError::new(
+                "quantity",
+                format!("must be from 1 to {MAX_PREORDER_QUANTITY}"),
+            ));
+        }
+        let priority = self.priority_level.unwrap_or(DEFAULT_PRIORITY_LEVEL);
+        if !(1..=5).contains(&priority) {
+            v.push(FieldError::new("priority_level", "must be from 1 to 5"));
+        }
+        v.finish()?;
+        Ok(priority)
+    }
+}
+
+impl Billing {
+    /// Places a pre-order for a subscription's owner or an operator (see the module's rules).
+    pub async fn place_preorder(
+        &self,
+        actor: &Actor,
+        subscription_id: &SubscriptionId,
+        new: NewPreorder,
+    ) -> Result<Preorder, BillingError> {
+        let priority_level = new.check()?;
+        let sub = self.get_subscription(actor, subscription_id).await?;
+        if !is_live(sub.status) {
+            return Err(Refusal::conflict(
+                "subscription_not_active",
+                format!("a {} subscription cannot pre-order", sub.status),
+            )
+            .with("status", sub.status.as_str())
+            .into());
+        }
+        let plan = self.plan(&sub.plan_id).await?;
+        let id = PreorderId::generate();
+        let placed = retry_on_conflict!("product", tries = STOCK_RETRIES, {
+            let product = match self.products.get_product(&new.product_id).await? {
+                Some(product) => product,
+                None => return Err(BillingError::field("product_id", "no product with this id")),
+            };
+            let mut placement = self.placement(&id, &sub, &plan, product, &new, priority_level)?;
+            let placed = match self.preorders.place_preorder(&mut placement).await {
+                Err(StoreError::VersionConflict) => return Ok(Written::Conflict),
+                other => other?,
+            };
+            match placed {
+                Ok(()) => Ok(Written::Done(placement.preorder)),
+                // A counter refused it: explain with what the counters hold now (if they no
+                // longer refuse, a cancellation freed room meanwhile: try again).
+                Err(PlacementRefusal::Month) => {
+                    let used = self
+                        .preorders
+                        .preorder_usage(
+                            &sub.id,
+                            placement.preorder.month.start,
+                            placement.preorder.price.total.currency(),
+                        )
+                        .await?;
+                    check_limits(
+                        &plan.limits,
+                        &used,
+                        &placement.preorder.price.total,
+                        &placement.preorder.month,
+                    )
+                    .map_err(limit_refusal)?;
+                    Ok(Written::Conflict)
+                }
+                Err(PlacementRefusal::PerCustomer) => {
+                    self.check_per_customer(&placement).await?;
+                    Ok(Written::Conflict)
+                }
+            }
+        });
+        match placed {
+            Err(BillingError::Refused(refusal)) if refusal.code == "out_of_stock" => {
+                let alternatives: Vec<serde_json::Value> = self
+                    .alternatives(&new.product_id)
+                    .await?
+                    .iter()
+                    .map(|p| {
+                        json!({"product_id": p.id, "name": p.name,
+                               "available": p.stock.available()})
+                    })
+                    .collect();
+                Err(refusal.with("alternatives", alternatives).into())
+            }
+            other => other,
+        }
+    }
+
+    /// Checks 2 to 6 against the product as read, and the pre-order with all it changes.
+    fn placement(
+        &self,
+        id: &PreorderId,
+        sub: &Subscription,
+        plan: &Plan,
+        mut product: Product,
+        new: &NewPreorder,
+        priority_level: u8,
+    ) -> Result<Placement, BillingError> {
+        let now = self.now();
+        if !product.preorder.eligible || product.is_archived() {
+            return Err(Refusal::new(
+                RefusalKind::Unprocessable,
+                "not_preorderable",
+                "this product cannot be pre-ordered",
+            )
+            .at("product_id")
+            .into());
+        }
+        let window = product.preorder.window.ok_or_else(|| {
+            Refusal::new(
+                RefusalKind::Unprocessable,
+                "not_preorderable",
+                "this product has no pre-order window",
+            )
+            .at("product_id")
+        })?;
+        window
+            .check(plan.limits.early_access_days, now)
+            .map_err(Refusal::from)?;
+        if product.price.currency() != plan.price.currency() {
+            return Err(Refusal::new(
+                RefusalKind::Unprocessable,
+                "currency_mismatch",
+                format!(
+                    "the product is priced in {} and the subscription billed in {}",
+                    product.price.currency().code(),
+                    plan.price.currency().code()
+                ),
+            )
+            .at("product_id")
+            .into());
+        }
+        let quantity = u64::from(new.quantity);
+        let (status, stock_move) = match product.stock.apply(
+            StockChange::Reserve { quantity },
+            None,
+            Some(id.to_string()),
+            now,
+        ) {
+            Ok((stock, mut stock_move)) => {
+                stock_move.sequence = product.version + 1;
+                product.stock = stock;
+                product
+                    .low_stock_alarm
+                    .observe(stock.available(), product.low_stock_threshold);
+                (PreorderStatus::Reserved, Some(stock_move))
+            }
+            Err(StockError::InsufficientStock { .. }) if product.backorders_allowed => {
+                product.backordered = product.backordered.saturating_add(quantity);
+                (PreorderStatus::Backordered, None)
+            }
+            Err(StockError::InsufficientStock { available, .. }) => {
+                return Err(Refusal::conflict(
+                    "out_of_stock",
+                    format!("{quantity} requested, {available} available"),
+                )
+                .at("quantity")
+                .with("available", available)
+                // Filled in by the caller, which can read other products.
+                .with("alternatives", json!([]))
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let price = PreorderPrice::quote(
+            product.price,
+            new.quantity,
+            plan.limits.preorder_discount_percent,
+        )?;
+        let month = preorder_month(sub.billing_cycle_anchor, now).ok_or_else(|| {
+            BillingError::Conflict("the subscription's pre-order month cannot be told".into())
+        })?;
+        if let Some(max) = product.preorder.max_per_customer {
+            if new.quantity > max {
+                return Err(Refusal::conflict(
+                    "max_per_customer_reached",
+                    format!("at most {max} units of this product per customer"),
+                )
+                .at("quantity")
+                .with("limit", max)
+                .with("used", 0)
+                .into());
+            }
+        }
+        product.updated_at = now;
+        let preorder = Preorder {
+            id: id.clone(),
+            subscription_id: sub.id.clone(),
+            customer_id: sub.customer_id.clone(),
+            product_id: product.id.clone(),
+            quantity: new.quantity,
+            priority_level,
+            status,
+            tier: plan.tier,
+            price,
+            month,
+            release_at: product.preorder.release_at,
+            invoice_id: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        Ok(Placement {
+            max_per_customer: product.preorder.max_per_customer,
+            preorder,
+            product,
+            stock_move,
+            count_limit: match plan.limits.monthly_preorder_limit {
+                Limit::Limited(n) => Some(n),
+                Limit::Unlimited => None,
+            },
+            value_limit: match plan.limits.monthly_preorder_value_limit {
+                Limit::Limited(m) => Some(m),
+                Limit::Unlimited => None,
+            },
+        })
+    }
+
+    async fn check_per_customer(&self, placement: &Placement) -> Result<(), BillingError> {
+        let Some(max) = placement.max_per_customer else {
+            return Ok(());
+        };
+        let used = self
+            .preorders
+            .customer_units(
+                &placement.preorder.customer_id,
+                &placement.preorder.product_id,
+            )
+            .await?;
+        if used + u64::from(placement.preorder.quantity) > u64::from(max) {
+            return Err(Refusal::conflict(
+                "max_per_customer_reached",
+                format!("at most {max} units of this product per customer; {used} on pre-order"),
+            )
+            .at("quantity")
+            .with("limit", max)
+            .with("used", used)
+            .into());
+        }
+        Ok(())
+    }
+
+    /// In-stock substitutes of `product`, then in-stock products of its category, each once.
+    pub async fn alternatives(
+        &self,
+        product: &crate::kernel::ids::ProductId,
+    ) -> Result<Vec<Product>, BillingError> {
+        let Some(product) = self.products.get_product(product).await? else {
+            return Ok(Vec::new());
+        };
+        let mut found: Vec<Product> = Vec::new();
+        let offered = |p: &Product, found: &[Product]| {
+            p.id != product.id
+                && !p.is_archived()
+                && p.stock.available() > 0
+                && !found.iter().any(|f| f.id == p.id)
+        };
+        for id in &product.substitutes {
+            if let Some(p) = self.products.get_product(id).await? {
+                if offered(&p, &found) {
+                    found.push(p);
+                }
+            }
+        }
+        if let Some(category) = &product.category {
+            let filter = ProductFilter {
+                category: Some(category.clone()),
+                preorder: None,
+                include_archived: false,
+            };
+            let page = PageRequest {
+                limit: crate::kernel::page::MAX_LIMIT,
+                starting_after: None,
+            };
+            for p in self.products.list_products(&filter, &page).await?.data {
+                if offered(&p, &found) {
+                    found.push(p);
+                }
+            }
+        }
+        found.truncate(MAX_ALTERNATIVES);
+        Ok(found)
+    }
+
+    pub async fn get_preorder(
+        &self,
+        actor: &Actor,
+        id: &PreorderId,
+    ) -> Result<Preorder, BillingError> {
+        match self.preorders.get_preorder(id).await? {
+            Some(p) if actor.can_access(&p.customer_id) => Ok(p),
+            _ => Err(BillingError::NotFound("pre-order")),
+        }
+    }
+
+    pub async fn list_preorders(
+        &self,
+        actor: &Actor,
+        subscription_id: &SubscriptionId,
+        status: Option<PreorderStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Preorder>, BillingError> {
+        self.get_subscription(actor, subscription_id).await?;
+        Ok(self
+            .preorders
+            .list_preorders(subscription_id, status, page)
+            .await?)
+    }
+
+    /// What the subscription's current pre-order month has used against its tier's limits.
+    pub async fn preorder_usage_report(
+        &self,
+        actor: &Actor,
+        subscription_id: &SubscriptionId,
+    ) -> Result<PreorderUsageReport, BillingError> {
+        let sub = self.get_subscription(actor, subscription_id).await?;
+        let plan = self.plan(&sub.plan_id).await?;
+        let now = self.now();
+        let month = preorder_month(sub.billing_cycle_anchor, now).ok_or_else(|| {
+            BillingError::Conflict("the subscription's pre-order month has not begun".into())
+        })?;
+        let used = self
+            .preorders
+            .preorder_usage(&sub.id, month.start, plan.price.currency())
+            .await?;
+        Ok(PreorderUsageReport {
+            subscription_id: sub.id,
+            month,
+            used,
+            plan,
+        })
+    }
+}

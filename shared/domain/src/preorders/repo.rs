@@ -1,0 +1,67 @@
+//! The pre-orders' port: where pre-orders and their counters are stored.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::inventory::product::Product;
+use crate::inventory::StockMove;
+use crate::kernel::ids::{CustomerId, PreorderId, ProductId, SubscriptionId};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::page::{Page, PageRequest};
+use crate::kernel::ports::StoreError;
+use crate::preorders::preorder::{Preorder, PreorderStatus};
+use crate::preorders::PreorderUsage;
+
+/// A pre-order to store with everything it changes, in one write: the product as changed
+/// (stock reserved, or units backordered; conditional on the version read), the move of a
+/// reservation, the month's counters (counted only while under the tier's limits) and the
+/// customer's units of the product (counted only while under `max_per_customer`).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub preorder: Preorder,
+    pub product: Product,
+    pub stock_move: Option<StockMove>,
+    pub count_limit: Option<u32>,
+    pub value_limit: Option<Money>,
+    pub max_per_customer: Option<u32>,
+}
+
+/// Which counted limit refused a placement; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacementRefusal {
+    /// The month's count or value.
+    Month,
+    /// The customer's units of the product.
+    PerCustomer,
+}
+
+#[async_trait]
+pub trait PreorderRepo: Send + Sync {
+    /// What a subscription has pre-ordered in the month starting at `month_start`.
+    async fn preorder_usage(
+        &self,
+        subscription: &SubscriptionId,
+        month_start: DateTime<Utc>,
+        currency: Currency,
+    ) -> Result<PreorderUsage, StoreError>;
+    /// Units of `product` on the customer's pre-orders that are not canceled.
+    async fn customer_units(
+        &self,
+        customer: &CustomerId,
+        product: &ProductId,
+    ) -> Result<u64, StoreError>;
+    /// Stores the placement. A stale product is [`StoreError::VersionConflict`]; a counted
+    /// limit that refused it is `Ok(Err(..))`.
+    async fn place_preorder(
+        &self,
+        placement: &mut Placement,
+    ) -> Result<Result<(), PlacementRefusal>, StoreError>;
+    async fn get_preorder(&self, id: &PreorderId) -> Result<Option<Preorder>, StoreError>;
+    /// A subscription's pre-orders, newest first, with `status` if given.
+    async fn list_preorders(
+        &self,
+        subscription: &SubscriptionId,
+        status: Option<PreorderStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Preorder>, StoreError>;
+}

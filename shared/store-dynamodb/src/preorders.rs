@@ -1,0 +1,340 @@
+//! Pre-orders and the counters their limits are enforced by.
+//!
+//! - `PREORDER#<id>` / `PREORDER`: the pre-order (list: gsi1 `SUB#<subscription>#PREORDERS`).
+//! - `SUB#<subscription>` / `PREORDER_MONTH#<month start>`: the month's `count` and `value_minor`
+//!   (the discounted totals in minor units) of pre-orders not canceled.
+//! - `CUS#<customer>` / `PREORDER_UNITS#<product>`: the customer's `units` of the product on
+//!   pre-orders not canceled.
+//!
+//! A placement is one transaction: the product (conditional on its version), the pre-order (new),
+//! the month's counters (incremented only while the count stays within the tier's limit and the
+//! value within its value limit), the customer's units (only while within `max_per_customer`)
+//! and the reservation's stock move (new).
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use billing_domain::catalogue::Tier;
+use billing_domain::kernel::ids::{CustomerId, InvoiceId, PreorderId, ProductId, SubscriptionId};
+use billing_domain::kernel::money::{Currency, Money};
+use billing_domain::kernel::page::{Page, PageRequest};
+use billing_domain::kernel::period::Period;
+use billing_domain::kernel::ports::StoreError;
+use billing_domain::preorders::preorder::{Preorder, PreorderStatus};
+use billing_domain::preorders::{
+    Placement, PlacementRefusal, PreorderPrice, PreorderRepo, PreorderUsage,
+};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::items::{
+    corrupt, customer_pk, money, parse_opt_ts, parse_ts, subscription_pk, ts, EntityKeys,
+};
+use crate::{canceled, encode_entity, failed, key, n, s, unavailable, DynamoStore};
+
+const PREORDER_SK: &str = "PREORDER";
+
+fn preorder_pk(id: &PreorderId) -> String {
+    format!("PREORDER#{id}")
+}
+fn subscription_preorders_gsi1pk(id: &SubscriptionId) -> String {
+    format!("SUB#{id}#PREORDERS")
+}
+fn month_sk(start: DateTime<Utc>) -> String {
+    format!("PREORDER_MONTH#{}", ts(start))
+}
+fn units_sk(product: &ProductId) -> String {
+    format!("PREORDER_UNITS#{product}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PreorderItem {
+    #[serde(flatten)]
+    keys: EntityKeys,
+    id: String,
+    subscription_id: String,
+    customer_id: String,
+    product_id: String,
+    quantity: u32,
+    priority_level: u8,
+    status: String,
+    tier: Tier,
+    currency: Currency,
+    unit_price: String,
+    discount_percent: String,
+    subtotal: String,
+    discount: String,
+    total: String,
+    month_start: String,
+    month_end: String,
+    release_at: Option<String>,
+    invoice_id: Option<String>,
+}
+
+impl From<&Preorder> for PreorderItem {
+    fn from(p: &Preorder) -> Self {
+        PreorderItem {
+            keys: EntityKeys {
+                pk: preorder_pk(&p.id),
+                sk: PREORDER_SK.into(),
+                gsi1pk: subscription_preorders_gsi1pk(&p.subscription_id),
+                gsi1sk: format!("{}#{}", ts(p.created_at), p.id),
+                entity: "preorder".into(),
+                created_at: ts(p.created_at),
+                updated_at: ts(p.updated_at),
+                version: p.version,
+            },
+            id: p.id.to_string(),
+            subscription_id: p.subscription_id.to_string(),
+            customer_id: p.customer_id.to_string(),
+            product_id: p.product_id.to_string(),
+            quantity: p.quantity,
+            priority_level: p.priority_level,
+            status: p.status.as_str().into(),
+            tier: p.tier,
+            currency: p.price.total.currency(),
+            unit_price: p.price.unit_price.amount().to_string(),
+            discount_percent: p.price.discount_percent.to_string(),
+            subtotal: p.price.subtotal.amount().to_string(),
+            discount: p.price.discount.amount().to_string(),
+            total: p.price.total.amount().to_string(),
+            month_start: ts(p.month.start),
+            month_end: ts(p.month.end),
+            release_at: p.release_at.map(ts),
+            invoice_id: p.invoice_id.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+impl TryFrom<PreorderItem> for Preorder {
+    type Error = StoreError;
+    fn try_from(i: PreorderItem) -> Result<Self, Self::Error> {
+        let c = i.currency;
+        Ok(Preorder {
+            id: PreorderId::from_str(&i.id).map_err(corrupt("id"))?,
+            subscription_id: SubscriptionId::from_str(&i.subscription_id)
+                .map_err(corrupt("subscription_id"))?,
+            customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
+            product_id: ProductId::from_str(&i.product_id).map_err(corrupt("product_id"))?,
+            quantity: i.quantity,
+            priority_level: i.priority_level,
+            status: PreorderStatus::parse(&i.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("pre-order status {}", i.status)))?,
+            tier: i.tier,
+            price: PreorderPrice {
+                unit_price: money("unit_price", &i.unit_price, c)?,
+                quantity: i.quantity,
+                discount_percent: Decimal::from_str(&i.discount_percent)
+                    .map_err(corrupt("discount_percent"))?,
+                subtotal: money("subtotal", &i.subtotal, c)?,
+                discount: money("discount", &i.discount, c)?,
+                total: money("total", &i.total, c)?,
+            },
+            month: Period {
+                start: parse_ts("month_start", &i.month_start)?,
+                end: parse_ts("month_end", &i.month_end)?,
+            },
+            release_at: parse_opt_ts("release_at", &i.release_at)?,
+            invoice_id: i
+                .invoice_id
+                .as_deref()
+                .map(InvoiceId::from_str)
+                .transpose()
+                .map_err(corrupt("invoice_id"))?,
+            created_at: parse_ts("created_at", &i.keys.created_at)?,
+            updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
+            version: i.keys.version,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MonthItem {
+    count: u32,
+    value_minor: i64,
+    currency: Currency,
+}
+
+#[derive(Debug, Deserialize)]
+struct UnitsItem {
+    units: u64,
+}
+
+fn minor(m: &Money) -> Result<i64, StoreError> {
+    m.to_minor_units()
+        .map_err(|e| StoreError::Corrupt(format!("amount: {e}")))
+}
+
+impl DynamoStore {
+    /// The month's counters, counted only within the limits.
+    fn count_month(&self, placement: &Placement) -> Result<TransactWriteItem, StoreError> {
+        let p = &placement.preorder;
+        let total = minor(&p.price.total)?;
+        let mut conditions = Vec::new();
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(
+                subscription_pk(&p.subscription_id),
+                &month_sk(p.month.start),
+            )))
+            .update_expression(
+                "SET #entity = :entity, #currency = :currency ADD #count :one, #value :total",
+            )
+            .expression_attribute_names("#entity", "entity")
+            .expression_attribute_names("#currency", "currency")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#value", "value_minor")
+            .expression_attribute_values(":entity", s("preorder_month"))
+            .expression_attribute_values(":currency", s(p.price.total.currency().code()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(
+                ":total",
+                aws_sdk_dynamodb::types::AttributeValue::N(total.to_string()),
+            );
+        if let Some(limit) = placement.count_limit {
+            // The domain refuses a limit of 0 before writing; within it, `count + 1 <= limit`.
+            let before = limit.saturating_sub(1);
+            conditions.push("(attribute_not_exists(#count) OR #count <= :max_count)");
+            update = update.expression_attribute_values(":max_count", n(u64::from(before)));
+        }
+        if let Some(limit) = &placement.value_limit {
+            let before = minor(limit)? - total;
+            conditions.push("(attribute_not_exists(#value) OR #value <= :max_value)");
+            update = update.expression_attribute_values(
+                ":max_value",
+                aws_sdk_dynamodb::types::AttributeValue::N(before.to_string()),
+            );
+        }
+        if !conditions.is_empty() {
+            update = update.condition_expression(conditions.join(" AND "));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(unavailable)?)
+            .build())
+    }
+
+    /// The customer's units of the product, counted only within `max`.
+    fn count_units(
+        &self,
+        placement: &Placement,
+        max: u32,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let p = &placement.preorder;
+        let before = u64::from(max).saturating_sub(u64::from(p.quantity));
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(
+                customer_pk(&p.customer_id),
+                &units_sk(&p.product_id),
+            )))
+            .update_expression("SET #entity = :entity ADD #units :quantity")
+            .condition_expression("attribute_not_exists(#units) OR #units <= :max")
+            .expression_attribute_names("#entity", "entity")
+            .expression_attribute_names("#units", "units")
+            .expression_attribute_values(":entity", s("preorder_units"))
+            .expression_attribute_values(":quantity", n(u64::from(p.quantity)))
+            .expression_attribute_values(":max", n(before))
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+#[async_trait]
+impl PreorderRepo for DynamoStore {
+    async fn preorder_usage(
+        &self,
+        subscription: &SubscriptionId,
+        month_start: DateTime<Utc>,
+        currency: Currency,
+    ) -> Result<PreorderUsage, StoreError> {
+        let Some(item) = self
+            .get::<MonthItem>(subscription_pk(subscription), &month_sk(month_start))
+            .await?
+        else {
+            return Ok(PreorderUsage {
+                count: 0,
+                value: Money::zero(currency),
+            });
+        };
+        if item.currency != currency {
+            return Err(StoreError::Corrupt(format!(
+                "pre-order month counted in {}, asked in {}",
+                item.currency.code(),
+                currency.code()
+            )));
+        }
+        Ok(PreorderUsage {
+            count: item.count,
+            value: Money::from_minor_units(item.value_minor, currency),
+        })
+    }
+
+    async fn customer_units(
+        &self,
+        customer: &CustomerId,
+        product: &ProductId,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .get::<UnitsItem>(customer_pk(customer), &units_sk(product))
+            .await?
+            .map_or(0, |i| i.units))
+    }
+
+    async fn place_preorder(
+        &self,
+        placement: &mut Placement,
+    ) -> Result<Result<(), PlacementRefusal>, StoreError> {
+        let product = self.product_put(&placement.product)?;
+        let preorder = self.put_new(encode_entity::<_, Preorder>(&PreorderItem::from(
+            &placement.preorder,
+        ))?)?;
+        let mut writes = vec![product, preorder, self.count_month(placement)?];
+        let mut units_at = None;
+        if let Some(max) = placement.max_per_customer {
+            units_at = Some(writes.len());
+            writes.push(self.count_units(placement, max)?);
+        }
+        if let Some(stock_move) = &placement.stock_move {
+            writes.push(self.move_put(&placement.product.id, stock_move)?);
+        }
+        match self.transact(writes).await? {
+            Ok(()) => {
+                placement.product.version += 1;
+                Ok(Ok(()))
+            }
+            Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
+            Err(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                Err(StoreError::VersionConflict)
+            }
+            Err(codes) if failed(&codes, 2) => Ok(Err(PlacementRefusal::Month)),
+            Err(codes) if units_at.is_some_and(|i| failed(&codes, i)) => {
+                Ok(Err(PlacementRefusal::PerCustomer))
+            }
+            Err(codes) => Err(canceled(&codes)),
+        }
+    }
+
+    async fn get_preorder(&self, id: &PreorderId) -> Result<Option<Preorder>, StoreError> {
+        self.load::<PreorderItem, _>(preorder_pk(id), PREORDER_SK)
+            .await
+    }
+
+    async fn list_preorders(
+        &self,
+        subscription: &SubscriptionId,
+        status: Option<PreorderStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Preorder>, StoreError> {
+        // A subscription's pre-orders are read whole and filtered by status here; the pages
+        // follow the list convention.
+        let selected = self
+            .newest_first::<PreorderItem, Preorder>(&subscription_preorders_gsi1pk(subscription))
+            .await?
+            .into_iter()
+            .filter(|p| status.is_none_or(|s| p.status == s));
+        crate::page_of(selected, page, |p| p.id.as_str())
+    }
+}

@@ -1,0 +1,495 @@
+//! Pre-orders through the API: the tier's early access, discount and monthly limits, stock
+//! reserved or backordered, alternatives when out of stock, the month's usage, and racing
+//! pre-orders that never pass a limit or take stock below zero.
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::app::{time, Answer, TestApp};
+
+fn sku() -> String {
+    format!("PO-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A pre-orderable product whose window opens at `opens_at` (for tiers without early access)
+/// and closes 60 days later, with `stock` units on hand.
+async fn preorderable(app: &TestApp, opens_at: DateTime<Utc>, stock: u64, extra: Value) -> String {
+    let mut body = json!({
+        "sku": sku(), "name": "Gizmo", "price": "19.99", "currency": "usd",
+        "preorder": {"eligible": true, "opens_at": opens_at.to_rfc3339(),
+                     "closes_at": (opens_at + Duration::days(60)).to_rfc3339(),
+                     "release_at": (opens_at + Duration::days(70)).to_rfc3339()}
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let product = app
+        .call(Method::POST, "/api/v1/products", &app.admin(), Some(body))
+        .await
+        .ok(201)
+        .body;
+    let id = product["id"].as_str().expect("id").to_owned();
+    if stock > 0 {
+        app.call(
+            Method::POST,
+            &format!("/api/v1/products/{id}/stock"),
+            &app.admin(),
+            Some(json!({"type": "receipt", "quantity": stock})),
+        )
+        .await
+        .ok(201);
+    }
+    id
+}
+
+/// A customer subscribed to `plan`: (customer, subscription, the customer's token).
+async fn subscriber(app: &TestApp, plan: &str) -> (String, String, String) {
+    let customer = app.create_customer("Pre-orderer").await;
+    let token = app.customer_token(&customer);
+    let sub = app.subscribe(&token, &customer, plan).await.ok(201).body;
+    let id = sub["id"].as_str().expect("id").to_owned();
+    (customer, id, token)
+}
+
+async fn preorder(app: &TestApp, token: &str, sub: &str, body: Value) -> Answer {
+    app.call(
+        Method::POST,
+        &format!("/api/v1/subscriptions/{sub}/pre-orders"),
+        token,
+        Some(body),
+    )
+    .await
+}
+
+async fn clock(app: &TestApp) -> DateTime<Utc> {
+    time(
+        &app.get("/api/v1/test-clock", &app.admin())
+            .await
+            .ok(200)
+            .body["now"],
+    )
+}
+
+async fn product(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/api/v1/products/{id}"), &app.admin())
+        .await
+        .ok(200)
+        .body
+}
+
+#[tokio::test]
+async fn premium_pays_the_tier_price_to_the_cent_and_reserves_the_stock() {
+    let app = TestApp::spawn().await;
+    let product_id = preorderable(&app, Utc::now() - Duration::days(1), 10, json!({})).await;
+    let (customer, sub, token) = subscriber(&app, "plan_premium_month").await;
+    let placed = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 3, "priority_level": 2}),
+    )
+    .await
+    .ok(201)
+    .body;
+    assert!(placed["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("po_")));
+    assert_eq!(placed["status"], "reserved");
+    assert_eq!(placed["customer_id"], customer.as_str());
+    assert_eq!(placed["priority_level"], 2);
+    assert_eq!(
+        (
+            &placed["unit_price"],
+            &placed["discount_percent"],
+            &placed["subtotal"],
+            &placed["discount"],
+            &placed["total"]
+        ),
+        (
+            &json!("19.99"),
+            &json!("5"),
+            &json!("59.97"),
+            &json!("3.00"),
+            &json!("56.97")
+        )
+    );
+    assert_eq!(placed["currency"], "usd");
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (&stock["reserved"], &stock["available"]),
+        (&json!(3), &json!(7))
+    );
+    let moves = app
+        .get(
+            &format!("/api/v1/products/{product_id}/stock-moves"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(moves["data"][0]["type"], "reservation");
+    assert_eq!(moves["data"][0]["reserved_delta"], 3);
+    assert_eq!(moves["data"][0]["reference"], placed["id"]);
+
+    // Read back by its owner, listed newest first, and the month's usage in the document's shape.
+    let id = placed["id"].as_str().expect("id");
+    app.get(&format!("/api/v1/pre-orders/{id}"), &token)
+        .await
+        .ok(200);
+    let listed = app
+        .get(
+            &format!("/api/v1/subscriptions/{sub}/pre-orders?status=reserved"),
+            &token,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(listed["data"][0]["id"], placed["id"]);
+    let usage = app
+        .get(&format!("/api/v1/subscriptions/{sub}/usage"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(usage["current_month_preorders"], 1);
+    assert_eq!(usage["monthly_preorder_limit"], 50);
+    assert_eq!(usage["current_preorder_value"], "56.97");
+    assert_eq!(usage["total_preorder_value_limit"], "25000.00");
+    assert_eq!(usage["usage_percentage"], json!({"orders": 2, "value": 0}));
+    assert_eq!(usage["currency"], "usd");
+    assert!(usage["resets_at"].is_string() && usage["period_start"].is_string());
+
+    // Nobody else's.
+    let other = app.create_customer("Other").await;
+    let other_token = app.customer_token(&other);
+    app.get(&format!("/api/v1/pre-orders/{id}"), &other_token)
+        .await
+        .problem(404);
+    preorder(
+        &app,
+        &other_token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .problem(404);
+    app.get(&format!("/api/v1/subscriptions/{sub}/usage"), &other_token)
+        .await
+        .problem(404);
+}
+
+#[tokio::test]
+async fn early_access_follows_the_tier() {
+    let app = TestApp::spawn().await;
+    let opens_at = (Utc::now() + Duration::days(5))
+        .with_nanosecond(0)
+        .expect("a whole second");
+    let product_id = preorderable(&app, opens_at, 10, json!({})).await;
+    let order = json!({"product_id": product_id, "quantity": 1});
+    // Basic: 3 days early, so not yet; the answer names when it opens for Basic.
+    let (_, basic, basic_token) = subscriber(&app, "plan_basic_month").await;
+    let refused = preorder(&app, &basic_token, &basic, order.clone())
+        .await
+        .problem(409);
+    assert_eq!(refused.body["code"], "preorder_window_not_open");
+    assert_eq!(
+        time(&refused.body["opens_at"]),
+        opens_at - Duration::days(3)
+    );
+    // Premium (7 days early) and Enterprise (14) may already.
+    let (_, premium, premium_token) = subscriber(&app, "plan_premium_month").await;
+    preorder(&app, &premium_token, &premium, order.clone())
+        .await
+        .ok(201);
+    let (_, enterprise, enterprise_token) = subscriber(&app, "plan_enterprise_month").await;
+    preorder(&app, &enterprise_token, &enterprise, order.clone())
+        .await
+        .ok(201);
+
+    // A product that cannot be pre-ordered is refused before its window is looked at.
+    let plain = app
+        .call(
+            Method::POST,
+            "/api/v1/products",
+            &app.admin(),
+            Some(json!({"sku": sku(), "name": "Plain", "price": "1.00", "currency": "usd"})),
+        )
+        .await
+        .ok(201)
+        .body;
+    let refused = preorder(
+        &app,
+        &premium_token,
+        &premium,
+        json!({"product_id": plain["id"], "quantity": 1}),
+    )
+    .await
+    .problem(422);
+    assert_eq!(refused.body["code"], "not_preorderable");
+    // A paused subscription pre-orders nothing.
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/subscriptions/{premium}/pause"),
+        &app.admin(),
+        Some(json!({})),
+    )
+    .await
+    .ok(200);
+    let refused = preorder(&app, &premium_token, &premium, order)
+        .await
+        .problem(409);
+    assert_eq!(refused.body["code"], "subscription_not_active");
+}
+
+#[tokio::test]
+async fn short_stock_is_backordered_or_refused_with_alternatives() {
+    let app = TestApp::spawn().await;
+    let opened = Utc::now() - Duration::days(1);
+    let category = format!("cat-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let substitute = preorderable(&app, opened, 4, json!({"category": "elsewhere"})).await;
+    let sibling = preorderable(&app, opened, 2, json!({"category": category})).await;
+    let scarce = preorderable(
+        &app,
+        opened,
+        1,
+        json!({"category": category, "substitutes": [substitute]}),
+    )
+    .await;
+    let waiting = preorderable(&app, opened, 1, json!({"backorders_allowed": true})).await;
+    let (_, sub, token) = subscriber(&app, "plan_enterprise_month").await;
+
+    let refused = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": scarce, "quantity": 2}),
+    )
+    .await
+    .problem(409);
+    assert_eq!(refused.body["code"], "out_of_stock");
+    assert_eq!(refused.body["available"], 1);
+    let offered: Vec<(&str, i64)> = refused.body["alternatives"]
+        .as_array()
+        .expect("alternatives")
+        .iter()
+        .map(|a| {
+            (
+                a["product_id"].as_str().expect("id"),
+                a["available"].as_i64().expect("available"),
+            )
+        })
+        .collect();
+    assert_eq!(offered, [(substitute.as_str(), 4), (sibling.as_str(), 2)]);
+    assert_eq!(product(&app, &scarce).await["stock"]["reserved"], 0);
+
+    let backordered = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": waiting, "quantity": 3}),
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(backordered["status"], "backordered");
+    let stock = &product(&app, &waiting).await["stock"];
+    assert_eq!(
+        (
+            &stock["reserved"],
+            &stock["backordered"],
+            &stock["available"]
+        ),
+        (&json!(0), &json!(3), &json!(1)),
+        "nothing reserved for a backorder"
+    );
+}
+
+#[tokio::test]
+async fn a_basic_customers_eleventh_preorder_in_a_month_waits_for_the_next_month() {
+    let app = TestApp::with_test_clock().await;
+    let now = clock(&app).await;
+    let product_id = preorderable(&app, now - Duration::days(1), 100, json!({})).await;
+    let (_, sub, token) = subscriber(&app, "plan_basic_month").await;
+    let order = json!({"product_id": product_id, "quantity": 1});
+    for _ in 0..10 {
+        preorder(&app, &token, &sub, order.clone()).await.ok(201);
+    }
+    let refused = preorder(&app, &token, &sub, order.clone())
+        .await
+        .problem(409);
+    assert_eq!(refused.body["code"], "preorder_limit_reached");
+    assert_eq!(refused.body["limit"], 10);
+    assert_eq!(refused.body["used"], 10);
+    let resets_at = time(&refused.body["resets_at"]);
+    let usage = app
+        .get(&format!("/api/v1/subscriptions/{sub}/usage"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(usage["usage_percentage"]["orders"], 100);
+    assert_eq!(time(&usage["resets_at"]), resets_at);
+
+    app.advance(json!({"to": (resets_at + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    preorder(&app, &token, &sub, order).await.ok(201);
+    let usage = app
+        .get(&format!("/api/v1/subscriptions/{sub}/usage"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(usage["current_month_preorders"], 1);
+    assert_eq!(time(&usage["period_start"]), resets_at);
+}
+
+#[tokio::test]
+async fn the_value_limit_counts_discounted_totals() {
+    let app = TestApp::spawn().await;
+    // Basic: $5,000 a month at 2.5% off. 5 × 1,025.00 = 5,125.00 − 128.13 = 4,996.87: within.
+    let product_id = preorderable(
+        &app,
+        Utc::now() - Duration::days(1),
+        100,
+        json!({"price": "1025.00"}),
+    )
+    .await;
+    let (_, sub, token) = subscriber(&app, "plan_basic_month").await;
+    let placed = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 5}),
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(placed["total"], "4996.87");
+    let refused = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .problem(409);
+    assert_eq!(refused.body["code"], "preorder_value_limit_reached");
+    assert_eq!(refused.body["limit"], "5000.00");
+    assert_eq!(refused.body["used"], "4996.87");
+}
+
+#[tokio::test]
+async fn fifty_racing_preorders_against_a_limit_of_ten_create_exactly_ten() {
+    let app = TestApp::spawn().await;
+    let product_id = preorderable(&app, Utc::now() - Duration::days(1), 1000, json!({})).await;
+    let (_, sub, token) = subscriber(&app, "plan_basic_month").await;
+    let answers = join_all((0..50).map(|_| {
+        preorder(
+            &app,
+            &token,
+            &sub,
+            json!({"product_id": product_id, "quantity": 1}),
+        )
+    }))
+    .await;
+    let created = answers.iter().filter(|a| a.status.as_u16() == 201).count();
+    let codes: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a.status.as_u16() != 201)
+        .map(|a| &a.body["code"])
+        .collect();
+    assert_eq!(created, 10, "{codes:?}");
+    assert!(
+        codes.iter().all(|c| *c == "preorder_limit_reached"),
+        "{codes:?}"
+    );
+    let listed = app
+        .get(
+            &format!("/api/v1/subscriptions/{sub}/pre-orders?limit=100"),
+            &token,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(10));
+    assert_eq!(
+        product(&app, &product_id).await["stock"]["reserved"],
+        10,
+        "stock reserved is what the pre-orders that exist hold"
+    );
+}
+
+#[tokio::test]
+async fn fifty_racing_preorders_of_one_unit_against_ten_in_stock_create_exactly_ten() {
+    let app = TestApp::spawn().await;
+    let product_id = preorderable(&app, Utc::now() - Duration::days(1), 10, json!({})).await;
+    let (_, sub, token) = subscriber(&app, "plan_enterprise_month").await;
+    let answers = join_all((0..50).map(|_| {
+        preorder(
+            &app,
+            &token,
+            &sub,
+            json!({"product_id": product_id, "quantity": 1}),
+        )
+    }))
+    .await;
+    let created = answers.iter().filter(|a| a.status.as_u16() == 201).count();
+    let codes: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a.status.as_u16() != 201)
+        .map(|a| &a.body["code"])
+        .collect();
+    assert_eq!(created, 10, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == "out_of_stock"), "{codes:?}");
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (&stock["on_hand"], &stock["reserved"], &stock["available"]),
+        (&json!(10), &json!(10), &json!(0))
+    );
+}
+
+#[tokio::test]
+async fn a_customer_may_hold_at_most_max_per_customer_units_across_its_preorders() {
+    let app = TestApp::spawn().await;
+    let product_id = preorderable(
+        &app,
+        Utc::now() - Duration::days(1),
+        50,
+        json!({"preorder": {"eligible": true,
+                            "opens_at": (Utc::now() - Duration::days(1)).to_rfc3339(),
+                            "closes_at": (Utc::now() + Duration::days(30)).to_rfc3339(),
+                            "release_at": (Utc::now() + Duration::days(40)).to_rfc3339(),
+                            "max_per_customer": 3}}),
+    )
+    .await;
+    let (_, sub, token) = subscriber(&app, "plan_enterprise_month").await;
+    preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 2}),
+    )
+    .await
+    .ok(201);
+    let refused = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 2}),
+    )
+    .await
+    .problem(409);
+    assert_eq!(refused.body["code"], "max_per_customer_reached");
+    assert_eq!(
+        (&refused.body["limit"], &refused.body["used"]),
+        (&json!(3), &json!(2))
+    );
+    preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .ok(201);
+    assert_eq!(product(&app, &product_id).await["stock"]["reserved"], 3);
+}
