@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the local stack) and `make test` (run every test).
-.PHONY: dev test bench bench-renewals emulator-up emulator-down token lint mail webhook-receiver bounce
+.PHONY: dev test bench bench-renewals bench-preorders emulator-up emulator-down token lint mail webhook-receiver bounce
 
 dev:
 	infra/scripts/dev.sh
@@ -13,6 +13,10 @@ bench:
 # What one renewal costs: AWS and Stripe calls counted, priced per million renewals.
 bench-renewals:
 	infra/scripts/bench-renewals.sh
+
+# What placing a pre-order costs: DynamoDB calls counted, priced per million pre-orders.
+bench-preorders:
+	infra/scripts/bench-preorders.sh
 
 emulator-up:
 	infra/scripts/emulator.sh start

@@ -16,3 +16,5 @@ cargo build --release --bins -p subscriptions-api -p customers-api -p plans-api 
   -p meta-api -p webhooks-api -p stripe-webhooks -p scheduler -p renewal-worker -p event-relay \
   -p notifier -p webhook-dispatcher -p local-stack
 "${CARGO_TARGET_DIR:-target}/release/bench" "${CARGO_TARGET_DIR:-target}/release" "$root"
+# The pre-order's DynamoDB calls (debug build: the counts, not the times, are what it measures).
+RUST_LOG=warn cargo run --quiet -p local-stack --bin preorder-bench -- "$root"

@@ -2,6 +2,7 @@
 //! request into the API Gateway (HTTP API, payload 2.0) event a deployed function receives and
 //! calls the same handler. Never deployed.
 
+pub mod counting;
 pub mod gateway;
 pub mod token;
 

@@ -10,15 +10,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use billing_aws::{EventBus, SesMailer, SqsQueue};
 use billing_domain::collection::payments::{
     AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
@@ -32,41 +28,9 @@ use billing_jobs::{scheduler, worker, Jobs};
 use billing_payments_stripe::StripeGateway;
 use billing_store_dynamodb::DynamoStore;
 use billing_wiring::{Services, Settings};
+use local_stack::counting::{bump, CallCounter, Counts};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
-
-type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
-
-fn bump(counts: &Counts, key: String) {
-    let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
-    *counts.entry(key).or_default() += 1;
-}
-
-/// Counts every AWS operation the clients execute (SDK retries not included).
-#[derive(Debug)]
-struct CallCounter(Counts);
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "call-counter"
-    }
-
-    /// Once per operation (serialization happens before the retry loop), when the operation's
-    /// metadata is in the bag.
-    fn read_after_serialization(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let key = match cfg.load::<Metadata>() {
-            Some(m) => format!("{} {}", m.service(), m.name()),
-            None => "unknown".into(),
-        };
-        bump(&self.0, key);
-        Ok(())
-    }
-}
 
 /// The payments port, counting its calls.
 struct CountingGateway {
