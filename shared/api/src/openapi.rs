@@ -141,7 +141,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         plans::list, plans::get, plans::create, plans::update, plans::archive,
         products::create, products::list, products::get, products::update, products::archive,
         products::move_stock, products::stock_moves,
-        preorders::create, preorders::list, preorders::get, preorders::usage,
+        preorders::create, preorders::list, preorders::get, preorders::usage, preorders::cancel,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,
         notifications::get, notifications::update, notifications::unsubscribe_page,

@@ -23,7 +23,7 @@ use billing_domain::kernel::period::Period;
 use billing_domain::kernel::ports::StoreError;
 use billing_domain::preorders::preorder::{Preorder, PreorderStatus};
 use billing_domain::preorders::{
-    Placement, PlacementRefusal, PreorderPrice, PreorderRepo, PreorderUsage,
+    Cancellation, Placement, PlacementRefusal, PreorderPrice, PreorderRepo, PreorderUsage,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -215,35 +215,108 @@ impl DynamoStore {
             .build())
     }
 
-    /// The customer's units of the product, counted only within `max`.
-    fn count_units(
-        &self,
-        placement: &Placement,
-        max: u32,
-    ) -> Result<TransactWriteItem, StoreError> {
+    /// The customer's units of the product, counted only within `max` when the product has one
+    /// (always counted, so a maximum set later counts the pre-orders already made).
+    fn count_units(&self, placement: &Placement) -> Result<TransactWriteItem, StoreError> {
         let p = &placement.preorder;
-        let before = u64::from(max).saturating_sub(u64::from(p.quantity));
-        let update = Update::builder()
+        let mut update = Update::builder()
             .table_name(self.table())
             .set_key(Some(key(
                 customer_pk(&p.customer_id),
                 &units_sk(&p.product_id),
             )))
             .update_expression("SET #entity = :entity ADD #units :quantity")
-            .condition_expression("attribute_not_exists(#units) OR #units <= :max")
             .expression_attribute_names("#entity", "entity")
             .expression_attribute_names("#units", "units")
             .expression_attribute_values(":entity", s("preorder_units"))
-            .expression_attribute_values(":quantity", n(u64::from(p.quantity)))
-            .expression_attribute_values(":max", n(before))
-            .build()
-            .map_err(unavailable)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":quantity", n(u64::from(p.quantity)));
+        if let Some(max) = placement.max_per_customer {
+            let before = u64::from(max).saturating_sub(u64::from(p.quantity));
+            update = update
+                .condition_expression("attribute_not_exists(#units) OR #units <= :max")
+                .expression_attribute_values(":max", n(before));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(unavailable)?)
+            .build())
+    }
+
+    /// Takes a canceled pre-order off a counter that exists (the month's, or the customer's
+    /// units): `ADD` of the negative amounts.
+    fn uncount(
+        &self,
+        pk: String,
+        sk: &str,
+        amounts: &[(&str, i64)],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_exists(pk)");
+        let mut adds = Vec::new();
+        for (i, (name, amount)) in amounts.iter().enumerate() {
+            adds.push(format!("#a{i} :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), *name)
+                .expression_attribute_values(
+                    format!(":a{i}"),
+                    aws_sdk_dynamodb::types::AttributeValue::N((-amount).to_string()),
+                );
+        }
+        Ok(TransactWriteItem::builder()
+            .update(
+                update
+                    .update_expression(format!("ADD {}", adds.join(", ")))
+                    .build()
+                    .map_err(unavailable)?,
+            )
+            .build())
     }
 }
 
 #[async_trait]
 impl PreorderRepo for DynamoStore {
+    async fn cancel_preorder(&self, c: &mut Cancellation) -> Result<(), StoreError> {
+        let p = &c.preorder;
+        let item = encode_entity::<_, Preorder>(&PreorderItem::from(p))?;
+        let mut writes = vec![
+            self.product_put(&c.product)?,
+            TransactWriteItem::builder()
+                .put(self.versioned_put(item, p.version)?)
+                .build(),
+            self.uncount(
+                customer_pk(&p.customer_id),
+                &units_sk(&p.product_id),
+                &[("units", i64::from(p.quantity))],
+            )?,
+        ];
+        if c.give_back_month {
+            writes.push(self.uncount(
+                subscription_pk(&p.subscription_id),
+                &month_sk(p.month.start),
+                &[("count", 1), ("value_minor", minor(&p.price.total)?)],
+            )?);
+        }
+        if let Some(stock_move) = &c.stock_move {
+            writes.push(self.move_put(&c.product.id, stock_move)?);
+        }
+        match self.transact(writes).await? {
+            Ok(()) => {
+                c.product.version += 1;
+                c.preorder.version += 1;
+                Ok(())
+            }
+            Err(codes)
+                if failed(&codes, 0)
+                    || failed(&codes, 1)
+                    || codes.iter().any(|c| c == "TransactionConflict") =>
+            {
+                Err(StoreError::VersionConflict)
+            }
+            Err(codes) => Err(canceled(&codes)),
+        }
+    }
+
     async fn preorder_usage(
         &self,
         subscription: &SubscriptionId,
@@ -292,11 +365,7 @@ impl PreorderRepo for DynamoStore {
             &placement.preorder,
         ))?)?;
         let mut writes = vec![product, preorder, self.count_month(placement)?];
-        let mut units_at = None;
-        if let Some(max) = placement.max_per_customer {
-            units_at = Some(writes.len());
-            writes.push(self.count_units(placement, max)?);
-        }
+        writes.push(self.count_units(placement)?);
         if let Some(stock_move) = &placement.stock_move {
             writes.push(self.move_put(&placement.product.id, stock_move)?);
         }
@@ -310,9 +379,7 @@ impl PreorderRepo for DynamoStore {
                 Err(StoreError::VersionConflict)
             }
             Err(codes) if failed(&codes, 2) => Ok(Err(PlacementRefusal::Month)),
-            Err(codes) if units_at.is_some_and(|i| failed(&codes, i)) => {
-                Ok(Err(PlacementRefusal::PerCustomer))
-            }
+            Err(codes) if failed(&codes, 3) => Ok(Err(PlacementRefusal::PerCustomer)),
             Err(codes) => Err(canceled(&codes)),
         }
     }

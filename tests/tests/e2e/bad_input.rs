@@ -38,6 +38,7 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
                 r.endpoint,
                 Endpoint::ArchivePlan
                     | Endpoint::ArchiveProduct
+                    | Endpoint::CancelPreorder
                     | Endpoint::ArchiveCoupon
                     | Endpoint::RemoveDiscount
                     | Endpoint::ResumeSubscription

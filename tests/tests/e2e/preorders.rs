@@ -493,3 +493,121 @@ async fn a_customer_may_hold_at_most_max_per_customer_units_across_its_preorders
     .ok(201);
     assert_eq!(product(&app, &product_id).await["stock"]["reserved"], 3);
 }
+
+#[tokio::test]
+async fn canceling_gives_back_the_stock_the_units_and_the_month_once() {
+    let app = TestApp::spawn().await;
+    let opened = Utc::now() - Duration::days(1);
+    let product_id = preorderable(
+        &app,
+        opened,
+        5,
+        json!({"preorder": {"eligible": true, "opens_at": opened.to_rfc3339(),
+                            "closes_at": (opened + Duration::days(60)).to_rfc3339(),
+                            "release_at": (opened + Duration::days(70)).to_rfc3339(),
+                            "max_per_customer": 4}}),
+    )
+    .await;
+    let (_, sub, token) = subscriber(&app, "plan_basic_month").await;
+    let order = json!({"product_id": product_id, "quantity": 2});
+    let first = preorder(&app, &token, &sub, order.clone())
+        .await
+        .ok(201)
+        .body;
+    preorder(&app, &token, &sub, order.clone()).await.ok(201);
+    let refused = preorder(&app, &token, &sub, order.clone())
+        .await
+        .problem(409);
+    assert_eq!(refused.body["code"], "out_of_stock");
+
+    // Another customer cannot cancel it.
+    let other = app.create_customer("Other").await;
+    let path = format!(
+        "/api/v1/subscriptions/pre-orders/{}/cancel",
+        first["id"].as_str().expect("id")
+    );
+    app.call(Method::PUT, &path, &app.customer_token(&other), None)
+        .await
+        .problem(404);
+    // Ten racing cancels: each answers the canceled pre-order; the stock comes back once.
+    let answers = join_all((0..10).map(|_| app.call(Method::PUT, &path, &token, None))).await;
+    for answer in answers {
+        assert_eq!(answer.ok(200).body["status"], "canceled");
+    }
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (&stock["on_hand"], &stock["reserved"], &stock["available"]),
+        (&json!(5), &json!(2), &json!(3))
+    );
+    let usage = app
+        .get(&format!("/api/v1/subscriptions/{sub}/usage"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(usage["current_month_preorders"], 1);
+    assert_eq!(usage["current_preorder_value"], "38.98");
+    // The units came back too: the customer may pre-order 2 more (4 at most).
+    preorder(&app, &token, &sub, order).await.ok(201);
+
+    let moves = app
+        .get(
+            &format!("/api/v1/products/{product_id}/stock-moves?limit=100"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    let moves = moves["data"].as_array().expect("moves");
+    let releases: Vec<&Value> = moves.iter().filter(|m| m["type"] == "release").collect();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0]["reference"], first["id"]);
+    let sum = |field: &str| -> i64 { moves.iter().filter_map(|m| m[field].as_i64()).sum() };
+    assert_eq!((sum("on_hand_delta"), sum("reserved_delta")), (5, 4));
+    let listed = app
+        .get(
+            &format!("/api/v1/subscriptions/{sub}/pre-orders?status=canceled"),
+            &token,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn canceling_a_backorder_takes_it_off_the_products_backorders() {
+    let app = TestApp::spawn().await;
+    let product_id = preorderable(
+        &app,
+        Utc::now() - Duration::days(1),
+        0,
+        json!({"backorders_allowed": true}),
+    )
+    .await;
+    let (_, sub, token) = subscriber(&app, "plan_premium_month").await;
+    let placed = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 4}),
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(product(&app, &product_id).await["stock"]["backordered"], 4);
+    let canceled = app
+        .call(
+            Method::PUT,
+            &format!(
+                "/api/v1/subscriptions/pre-orders/{}/cancel",
+                placed["id"].as_str().expect("id")
+            ),
+            &app.admin(),
+            None,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(product(&app, &product_id).await["stock"]["backordered"], 0);
+}

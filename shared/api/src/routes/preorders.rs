@@ -19,6 +19,12 @@ fn subscription_id(ctx: &ApiRequest) -> Result<SubscriptionId, ApiError> {
         .map_err(|_| ApiError::NotFound("subscription"))
 }
 
+fn preorder_id(ctx: &ApiRequest) -> Result<PreorderId, ApiError> {
+    ctx.param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("pre-order"))
+}
+
 /// Place a pre-order (the subscription's owner, admins and support). The checks run in order,
 /// each with its own `code`: `subscription_not_active`, `not_preorderable`,
 /// `preorder_window_not_open` (with the tier's `opens_at`) or `preorder_window_closed`,
@@ -93,11 +99,32 @@ pub async fn get(
     principal: &Principal,
 ) -> Result<ApiResponse, ApiError> {
     let actor = principal.authorize(Permission::Read)?;
-    let id: PreorderId = ctx
-        .param("id")
-        .parse()
-        .map_err(|_| ApiError::NotFound("pre-order"))?;
-    let preorder = state.billing.get_preorder(&actor, &id).await?;
+    let preorder = state
+        .billing
+        .get_preorder(&actor, &preorder_id(ctx)?)
+        .await?;
+    Ok(ApiResponse::json(200, &PreorderResponse::from(&preorder))?.with_etag(preorder.version))
+}
+
+/// Cancel a pre-order (its owner, admins and support): the reservation is released, the
+/// customer's units given back, and the month's count and value too when the month it counted
+/// in is the current one. Canceling again answers 200 and gives back nothing twice; a pre-order
+/// being charged or fulfilled is 409 `preorder_not_cancelable`.
+#[utoipa::path(put, path = "/api/v1/subscriptions/pre-orders/{id}/cancel", tag = "pre-orders",
+    params(("id" = String, Path, description = "pre-order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    responses((status = 200, description = "Canceled", body = PreorderResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let preorder = state
+        .billing
+        .cancel_preorder(&actor, &preorder_id(ctx)?)
+        .await?;
     Ok(ApiResponse::json(200, &PreorderResponse::from(&preorder))?.with_etag(preorder.version))
 }
 

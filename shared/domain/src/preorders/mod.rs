@@ -6,7 +6,7 @@
 pub mod placing;
 pub mod preorder;
 mod repo;
-pub use repo::{Placement, PlacementRefusal, PreorderRepo};
+pub use repo::{Cancellation, Placement, PlacementRefusal, PreorderRepo};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -32,7 +32,7 @@ use crate::kernel::retry::{retry_on_conflict, Written, STOCK_RETRIES};
 use crate::kernel::service::Billing;
 use crate::kernel::validation::{FieldError, Validator};
 use crate::preorders::preorder::{NewPreorder, Preorder, PreorderStatus, DEFAULT_PRIORITY_LEVEL};
-use crate::preorders::repo::{Placement, PlacementRefusal};
+use crate::preorders::repo::{Cancellation, Placement, PlacementRefusal};
 use crate::preorders::{
     check_limits, preorder_month, PreorderLimitError, PreorderPrice, PreorderUsage, WindowError,
 };
@@ -387,6 +387,70 @@ impl Billing {
         }
         found.truncate(MAX_ALTERNATIVES);
         Ok(found)
+    }
+
+    /// Cancels a pre-order (its owner or an operator): its reservation is released (or its
+    /// backorder taken off), the customer's units of the product given back, and the month's
+    /// count and value too when the month it counted in is still the current one. Canceling again
+    /// answers the canceled pre-order and gives back nothing twice; a pre-order being charged or
+    /// fulfilled is 409 `preorder_not_cancelable`.
+    pub async fn cancel_preorder(
+        &self,
+        actor: &Actor,
+        id: &PreorderId,
+    ) -> Result<Preorder, BillingError> {
+        retry_on_conflict!("pre-order", tries = STOCK_RETRIES, {
+            let mut preorder = self.get_preorder(actor, id).await?;
+            let holds_stock = match preorder.status {
+                PreorderStatus::Canceled => return Ok(Written::Done(preorder)),
+                PreorderStatus::Allocated | PreorderStatus::Fulfilled => {
+                    return Err(Refusal::conflict(
+                        "preorder_not_cancelable",
+                        format!(
+                            "a {} pre-order cannot be canceled",
+                            preorder.status.as_str()
+                        ),
+                    )
+                    .with("status", preorder.status.as_str())
+                    .into())
+                }
+                PreorderStatus::Backordered => false,
+                PreorderStatus::Reserved
+                | PreorderStatus::RequiresAction
+                | PreorderStatus::PaymentFailed => true,
+            };
+            let mut product = self.get_product(&preorder.product_id).await?;
+            let now = self.now();
+            let quantity = u64::from(preorder.quantity);
+            let stock_move = if holds_stock {
+                let (stock, mut stock_move) = product.stock.apply(
+                    StockChange::Release { quantity },
+                    Some("pre-order canceled".into()),
+                    Some(preorder.id.to_string()),
+                    now,
+                )?;
+                stock_move.sequence = product.version + 1;
+                product.stock = stock;
+                product
+                    .low_stock_alarm
+                    .observe(stock.available(), product.low_stock_threshold);
+                Some(stock_move)
+            } else {
+                product.backordered = product.backordered.saturating_sub(quantity);
+                None
+            };
+            product.updated_at = now;
+            preorder.status = PreorderStatus::Canceled;
+            preorder.updated_at = now;
+            let mut cancellation = Cancellation {
+                give_back_month: preorder.month.start <= now && now < preorder.month.end,
+                preorder,
+                product,
+                stock_move,
+            };
+            let write = self.preorders.cancel_preorder(&mut cancellation).await;
+            crate::kernel::retry::written(write, cancellation.preorder)
+        })
     }
 
     pub async fn get_preorder(

@@ -26,6 +26,18 @@ pub struct Placement {
     pub max_per_customer: Option<u32>,
 }
 
+/// A pre-order canceled, with everything it gives back, to store in one write: the pre-order
+/// (conditional on its version, so it is canceled once), the product (its reservation released
+/// or its backorder taken off; conditional on its version), the release's move, the customer's
+/// units, and the month's count and value when the month it counted in is still the current one.
+#[derive(Debug, Clone)]
+pub struct Cancellation {
+    pub preorder: Preorder,
+    pub product: Product,
+    pub stock_move: Option<StockMove>,
+    pub give_back_month: bool,
+}
+
 /// Which counted limit refused a placement; nothing was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlacementRefusal {
@@ -56,6 +68,8 @@ pub trait PreorderRepo: Send + Sync {
         &self,
         placement: &mut Placement,
     ) -> Result<Result<(), PlacementRefusal>, StoreError>;
+    /// Stores the cancellation; a stale pre-order or product is [`StoreError::VersionConflict`].
+    async fn cancel_preorder(&self, cancellation: &mut Cancellation) -> Result<(), StoreError>;
     async fn get_preorder(&self, id: &PreorderId) -> Result<Option<Preorder>, StoreError>;
     /// A subscription's pre-orders, newest first, with `status` if given.
     async fn list_preorders(
