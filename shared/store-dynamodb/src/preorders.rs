@@ -5,6 +5,9 @@
 //!   (the discounted totals in minor units) of pre-orders not canceled.
 //! - `CUS#<customer>` / `PREORDER_UNITS#<product>`: the customer's `units` of the product on
 //!   pre-orders not canceled.
+//! - `PRODUCT#<product>` / `BACKORDER#<priority>#<tier rank>#<created_at>#<id>`: a backordered
+//!   pre-order's place in the product's queue; a query of the product's partition reads the
+//!   backorders in allocation order.
 //!
 //! A placement is one transaction: the product (conditional on its version), the pre-order (new),
 //! the month's counters (incremented only while the count stays within the tier's limit and the
@@ -14,7 +17,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use billing_domain::catalogue::Tier;
 use billing_domain::kernel::ids::{CustomerId, InvoiceId, PreorderId, ProductId, SubscriptionId};
 use billing_domain::kernel::money::{Currency, Money};
@@ -23,7 +26,8 @@ use billing_domain::kernel::period::Period;
 use billing_domain::kernel::ports::StoreError;
 use billing_domain::preorders::preorder::{Preorder, PreorderStatus};
 use billing_domain::preorders::{
-    Cancellation, Placement, PlacementRefusal, PreorderPrice, PreorderRepo, PreorderUsage,
+    BackorderAllocation, Cancellation, Placement, PlacementRefusal, PreorderPrice, PreorderRepo,
+    PreorderUsage,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -32,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::items::{
     corrupt, customer_pk, money, parse_opt_ts, parse_ts, subscription_pk, ts, EntityKeys,
 };
-use crate::{canceled, encode_entity, failed, key, n, s, unavailable, DynamoStore};
+use crate::products::product_pk;
+use crate::{canceled, decode, encode, encode_entity, failed, key, n, s, unavailable, DynamoStore};
 
 const PREORDER_SK: &str = "PREORDER";
 
@@ -47,6 +52,18 @@ fn month_sk(start: DateTime<Utc>) -> String {
 }
 fn units_sk(product: &ProductId) -> String {
     format!("PREORDER_UNITS#{product}")
+}
+/// A backorder's place under its product: the key sorts as the allocation order does.
+fn backorder_sk(p: &Preorder) -> String {
+    format!("BACKORDER#{}", p.rank().sort_key())
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BackorderItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    preorder_id: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -241,6 +258,18 @@ impl DynamoStore {
             .build())
     }
 
+    fn delete_backorder(&self, p: &Preorder) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key(product_pk(&p.product_id), &backorder_sk(p))))
+                    .build()
+                    .map_err(unavailable)?,
+            )
+            .build())
+    }
+
     /// Takes a canceled pre-order off a counter that exists (the month's, or the customer's
     /// units): `ADD` of the negative amounts.
     fn uncount(
@@ -299,6 +328,9 @@ impl PreorderRepo for DynamoStore {
         }
         if let Some(stock_move) = &c.stock_move {
             writes.push(self.move_put(&c.product.id, stock_move)?);
+        }
+        if c.was_backordered {
+            writes.push(self.delete_backorder(p)?);
         }
         match self.transact(writes).await? {
             Ok(()) => {
@@ -366,6 +398,14 @@ impl PreorderRepo for DynamoStore {
         ))?)?;
         let mut writes = vec![product, preorder, self.count_month(placement)?];
         writes.push(self.count_units(placement)?);
+        if placement.preorder.status == PreorderStatus::Backordered {
+            writes.push(self.put_new(encode(&BackorderItem {
+                pk: product_pk(&placement.preorder.product_id),
+                sk: backorder_sk(&placement.preorder),
+                entity: "backorder".into(),
+                preorder_id: placement.preorder.id.to_string(),
+            })?)?);
+        }
         if let Some(stock_move) = &placement.stock_move {
             writes.push(self.move_put(&placement.product.id, stock_move)?);
         }
@@ -380,6 +420,62 @@ impl PreorderRepo for DynamoStore {
             }
             Err(codes) if failed(&codes, 2) => Ok(Err(PlacementRefusal::Month)),
             Err(codes) if failed(&codes, 3) => Ok(Err(PlacementRefusal::PerCustomer)),
+            Err(codes) => Err(canceled(&codes)),
+        }
+    }
+
+    async fn backorders(
+        &self,
+        product: &ProductId,
+        limit: usize,
+    ) -> Result<Vec<PreorderId>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :backorders)")
+            .expression_attribute_values(":pk", s(product_pk(product)))
+            .expression_attribute_values(":backorders", s("BACKORDER#"))
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let entry: BackorderItem = decode(item)?;
+                PreorderId::from_str(&entry.preorder_id).map_err(corrupt("preorder_id"))
+            })
+            .collect()
+    }
+
+    async fn allocate_backorder(&self, a: &mut BackorderAllocation) -> Result<(), StoreError> {
+        let p = &a.preorder;
+        let item = encode_entity::<_, Preorder>(&PreorderItem::from(p))?;
+        let writes = vec![
+            self.product_put(&a.product)?,
+            TransactWriteItem::builder()
+                .put(self.versioned_put(item, p.version)?)
+                .build(),
+            self.delete_backorder(p)?,
+            self.move_put(&a.product.id, &a.stock_move)?,
+        ];
+        match self.transact(writes).await? {
+            Ok(()) => {
+                a.product.version += 1;
+                a.preorder.version += 1;
+                Ok(())
+            }
+            Err(codes)
+                if failed(&codes, 0)
+                    || failed(&codes, 1)
+                    || failed(&codes, 3)
+                    || codes.iter().any(|c| c == "TransactionConflict") =>
+            {
+                Err(StoreError::VersionConflict)
+            }
             Err(codes) => Err(canceled(&codes)),
         }
     }

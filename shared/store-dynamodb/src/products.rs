@@ -34,7 +34,7 @@ use crate::{canceled, decode, encode, encode_entity, failed, s, unavailable, Dyn
 const PRODUCTS_GSI1PK: &str = "PRODUCTS";
 const PRODUCT_SK: &str = "PRODUCT";
 
-fn product_pk(id: &ProductId) -> String {
+pub(crate) fn product_pk(id: &ProductId) -> String {
     format!("PRODUCT#{id}")
 }
 fn move_sk(sequence: u64) -> String {
@@ -255,6 +255,7 @@ impl TryFrom<StockMoveItem> for StockMove {
             "reservation" => StockMoveKind::Reservation,
             "release" => StockMoveKind::Release,
             "shipment" => StockMoveKind::Shipment,
+            "allocation" => StockMoveKind::Allocation,
             other => return Err(StoreError::Corrupt(format!("stock move type {other}"))),
         };
         Ok(StockMove {

@@ -611,3 +611,109 @@ async fn canceling_a_backorder_takes_it_off_the_products_backorders() {
     assert_eq!(canceled["status"], "canceled");
     assert_eq!(product(&app, &product_id).await["stock"]["backordered"], 0);
 }
+
+/// Each pre-order's status, in the order given.
+async fn statuses(app: &TestApp, ids: &[String]) -> Vec<String> {
+    let mut all = Vec::new();
+    for id in ids {
+        let po = app
+            .get(&format!("/api/v1/pre-orders/{id}"), &app.admin())
+            .await
+            .ok(200);
+        all.push(po.body["status"].as_str().expect("status").to_owned());
+    }
+    all
+}
+
+async fn receive(app: &TestApp, product: &str, quantity: u64) -> Answer {
+    app.call(
+        Method::POST,
+        &format!("/api/v1/products/{product}/stock"),
+        &app.admin(),
+        Some(json!({"type": "receipt", "quantity": quantity})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn received_stock_goes_to_backorders_by_priority_then_tier_then_age() {
+    let app = TestApp::spawn().await;
+    let product_id = preorderable(
+        &app,
+        Utc::now() - Duration::days(1),
+        0,
+        json!({"backorders_allowed": true}),
+    )
+    .await;
+    let mut placed = Vec::new();
+    for (plan, priority, quantity) in [
+        ("plan_basic_month", 3, 2),
+        ("plan_enterprise_month", 3, 2),
+        ("plan_premium_month", 1, 3),
+        ("plan_basic_month", 3, 1),
+    ] {
+        let (_, sub, token) = subscriber(&app, plan).await;
+        let po = preorder(
+            &app,
+            &token,
+            &sub,
+            json!({"product_id": product_id, "quantity": quantity,
+                   "priority_level": priority}),
+        )
+        .await
+        .ok(201)
+        .body;
+        assert_eq!(po["status"], "backordered");
+        placed.push(po["id"].as_str().expect("id").to_owned());
+    }
+    let (basic_old, enterprise, premium_first, basic_new) =
+        (&placed[0], &placed[1], &placed[2], &placed[3]);
+    // 5 units: the priority-1 Premium order (3), then the Enterprise one (2); the older Basic
+    // order (2) does not fit whole, and the newer one waits behind it.
+    receive(&app, &product_id, 5).await.ok(201);
+    assert_eq!(
+        statuses(&app, &placed).await,
+        ["backordered", "reserved", "reserved", "backordered"]
+    );
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (
+            &stock["on_hand"],
+            &stock["reserved"],
+            &stock["backordered"],
+            &stock["available"]
+        ),
+        (&json!(5), &json!(5), &json!(3), &json!(0))
+    );
+    receive(&app, &product_id, 2).await.ok(201);
+    assert_eq!(
+        statuses(&app, &placed).await,
+        ["reserved", "reserved", "reserved", "backordered"]
+    );
+    receive(&app, &product_id, 1).await.ok(201);
+    assert_eq!(statuses(&app, &placed).await, ["reserved"; 4]);
+
+    let moves = app
+        .get(
+            &format!("/api/v1/products/{product_id}/stock-moves?limit=100"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    let mut moves = moves["data"].as_array().expect("moves").clone();
+    moves.reverse();
+    let allocated: Vec<&str> = moves
+        .iter()
+        .filter(|m| m["type"] == "allocation")
+        .filter_map(|m| m["reference"].as_str())
+        .collect();
+    assert_eq!(allocated, [premium_first, enterprise, basic_old, basic_new]);
+    let sum = |field: &str| -> i64 { moves.iter().filter_map(|m| m[field].as_i64()).sum() };
+    assert_eq!((sum("on_hand_delta"), sum("reserved_delta")), (8, 8));
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (&stock["reserved"], &stock["backordered"]),
+        (&json!(8), &json!(0))
+    );
+}

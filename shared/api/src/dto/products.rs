@@ -20,7 +20,7 @@ api_enum!(
     /// What a stock move did.
     StockMoveType => DKind {
     Receipt = "receipt", Adjustment = "adjustment", Reservation = "reservation",
-    Release = "release", Shipment = "shipment",
+    Release = "release", Shipment = "shipment", Allocation = "allocation",
 });
 
 /// Who supplies the product, and when and how much to reorder.

@@ -45,6 +45,8 @@ pub enum StockMoveKind {
     Release,
     /// Reserved units shipped: they leave the warehouse and the reservation.
     Shipment,
+    /// Units received held for a backordered pre-order.
+    Allocation,
 }
 
 impl StockMoveKind {
@@ -55,6 +57,7 @@ impl StockMoveKind {
             StockMoveKind::Reservation => "reservation",
             StockMoveKind::Release => "release",
             StockMoveKind::Shipment => "shipment",
+            StockMoveKind::Allocation => "allocation",
         }
     }
 }

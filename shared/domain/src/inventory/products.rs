@@ -106,8 +106,22 @@ impl Billing {
     }
 
     /// Applies an operator's stock change to the stock as it stands, storing the product and
-    /// its move in one conditional write; a concurrent change is read and decided again.
+    /// its move in one conditional write; a concurrent change is read and decided again. Stock
+    /// that came in is then allocated to the product's backorders, in their order.
     pub async fn move_stock(
+        &self,
+        id: &ProductId,
+        request: StockRequest,
+    ) -> Result<MovedStock, BillingError> {
+        let moved = self.store_stock_change(id, request).await?;
+        // Stock that came in goes to the backorders first, in their order.
+        if moved.stock_move.on_hand_delta > 0 && moved.product.backordered > 0 {
+            self.allocate_backorders(id).await?;
+        }
+        Ok(moved)
+    }
+
+    async fn store_stock_change(
         &self,
         id: &ProductId,
         request: StockRequest,

@@ -3,10 +3,11 @@
 //! limits themselves (count before value). The pre-order itself, its reservation and its
 //! charge at release build on these.
 
+pub mod allocation;
 pub mod placing;
 pub mod preorder;
 mod repo;
-pub use repo::{Cancellation, Placement, PlacementRefusal, PreorderRepo};
+pub use repo::{BackorderAllocation, Cancellation, Placement, PlacementRefusal, PreorderRepo};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -249,6 +250,19 @@ impl AllocationRank {
             id: id.to_owned(),
         }
     }
+
+    /// The rank as text that sorts as the rank does (fixed-width fields), for a store to keep
+    /// backorders in allocation order.
+    pub fn sort_key(&self) -> String {
+        format!(
+            "{}#{}#{}#{}",
+            self.priority_level,
+            self.tier_rank,
+            self.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            self.id
+        )
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +282,20 @@ mod tests {
         Utc.with_ymd_and_hms(y, m, d, 9, 30, 0)
             .single()
             .expect("time")
+    }
+
+    proptest! {
+        #[test]
+        fn the_sort_key_sorts_as_the_rank_does(
+            a in (1u8..=5, 0usize..4, 0i64..1_000_000, "[a-z0-9]{4}"),
+            b in (1u8..=5, 0usize..4, 0i64..1_000_000, "[a-z0-9]{4}"),
+        ) {
+            let rank = |(p, t, s, id): &(u8, usize, i64, String)| {
+                AllocationRank::new(*p, Tier::ALL[*t], at(2027, 1, 1) + chrono::Duration::seconds(*s), &format!("po_{id}"))
+            };
+            let (ra, rb) = (rank(&a), rank(&b));
+            prop_assert_eq!(ra.cmp(&rb), ra.sort_key().cmp(&rb.sort_key()));
+        }
     }
 
     #[test]

@@ -443,6 +443,7 @@ impl Billing {
             preorder.status = PreorderStatus::Canceled;
             preorder.updated_at = now;
             let mut cancellation = Cancellation {
+                was_backordered: !holds_stock,
                 give_back_month: preorder.month.start <= now && now < preorder.month.end,
                 preorder,
                 product,

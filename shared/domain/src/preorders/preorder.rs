@@ -80,6 +80,18 @@ pub struct Preorder {
     pub version: u64,
 }
 
+impl Preorder {
+    /// Its place among the product's backorders.
+    pub fn rank(&self) -> crate::preorders::AllocationRank {
+        crate::preorders::AllocationRank::new(
+            self.priority_level,
+            self.tier,
+            self.created_at,
+            self.id.as_str(),
+        )
+    }
+}
+
 /// A subscriber's request for a pre-order.
 #[derive(Debug, Clone)]
 pub struct NewPreorder {

@@ -36,6 +36,18 @@ pub struct Cancellation {
     pub product: Product,
     pub stock_move: Option<StockMove>,
     pub give_back_month: bool,
+    /// It was waiting for stock: it leaves the product's backorders.
+    pub was_backordered: bool,
+}
+
+/// A backordered pre-order given stock, in one write: the pre-order (conditional on its version,
+/// now `reserved`), the product (units reserved and taken off `backordered`; conditional on its
+/// version), the `allocation` move, and its place among the backorders removed.
+#[derive(Debug, Clone)]
+pub struct BackorderAllocation {
+    pub preorder: Preorder,
+    pub product: Product,
+    pub stock_move: StockMove,
 }
 
 /// Which counted limit refused a placement; nothing was written.
@@ -70,6 +82,18 @@ pub trait PreorderRepo: Send + Sync {
     ) -> Result<Result<(), PlacementRefusal>, StoreError>;
     /// Stores the cancellation; a stale pre-order or product is [`StoreError::VersionConflict`].
     async fn cancel_preorder(&self, cancellation: &mut Cancellation) -> Result<(), StoreError>;
+    /// The product's backordered pre-orders in allocation order (priority, tier, age), at most
+    /// `limit`.
+    async fn backorders(
+        &self,
+        product: &ProductId,
+        limit: usize,
+    ) -> Result<Vec<PreorderId>, StoreError>;
+    /// Stores the allocation; a stale pre-order or product is [`StoreError::VersionConflict`].
+    async fn allocate_backorder(
+        &self,
+        allocation: &mut BackorderAllocation,
+    ) -> Result<(), StoreError>;
     async fn get_preorder(&self, id: &PreorderId) -> Result<Option<Preorder>, StoreError>;
     /// A subscription's pre-orders, newest first, with `status` if given.
     async fn list_preorders(
