@@ -63,6 +63,7 @@ pub async fn scheduler_main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = parse_as_of(&args)? {
         let report = scheduler::run(&jobs.services.store, jobs.renewal_queue()?, at).await?;
+        scheduler::release_products(&jobs, at).await?;
         println!("{}", serde_json::to_string(&report)?);
         if args.iter().any(|a| a == "--drain") {
             let drained = worker::drain(&jobs).await?;
@@ -75,6 +76,7 @@ pub async fn scheduler_main() -> Result<(), Error> {
         let schedule = schedule_event(event.payload)?;
         let at = as_of(jobs, &schedule).await?;
         let report = scheduler::run(&jobs.services.store, jobs.renewal_queue()?, at).await?;
+        scheduler::release_products(jobs, at).await?;
         if let Some(webhooks) = &jobs.webhooks_queue {
             scheduler::schedule_webhook_retries(&jobs.services.store, webhooks, at).await?;
         }

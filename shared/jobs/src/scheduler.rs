@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use billing_aws::SqsQueue;
 
-use crate::JobError;
+use crate::{JobError, Jobs};
 
 /// Most subscriptions one run sends per shard; the rest go with the next run.
 const MAX_PER_SHARD: usize = 10_000;
@@ -32,6 +32,37 @@ pub async fn run(
     }
     tracing::info!(as_of = %as_of, sent = report.sent, "scheduler run");
     Ok(report)
+}
+
+/// Most product releases one run starts; the rest go with the next run.
+const MAX_RELEASES: usize = 100;
+
+/// Runs the releases due at `as_of`: each product's reserved pre-orders are sent to the renewal
+/// queue to be charged (`{"preorder_id"}`), then the product is marked released. A run that
+/// stops between the two sends them again next time, and the worker charges each once.
+pub async fn release_products(jobs: &Jobs, as_of: DateTime<Utc>) -> Result<usize, JobError> {
+    let billing = jobs.services.billing.at(as_of);
+    let queue = jobs.renewal_queue()?;
+    let mut sent = 0;
+    for product in jobs
+        .services
+        .store
+        .due_releases(as_of, MAX_RELEASES)
+        .await?
+    {
+        let failed = |e: billing_domain::BillingError| JobError::Queue(format!("{product}: {e}"));
+        let (ids, complete) = billing.release_queue(&product).await.map_err(failed)?;
+        let bodies: Vec<String> = ids
+            .iter()
+            .map(|id| serde_json::json!({ "preorder_id": id.to_string() }).to_string())
+            .collect();
+        sent += queue.send_bodies(&bodies).await?;
+        if complete {
+            billing.mark_released(&product).await.map_err(failed)?;
+        }
+        tracing::info!(product = %product, pre_orders = ids.len(), "release run");
+    }
+    Ok(sent)
 }
 
 /// Most webhook retries one run sends.

@@ -47,6 +47,7 @@ pub async fn advance(jobs: &Jobs, target: DateTime<Utc>) -> Result<DateTime<Utc>
         last = Some(step);
         store.set_test_clock(step).await?;
         scheduler::run(store, queue, step).await?;
+        scheduler::release_products(jobs, step).await?;
         worker::drain(jobs).await?;
         jobs.publish_and_notify().await?;
     }

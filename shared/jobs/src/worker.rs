@@ -1,7 +1,8 @@
-//! The renewal worker: each message names a subscription with work due; the domain does it.
+//! The renewal worker: each message names a subscription with work due, or a pre-order its
+//! product's release sends to be charged; the domain does it.
 
 use billing_domain::collection::Checkpoint;
-use billing_domain::kernel::ids::SubscriptionId;
+use billing_domain::kernel::ids::{PreorderId, SubscriptionId};
 use billing_domain::BillingError;
 use serde::Serialize;
 
@@ -15,6 +16,9 @@ const MAX_DRAIN_ROUNDS: usize = 10_000;
 
 /// Processes one message. `Err` means "try again later" (the message stays on the queue).
 pub async fn process(jobs: &Jobs, body: &str) -> Result<(), JobError> {
+    if let Ok(charge) = serde_json::from_str::<PreorderMessage>(body) {
+        return charge_preorder(jobs, &charge.preorder_id).await;
+    }
     let message: DueMessage = serde_json::from_str(body)
         .map_err(|e| JobError::Permanent(format!("unreadable message: {e}")))?;
     let id: SubscriptionId = message
@@ -27,6 +31,30 @@ pub async fn process(jobs: &Jobs, body: &str) -> Result<(), JobError> {
     match Box::pin(billing.process_due(&id)).await {
         Ok(outcome) => {
             tracing::info!(subscription = %id, steps = ?outcome.steps, "processed");
+            Ok(())
+        }
+        Err(e) if is_permanent(&e) => Err(JobError::Permanent(format!("{id}: {e}"))),
+        Err(BillingError::Store(e)) => Err(e.into()),
+        Err(e) => Err(JobError::Queue(format!("{id}: {e}"))),
+    }
+}
+
+/// A pre-order to charge (sent by a product's release): `{"preorder_id": "po_…"}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreorderMessage {
+    pub preorder_id: String,
+}
+
+/// Charges one pre-order; a redelivered message finds its invoice and charges nothing twice.
+async fn charge_preorder(jobs: &Jobs, raw: &str) -> Result<(), JobError> {
+    let id: PreorderId = raw
+        .parse()
+        .map_err(|e| JobError::Permanent(format!("bad pre-order id in message: {e}")))?;
+    let billing = jobs.services.clocked_billing().await?;
+    match Box::pin(billing.charge_preorder(&id)).await {
+        Ok(preorder) => {
+            tracing::info!(preorder = %id, status = preorder.status.as_str(), "pre-order charged");
             Ok(())
         }
         Err(e) if is_permanent(&e) => Err(JobError::Permanent(format!("{id}: {e}"))),

@@ -42,6 +42,10 @@ fn invoice_guard_sk(invoice: &Invoice) -> Result<String, StoreError> {
     if invoice.billing_reason.is_period_invoice() {
         return Ok(items::period_invoice_sk(invoice.period.start));
     }
+    if invoice.billing_reason == billing_domain::invoicing::BillingReason::Preorder {
+        // The invoice's id is the pre-order's own: one invoice per pre-order.
+        return Ok(format!("INVOICE_PREORDER#{}", invoice.id));
+    }
     invoice
         .subscription_version
         .map(items::update_invoice_sk)

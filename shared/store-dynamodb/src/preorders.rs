@@ -5,9 +5,10 @@
 //!   (the discounted totals in minor units) of pre-orders not canceled.
 //! - `CUS#<customer>` / `PREORDER_UNITS#<product>`: the customer's `units` of the product on
 //!   pre-orders not canceled.
-//! - `PRODUCT#<product>` / `BACKORDER#<priority>#<tier rank>#<created_at>#<id>`: a backordered
-//!   pre-order's place in the product's queue; a query of the product's partition reads the
-//!   backorders in allocation order.
+//! - `PRODUCT#<product>` / `BACKORDER#<priority>#<tier rank>#<created_at>#<id>` and
+//!   `RESERVED#…`: an open pre-order's place in the product's queue of backorders or of
+//!   reservations to charge at release; a query of the product's partition reads a queue in
+//!   allocation order.
 //!
 //! A placement is one transaction: the product (conditional on its version), the pre-order (new),
 //! the month's counters (incremented only while the count stays within the tier's limit and the
@@ -26,8 +27,8 @@ use billing_domain::kernel::period::Period;
 use billing_domain::kernel::ports::StoreError;
 use billing_domain::preorders::preorder::{Preorder, PreorderStatus};
 use billing_domain::preorders::{
-    BackorderAllocation, Cancellation, Placement, PlacementRefusal, PreorderPrice, PreorderRepo,
-    PreorderUsage,
+    BackorderAllocation, Cancellation, Placement, PlacementRefusal, PreorderCharge, PreorderPrice,
+    PreorderRepo, PreorderUsage, ProductQueue,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -53,13 +54,20 @@ fn month_sk(start: DateTime<Utc>) -> String {
 fn units_sk(product: &ProductId) -> String {
     format!("PREORDER_UNITS#{product}")
 }
-/// A backorder's place under its product: the key sorts as the allocation order does.
-fn backorder_sk(p: &Preorder) -> String {
-    format!("BACKORDER#{}", p.rank().sort_key())
+/// A pre-order's place in one of its product's queues: the key sorts as the allocation order
+/// does.
+fn queue_sk(queue: ProductQueue, p: &Preorder) -> String {
+    format!("{}{}", queue_prefix(queue), p.rank().sort_key())
+}
+fn queue_prefix(queue: ProductQueue) -> &'static str {
+    match queue {
+        ProductQueue::Backordered => "BACKORDER#",
+        ProductQueue::Reserved => "RESERVED#",
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct BackorderItem {
+struct QueueItem {
     pk: String,
     sk: String,
     entity: String,
@@ -258,12 +266,21 @@ impl DynamoStore {
             .build())
     }
 
-    fn delete_backorder(&self, p: &Preorder) -> Result<TransactWriteItem, StoreError> {
+    fn enqueue(&self, queue: ProductQueue, p: &Preorder) -> Result<TransactWriteItem, StoreError> {
+        self.put_new(encode(&QueueItem {
+            pk: product_pk(&p.product_id),
+            sk: queue_sk(queue, p),
+            entity: "product_queue".into(),
+            preorder_id: p.id.to_string(),
+        })?)
+    }
+
+    fn dequeue(&self, queue: ProductQueue, p: &Preorder) -> Result<TransactWriteItem, StoreError> {
         Ok(TransactWriteItem::builder()
             .delete(
                 Delete::builder()
                     .table_name(self.table())
-                    .set_key(Some(key(product_pk(&p.product_id), &backorder_sk(p))))
+                    .set_key(Some(key(product_pk(&p.product_id), &queue_sk(queue, p))))
                     .build()
                     .map_err(unavailable)?,
             )
@@ -329,9 +346,14 @@ impl PreorderRepo for DynamoStore {
         if let Some(stock_move) = &c.stock_move {
             writes.push(self.move_put(&c.product.id, stock_move)?);
         }
-        if c.was_backordered {
-            writes.push(self.delete_backorder(p)?);
-        }
+        writes.push(self.dequeue(
+            if c.was_backordered {
+                ProductQueue::Backordered
+            } else {
+                ProductQueue::Reserved
+            },
+            p,
+        )?);
         match self.transact(writes).await? {
             Ok(()) => {
                 c.product.version += 1;
@@ -398,14 +420,11 @@ impl PreorderRepo for DynamoStore {
         ))?)?;
         let mut writes = vec![product, preorder, self.count_month(placement)?];
         writes.push(self.count_units(placement)?);
-        if placement.preorder.status == PreorderStatus::Backordered {
-            writes.push(self.put_new(encode(&BackorderItem {
-                pk: product_pk(&placement.preorder.product_id),
-                sk: backorder_sk(&placement.preorder),
-                entity: "backorder".into(),
-                preorder_id: placement.preorder.id.to_string(),
-            })?)?);
-        }
+        let queue = match placement.preorder.status {
+            PreorderStatus::Backordered => ProductQueue::Backordered,
+            _ => ProductQueue::Reserved,
+        };
+        writes.push(self.enqueue(queue, &placement.preorder)?);
         if let Some(stock_move) = &placement.stock_move {
             writes.push(self.move_put(&placement.product.id, stock_move)?);
         }
@@ -424,18 +443,19 @@ impl PreorderRepo for DynamoStore {
         }
     }
 
-    async fn backorders(
+    async fn queued(
         &self,
         product: &ProductId,
+        queue: ProductQueue,
         limit: usize,
     ) -> Result<Vec<PreorderId>, StoreError> {
         let out = self
             .client()
             .query()
             .table_name(self.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :backorders)")
+            .key_condition_expression("pk = :pk AND begins_with(sk, :queue)")
             .expression_attribute_values(":pk", s(product_pk(product)))
-            .expression_attribute_values(":backorders", s("BACKORDER#"))
+            .expression_attribute_values(":queue", s(queue_prefix(queue)))
             .consistent_read(true)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
@@ -445,7 +465,7 @@ impl PreorderRepo for DynamoStore {
             .unwrap_or_default()
             .into_iter()
             .map(|item| {
-                let entry: BackorderItem = decode(item)?;
+                let entry: QueueItem = decode(item)?;
                 PreorderId::from_str(&entry.preorder_id).map_err(corrupt("preorder_id"))
             })
             .collect()
@@ -459,8 +479,9 @@ impl PreorderRepo for DynamoStore {
             TransactWriteItem::builder()
                 .put(self.versioned_put(item, p.version)?)
                 .build(),
-            self.delete_backorder(p)?,
+            self.dequeue(ProductQueue::Backordered, p)?,
             self.move_put(&a.product.id, &a.stock_move)?,
+            self.enqueue(ProductQueue::Reserved, p)?,
         ];
         match self.transact(writes).await? {
             Ok(()) => {
@@ -472,6 +493,35 @@ impl PreorderRepo for DynamoStore {
                 if failed(&codes, 0)
                     || failed(&codes, 1)
                     || failed(&codes, 3)
+                    || codes.iter().any(|c| c == "TransactionConflict") =>
+            {
+                Err(StoreError::VersionConflict)
+            }
+            Err(codes) => Err(canceled(&codes)),
+        }
+    }
+
+    async fn record_charge(&self, c: &mut PreorderCharge) -> Result<(), StoreError> {
+        let p = &c.preorder;
+        let item = encode_entity::<_, Preorder>(&PreorderItem::from(p))?;
+        let mut writes = vec![TransactWriteItem::builder()
+            .put(self.versioned_put(item, p.version)?)
+            .build()];
+        if let Some((product, shipment)) = &c.shipped {
+            writes.push(self.product_put(product)?);
+            writes.push(self.move_put(&product.id, shipment)?);
+            writes.push(self.dequeue(ProductQueue::Reserved, p)?);
+        }
+        match self.transact(writes).await? {
+            Ok(()) => {
+                c.preorder.version += 1;
+                if let Some((product, _)) = &mut c.shipped {
+                    product.version += 1;
+                }
+                Ok(())
+            }
+            Err(codes)
+                if (0..3).any(|i| failed(&codes, i))
                     || codes.iter().any(|c| c == "TransactionConflict") =>
             {
                 Err(StoreError::VersionConflict)

@@ -85,7 +85,17 @@ struct ProductItem {
     incoming: u64,
     low_stock_armed: bool,
     status: String,
+    #[serde(default)]
+    released: bool,
+    /// In the due index (partition `RELEASES`) while its release is to be run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due_pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due_at: Option<String>,
 }
+
+/// The due index's partition of product releases (few: one per pre-orderable product).
+pub(crate) const RELEASES_DUE_PK: &str = "RELEASES";
 
 impl From<&Product> for ProductItem {
     fn from(p: &Product) -> Self {
@@ -130,6 +140,9 @@ impl From<&Product> for ProductItem {
             incoming: p.incoming,
             low_stock_armed: p.low_stock_alarm.armed,
             status: p.status.as_str().into(),
+            released: p.released,
+            due_pk: p.release_due().map(|_| RELEASES_DUE_PK.into()),
+            due_at: p.release_due().map(|at| format!("{}#{}", ts(at), p.id)),
         }
     }
 }
@@ -195,6 +208,7 @@ impl TryFrom<ProductItem> for Product {
                 "archived" => ProductStatus::Archived,
                 other => return Err(StoreError::Corrupt(format!("product status {other}"))),
             },
+            released: i.released,
             created_at: parse_ts("created_at", &i.keys.created_at)?,
             updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
             version: i.keys.version,
@@ -301,6 +315,37 @@ impl DynamoStore {
                     .map_err(unavailable)?,
             )
             .build())
+    }
+}
+
+impl DynamoStore {
+    /// Products whose release is due at or before `now`, earliest first; at most `limit`.
+    pub async fn due_releases(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProductId>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(crate::GSI_DUE)
+            .key_condition_expression("due_pk = :pk AND due_at <= :now")
+            .expression_attribute_values(":pk", s(RELEASES_DUE_PK))
+            // '~' sorts after every id character, so releases due exactly at `now` are included.
+            .expression_attribute_values(":now", s(format!("{}~", ts(now))))
+            .limit(i32::try_from(limit.min(1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut due = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            match crate::due_entry::<ProductId>(&item) {
+                Ok((id, _)) => due.push(id),
+                Err(e) => self.set_aside(&item, crate::DUE_INDEX_KEYS, &e).await?,
+            }
+        }
+        Ok(due)
     }
 }
 

@@ -717,3 +717,124 @@ async fn received_stock_goes_to_backorders_by_priority_then_tier_then_age() {
         (&json!(8), &json!(0))
     );
 }
+
+#[tokio::test]
+async fn the_release_charges_each_reserved_preorder_once_and_later_stock_fulfils_the_backorder() {
+    let app = TestApp::with_test_clock().await;
+    let now = clock(&app).await;
+    let release_at = now + Duration::days(20);
+    let product_id = preorderable(
+        &app,
+        now - Duration::days(1),
+        3,
+        json!({"backorders_allowed": true,
+               "preorder": {"eligible": true, "opens_at": (now - Duration::days(1)).to_rfc3339(),
+                            "closes_at": (now + Duration::days(10)).to_rfc3339(),
+                            "release_at": release_at.to_rfc3339()}}),
+    )
+    .await;
+    let mut placed = Vec::new();
+    for (plan, quantity) in [
+        ("plan_premium_month", 2),
+        ("plan_enterprise_month", 1),
+        ("plan_basic_month", 2),
+    ] {
+        let (customer, sub, token) = subscriber(&app, plan).await;
+        let po = preorder(
+            &app,
+            &token,
+            &sub,
+            json!({"product_id": product_id, "quantity": quantity}),
+        )
+        .await
+        .ok(201)
+        .body;
+        placed.push((customer, po));
+    }
+    let ids: Vec<String> = placed
+        .iter()
+        .map(|(_, po)| po["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(
+        statuses(&app, &ids).await,
+        ["reserved", "reserved", "backordered"]
+    );
+
+    // Stripe fails now and then, before and after committing: the charges are retried and
+    // each pre-order is still charged once.
+    app.stripe_faults(0.3, 0.3).await;
+    app.advance(json!({"to": (release_at + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    app.stripe_faults(0.0, 0.0).await;
+    assert_eq!(
+        statuses(&app, &ids).await,
+        ["fulfilled", "fulfilled", "backordered"]
+    );
+    for (customer, po) in &placed[..2] {
+        let shown = app
+            .get(
+                &format!("/api/v1/pre-orders/{}", po["id"].as_str().expect("id")),
+                &app.admin(),
+            )
+            .await
+            .ok(200)
+            .body;
+        let invoice = app
+            .invoice(shown["invoice_id"].as_str().expect("an invoice"))
+            .await;
+        assert_eq!(invoice["billing_reason"], "preorder");
+        assert_eq!(invoice["status"], "paid");
+        assert_eq!(invoice["total"], po["total"]);
+        let kinds: Vec<&str> = invoice["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .filter_map(|l| l["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, ["product", "discount"]);
+        assert_eq!(invoice["lines"][0]["amount"], po["subtotal"]);
+        assert_eq!(
+            invoice["lines"][1]["amount"],
+            format!("-{}", po["discount"].as_str().expect("discount"))
+        );
+        let cents: i64 = po["total"]
+            .as_str()
+            .expect("total")
+            .replace('.', "")
+            .parse()
+            .expect("cents");
+        let charged = app.charged_amounts(customer).await;
+        assert_eq!(
+            charged.iter().filter(|a| **a == cents).count(),
+            1,
+            "{customer}: {charged:?}"
+        );
+    }
+    // Premium 2 × 19.99 = 39.98 − 5% (2.00) = 37.98.
+    assert_eq!(placed[0].1["total"], "37.98");
+
+    // Stock received after the release goes to the backorder, which is charged at once.
+    receive(&app, &product_id, 2).await.ok(201);
+    assert_eq!(statuses(&app, &ids).await, ["fulfilled"; 3]);
+    let (basic_customer, basic_po) = &placed[2];
+    assert_eq!(basic_po["total"], "38.98");
+    assert!(app.charged_amounts(basic_customer).await.contains(&3898));
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (&stock["on_hand"], &stock["reserved"], &stock["backordered"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    let moves = app
+        .get(
+            &format!("/api/v1/products/{product_id}/stock-moves?limit=100"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    let moves = moves["data"].as_array().expect("moves");
+    let shipments = moves.iter().filter(|m| m["type"] == "shipment").count();
+    assert_eq!(shipments, 3);
+    let sum = |field: &str| -> i64 { moves.iter().filter_map(|m| m[field].as_i64()).sum() };
+    assert_eq!((sum("on_hand_delta"), sum("reserved_delta")), (0, 0));
+}

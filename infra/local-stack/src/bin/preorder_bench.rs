@@ -29,8 +29,9 @@ use tokio::net::TcpListener;
 const WRITE_PER_MILLION_MICRO_USD: u64 = 625_000;
 const READ_PER_MILLION_MICRO_USD: u64 = 125_000;
 /// The items of a placement's transaction: the product, the pre-order, the month's counters,
-/// the customer's units and the reservation's move (two write units each).
-const TRANSACTION_ITEMS: u64 = 5;
+/// the customer's units, the pre-order's place in the product's queue and the reservation's
+/// move (two write units each).
+const TRANSACTION_ITEMS: u64 = 6;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

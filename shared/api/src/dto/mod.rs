@@ -108,7 +108,7 @@ api_enum!(InvoiceStatus => DInvoiceStatus {
 });
 api_enum!(BillingReason => DBillingReason {
     SubscriptionCreate = "subscription_create", SubscriptionCycle = "subscription_cycle",
-    SubscriptionUpdate = "subscription_update",
+    SubscriptionUpdate = "subscription_update", Preorder = "preorder",
 });
 api_enum!(RefundReason => DRefundReason {
     Duplicate = "duplicate", Fraudulent = "fraudulent", RequestedByCustomer = "requested_by_customer",
@@ -126,7 +126,7 @@ api_enum!(PaymentStatus => DPaymentStatus {
     Succeeded = "succeeded", RequiresAction = "requires_action", Processing = "processing",
     Failed = "failed",
 });
-api_enum!(LineKind => DLineKind { Subscription = "subscription", Proration = "proration", Discount = "discount" });
+api_enum!(LineKind => DLineKind { Subscription = "subscription", Proration = "proration", Discount = "discount", Product = "product" });
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a PATCH.
 fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(

@@ -101,6 +101,8 @@ pub struct Product {
     pub incoming: u64,
     pub low_stock_alarm: LowStockAlarm,
     pub status: ProductStatus,
+    /// Whether its release has been run (its reserved pre-orders sent to be charged).
+    pub released: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every stored change, stock moves included: a move's sequence number.
@@ -344,6 +346,7 @@ impl Product {
             incoming: 0,
             low_stock_alarm: LowStockAlarm::new(stock.available(), new.low_stock_threshold),
             status: ProductStatus::Active,
+            released: false,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -418,6 +421,10 @@ impl Product {
             self.supplier = s;
         }
         if let Some(Some(terms)) = preorder {
+            // A new release date is a new release.
+            if terms.release_at != self.preorder.release_at {
+                self.released = false;
+            }
             self.preorder = terms;
         }
         self.updated_at = now;
@@ -427,6 +434,13 @@ impl Product {
     pub fn archive(&mut self, now: DateTime<Utc>) {
         self.status = ProductStatus::Archived;
         self.updated_at = now;
+    }
+
+    /// When its release falls due: a pre-orderable product with a release date not yet run.
+    pub fn release_due(&self) -> Option<DateTime<Utc>> {
+        self.preorder
+            .release_at
+            .filter(|_| self.preorder.eligible && !self.released)
     }
 
     pub fn is_archived(&self) -> bool {

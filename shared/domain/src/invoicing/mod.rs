@@ -48,8 +48,10 @@ pub enum LineKind {
     Subscription,
     /// A credit or charge for part of a period after a plan change.
     Proration,
-    /// A coupon's reduction (a negative amount).
+    /// A coupon's or a tier's reduction (a negative amount).
     Discount,
+    /// A product pre-ordered: unit price × quantity.
+    Product,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,12 +74,18 @@ pub enum BillingReason {
     SubscriptionCycle,
     /// A plan change billed at once.
     SubscriptionUpdate,
+    /// A pre-order charged when it is allocated at its product's release: one per pre-order.
+    Preorder,
 }
 
 impl BillingReason {
-    /// Period invoices are unique per period start; a plan change is not a period invoice.
+    /// Period invoices are unique per period start; a plan change or a pre-order is not a
+    /// period invoice.
     pub fn is_period_invoice(self) -> bool {
-        !matches!(self, BillingReason::SubscriptionUpdate)
+        !matches!(
+            self,
+            BillingReason::SubscriptionUpdate | BillingReason::Preorder
+        )
     }
 }
 

@@ -2,7 +2,8 @@
 //! or a count upwards), its backordered pre-orders are allocated in rank order (priority level,
 //! then tier, then age), each as far as the stock goes. Allocation stops at the first backorder
 //! the stock cannot cover whole, so a large early order is not passed by smaller later ones.
-//! An allocated backorder holds its units (`reserved`) until the product's release charges it.
+//! An allocated backorder holds its units (`reserved`) until the product's release charges it;
+//! at or after the release it is charged at once.
 
 use crate::inventory::{StockChange, StockError, StockMoveKind};
 use crate::kernel::error::BillingError;
@@ -10,7 +11,7 @@ use crate::kernel::ids::{PreorderId, ProductId};
 use crate::kernel::retry::{retry_on_conflict, written, Written, STOCK_RETRIES};
 use crate::kernel::service::Billing;
 use crate::preorders::preorder::PreorderStatus;
-use crate::preorders::BackorderAllocation;
+use crate::preorders::{BackorderAllocation, ProductQueue};
 
 /// How many backorders are read at a time.
 const BATCH: usize = 25;
@@ -30,7 +31,10 @@ impl Billing {
     pub async fn allocate_backorders(&self, product_id: &ProductId) -> Result<u32, BillingError> {
         let mut allocated = 0;
         loop {
-            let ids = self.preorders.backorders(product_id, BATCH).await?;
+            let ids = self
+                .preorders
+                .queued(product_id, ProductQueue::Backordered, BATCH)
+                .await?;
             if ids.is_empty() {
                 return Ok(allocated);
             }
@@ -40,6 +44,16 @@ impl Billing {
                     Step::Allocated => {
                         allocated += 1;
                         progressed = true;
+                        // At or after the release, an allocated backorder is charged at once.
+                        let product = self.get_product(product_id).await?;
+                        if product.released
+                            || product
+                                .preorder
+                                .release_at
+                                .is_some_and(|at| at <= self.now())
+                        {
+                            self.charge_preorder(&id).await?;
+                        }
                     }
                     Step::Short => return Ok(allocated),
                     Step::Gone => {}

@@ -4,10 +4,14 @@
 //! charge at release build on these.
 
 pub mod allocation;
+pub mod fulfilment;
 pub mod placing;
 pub mod preorder;
 mod repo;
-pub use repo::{BackorderAllocation, Cancellation, Placement, PlacementRefusal, PreorderRepo};
+pub use repo::{
+    BackorderAllocation, Cancellation, Placement, PlacementRefusal, PreorderCharge, PreorderRepo,
+    ProductQueue,
+};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

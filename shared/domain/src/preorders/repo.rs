@@ -50,6 +50,23 @@ pub struct BackorderAllocation {
     pub stock_move: StockMove,
 }
 
+/// The queues a product keeps of its open pre-orders, each in allocation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductQueue {
+    /// Waiting for stock.
+    Backordered,
+    /// Holding stock, to be charged at the release.
+    Reserved,
+}
+
+/// A pre-order after its charge: with the product shipped from (and the shipment move) when it
+/// was paid.
+#[derive(Debug, Clone)]
+pub struct PreorderCharge {
+    pub preorder: Preorder,
+    pub shipped: Option<(Product, StockMove)>,
+}
+
 /// Which counted limit refused a placement; nothing was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlacementRefusal {
@@ -82,13 +99,17 @@ pub trait PreorderRepo: Send + Sync {
     ) -> Result<Result<(), PlacementRefusal>, StoreError>;
     /// Stores the cancellation; a stale pre-order or product is [`StoreError::VersionConflict`].
     async fn cancel_preorder(&self, cancellation: &mut Cancellation) -> Result<(), StoreError>;
-    /// The product's backordered pre-orders in allocation order (priority, tier, age), at most
+    /// The product's pre-orders in `queue`, in allocation order (priority, tier, age), at most
     /// `limit`.
-    async fn backorders(
+    async fn queued(
         &self,
         product: &ProductId,
+        queue: ProductQueue,
         limit: usize,
     ) -> Result<Vec<PreorderId>, StoreError>;
+    /// Stores a charged pre-order: `fulfilled` with its product and shipment move (and out of
+    /// the product's reserved queue), or its new status alone; conditional on the versions read.
+    async fn record_charge(&self, charge: &mut PreorderCharge) -> Result<(), StoreError>;
     /// Stores the allocation; a stale pre-order or product is [`StoreError::VersionConflict`].
     async fn allocate_backorder(
         &self,
