@@ -111,11 +111,14 @@ impl EventBus {
                     .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(
                         e.occurred_at.timestamp(),
                     ))
-                    // The object it concerns: the subscription, or the customer.
+                    // The object it concerns: the subscription, the customer, or the product.
                     .resources(
                         e.subscription_id
                             .as_ref()
-                            .map_or_else(|| e.customer_id.to_string(), ToString::to_string),
+                            .map(ToString::to_string)
+                            .or_else(|| e.customer_id.as_ref().map(ToString::to_string))
+                            .or_else(|| e.facts.product_id.as_ref().map(ToString::to_string))
+                            .unwrap_or_else(|| e.id.clone()),
                     )
                     .detail(detail(e).to_string())
                     .build()

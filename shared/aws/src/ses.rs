@@ -85,15 +85,22 @@ impl Mailer for SesMailer {
                     .build(),
             )
             .message(message)
-            .tags(
-                MessageTag::builder()
-                    .name(CUSTOMER_TAG)
-                    .value(email.customer_id.as_str())
-                    .build()
-                    .map_err(|e| MailError {
-                        message: e.to_string(),
-                        retryable: false,
-                    })?,
+            .set_tags(
+                email
+                    .customer_id
+                    .as_ref()
+                    .map(|customer| {
+                        MessageTag::builder()
+                            .name(CUSTOMER_TAG)
+                            .value(customer.as_str())
+                            .build()
+                            .map_err(|e| MailError {
+                                message: e.to_string(),
+                                retryable: false,
+                            })
+                    })
+                    .transpose()?
+                    .map(|tag| vec![tag]),
             )
             .set_configuration_set_name(self.configuration_set.clone())
             .send()

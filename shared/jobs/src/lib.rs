@@ -145,12 +145,14 @@ impl Jobs {
             plans: shared.clone(),
             subscriptions: shared.clone(),
             invoices: shared.clone(),
+            products: shared.clone(),
             notifications: shared,
             mailer,
             clock: Arc::new(SystemClock),
             links: self.services.links.clone(),
             from: from.clone(),
             product_name: settings.product_name.clone(),
+            operations_email: settings.operations_email.clone(),
         });
         self.notifications_queue = queue;
         self

@@ -15,6 +15,7 @@ use billing_domain::catalogue::PlanRepo;
 use billing_domain::customers::CustomerRepo;
 use billing_domain::customers::{Customer, Email};
 use billing_domain::events::{DomainEvent, EventKind};
+use billing_domain::inventory::ProductRepo;
 use billing_domain::invoicing::Invoice;
 use billing_domain::invoicing::InvoiceRepo;
 use billing_domain::kernel::clock::Clock;
@@ -38,8 +39,9 @@ pub struct OutgoingEmail {
     pub to: Vec<Email>,
     pub content: RenderedEmail,
     /// Whose email it is: the mail service tags it, and gives the tag back with a bounce or a
-    /// complaint, so a suppression is shown to the customer whose mail caused it.
-    pub customer_id: CustomerId,
+    /// complaint, so a suppression is shown to the customer whose mail caused it. `None`: an
+    /// operators' alert.
+    pub customer_id: Option<CustomerId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,10 @@ pub enum Outcome {
         kind: NotificationKind,
         message_id: String,
     },
+    /// An operators' alert (`product.low_stock`) was sent.
+    AlertSent {
+        message_id: String,
+    },
     AlreadySent,
     /// Nothing to send, and why.
     Skipped(&'static str),
@@ -91,6 +97,7 @@ pub struct Notifier {
     pub plans: Arc<dyn PlanRepo>,
     pub subscriptions: Arc<dyn SubscriptionRepo>,
     pub invoices: Arc<dyn InvoiceRepo>,
+    pub products: Arc<dyn ProductRepo>,
     pub notifications: Arc<dyn NotificationRepo>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
@@ -99,15 +106,23 @@ pub struct Notifier {
     pub from: String,
     /// The product's name in greetings and footers (`PRODUCT_NAME`).
     pub product_name: String,
+    /// Where operators' alerts go (`OPERATIONS_EMAIL`).
+    pub operations_email: Option<String>,
 }
 
 impl Notifier {
     /// Handles one event (see the module's doc).
     pub async fn handle(&self, event: &DomainEvent) -> Result<Outcome, NotifyError> {
+        if event.kind == EventKind::ProductLowStock {
+            return self.alert_low_stock(event).await;
+        }
         let Some(kind) = NotificationKind::for_event(event.kind) else {
             return Ok(Outcome::Skipped("this event has no email"));
         };
-        let Some(customer) = self.customers.get_customer(&event.customer_id).await? else {
+        let Some(customer_id) = &event.customer_id else {
+            return Ok(Outcome::Skipped("no customer to tell"));
+        };
+        let Some(customer) = self.customers.get_customer(customer_id).await? else {
             return Ok(Outcome::Skipped("the customer is gone"));
         };
         let prefs = self
@@ -150,31 +165,117 @@ impl Notifier {
             from: self.from.clone(),
             to,
             content,
-            customer_id: customer.id.clone(),
+            customer_id: Some(customer.id.clone()),
         };
+        Ok(match self.send_once(event, &email).await? {
+            Some(message_id) => {
+                tracing::info!(event = %event.id, kind = %kind, "email sent");
+                Outcome::Sent { kind, message_id }
+            }
+            None => Outcome::AlreadySent,
+        })
+    }
+
+    /// Sends `email` for `event` once: claimed in the send log first, marked sent after.
+    /// `None`: it was sent already.
+    async fn send_once(
+        &self,
+        event: &DomainEvent,
+        email: &OutgoingEmail,
+    ) -> Result<Option<String>, NotifyError> {
         let now = self.clock.now();
         match self
             .notifications
             .claim_send(&event.id, now, now + Duration::minutes(SEND_LEASE_MINUTES))
             .await?
         {
-            SendClaim::AlreadySent => return Ok(Outcome::AlreadySent),
+            SendClaim::AlreadySent => return Ok(None),
             SendClaim::InProgress => return Err(NotifyError::InProgress(event.id.clone())),
             SendClaim::Claimed => {}
         }
-        match self.mailer.send(&email).await {
+        match self.mailer.send(email).await {
             Ok(message_id) => {
                 self.notifications
                     .mark_sent(&event.id, &message_id, self.clock.now())
                     .await?;
-                tracing::info!(event = %event.id, kind = %kind, "email sent");
-                Ok(Outcome::Sent { kind, message_id })
+                Ok(Some(message_id))
             }
             Err(e) => {
                 self.notifications.release_send(&event.id).await?;
                 Err(e.into())
             }
         }
+    }
+
+    /// `product.low_stock`: one plain email to the operators (`OPERATIONS_EMAIL`) and the
+    /// product's supplier, sent once per event like every other (the send log). Not a
+    /// customer's email: no preferences or unsubscribe link apply.
+    async fn alert_low_stock(&self, event: &DomainEvent) -> Result<Outcome, NotifyError> {
+        let f = &event.facts;
+        let (Some(product_id), Some(available)) = (&f.product_id, f.available) else {
+            return Ok(Outcome::Skipped("a low-stock event without its product"));
+        };
+        let Some(product) = self.products.get_product(product_id).await? else {
+            return Ok(Outcome::Skipped("the product is gone"));
+        };
+        let mut to: Vec<Email> = Vec::new();
+        if let Some(raw) = &self.operations_email {
+            to.push(
+                Email::parse("OPERATIONS_EMAIL", raw)
+                    .map_err(|e| NotifyError::Render(e.to_string()))?,
+            );
+        }
+        if let Some(supplier) = &product.supplier {
+            to.push(supplier.email.clone());
+        }
+        if to.is_empty() {
+            return Ok(Outcome::Skipped("no operations address and no supplier"));
+        }
+        let subject = format!(
+            "Low stock: {} ({}) has {available} available",
+            product.name, product.sku
+        );
+        let mut text = format!(
+            "{} ({}) has {available} units available, at or below its low-stock threshold of {}.\n\n             On hand: {}. Reserved for pre-orders: {}. Backordered: {}. Incoming: {}.\n",
+            product.name,
+            product.sku,
+            product.low_stock_threshold,
+            product.stock.on_hand,
+            product.stock.reserved,
+            product.backordered,
+            product.incoming,
+        );
+        if let Some(supplier) = &product.supplier {
+            text.push_str(&format!(
+                "\nThe reorder quantity is {} units (lead time {} days).\n",
+                supplier.reorder_quantity, supplier.lead_time_days
+            ));
+        }
+        text.push_str(&format!("\n{}\n", self.product_name));
+        let html = format!(
+            "<p>{}</p>",
+            askama::filters::escape(&text, askama::filters::Html)
+                .map(|escaped| escaped.to_string())
+                .unwrap_or_default()
+                .replace('\n', "<br>")
+        );
+        let email = OutgoingEmail {
+            from: self.from.clone(),
+            to,
+            content: crate::render::RenderedEmail {
+                subject,
+                html,
+                text,
+            },
+            customer_id: None,
+        };
+        Ok(match self.send_once(event, &email).await? {
+            Some(message_id) => {
+                tracing::info!(event = %event.id, product = %product.id, "low-stock alert sent");
+                Outcome::AlertSent { message_id }
+            }
+            None => Outcome::AlreadySent,
+        })
     }
 
     /// The figures of the email, or `None` when there is nothing worth telling (a receipt for
@@ -229,6 +330,7 @@ impl Notifier {
             unsubscribe_url: (!kind.always_sent())
                 .then(|| self.links.unsubscribe(&customer.id, kind)),
             product_name: self.product_name.clone(),
+            item: String::new(),
         };
         match kind {
             NotificationKind::SubscriptionConfirmed => {
@@ -279,6 +381,22 @@ impl Notifier {
                     return Ok(None);
                 };
                 view.action_url = self.links.confirm_address(&customer.id, address);
+            }
+            NotificationKind::PreorderConfirmed
+            | NotificationKind::PreorderDelayed
+            | NotificationKind::PreorderShipped
+            | NotificationKind::PreorderCanceled => {
+                let (Some(product_id), Some(quantity)) = (&f.product_id, f.quantity) else {
+                    return Ok(None);
+                };
+                let Some(product) = self.products.get_product(product_id).await? else {
+                    return Ok(None);
+                };
+                view.item = format!("{quantity} × {}", product.name);
+                view.date = product.preorder.release_at.map(date).unwrap_or_default();
+                if kind == NotificationKind::PreorderShipped {
+                    view.action_url = self.links.invoice(&view.invoice_id);
+                }
             }
         }
         Ok(Some(view))

@@ -45,6 +45,8 @@ pub struct View {
     /// The signed one-click unsubscribe link (non-transactional kinds only).
     pub unsubscribe_url: Option<String>,
     pub product_name: String,
+    /// What a pre-order is of, e.g. "2 × Gizmo".
+    pub item: String,
 }
 
 /// A rendered email, ready for the mailer.
@@ -111,6 +113,16 @@ impl View {
             NotificationKind::AddressConfirmation => {
                 format!("Confirm this address for {product} billing email")
             }
+            NotificationKind::PreorderConfirmed => format!("Your pre-order of {}", self.item),
+            NotificationKind::PreorderDelayed => {
+                format!("Your pre-order of {} is waiting for stock", self.item)
+            }
+            NotificationKind::PreorderShipped => {
+                format!("Your pre-order of {} has shipped", self.item)
+            }
+            NotificationKind::PreorderCanceled => {
+                format!("Your pre-order of {} is canceled", self.item)
+            }
         }
     }
 
@@ -174,6 +186,7 @@ mod tests {
             unsubscribe_url: (!kind.always_sent())
                 .then(|| "https://billing.example.com/unsubscribe?sig=1".into()),
             product_name: "Billing".into(),
+            item: "2 × Gizmo".into(),
         }
     }
 

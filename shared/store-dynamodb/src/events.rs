@@ -9,7 +9,9 @@ use std::str::FromStr;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use billing_domain::customers::Email;
 use billing_domain::events::{DomainEvent, EventFacts, EventKind};
-use billing_domain::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use billing_domain::kernel::ids::{
+    CustomerId, InvoiceId, PlanId, PreorderId, ProductId, SubscriptionId,
+};
 use billing_domain::kernel::money::{Currency, Money};
 use billing_domain::kernel::ports::StoreError;
 #[cfg(doc)]
@@ -38,7 +40,8 @@ struct EventItem {
     id: String,
     kind: EventKind,
     occurred_at: String,
-    customer_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    customer_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     subscription_id: Option<String>,
     sequence: u64,
@@ -60,6 +63,16 @@ struct EventItem {
     previous_attributes: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    preorder_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    product_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    quantity: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    available: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    low_stock_threshold: Option<u64>,
     expires_at: i64,
 }
 
@@ -79,7 +92,7 @@ impl TryFrom<&DomainEvent> for EventItem {
             id: e.id.clone(),
             kind: e.kind,
             occurred_at: ts(e.occurred_at),
-            customer_id: e.customer_id.to_string(),
+            customer_id: e.customer_id.as_ref().map(ToString::to_string),
             subscription_id: e.subscription_id.as_ref().map(ToString::to_string),
             sequence: e.sequence,
             plan_id: f.plan_id.as_ref().map(ToString::to_string),
@@ -103,6 +116,11 @@ impl TryFrom<&DomainEvent> for EventItem {
                 .map(|p| json(serde_json::to_string(p)))
                 .transpose()?,
             address: f.address.as_ref().map(|a| a.as_str().to_owned()),
+            preorder_id: f.preorder_id.as_ref().map(ToString::to_string),
+            product_id: f.product_id.as_ref().map(ToString::to_string),
+            quantity: f.quantity,
+            available: f.available,
+            low_stock_threshold: f.low_stock_threshold,
             expires_at: (e.occurred_at + Duration::days(EVENT_RETENTION_DAYS)).timestamp(),
         })
     }
@@ -128,7 +146,12 @@ impl TryFrom<EventItem> for DomainEvent {
             id: i.id,
             kind: i.kind,
             occurred_at: parse_ts("occurred_at", &i.occurred_at)?,
-            customer_id: CustomerId::from_str(&i.customer_id).map_err(corrupt("customer_id"))?,
+            customer_id: i
+                .customer_id
+                .as_deref()
+                .map(CustomerId::from_str)
+                .transpose()
+                .map_err(corrupt("customer_id"))?,
             subscription_id: i
                 .subscription_id
                 .as_deref()
@@ -169,6 +192,21 @@ impl TryFrom<EventItem> for DomainEvent {
                     .map(|a| Email::parse("address", a))
                     .transpose()
                     .map_err(|e| StoreError::Corrupt(e.message))?,
+                preorder_id: i
+                    .preorder_id
+                    .as_deref()
+                    .map(PreorderId::from_str)
+                    .transpose()
+                    .map_err(corrupt("preorder_id"))?,
+                product_id: i
+                    .product_id
+                    .as_deref()
+                    .map(ProductId::from_str)
+                    .transpose()
+                    .map_err(corrupt("product_id"))?,
+                quantity: i.quantity,
+                available: i.available,
+                low_stock_threshold: i.low_stock_threshold,
             },
         })
     }

@@ -162,6 +162,7 @@ impl TryFrom<PreorderItem> for Preorder {
                 end: parse_ts("month_end", &i.month_end)?,
             },
             release_at: parse_opt_ts("release_at", &i.release_at)?,
+            events: Default::default(),
             invoice_id: i
                 .invoice_id
                 .as_deref()
@@ -287,6 +288,20 @@ impl DynamoStore {
             .build())
     }
 
+    /// The pre-order's recorded events, stamped for the write that takes it to `sequence`.
+    fn preorder_events(
+        &self,
+        p: &Preorder,
+        sequence: u64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        self.event_writes(&p.events.stamped(
+            p.id.as_str(),
+            &p.customer_id,
+            Some(&p.subscription_id),
+            sequence,
+        ))
+    }
+
     /// Takes a canceled pre-order off a counter that exists (the month's, or the customer's
     /// units): `ADD` of the negative amounts.
     fn uncount(
@@ -354,9 +369,12 @@ impl PreorderRepo for DynamoStore {
             },
             p,
         )?);
+        writes.extend(self.preorder_events(p, p.version + 1)?);
+        writes.extend(self.product_events(&c.product)?);
         match self.transact(writes).await? {
             Ok(()) => {
                 c.product.version += 1;
+                c.product.events.clear();
                 c.preorder.version += 1;
                 Ok(())
             }
@@ -425,12 +443,15 @@ impl PreorderRepo for DynamoStore {
             _ => ProductQueue::Reserved,
         };
         writes.push(self.enqueue(queue, &placement.preorder)?);
+        writes.extend(self.preorder_events(&placement.preorder, placement.preorder.version)?);
         if let Some(stock_move) = &placement.stock_move {
             writes.push(self.move_put(&placement.product.id, stock_move)?);
         }
+        writes.extend(self.product_events(&placement.product)?);
         match self.transact(writes).await? {
             Ok(()) => {
                 placement.product.version += 1;
+                placement.product.events.clear();
                 Ok(Ok(()))
             }
             Err(codes) if failed(&codes, 0) => Err(StoreError::VersionConflict),
@@ -483,9 +504,13 @@ impl PreorderRepo for DynamoStore {
             self.move_put(&a.product.id, &a.stock_move)?,
             self.enqueue(ProductQueue::Reserved, p)?,
         ];
+        let mut writes = writes;
+        writes.extend(self.preorder_events(p, p.version + 1)?);
+        writes.extend(self.product_events(&a.product)?);
         match self.transact(writes).await? {
             Ok(()) => {
                 a.product.version += 1;
+                a.product.events.clear();
                 a.preorder.version += 1;
                 Ok(())
             }
@@ -512,6 +537,7 @@ impl PreorderRepo for DynamoStore {
             writes.push(self.move_put(&product.id, shipment)?);
             writes.push(self.dequeue(ProductQueue::Reserved, p)?);
         }
+        writes.extend(self.preorder_events(p, p.version + 1)?);
         match self.transact(writes).await? {
             Ok(()) => {
                 c.preorder.version += 1;

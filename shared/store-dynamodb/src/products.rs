@@ -209,6 +209,7 @@ impl TryFrom<ProductItem> for Product {
                 other => return Err(StoreError::Corrupt(format!("product status {other}"))),
             },
             released: i.released,
+            events: Default::default(),
             created_at: parse_ts("created_at", &i.keys.created_at)?,
             updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
             version: i.keys.version,
@@ -293,6 +294,18 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .put(self.versioned_put(item, product.version)?)
             .build())
+    }
+
+    /// The product's recorded events, stamped for the write that takes it to its next version.
+    pub(crate) fn product_events(
+        &self,
+        product: &Product,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        self.event_writes(
+            &product
+                .events
+                .stamped_for_product(product.id.as_str(), product.version + 1),
+        )
     }
 
     /// A stock move of `product`, put on condition that its sequence is new.
@@ -413,13 +426,15 @@ impl ProductRepo for DynamoStore {
                 stock_move.sequence, product.version
             )));
         }
-        let writes = vec![
+        let mut writes = vec![
             self.product_put(product)?,
             self.move_put(&product.id, stock_move)?,
         ];
+        writes.extend(self.product_events(product)?);
         match self.transact(writes).await? {
             Ok(()) => {
                 product.version += 1;
+                product.events.clear();
                 Ok(())
             }
             Err(codes) if failed(&codes, 0) || failed(&codes, 1) => {

@@ -61,6 +61,9 @@ pub struct Settings {
     /// `MAIL_CONFIGURATION_SET`: the SES configuration set emails are sent with; its event
     /// destination reports bounces and complaints back to the notifications queue.
     pub mail_configuration_set: Option<String>,
+    /// `OPERATIONS_EMAIL`: where operators' alerts go (low stock); unset: only the product's
+    /// supplier is told.
+    pub operations_email: Option<String>,
     /// `PRODUCT_NAME` (default `Billing`): how emails name the service.
     pub product_name: String,
     /// `CUSTOMER_PORTAL_URL`: where emails send customers to update a card or manage a
@@ -191,6 +194,7 @@ impl Settings {
             notifications_queue_url: var("NOTIFICATIONS_QUEUE_URL"),
             mail_from: var("MAIL_FROM"),
             mail_configuration_set: var("MAIL_CONFIGURATION_SET"),
+            operations_email: var("OPERATIONS_EMAIL"),
             product_name: var("PRODUCT_NAME").unwrap_or_else(|| "Billing".into()),
             customer_portal_url: var("CUSTOMER_PORTAL_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:3000/portal".into()),

@@ -171,6 +171,7 @@ impl TestApp {
             notifications_queue_url: None,
             mail_from: Some(MAIL_FROM.into()),
             mail_configuration_set: None,
+            operations_email: Some(format!("ops@{name}.example")),
             product_name: "Billing".into(),
             customer_portal_url: "https://portal.example".into(),
             public_api_url: base.clone(),

@@ -838,3 +838,110 @@ async fn the_release_charges_each_reserved_preorder_once_and_later_stock_fulfils
     let sum = |field: &str| -> i64 { moves.iter().filter_map(|m| m[field].as_i64()).sum() };
     assert_eq!((sum("on_hand_delta"), sum("reserved_delta")), (0, 0));
 }
+
+#[tokio::test]
+async fn each_step_of_a_preorder_is_an_event_and_an_email() {
+    let app = TestApp::with_test_clock().await;
+    let now = clock(&app).await;
+    let release_at = now + Duration::days(20);
+    let product_id = preorderable(
+        &app,
+        now - Duration::days(1),
+        1,
+        json!({"backorders_allowed": true,
+               "preorder": {"eligible": true, "opens_at": (now - Duration::days(1)).to_rfc3339(),
+                            "closes_at": (now + Duration::days(10)).to_rfc3339(),
+                            "release_at": release_at.to_rfc3339()}}),
+    )
+    .await;
+    let (_, sub, token) = subscriber(&app, "plan_premium_month").await;
+    let reserved = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .ok(201)
+    .body;
+    let waiting = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 2}),
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(waiting["status"], "backordered");
+    app.call(
+        Method::PUT,
+        &format!(
+            "/api/v1/subscriptions/pre-orders/{}/cancel",
+            waiting["id"].as_str().expect("id")
+        ),
+        &token,
+        None,
+    )
+    .await
+    .ok(200);
+    app.notify().await;
+    let events: Vec<Value> = app
+        .delivered_events()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("preorder."))
+        })
+        .collect();
+    // The bus delivers in no particular order (receivers order by `sequence`).
+    let mut kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "preorder.backordered",
+            "preorder.canceled",
+            "preorder.created"
+        ]
+    );
+    let created = events
+        .iter()
+        .find(|e| e["type"] == "preorder.created")
+        .expect("preorder.created");
+    assert_eq!(created["subscription_id"], sub.as_str());
+    assert_eq!(created["data"]["preorder_id"], reserved["id"]);
+    assert_eq!(created["data"]["product_id"], product_id.as_str());
+    assert_eq!(created["data"]["quantity"], 1);
+    assert_eq!(created["data"]["amount"], "18.99");
+    assert_eq!(created["data"]["currency"], "usd");
+
+    app.advance(json!({"to": (release_at + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    app.notify().await;
+    let mut kinds: Vec<String> = app
+        .delivered_events()
+        .await
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("preorder.") || t == "invoice.paid")
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["invoice.paid", "preorder.fulfilled"]);
+    let subjects = app.email_subjects().await;
+    for expected in [
+        "Your pre-order of 1 × Gizmo",
+        "Your pre-order of 2 × Gizmo is waiting for stock",
+        "Your pre-order of 2 × Gizmo is canceled",
+        "Your pre-order of 1 × Gizmo has shipped",
+        "Your Billing receipt: $18.99",
+    ] {
+        assert_eq!(
+            subjects.iter().filter(|s| *s == expected).count(),
+            1,
+            "{expected:?} in {subjects:?}"
+        );
+    }
+}

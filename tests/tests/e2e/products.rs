@@ -443,3 +443,68 @@ async fn thirty_racing_withdrawals_against_ten_on_hand_take_exactly_ten() {
         .collect();
     assert_eq!(afters, (0..=10).collect::<Vec<_>>(), "one unit per move");
 }
+
+#[tokio::test]
+async fn a_low_stock_crossing_emails_the_operators_and_the_supplier_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let supplier = format!("orders-{}@supplier.example", &sku()[4..].to_lowercase());
+    let product = create_product(
+        &app,
+        json!({"sku": sku(), "name": "Sprocket", "price": "2.00", "currency": "usd",
+               "low_stock_threshold": 3,
+               "supplier": {"email": supplier, "reorder_point": 5, "reorder_quantity": 40,
+                            "lead_time_days": 10}}),
+    )
+    .await;
+    let product = id(&product).to_owned();
+    let change = |quantity: i64| json!({"type": if quantity > 0 { "receipt" } else { "adjustment" }, "quantity": quantity});
+    // 10 in, then down to 4 (above 3), 3 (the crossing), 2 (still low: no second alert).
+    for quantity in [10, -6, -1, -1] {
+        stock(&app, &product, &admin, change(quantity))
+            .await
+            .ok(201);
+    }
+    app.notify().await;
+    let alerts = app.emails_to(&supplier).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0]["subject"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("Low stock: Sprocket") && s.ends_with("has 3 available")));
+    let destinations = alerts[0]["destinations"].to_string();
+    assert!(
+        destinations.contains(&supplier) && destinations.contains("ops@"),
+        "{destinations}"
+    );
+    let events: Vec<Value> = app
+        .delivered_events()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("product."))
+        })
+        .collect();
+    // The bus delivers in no particular order (receivers order by `sequence`).
+    let mut kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["product.low_stock", "product.restocked"]);
+    let low = events
+        .iter()
+        .find(|e| e["type"] == "product.low_stock")
+        .expect("product.low_stock");
+    assert_eq!(low["data"]["product_id"], product.as_str());
+    assert_eq!(low["data"]["available"], 3);
+    assert_eq!(low["data"]["low_stock_threshold"], 3);
+    assert!(low.get("customer_id").is_none());
+
+    // Back above the threshold and down again: a new crossing, a second alert.
+    for quantity in [5, -5] {
+        stock(&app, &product, &admin, change(quantity))
+            .await
+            .ok(201);
+    }
+    app.notify().await;
+    assert_eq!(app.emails_to(&supplier).await.len(), 2);
+}

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::customers::Email;
-use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, PreorderId, ProductId, SubscriptionId};
 use crate::kernel::money::Money;
 use crate::subscriptions::object::{PreviousAttributes, SubscriptionObject};
 
@@ -76,10 +76,36 @@ pub enum EventKind {
     /// before it gets email (`address`): the confirmation email goes to it.
     #[serde(rename = "customer.notification_address_added")]
     CustomerNotificationAddressAdded,
+    /// A pre-order was placed and holds stock (`preorder_id`, `product_id`, `quantity`,
+    /// `amount`: its total).
+    #[serde(rename = "preorder.created")]
+    PreorderCreated,
+    /// A pre-order was placed and waits for stock.
+    #[serde(rename = "preorder.backordered")]
+    PreorderBackordered,
+    /// A backordered pre-order was given stock.
+    #[serde(rename = "preorder.allocated")]
+    PreorderAllocated,
+    /// A pre-order was paid (`invoice_id`) and shipped.
+    #[serde(rename = "preorder.fulfilled")]
+    PreorderFulfilled,
+    /// A pre-order's charge was declined (`invoice_id`).
+    #[serde(rename = "preorder.payment_failed")]
+    PreorderPaymentFailed,
+    #[serde(rename = "preorder.canceled")]
+    PreorderCanceled,
+    /// A product's available stock fell to or below its low-stock threshold (once per
+    /// crossing; `product_id`, `available`, `low_stock_threshold`). The operators and the
+    /// supplier are emailed. No customer: `customer_id` is absent.
+    #[serde(rename = "product.low_stock")]
+    ProductLowStock,
+    /// A product's available stock rose above its low-stock threshold again.
+    #[serde(rename = "product.restocked")]
+    ProductRestocked,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 28] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -100,6 +126,14 @@ impl EventKind {
         EventKind::InvoiceDisputeOpened,
         EventKind::InvoiceDisputeClosed,
         EventKind::CustomerNotificationAddressAdded,
+        EventKind::PreorderCreated,
+        EventKind::PreorderBackordered,
+        EventKind::PreorderAllocated,
+        EventKind::PreorderFulfilled,
+        EventKind::PreorderPaymentFailed,
+        EventKind::PreorderCanceled,
+        EventKind::ProductLowStock,
+        EventKind::ProductRestocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +158,14 @@ impl EventKind {
             EventKind::InvoiceDisputeOpened => "invoice.dispute_opened",
             EventKind::InvoiceDisputeClosed => "invoice.dispute_closed",
             EventKind::CustomerNotificationAddressAdded => "customer.notification_address_added",
+            EventKind::PreorderCreated => "preorder.created",
+            EventKind::PreorderBackordered => "preorder.backordered",
+            EventKind::PreorderAllocated => "preorder.allocated",
+            EventKind::PreorderFulfilled => "preorder.fulfilled",
+            EventKind::PreorderPaymentFailed => "preorder.payment_failed",
+            EventKind::PreorderCanceled => "preorder.canceled",
+            EventKind::ProductLowStock => "product.low_stock",
+            EventKind::ProductRestocked => "product.restocked",
         }
     }
 
@@ -159,6 +201,13 @@ pub struct EventFacts {
     pub previous_attributes: Option<PreviousAttributes>,
     /// An email address the event is about (`customer.notification_address_added`).
     pub address: Option<Email>,
+    /// The pre-order a `preorder.*` event is about, its product and its units.
+    pub preorder_id: Option<PreorderId>,
+    pub product_id: Option<ProductId>,
+    pub quantity: Option<u32>,
+    /// A product's available stock and its low-stock threshold (`product.*`).
+    pub available: Option<u64>,
+    pub low_stock_threshold: Option<u64>,
 }
 
 /// An event recorded by an entity, before it is stored.
@@ -176,7 +225,8 @@ pub struct DomainEvent {
     pub id: String,
     pub kind: EventKind,
     pub occurred_at: DateTime<Utc>,
-    pub customer_id: CustomerId,
+    /// Whose; `None` for a product's events (they concern the operators and the supplier).
+    pub customer_id: Option<CustomerId>,
     /// The subscription it concerns; `None` for a customer's own events.
     pub subscription_id: Option<SubscriptionId>,
     /// The object's version after the change.
@@ -198,7 +248,7 @@ impl DomainEvent {
             id: format!("evt_{object_id}_{sequence}_{n}"),
             kind: recorded.kind,
             occurred_at: recorded.occurred_at,
-            customer_id: customer_id.clone(),
+            customer_id: Some(customer_id.clone()),
             subscription_id: subscription_id.cloned(),
             sequence,
             facts: recorded.facts,
@@ -250,6 +300,24 @@ impl Outbox {
             .collect()
     }
 
+    /// A product's events (no customer), stamped for the write that takes it to `sequence`.
+    pub fn stamped_for_product(&self, product_id: &str, sequence: u64) -> Vec<DomainEvent> {
+        self.0
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(n, e)| DomainEvent {
+                id: format!("evt_{product_id}_{sequence}_{n}"),
+                kind: e.kind,
+                occurred_at: e.occurred_at,
+                customer_id: None,
+                subscription_id: None,
+                sequence,
+                facts: e.facts,
+            })
+            .collect()
+    }
+
     pub fn clear(&mut self) {
         self.0.clear();
     }
@@ -265,7 +333,9 @@ pub struct PublishedEvent {
     pub version: u32,
     pub created: DateTime<Utc>,
     pub sequence: u64,
-    pub customer_id: String,
+    /// Absent for a product's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     /// Absent for a customer's own events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
@@ -301,6 +371,16 @@ pub struct PublishedFacts {
     pub previous_attributes: Option<PreviousAttributes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preorder_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_stock_threshold: Option<u64>,
 }
 
 impl From<&DomainEvent> for PublishedEvent {
@@ -312,7 +392,7 @@ impl From<&DomainEvent> for PublishedEvent {
             version: EVENT_SCHEMA_VERSION,
             created: e.occurred_at,
             sequence: e.sequence,
-            customer_id: e.customer_id.to_string(),
+            customer_id: e.customer_id.as_ref().map(ToString::to_string),
             subscription_id: e.subscription_id.as_ref().map(ToString::to_string),
             data: PublishedFacts {
                 plan_id: f.plan_id.as_ref().map(ToString::to_string),
@@ -328,6 +408,11 @@ impl From<&DomainEvent> for PublishedEvent {
                 subscription: f.subscription.clone(),
                 previous_attributes: f.previous_attributes.clone(),
                 address: f.address.as_ref().map(|a| a.as_str().to_owned()),
+                preorder_id: f.preorder_id.as_ref().map(ToString::to_string),
+                product_id: f.product_id.as_ref().map(ToString::to_string),
+                quantity: f.quantity,
+                available: f.available,
+                low_stock_threshold: f.low_stock_threshold,
             },
         }
     }
@@ -363,7 +448,8 @@ impl TryFrom<PublishedEvent> for DomainEvent {
             occurred_at: p.created,
             customer_id: p
                 .customer_id
-                .parse()
+                .map(|id| id.parse())
+                .transpose()
                 .map_err(|_| "customer_id: not an id".to_owned())?,
             subscription_id: p
                 .subscription_id
@@ -387,6 +473,11 @@ impl TryFrom<PublishedEvent> for DomainEvent {
                     .address
                     .map(|a| Email::parse("data.address", &a).map_err(|e| e.to_string()))
                     .transpose()?,
+                preorder_id: id("data.preorder_id", d.preorder_id)?,
+                product_id: id("data.product_id", d.product_id)?,
+                quantity: d.quantity,
+                available: d.available,
+                low_stock_threshold: d.low_stock_threshold,
             },
         })
     }

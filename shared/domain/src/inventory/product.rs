@@ -15,6 +15,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::customers::Email;
+use crate::events::{EventFacts, EventKind, Outbox};
 use crate::inventory::{LowStockAlarm, Stock, MAX_UNITS};
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::ProductId;
@@ -107,6 +108,9 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
     /// Bumped by every stored change, stock moves included: a move's sequence number.
     pub version: u64,
+    /// Events recorded since the last stored write (`product.low_stock`, `product.restocked`);
+    /// the next write stores them with it.
+    pub events: Outbox,
 }
 
 /// An admin's request to create a product.
@@ -350,6 +354,7 @@ impl Product {
             created_at: now,
             updated_at: now,
             version: 0,
+            events: Outbox::default(),
         })
     }
 
@@ -429,6 +434,33 @@ impl Product {
         }
         self.updated_at = now;
         Ok(())
+    }
+
+    /// After its stock changed: the low-stock alert goes off once per crossing of the threshold
+    /// (`product.low_stock`), and `product.restocked` when `available` rises above it again.
+    pub fn observe_stock(&mut self, now: DateTime<Utc>) {
+        let available = self.stock.available();
+        let was_armed = self.low_stock_alarm.armed;
+        let kind = if self
+            .low_stock_alarm
+            .observe(available, self.low_stock_threshold)
+        {
+            EventKind::ProductLowStock
+        } else if !was_armed && self.low_stock_alarm.armed {
+            EventKind::ProductRestocked
+        } else {
+            return;
+        };
+        self.events.record(
+            kind,
+            now,
+            EventFacts {
+                product_id: Some(self.id.clone()),
+                available: Some(available),
+                low_stock_threshold: Some(self.low_stock_threshold),
+                ..EventFacts::default()
+            },
+        );
     }
 
     pub fn archive(&mut self, now: DateTime<Utc>) {

@@ -137,9 +137,7 @@ impl Billing {
             )?;
             stock_move.sequence = product.version + 1;
             product.stock = stock;
-            product
-                .low_stock_alarm
-                .observe(stock.available(), product.low_stock_threshold);
+            product.observe_stock(now);
             product.updated_at = now;
             let write = self.products.move_stock(&mut product, &stock_move).await;
             written(

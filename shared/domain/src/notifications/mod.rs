@@ -45,10 +45,17 @@ pub enum NotificationKind {
     RefundIssued,
     /// To an address a customer added: confirm it before it gets email.
     AddressConfirmation,
+    /// A pre-order placed, holding stock.
+    PreorderConfirmed,
+    /// A pre-order placed that waits for stock.
+    PreorderDelayed,
+    /// A pre-order paid and shipped (the receipt comes with its invoice).
+    PreorderShipped,
+    PreorderCanceled,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 11] = [
+    pub const ALL: [NotificationKind; 15] = [
         NotificationKind::SubscriptionConfirmed,
         NotificationKind::PaymentReceipt,
         NotificationKind::PaymentFailed,
@@ -60,6 +67,10 @@ impl NotificationKind {
         NotificationKind::CancellationConfirmed,
         NotificationKind::RefundIssued,
         NotificationKind::AddressConfirmation,
+        NotificationKind::PreorderConfirmed,
+        NotificationKind::PreorderDelayed,
+        NotificationKind::PreorderShipped,
+        NotificationKind::PreorderCanceled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +86,10 @@ impl NotificationKind {
             NotificationKind::CancellationConfirmed => "cancellation_confirmed",
             NotificationKind::RefundIssued => "refund_issued",
             NotificationKind::AddressConfirmation => "address_confirmation",
+            NotificationKind::PreorderConfirmed => "preorder_confirmed",
+            NotificationKind::PreorderDelayed => "preorder_delayed",
+            NotificationKind::PreorderShipped => "preorder_shipped",
+            NotificationKind::PreorderCanceled => "preorder_canceled",
         }
     }
 
@@ -99,7 +114,19 @@ impl NotificationKind {
             EventKind::CustomerNotificationAddressAdded => {
                 Some(NotificationKind::AddressConfirmation)
             }
-            EventKind::SubscriptionRenewed
+            EventKind::PreorderCreated => Some(NotificationKind::PreorderConfirmed),
+            EventKind::PreorderBackordered => Some(NotificationKind::PreorderDelayed),
+            EventKind::PreorderFulfilled => Some(NotificationKind::PreorderShipped),
+            EventKind::PreorderCanceled => Some(NotificationKind::PreorderCanceled),
+            // Allocated: it is charged next, and says so then. Declined: the invoice's
+            // `invoice.payment_failed` sends the email.
+            // A product's events are the operators' and the supplier's, not a customer's (the
+            // notifier mails `product.low_stock` to them).
+            EventKind::PreorderAllocated
+            | EventKind::PreorderPaymentFailed
+            | EventKind::ProductLowStock
+            | EventKind::ProductRestocked
+            | EventKind::SubscriptionRenewed
             | EventKind::SubscriptionPaused
             | EventKind::SubscriptionResumed
             | EventKind::SubscriptionPlanChanged
@@ -117,7 +144,11 @@ impl NotificationKind {
             | NotificationKind::PaymentFailed
             | NotificationKind::PaymentActionRequired
             | NotificationKind::RefundIssued
-            | NotificationKind::AddressConfirmation => true,
+            | NotificationKind::AddressConfirmation
+            | NotificationKind::PreorderConfirmed
+            | NotificationKind::PreorderDelayed
+            | NotificationKind::PreorderShipped
+            | NotificationKind::PreorderCanceled => true,
             NotificationKind::SubscriptionConfirmed
             | NotificationKind::RenewalReminder
             | NotificationKind::TrialEnding

@@ -5,6 +5,7 @@
 //! An allocated backorder holds its units (`reserved`) until the product's release charges it;
 //! at or after the release it is charged at once.
 
+use crate::events::EventKind;
 use crate::inventory::{StockChange, StockError, StockMoveKind};
 use crate::kernel::error::BillingError;
 use crate::kernel::ids::{PreorderId, ProductId};
@@ -94,12 +95,11 @@ impl Billing {
             stock_move.sequence = product.version + 1;
             product.stock = stock;
             product.backordered = product.backordered.saturating_sub(quantity);
-            product
-                .low_stock_alarm
-                .observe(stock.available(), product.low_stock_threshold);
+            product.observe_stock(now);
             product.updated_at = now;
             preorder.status = PreorderStatus::Reserved;
             preorder.updated_at = now;
+            preorder.record(EventKind::PreorderAllocated, now);
             let mut allocation = BackorderAllocation {
                 preorder,
                 product,

@@ -9,6 +9,7 @@
 
 use std::str::FromStr;
 
+use crate::events::EventKind;
 use crate::inventory::{StockChange, StockMoveKind};
 use crate::invoicing::{
     BillingReason, Invoice, InvoiceLine, InvoiceStatus, LineKind, PaymentStatus,
@@ -206,8 +207,16 @@ impl Billing {
             preorder.status = status;
             preorder.invoice_id = Some(invoice_id.clone());
             preorder.updated_at = now;
+            match status {
+                PreorderStatus::Fulfilled => preorder.record(EventKind::PreorderFulfilled, now),
+                PreorderStatus::PaymentFailed => {
+                    preorder.record(EventKind::PreorderPaymentFailed, now)
+                }
+                _ => {}
+            }
             let mut charge = PreorderCharge { preorder, shipped };
             let write = self.preorders.record_charge(&mut charge).await;
+            charge.preorder.events.clear();
             written(write, charge.preorder)
         })
     }

@@ -20,6 +20,7 @@
 use serde_json::json;
 
 use crate::catalogue::{Limit, Plan};
+use crate::events::EventKind;
 use crate::inventory::product::Product;
 use crate::inventory::{ProductFilter, StockChange, StockError};
 use crate::kernel::access::Actor;
@@ -149,7 +150,10 @@ impl Billing {
                 other => other?,
             };
             match placed {
-                Ok(()) => Ok(Written::Done(placement.preorder)),
+                Ok(()) => {
+                    placement.preorder.events.clear();
+                    Ok(Written::Done(placement.preorder))
+                }
                 // A counter refused it: explain with what the counters hold now (if they no
                 // longer refuse, a cancellation freed room meanwhile: try again).
                 Err(PlacementRefusal::Month) => {
@@ -247,9 +251,7 @@ impl Billing {
             Ok((stock, mut stock_move)) => {
                 stock_move.sequence = product.version + 1;
                 product.stock = stock;
-                product
-                    .low_stock_alarm
-                    .observe(stock.available(), product.low_stock_threshold);
+                product.observe_stock(now);
                 (PreorderStatus::Reserved, Some(stock_move))
             }
             Err(StockError::InsufficientStock { .. }) if product.backorders_allowed => {
@@ -290,7 +292,7 @@ impl Billing {
             }
         }
         product.updated_at = now;
-        let preorder = Preorder {
+        let mut preorder = Preorder {
             id: id.clone(),
             subscription_id: sub.id.clone(),
             customer_id: sub.customer_id.clone(),
@@ -306,7 +308,15 @@ impl Billing {
             created_at: now,
             updated_at: now,
             version: 0,
+            events: Default::default(),
         };
+        preorder.record(
+            match status {
+                PreorderStatus::Backordered => EventKind::PreorderBackordered,
+                _ => EventKind::PreorderCreated,
+            },
+            now,
+        );
         Ok(Placement {
             max_per_customer: product.preorder.max_per_customer,
             preorder,
@@ -431,9 +441,7 @@ impl Billing {
                 )?;
                 stock_move.sequence = product.version + 1;
                 product.stock = stock;
-                product
-                    .low_stock_alarm
-                    .observe(stock.available(), product.low_stock_threshold);
+                product.observe_stock(now);
                 Some(stock_move)
             } else {
                 product.backordered = product.backordered.saturating_sub(quantity);
@@ -442,6 +450,7 @@ impl Billing {
             product.updated_at = now;
             preorder.status = PreorderStatus::Canceled;
             preorder.updated_at = now;
+            preorder.record(EventKind::PreorderCanceled, now);
             let mut cancellation = Cancellation {
                 was_backordered: !holds_stock,
                 give_back_month: preorder.month.start <= now && now < preorder.month.end,
@@ -450,6 +459,7 @@ impl Billing {
                 stock_move,
             };
             let write = self.preorders.cancel_preorder(&mut cancellation).await;
+            cancellation.preorder.events.clear();
             crate::kernel::retry::written(write, cancellation.preorder)
         })
     }

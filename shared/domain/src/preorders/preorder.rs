@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::catalogue::Tier;
+use crate::events::{EventFacts, EventKind, Outbox};
 use crate::kernel::ids::{CustomerId, InvoiceId, PreorderId, ProductId, SubscriptionId};
 use crate::kernel::period::Period;
 use crate::preorders::PreorderPrice;
@@ -78,9 +79,25 @@ pub struct Preorder {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// Events recorded since the last stored write; the next write stores them with it.
+    pub events: Outbox,
 }
 
 impl Preorder {
+    /// Records a `preorder.*` event of this pre-order as it stands (its total as `amount`, its
+    /// invoice once it has one), to be stored with its next write.
+    pub fn record(&mut self, kind: EventKind, now: DateTime<Utc>) {
+        let facts = EventFacts {
+            preorder_id: Some(self.id.clone()),
+            product_id: Some(self.product_id.clone()),
+            quantity: Some(self.quantity),
+            amount: Some(self.price.total),
+            invoice_id: self.invoice_id.clone(),
+            ..EventFacts::default()
+        };
+        self.events.record(kind, now, facts);
+    }
+
     /// Its place among the product's backorders.
     pub fn rank(&self) -> crate::preorders::AllocationRank {
         crate::preorders::AllocationRank::new(

@@ -479,10 +479,12 @@ fn fnv(parts: &[&str]) -> u64 {
 pub fn payload(event: &DomainEvent) -> String {
     let published = PublishedEvent::from(event);
     let mut object = serde_json::Map::new();
-    object.insert(
-        "customer_id".into(),
-        serde_json::Value::String(published.customer_id.clone()),
-    );
+    if let Some(customer_id) = &published.customer_id {
+        object.insert(
+            "customer_id".into(),
+            serde_json::Value::String(customer_id.clone()),
+        );
+    }
     if let Some(subscription_id) = &published.subscription_id {
         object.insert(
             "subscription_id".into(),
