@@ -436,6 +436,24 @@ impl TestApp {
             .collect()
     }
 
+    /// The events of types starting with `prefix` the bus delivered since the last call, and
+    /// their types sorted (the bus delivers in no particular order; receivers order by
+    /// `sequence`).
+    pub async fn delivered_events_of(&self, prefix: &str) -> (Vec<Value>, Vec<String>) {
+        let events: Vec<Value> = self
+            .delivered_events()
+            .await
+            .into_iter()
+            .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with(prefix)))
+            .collect();
+        let mut kinds: Vec<String> = events
+            .iter()
+            .filter_map(|e| e["type"].as_str().map(str::to_owned))
+            .collect();
+        kinds.sort_unstable();
+        (events, kinds)
+    }
+
     /// The envelopes the bus delivered since the last call, as the queue holds them.
     pub async fn delivered_envelopes(&self) -> Vec<String> {
         let mut bodies = Vec::new();

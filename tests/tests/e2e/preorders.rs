@@ -44,6 +44,27 @@ async fn preorderable(app: &TestApp, opens_at: DateTime<Utc>, stock: u64, extra:
     id
 }
 
+/// A product open for pre-orders since yesterday, closing in 10 days, released at `release_at`,
+/// with backorders allowed and `stock` received.
+async fn releasing(
+    app: &TestApp,
+    now: DateTime<Utc>,
+    stock: u64,
+    release_at: DateTime<Utc>,
+) -> String {
+    let opens_at = now - Duration::days(1);
+    preorderable(
+        app,
+        opens_at,
+        stock,
+        json!({"backorders_allowed": true,
+               "preorder": {"eligible": true, "opens_at": opens_at.to_rfc3339(),
+                            "closes_at": (now + Duration::days(10)).to_rfc3339(),
+                            "release_at": release_at.to_rfc3339()}}),
+    )
+    .await
+}
+
 /// A customer subscribed to `plan`: (customer, subscription, the customer's token).
 async fn subscriber(app: &TestApp, plan: &str) -> (String, String, String) {
     let customer = app.create_customer("Pre-orderer").await;
@@ -723,16 +744,7 @@ async fn the_release_charges_each_reserved_preorder_once_and_later_stock_fulfils
     let app = TestApp::with_test_clock().await;
     let now = clock(&app).await;
     let release_at = now + Duration::days(20);
-    let product_id = preorderable(
-        &app,
-        now - Duration::days(1),
-        3,
-        json!({"backorders_allowed": true,
-               "preorder": {"eligible": true, "opens_at": (now - Duration::days(1)).to_rfc3339(),
-                            "closes_at": (now + Duration::days(10)).to_rfc3339(),
-                            "release_at": release_at.to_rfc3339()}}),
-    )
-    .await;
+    let product_id = releasing(&app, now, 3, release_at).await;
     let mut placed = Vec::new();
     for (plan, quantity) in [
         ("plan_premium_month", 2),
@@ -844,16 +856,7 @@ async fn each_step_of_a_preorder_is_an_event_and_an_email() {
     let app = TestApp::with_test_clock().await;
     let now = clock(&app).await;
     let release_at = now + Duration::days(20);
-    let product_id = preorderable(
-        &app,
-        now - Duration::days(1),
-        1,
-        json!({"backorders_allowed": true,
-               "preorder": {"eligible": true, "opens_at": (now - Duration::days(1)).to_rfc3339(),
-                            "closes_at": (now + Duration::days(10)).to_rfc3339(),
-                            "release_at": release_at.to_rfc3339()}}),
-    )
-    .await;
+    let product_id = releasing(&app, now, 1, release_at).await;
     let (_, sub, token) = subscriber(&app, "plan_premium_month").await;
     let reserved = preorder(
         &app,
@@ -886,19 +889,7 @@ async fn each_step_of_a_preorder_is_an_event_and_an_email() {
     .await
     .ok(200);
     app.notify().await;
-    let events: Vec<Value> = app
-        .delivered_events()
-        .await
-        .into_iter()
-        .filter(|e| {
-            e["type"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("preorder."))
-        })
-        .collect();
-    // The bus delivers in no particular order (receivers order by `sequence`).
-    let mut kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-    kinds.sort_unstable();
+    let (events, kinds) = app.delivered_events_of("preorder.").await;
     assert_eq!(
         kinds,
         [

@@ -476,19 +476,7 @@ async fn a_low_stock_crossing_emails_the_operators_and_the_supplier_once() {
         destinations.contains(&supplier) && destinations.contains("ops@"),
         "{destinations}"
     );
-    let events: Vec<Value> = app
-        .delivered_events()
-        .await
-        .into_iter()
-        .filter(|e| {
-            e["type"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("product."))
-        })
-        .collect();
-    // The bus delivers in no particular order (receivers order by `sequence`).
-    let mut kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-    kinds.sort_unstable();
+    let (events, kinds) = app.delivered_events_of("product.").await;
     assert_eq!(kinds, ["product.low_stock", "product.restocked"]);
     let low = events
         .iter()
