@@ -42,3 +42,15 @@ if [ "$paid" != 2 ] || [ "$receipts" != 2 ]; then
   echo "walkthrough: expected 2 paid invoices and 2 receipts (see $stack_log)" >&2
   exit 1
 fi
+
+# Products, pre-orders and boxes, as the README shows them.
+product="$(call POST /products '{"sku": "GIZMO-'"$$"'", "name": "Gizmo", "price": "19.99", "currency": "usd", "backorders_allowed": true, "preorder": {"eligible": true, "opens_at": "2026-01-01T00:00:00Z", "closes_at": "2030-01-01T00:00:00Z", "release_at": "2030-02-01T00:00:00Z"}}' | field id)"
+call POST "/products/$product/stock" '{"type": "receipt", "quantity": 10, "reference": "PO-1"}' > /dev/null
+total="$(call POST "/subscriptions/$subscription/pre-orders" "{\"product_id\": \"$product\", \"quantity\": 3}" | field total)"
+used="$(call GET "/subscriptions/$subscription/usage" | field current_preorder_value)"
+items="$(call PUT "/subscriptions/$subscription/items" "{\"items\": [{\"product_id\": \"$product\", \"quantity\": 1}]}" | field items)"
+echo "walkthrough: pre-order total $total, month's value $used, items $items"
+if [ "$total" != 56.97 ] || [ "$used" != 56.97 ] || [ "$items" = "[]" ]; then
+  echo "walkthrough: expected a pre-order of 56.97 counted in the month, and the box's item (see $stack_log)" >&2
+  exit 1
+fi

@@ -148,7 +148,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         notifications::unsubscribe_post, notifications::confirm_address_page,
         notifications::confirm_address_post, notifications::lift_suppression,
         subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::pause,
-        subscriptions::resume, subscriptions::cancel, subscriptions::update,
+        subscriptions::resume, subscriptions::cancel, subscriptions::update, subscriptions::set_items,
         subscriptions::change_plan, coupons::apply, coupons::remove,
         coupons::create, coupons::list, coupons::get, coupons::archive,
         coupons::create_promotion_code, coupons::list_promotion_codes,

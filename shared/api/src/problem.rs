@@ -215,7 +215,7 @@ impl ApiError {
                     message,
                     ..
                 }) => vec![FieldProblem {
-                    field: (*field).to_owned(),
+                    field: field.clone(),
                     message: message.clone(),
                 }],
                 _ => Vec::new(),

@@ -398,6 +398,16 @@ impl Notifier {
                     view.action_url = self.links.invoice(&view.invoice_id);
                 }
             }
+            NotificationKind::ItemDelayed => {
+                let (Some(product_id), Some(quantity)) = (&f.product_id, f.quantity) else {
+                    return Ok(None);
+                };
+                let Some(product) = self.products.get_product(product_id).await? else {
+                    return Ok(None);
+                };
+                view.item = format!("{quantity} × {}", product.name);
+                view.date = f.period_start.map(date).unwrap_or_default();
+            }
         }
         Ok(Some(view))
     }

@@ -123,6 +123,9 @@ impl View {
             NotificationKind::PreorderCanceled => {
                 format!("Your pre-order of {} is canceled", self.item)
             }
+            NotificationKind::ItemDelayed => {
+                format!("{} of your subscription will ship later", self.item)
+            }
         }
     }
 

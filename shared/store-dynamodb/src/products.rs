@@ -18,6 +18,7 @@ use billing_domain::customers::Email;
 use billing_domain::inventory::product::{
     sku_key, PreorderTerms, Product, ProductStatus, Supplier,
 };
+use billing_domain::inventory::recurring::{ItemBackorder, ItemBackorderFill, ItemDelivery};
 use billing_domain::inventory::{
     parse_stock_move_id, LowStockAlarm, ProductFilter, ProductRepo, Stock, StockMove, StockMoveKind,
 };
@@ -413,6 +414,22 @@ impl ProductRepo for DynamoStore {
     async fn update_product(&self, product: &mut Product) -> Result<(), StoreError> {
         self.replace::<_, Product>(&ProductItem::from(&*product), &mut product.version)
             .await
+    }
+
+    async fn deliver_item(&self, delivery: &mut ItemDelivery) -> Result<bool, StoreError> {
+        self.store_item_delivery(delivery).await
+    }
+
+    async fn item_backorders(
+        &self,
+        id: &ProductId,
+        limit: usize,
+    ) -> Result<Vec<ItemBackorder>, StoreError> {
+        self.read_item_backorders(id, limit).await
+    }
+
+    async fn fill_item_backorder(&self, fill: &mut ItemBackorderFill) -> Result<bool, StoreError> {
+        self.store_item_fill(fill).await
     }
 
     async fn move_stock(

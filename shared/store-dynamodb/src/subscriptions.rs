@@ -253,6 +253,16 @@ pub struct SubscriptionItem {
     pub renewal_reminder_days: u32,
     #[serde(default)]
     pub reminded_period_end: Option<String>,
+    /// The products shipped each period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<RecurringItemRow>,
+}
+
+/// A recurring item as stored.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecurringItemRow {
+    pub product_id: String,
+    pub quantity: u32,
 }
 
 impl From<&Subscription> for SubscriptionItem {
@@ -309,6 +319,14 @@ impl From<&Subscription> for SubscriptionItem {
             trial_reminder_sent: s.trial_reminder_sent,
             renewal_reminder_days: s.renewal_reminder_days,
             reminded_period_end: s.reminded_period_end.map(ts),
+            items: s
+                .items
+                .iter()
+                .map(|i| RecurringItemRow {
+                    product_id: i.product_id.to_string(),
+                    quantity: i.quantity,
+                })
+                .collect(),
         }
     }
 }
@@ -377,6 +395,19 @@ impl TryFrom<SubscriptionItem> for Subscription {
             trial_reminder_sent: i.trial_reminder_sent,
             renewal_reminder_days: i.renewal_reminder_days,
             reminded_period_end: parse_opt_ts("reminded_period_end", &i.reminded_period_end)?,
+            items: i
+                .items
+                .iter()
+                .map(|row| {
+                    Ok(billing_domain::subscriptions::RecurringItem {
+                        product_id: billing_domain::kernel::ids::ProductId::from_str(
+                            &row.product_id,
+                        )
+                        .map_err(corrupt("items.product_id"))?,
+                        quantity: row.quantity,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
             events: Default::default(),
             as_stored: None,
             created_at: parse_ts("created_at", &i.keys.created_at)?,

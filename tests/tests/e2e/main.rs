@@ -19,6 +19,7 @@ mod plan_changes;
 mod plans;
 mod preorders;
 mod products;
+mod recurring_items;
 mod stripe_events;
 mod subscriptions;
 mod template;

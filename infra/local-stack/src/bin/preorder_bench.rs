@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
                     metadata: Default::default(),
                     trial_days: None,
                     discount: Default::default(),
+                    items: Vec::new(),
                 },
             )
             .await

@@ -20,9 +20,13 @@ use billing_domain::collection::payments::{
     AttachOutcome, ChargeOutcome, ChargeRequest, PaymentError, PaymentGateway, ProcessorPayment,
 };
 use billing_domain::customers::NewCustomer;
+use billing_domain::inventory::product::{NewPreorderTerms, NewProduct};
+use billing_domain::inventory::products::StockRequest;
+use billing_domain::inventory::StockChange;
 use billing_domain::kernel::access::Actor;
+use billing_domain::kernel::money::Currency;
 use billing_domain::kernel::money::Money;
-use billing_domain::subscriptions::NewSubscription;
+use billing_domain::subscriptions::{NewSubscription, RecurringItem};
 use billing_jobs::worker::Consumer;
 use billing_jobs::{scheduler, worker, Jobs};
 use billing_payments_stripe::StripeGateway;
@@ -213,6 +217,47 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let billing = jobs.services.clocked_billing().await?;
+    // `BENCH_ITEMS=n`: each subscription ships n units of one product every period (a box).
+    let item_units: u32 = std::env::var("BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let items = if item_units == 0 {
+        Vec::new()
+    } else {
+        let product = billing
+            .create_product(NewProduct {
+                sku: "BENCH-BOX-1".into(),
+                name: "Bench box item".into(),
+                description: None,
+                category: None,
+                price: Money::new(Decimal::new(500, 2), Currency::Usd)?,
+                low_stock_threshold: 0,
+                backorders_allowed: false,
+                substitutes: Vec::new(),
+                supplier: None,
+                preorder: NewPreorderTerms::default(),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        billing
+            .move_stock(
+                &product.id,
+                StockRequest {
+                    change: StockChange::Receipt {
+                        quantity: renewals * u64::from(item_units) * 3,
+                    },
+                    reason: None,
+                    reference: None,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        vec![RecurringItem {
+            product_id: product.id,
+            quantity: item_units,
+        }]
+    };
     let mut period_end = billing.now();
     for n in 0..renewals {
         let customer = billing
@@ -234,6 +279,7 @@ async fn main() -> anyhow::Result<()> {
                     metadata: Default::default(),
                     trial_days: None,
                     discount: Default::default(),
+                    items: items.clone(),
                 },
             )
             .await
@@ -294,7 +340,7 @@ async fn main() -> anyhow::Result<()> {
         emails == 2 * renewals,
         "expected a reminder and a receipt per renewal, sent {emails} emails"
     );
-    let report = render(
+    let mut report = render(
         renewals,
         &counts,
         scheduler_time,
@@ -303,15 +349,31 @@ async fn main() -> anyhow::Result<()> {
             consumers: consumers_time,
         },
     );
+    let (file, title, marker) = if items.is_empty() {
+        ("renewal-cost.md", "What a renewal costs", "renewal-cost")
+    } else {
+        report = format!(
+            "Each subscription ships one recurring item ({item_units} per period, every subscription the same product): the renewal invoices it (a product line) and ships it once its invoice is paid. Compare with [a renewal without items](renewal-cost.md): by design an item adds 3 reads (the product for the reminder's preview, the invoice line and the shipment) and 1 transaction; the rest are retries of the one product's conditional write, which every worker updates at once here.\n\n{report}"
+        );
+        (
+            "renewal-items-cost.md",
+            "What a renewal with a recurring item costs",
+            "renewal-items-cost",
+        )
+    };
     println!("{report}");
     std::fs::write(
-        root.join("docs/renewal-cost.md"),
-        format!("# What a renewal costs\n\n{report}"),
+        root.join("docs").join(file),
+        format!("# {title}\n\n{report}"),
     )
-    .context("docs/renewal-cost.md")?;
+    .context(file)?;
     let readme_path = root.join("docs/benchmarks.md");
     let readme = std::fs::read_to_string(&readme_path)?;
-    let (start, end) = ("<!-- renewal-cost:start -->", "<!-- renewal-cost:end -->");
+    let (start, end) = (
+        format!("<!-- {marker}:start -->"),
+        format!("<!-- {marker}:end -->"),
+    );
+    let (start, end) = (start.as_str(), end.as_str());
     if let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) {
         let updated = format!("{}{start}\n{report}\n{}", &readme[..a], &readme[b..]);
         std::fs::write(&readme_path, updated)?;

@@ -27,6 +27,54 @@ pub struct CreateSubscriptionRequest {
     /// A promotion code to redeem (case-insensitive).
     #[schema(example = "SPRING25")]
     pub promotion_code: Option<String>,
+    /// Products shipped and invoiced each period (a subscription box); each must be in stock.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub items: Vec<RecurringItemDto>,
+}
+
+/// A product shipped each period, and how many.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringItemDto {
+    #[schema(example = "prod_8f14e45fceea167a5a36dedd")]
+    pub product_id: String,
+    #[schema(minimum = 1, maximum = 1000)]
+    pub quantity: u32,
+}
+
+/// `PUT /subscriptions/{id}/items`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetItemsRequest {
+    #[schema(max_items = 20)]
+    pub items: Vec<RecurringItemDto>,
+}
+
+/// The items of a request, each product id read.
+pub fn recurring_items(
+    items: Vec<RecurringItemDto>,
+) -> Result<Vec<subscription::RecurringItem>, Vec<FieldError>> {
+    let mut v = Validator::new();
+    let read: Vec<_> = items
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| {
+            v.check(
+                item.product_id
+                    .parse()
+                    .map(|product_id| subscription::RecurringItem {
+                        product_id,
+                        quantity: item.quantity,
+                    })
+                    .map_err(|e: billing_domain::kernel::ids::IdError| {
+                        FieldError::new(format!("items[{n}].product_id"), e.to_string())
+                    }),
+            )
+        })
+        .collect();
+    v.finish()?;
+    Ok(read.into_iter().flatten().collect())
 }
 
 fn yes() -> bool {
@@ -50,6 +98,7 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
             r.promotion_code,
         ));
         v.finish()?;
+        let items = recurring_items(r.items)?;
         match (customer_id, plan_id) {
             (Some(customer_id), Some(plan_id)) => Ok(subscription::NewSubscription {
                 customer_id,
@@ -59,6 +108,7 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
                 metadata: r.metadata,
                 trial_days: r.trial_days,
                 discount: discount.unwrap_or_default(),
+                items,
             }),
             _ => Err(vec![FieldError::new("body", "invalid subscription")]),
         }
@@ -154,6 +204,8 @@ pub struct SubscriptionResponse {
     pub scheduled_plan_id: Option<String>,
     /// The coupon applied to its invoices.
     pub discount: Option<coupons::DiscountDto>,
+    /// The products shipped and invoiced each period.
+    pub items: Vec<RecurringItemDto>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -195,6 +247,14 @@ impl From<SubscriptionObject> for SubscriptionResponse {
             next_payment_attempt: s.next_payment_attempt,
             scheduled_plan_id: s.scheduled_plan_id,
             discount: s.discount.map(coupons::DiscountDto::from),
+            items: s
+                .items
+                .into_iter()
+                .map(|i| RecurringItemDto {
+                    product_id: i.product_id,
+                    quantity: i.quantity,
+                })
+                .collect(),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -279,6 +339,10 @@ mod tests {
                 end: Some(at),
             }),
             trial_reminder_sent: false,
+            items: vec![billing_domain::subscriptions::RecurringItem {
+                product_id: "prod_8f14e45fceea167a5a36dedd".parse().expect("id"),
+                quantity: 2,
+            }],
             renewal_reminder_days: 7,
             reminded_period_end: None,
             events: Default::default(),

@@ -8,7 +8,7 @@ use billing_domain::subscriptions::{NewSubscription, Subscription};
 use crate::auth::{Permission, Principal};
 use crate::dto::{
     CancelSubscriptionRequest, ChangePlanRequest, CreateSubscriptionRequest, List, PauseRequest,
-    SubscriptionResponse, UpdateSubscriptionRequest,
+    SetItemsRequest, SubscriptionResponse, UpdateSubscriptionRequest,
 };
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
@@ -117,6 +117,28 @@ pub async fn pause(
         .billing
         .pause_subscription(&actor, &id, request.resumes_at, expected)
         .await?;
+    reply(200, &sub)
+}
+
+/// Replace the products the subscription ships each period (a subscription box), from its next
+/// invoice on. Each must be in stock now (409 `out_of_stock` with `alternatives`); refused
+/// while an invoice waits for payment (409 `invoice_unpaid`).
+#[utoipa::path(put, path = "/api/v1/subscriptions/{id}/items", tag = "subscriptions",
+    params(("id" = String, Path, description = "subscription id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = SetItemsRequest,
+    responses((status = 200, description = "The subscription with its items", body = SubscriptionResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn set_items(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = subscription_id(ctx)?;
+    let request: SetItemsRequest = json_body(&ctx.body, &ctx.headers)?;
+    let items = crate::dto::recurring_items(request.items)?;
+    let sub = state.billing.set_items(&actor, &id, items).await?;
     reply(200, &sub)
 }
 

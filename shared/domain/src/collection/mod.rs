@@ -32,6 +32,7 @@ pub(crate) fn period_draft(
     sub: &Subscription,
     plan: &Plan,
     period: Period,
+    items: Vec<InvoiceLine>,
     now: DateTime<Utc>,
 ) -> Result<Invoice, BillingError> {
     let mut lines = vec![InvoiceLine {
@@ -40,6 +41,7 @@ pub(crate) fn period_draft(
         amount: plan.price,
         period,
     }];
+    lines.extend(items);
     lines.extend(sub.pending_lines.iter().cloned());
     if let Some(discount) = &sub.discount {
         lines.extend(discount.period_line(&plan.id, &lines, period)?);
@@ -351,6 +353,10 @@ impl Billing {
                 ))
             }
         };
+        if !new.items.is_empty() {
+            self.check_recurring_items(&new.items, plan.price.currency())
+                .await?;
+        }
         let now = self.now();
         let (customer, trial) = self.claim_trial(actor, customer, &new, &plan, now).await?;
         let new = NewSubscription {
@@ -458,7 +464,10 @@ impl Billing {
             Err(e) => Some(e),
         };
         match invoice.status {
-            InvoiceStatus::Paid => sub.payment_succeeded(self.now()),
+            InvoiceStatus::Paid => {
+                sub.payment_succeeded(self.now());
+                self.ship_paid_period(&sub, &invoice).await?;
+            }
             _ if invoice
                 .payments
                 .last()
@@ -548,7 +557,8 @@ impl Billing {
             return Ok(existing);
         }
         let now = self.now();
-        let draft = period_draft(sub, plan, period, now)?.because(reason);
+        let items = self.item_lines(sub, period).await?;
+        let draft = period_draft(sub, plan, period, items, now)?.because(reason);
         match self.open_invoice(draft).await {
             Ok(invoice) => Ok(invoice),
             Err(BillingError::Store(StoreError::AlreadyExists)) => self
@@ -717,7 +727,10 @@ impl Billing {
     ) -> Result<(), BillingError> {
         let now = self.now();
         match invoice.status {
-            InvoiceStatus::Paid => sub.payment_succeeded(now),
+            InvoiceStatus::Paid => {
+                sub.payment_succeeded(now);
+                self.ship_paid_period(sub, invoice).await?;
+            }
             InvoiceStatus::Open if sub.status == SubscriptionStatus::Incomplete => {}
             InvoiceStatus::Open if invoice.next_attempt_at.is_some() => {
                 sub.payment_failed(invoice.next_attempt_at, now)

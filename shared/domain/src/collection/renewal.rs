@@ -152,6 +152,7 @@ impl Billing {
                 metadata: [("previous_subscription_id".to_owned(), ended.id.to_string())].into(),
                 trial_days: Some(0),
                 discount: Default::default(),
+                items: Vec::new(),
             },
             &plan,
             at,

@@ -102,10 +102,14 @@ pub enum EventKind {
     /// A product's available stock rose above its low-stock threshold again.
     #[serde(rename = "product.restocked")]
     ProductRestocked,
+    /// A subscription's recurring item could not be shipped with its paid period: it ships when
+    /// stock comes in (`product_id`, `quantity`, `period_start`). The customer is emailed.
+    #[serde(rename = "subscription_item.backordered")]
+    SubscriptionItemBackordered,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 28] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -134,6 +138,7 @@ impl EventKind {
         EventKind::PreorderCanceled,
         EventKind::ProductLowStock,
         EventKind::ProductRestocked,
+        EventKind::SubscriptionItemBackordered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +171,7 @@ impl EventKind {
             EventKind::PreorderCanceled => "preorder.canceled",
             EventKind::ProductLowStock => "product.low_stock",
             EventKind::ProductRestocked => "product.restocked",
+            EventKind::SubscriptionItemBackordered => "subscription_item.backordered",
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod product;
 pub mod products;
+pub mod recurring;
 mod repo;
 pub use repo::{ProductFilter, ProductRepo};
 
@@ -81,6 +82,8 @@ pub enum StockChange {
     Release { quantity: u64 },
     /// Ship `quantity` reserved units.
     Ship { quantity: u64 },
+    /// Ship `quantity` units straight from what is available (a subscription's recurring item).
+    ShipAvailable { quantity: u64 },
 }
 
 /// One line of a product's stock ledger.
@@ -292,6 +295,17 @@ impl Stock {
                     StockMoveKind::Shipment,
                     self.on_hand - quantity,
                     self.reserved - quantity,
+                )
+            }
+            StockChange::ShipAvailable { quantity } => {
+                let quantity = positive(quantity)?;
+                if quantity > self.available() {
+                    return Err(short(quantity, self.available()));
+                }
+                (
+                    StockMoveKind::Shipment,
+                    self.on_hand - quantity,
+                    self.reserved,
                 )
             }
         };

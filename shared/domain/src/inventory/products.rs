@@ -114,11 +114,18 @@ impl Billing {
         request: StockRequest,
     ) -> Result<MovedStock, BillingError> {
         let moved = self.store_stock_change(id, request).await?;
-        // Stock that came in goes to the backorders first, in their order.
         if moved.stock_move.on_hand_delta > 0 && moved.product.backordered > 0 {
-            self.allocate_backorders(id).await?;
+            self.stock_freed(id).await?;
         }
         Ok(moved)
+    }
+
+    /// Stock that came in (or was given back) goes to the backorders first: the pre-orders in
+    /// their order, then the subscriptions' items, oldest first.
+    pub(crate) async fn stock_freed(&self, id: &ProductId) -> Result<(), BillingError> {
+        self.allocate_backorders(id).await?;
+        self.fill_item_backorders(id).await?;
+        Ok(())
     }
 
     async fn store_stock_change(

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::inventory::product::Product;
+use crate::inventory::recurring::{ItemBackorder, ItemBackorderFill, ItemDelivery};
 use crate::inventory::StockMove;
 use crate::kernel::ids::ProductId;
 use crate::kernel::page::{Page, PageRequest};
@@ -44,4 +45,16 @@ pub trait ProductRepo: Send + Sync {
         id: &ProductId,
         page: &PageRequest,
     ) -> Result<Page<StockMove>, StoreError>;
+    /// Stores a period's item delivery. `Ok(false)`: that period's item was delivered before
+    /// (nothing written); a stale product is [`StoreError::VersionConflict`].
+    async fn deliver_item(&self, delivery: &mut ItemDelivery) -> Result<bool, StoreError>;
+    /// The product's item backorders, oldest first, at most `limit`.
+    async fn item_backorders(
+        &self,
+        id: &ProductId,
+        limit: usize,
+    ) -> Result<Vec<ItemBackorder>, StoreError>;
+    /// Stores a filled item backorder. `Ok(false)`: it was filled before (nothing written); a
+    /// stale product is [`StoreError::VersionConflict`].
+    async fn fill_item_backorder(&self, fill: &mut ItemBackorderFill) -> Result<bool, StoreError>;
 }

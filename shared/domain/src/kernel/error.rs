@@ -59,7 +59,7 @@ pub struct Refusal {
     pub kind: RefusalKind,
     pub code: &'static str,
     pub message: String,
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -79,8 +79,8 @@ impl Refusal {
     }
 
     /// Names the request's field at fault.
-    pub fn at(mut self, field: &'static str) -> Refusal {
-        self.field = Some(field);
+    pub fn at(mut self, field: impl Into<String>) -> Refusal {
+        self.field = Some(field.into());
         self
     }
 

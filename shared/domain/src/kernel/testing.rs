@@ -39,5 +39,6 @@ pub fn new_subscription() -> NewSubscription {
         metadata: Metadata::new(),
         trial_days: None,
         discount: Default::default(),
+        items: Vec::new(),
     }
 }

@@ -52,10 +52,12 @@ pub enum NotificationKind {
     /// A pre-order paid and shipped (the receipt comes with its invoice).
     PreorderShipped,
     PreorderCanceled,
+    /// A subscription's recurring item that will ship later than its period.
+    ItemDelayed,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 15] = [
+    pub const ALL: [NotificationKind; 16] = [
         NotificationKind::SubscriptionConfirmed,
         NotificationKind::PaymentReceipt,
         NotificationKind::PaymentFailed,
@@ -71,6 +73,7 @@ impl NotificationKind {
         NotificationKind::PreorderDelayed,
         NotificationKind::PreorderShipped,
         NotificationKind::PreorderCanceled,
+        NotificationKind::ItemDelayed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +93,7 @@ impl NotificationKind {
             NotificationKind::PreorderDelayed => "preorder_delayed",
             NotificationKind::PreorderShipped => "preorder_shipped",
             NotificationKind::PreorderCanceled => "preorder_canceled",
+            NotificationKind::ItemDelayed => "item_delayed",
         }
     }
 
@@ -118,6 +122,7 @@ impl NotificationKind {
             EventKind::PreorderBackordered => Some(NotificationKind::PreorderDelayed),
             EventKind::PreorderFulfilled => Some(NotificationKind::PreorderShipped),
             EventKind::PreorderCanceled => Some(NotificationKind::PreorderCanceled),
+            EventKind::SubscriptionItemBackordered => Some(NotificationKind::ItemDelayed),
             // Allocated: it is charged next, and says so then. Declined: the invoice's
             // `invoice.payment_failed` sends the email.
             // A product's events are the operators' and the supplier's, not a customer's (the
@@ -148,7 +153,8 @@ impl NotificationKind {
             | NotificationKind::PreorderConfirmed
             | NotificationKind::PreorderDelayed
             | NotificationKind::PreorderShipped
-            | NotificationKind::PreorderCanceled => true,
+            | NotificationKind::PreorderCanceled
+            | NotificationKind::ItemDelayed => true,
             NotificationKind::SubscriptionConfirmed
             | NotificationKind::RenewalReminder
             | NotificationKind::TrialEnding

@@ -28,6 +28,13 @@ pub fn preorder_invoice_id(id: &PreorderId) -> Result<InvoiceId, BillingError> {
         .map_err(|e| BillingError::Conflict(format!("pre-order {id}: {e}")))
 }
 
+/// The pre-order an invoice was opened for, if it is a pre-order's (`in_po_…`).
+pub fn preorder_of_invoice(id: &InvoiceId) -> Option<PreorderId> {
+    id.as_str()
+        .strip_prefix(InvoiceId::PREFIX)
+        .and_then(|rest| PreorderId::from_str(rest).ok())
+}
+
 /// The most reserved pre-orders one release run sends to be charged; a product with more is
 /// released over several runs (those charged leave the queue).
 pub const RELEASE_BATCH: usize = 1000;

@@ -409,6 +409,20 @@ impl Billing {
         actor: &Actor,
         id: &PreorderId,
     ) -> Result<Preorder, BillingError> {
+        let canceled = self.store_cancellation(actor, id).await?;
+        // Units given back go to whoever waits for them.
+        let product = self.get_product(&canceled.product_id).await?;
+        if product.backordered > 0 && product.stock.available() > 0 {
+            self.stock_freed(&product.id).await?;
+        }
+        Ok(canceled)
+    }
+
+    async fn store_cancellation(
+        &self,
+        actor: &Actor,
+        id: &PreorderId,
+    ) -> Result<Preorder, BillingError> {
         retry_on_conflict!("pre-order", tries = STOCK_RETRIES, {
             let mut preorder = self.get_preorder(actor, id).await?;
             let holds_stock = match preorder.status {

@@ -98,6 +98,7 @@ impl Billing {
             .await?;
         if invoice.status == InvoiceStatus::Paid {
             self.reactivate_after_payment(&invoice).await?;
+            self.after_payment_elsewhere(&invoice).await?;
         }
         Ok(changed)
     }
@@ -138,6 +139,26 @@ impl Billing {
         })
         .await
         .map(|_| ())
+    }
+
+    /// What a payment made outside a charge of ours (the customer authenticated it, or paid
+    /// it in the processor's page) completes: a pre-order's invoice fulfils the pre-order; a
+    /// period's invoice ships the period's items.
+    async fn after_payment_elsewhere(&self, invoice: &Invoice) -> Result<(), BillingError> {
+        if invoice.billing_reason == crate::invoicing::BillingReason::Preorder {
+            if let Some(preorder) = crate::preorders::fulfilment::preorder_of_invoice(&invoice.id) {
+                self.charge_preorder(&preorder).await?;
+            }
+            return Ok(());
+        }
+        if let Some(sub) = self
+            .subscriptions
+            .get_subscription(&invoice.subscription_id)
+            .await?
+        {
+            self.ship_paid_period(&sub, invoice).await?;
+        }
+        Ok(())
     }
 
     /// The processor reports that `payment_id`, which asked the customer to authenticate,

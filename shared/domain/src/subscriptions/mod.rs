@@ -185,6 +185,9 @@ pub struct Subscription {
     pub discount: Option<Discount>,
     /// Whether the trial's reminder event was recorded.
     pub trial_reminder_sent: bool,
+    /// The products shipped each period (a subscription box), invoiced and shipped by each
+    /// period's invoice ([`crate::inventory::recurring`]).
+    pub items: Vec<RecurringItem>,
     /// Days before each period end the renewal (or expiry) reminder is due, taken from the plan
     /// when subscribing or changing plans ([`Plan::reminder_days`]); 0: none.
     pub renewal_reminder_days: u32,
@@ -213,6 +216,46 @@ pub struct NewSubscription {
     pub trial_days: Option<u32>,
     /// A coupon or promotion code to redeem.
     pub discount: DiscountRequest,
+    /// Products shipped each period (a subscription box).
+    pub items: Vec<RecurringItem>,
+}
+
+/// A product a subscription ships every period, and how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecurringItem {
+    pub product_id: crate::kernel::ids::ProductId,
+    pub quantity: u32,
+}
+
+/// Most items one subscription carries.
+pub const MAX_ITEMS: usize = 20;
+/// Most units of one item per period.
+pub const MAX_ITEM_QUANTITY: u32 = 1000;
+
+/// Checks a subscription's items: at most [`MAX_ITEMS`], each product once, quantities from 1
+/// to [`MAX_ITEM_QUANTITY`].
+pub fn check_items(items: &[RecurringItem]) -> Result<(), BillingError> {
+    if items.len() > MAX_ITEMS {
+        return Err(BillingError::field(
+            "items",
+            format!("at most {MAX_ITEMS} items"),
+        ));
+    }
+    for (n, item) in items.iter().enumerate() {
+        if item.quantity == 0 || item.quantity > MAX_ITEM_QUANTITY {
+            return Err(BillingError::field(
+                &format!("items[{n}].quantity"),
+                format!("must be from 1 to {MAX_ITEM_QUANTITY}"),
+            ));
+        }
+        if items[..n].iter().any(|i| i.product_id == item.product_id) {
+            return Err(BillingError::field(
+                &format!("items[{n}].product_id"),
+                "each product once; raise its quantity instead",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The request to cancel.
@@ -305,6 +348,7 @@ impl Subscription {
             successor_plan_id: None,
             discount: None,
             trial_reminder_sent: false,
+            items: new.items,
             renewal_reminder_days: plan.reminder_days(),
             reminded_period_end: None,
             events: Outbox::default(),

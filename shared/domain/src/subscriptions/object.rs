@@ -39,8 +39,18 @@ pub struct SubscriptionObject {
     pub next_payment_attempt: Option<DateTime<Utc>>,
     pub scheduled_plan_id: Option<String>,
     pub discount: Option<DiscountObject>,
+    /// The products shipped each period.
+    #[serde(default)]
+    pub items: Vec<RecurringItemObject>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A product shipped each period, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecurringItemObject {
+    pub product_id: String,
+    pub quantity: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +167,14 @@ impl From<&Subscription> for SubscriptionObject {
             next_payment_attempt: s.next_payment_attempt,
             scheduled_plan_id: s.scheduled_plan_id.as_ref().map(ToString::to_string),
             discount: s.discount.as_ref().map(DiscountObject::from),
+            items: s
+                .items
+                .iter()
+                .map(|i| RecurringItemObject {
+                    product_id: i.product_id.to_string(),
+                    quantity: i.quantity,
+                })
+                .collect(),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }

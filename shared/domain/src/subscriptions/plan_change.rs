@@ -277,7 +277,8 @@ impl Billing {
         }
         let plan = self.plan(&next.plan_id).await?;
         let (period, _) = next.next_period()?;
-        self.with_credit(period_draft(&next, &plan, period, now)?)
+        let items = self.item_lines(&next, period).await?;
+        self.with_credit(period_draft(&next, &plan, period, items, now)?)
             .await
     }
 
