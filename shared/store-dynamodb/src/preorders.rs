@@ -470,20 +470,8 @@ impl PreorderRepo for DynamoStore {
         queue: ProductQueue,
         limit: usize,
     ) -> Result<Vec<PreorderId>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :queue)")
-            .expression_attribute_values(":pk", s(product_pk(product)))
-            .expression_attribute_values(":queue", s(queue_prefix(queue)))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
+        self.first_under(product_pk(product), queue_prefix(queue), limit)
+            .await?
             .into_iter()
             .map(|item| {
                 let entry: QueueItem = decode(item)?;

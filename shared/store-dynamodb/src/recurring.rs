@@ -74,6 +74,29 @@ impl ItemRow {
 }
 
 impl DynamoStore {
+    /// The first `limit` items of partition `pk` whose sort keys start with `prefix`, in key
+    /// order (a consistent read).
+    pub(crate) async fn first_under(
+        &self,
+        pk: String,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::Item>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     pub(crate) async fn store_item_delivery(
         &self,
         d: &mut ItemDelivery,
@@ -130,20 +153,8 @@ impl DynamoStore {
         id: &ProductId,
         limit: usize,
     ) -> Result<Vec<ItemBackorder>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(product_pk(id)))
-            .expression_attribute_values(":prefix", s(BACKORDER_PREFIX))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
+        self.first_under(product_pk(id), BACKORDER_PREFIX, limit)
+            .await?
             .into_iter()
             .map(|item| decode::<ItemRow>(item)?.backorder())
             .collect()

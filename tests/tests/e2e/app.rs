@@ -363,6 +363,17 @@ impl TestApp {
             .await
     }
 
+    /// Receives `quantity` units of `product` (a receipt, as an admin); answers the answer.
+    pub async fn receive_stock(&self, product: &str, quantity: u64) -> Answer {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/products/{product}/stock"),
+            &self.admin(),
+            Some(json!({"type": "receipt", "quantity": quantity})),
+        )
+        .await
+    }
+
     /// Creates a plan as an admin; returns the plan.
     pub async fn create_plan(&self, plan: Value) -> Value {
         self.call(Method::POST, "/api/v1/plans", &self.admin(), Some(plan))

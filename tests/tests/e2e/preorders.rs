@@ -32,14 +32,7 @@ async fn preorderable(app: &TestApp, opens_at: DateTime<Utc>, stock: u64, extra:
         .body;
     let id = product["id"].as_str().expect("id").to_owned();
     if stock > 0 {
-        app.call(
-            Method::POST,
-            &format!("/api/v1/products/{id}/stock"),
-            &app.admin(),
-            Some(json!({"type": "receipt", "quantity": stock})),
-        )
-        .await
-        .ok(201);
+        app.receive_stock(&id, stock).await.ok(201);
     }
     id
 }
@@ -646,16 +639,6 @@ async fn statuses(app: &TestApp, ids: &[String]) -> Vec<String> {
     all
 }
 
-async fn receive(app: &TestApp, product: &str, quantity: u64) -> Answer {
-    app.call(
-        Method::POST,
-        &format!("/api/v1/products/{product}/stock"),
-        &app.admin(),
-        Some(json!({"type": "receipt", "quantity": quantity})),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn received_stock_goes_to_backorders_by_priority_then_tier_then_age() {
     let app = TestApp::spawn().await;
@@ -691,7 +674,7 @@ async fn received_stock_goes_to_backorders_by_priority_then_tier_then_age() {
         (&placed[0], &placed[1], &placed[2], &placed[3]);
     // 5 units: the priority-1 Premium order (3), then the Enterprise one (2); the older Basic
     // order (2) does not fit whole, and the newer one waits behind it.
-    receive(&app, &product_id, 5).await.ok(201);
+    app.receive_stock(&product_id, 5).await.ok(201);
     assert_eq!(
         statuses(&app, &placed).await,
         ["backordered", "reserved", "reserved", "backordered"]
@@ -706,12 +689,12 @@ async fn received_stock_goes_to_backorders_by_priority_then_tier_then_age() {
         ),
         (&json!(5), &json!(5), &json!(3), &json!(0))
     );
-    receive(&app, &product_id, 2).await.ok(201);
+    app.receive_stock(&product_id, 2).await.ok(201);
     assert_eq!(
         statuses(&app, &placed).await,
         ["reserved", "reserved", "reserved", "backordered"]
     );
-    receive(&app, &product_id, 1).await.ok(201);
+    app.receive_stock(&product_id, 1).await.ok(201);
     assert_eq!(statuses(&app, &placed).await, ["reserved"; 4]);
 
     let moves = app
@@ -826,7 +809,7 @@ async fn the_release_charges_each_reserved_preorder_once_and_later_stock_fulfils
     assert_eq!(placed[0].1["total"], "37.98");
 
     // Stock received after the release goes to the backorder, which is charged at once.
-    receive(&app, &product_id, 2).await.ok(201);
+    app.receive_stock(&product_id, 2).await.ok(201);
     assert_eq!(statuses(&app, &ids).await, ["fulfilled"; 3]);
     let (basic_customer, basic_po) = &placed[2];
     assert_eq!(basic_po["total"], "38.98");

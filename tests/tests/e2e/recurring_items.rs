@@ -26,20 +26,9 @@ async fn boxed_product(app: &TestApp, name: &str, category: &str, stock: u64) ->
         .body;
     let id = product["id"].as_str().expect("id").to_owned();
     if stock > 0 {
-        receive(app, &id, stock).await;
+        app.receive_stock(&id, stock).await.ok(201);
     }
     id
-}
-
-async fn receive(app: &TestApp, product: &str, quantity: u64) {
-    app.call(
-        Method::POST,
-        &format!("/api/v1/products/{product}/stock"),
-        &app.admin(),
-        Some(json!({"type": "receipt", "quantity": quantity})),
-    )
-    .await
-    .ok(201);
 }
 
 async fn stock(app: &TestApp, product: &str) -> Value {
@@ -228,8 +217,8 @@ async fn a_renewal_ships_the_box_once_and_backorders_what_stock_does_not_cover()
     assert_eq!(shipments(&app, &tea).await.len(), 1);
 
     // Stock comes in: the backorder ships, once.
-    receive(&app, &tea, 5).await;
-    receive(&app, &tea, 1).await;
+    app.receive_stock(&tea, 5).await.ok(201);
+    app.receive_stock(&tea, 1).await.ok(201);
     let shipped = shipments(&app, &tea).await;
     assert_eq!(
         shipped.iter().map(|(q, _)| *q).collect::<Vec<_>>(),
