@@ -37,9 +37,13 @@ pub async fn run(
 /// Most product releases one run starts; the rest go with the next run.
 const MAX_RELEASES: usize = 100;
 
+/// Most pre-order payment retries one run sends.
+const MAX_PREORDER_RETRIES: usize = 1000;
+
 /// Runs the releases due at `as_of`: each product's reserved pre-orders are sent to the renewal
 /// queue to be charged (`{"preorder_id"}`), then the product is marked released. A run that
-/// stops between the two sends them again next time, and the worker charges each once.
+/// stops between the two sends them again next time, and the worker charges each once. Then the
+/// pre-orders whose declined charge is due to be tried again are sent the same way.
 pub async fn release_products(jobs: &Jobs, as_of: DateTime<Utc>) -> Result<usize, JobError> {
     let billing = jobs.services.billing.at(as_of);
     let queue = jobs.renewal_queue()?;
@@ -62,6 +66,15 @@ pub async fn release_products(jobs: &Jobs, as_of: DateTime<Utc>) -> Result<usize
         }
         tracing::info!(product = %product, pre_orders = ids.len(), "release run");
     }
+    let retries: Vec<String> = jobs
+        .services
+        .store
+        .due_preorder_retries(as_of, MAX_PREORDER_RETRIES)
+        .await?
+        .iter()
+        .map(|id| serde_json::json!({ "preorder_id": id.to_string() }).to_string())
+        .collect();
+    sent += queue.send_bodies(&retries).await?;
     Ok(sent)
 }
 

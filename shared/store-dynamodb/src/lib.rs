@@ -421,9 +421,10 @@ impl DynamoStore {
     /// When the next subscription or product release falls due, across the due index.
     pub async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut earliest: Option<DateTime<Utc>> = None;
-        let partitions = (0..DUE_SHARDS)
-            .map(due_pk)
-            .chain([products::RELEASES_DUE_PK.to_owned()]);
+        let partitions = (0..DUE_SHARDS).map(due_pk).chain([
+            products::RELEASES_DUE_PK.to_owned(),
+            preorders::RETRIES_DUE_PK.to_owned(),
+        ]);
         for partition in partitions {
             if let Some(at) = self.earliest_in(&partition).await? {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));

@@ -96,6 +96,23 @@ struct PreorderItem {
     month_end: String,
     release_at: Option<String>,
     invoice_id: Option<String>,
+    #[serde(default)]
+    retry_at: Option<String>,
+    /// In the due index (partition `PREORDER_RETRIES`) while a declined charge waits for its
+    /// retry.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    due_pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    due_at: Option<String>,
+}
+
+/// The due index's partition of pre-orders whose declined charge is retried.
+pub(crate) const RETRIES_DUE_PK: &str = "PREORDER_RETRIES";
+
+/// When a pre-order is due for a payment retry.
+fn retry_due(p: &Preorder) -> Option<DateTime<Utc>> {
+    p.retry_at
+        .filter(|_| p.status == PreorderStatus::PaymentFailed)
 }
 
 impl From<&Preorder> for PreorderItem {
@@ -129,6 +146,9 @@ impl From<&Preorder> for PreorderItem {
             month_end: ts(p.month.end),
             release_at: p.release_at.map(ts),
             invoice_id: p.invoice_id.as_ref().map(ToString::to_string),
+            retry_at: p.retry_at.map(ts),
+            due_pk: retry_due(p).map(|_| RETRIES_DUE_PK.into()),
+            due_at: retry_due(p).map(|at| format!("{}#{}", ts(at), p.id)),
         }
     }
 }
@@ -162,6 +182,7 @@ impl TryFrom<PreorderItem> for Preorder {
                 end: parse_ts("month_end", &i.month_end)?,
             },
             release_at: parse_opt_ts("release_at", &i.release_at)?,
+            retry_at: parse_opt_ts("retry_at", &i.retry_at)?,
             events: Default::default(),
             invoice_id: i
                 .invoice_id

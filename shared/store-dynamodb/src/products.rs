@@ -339,14 +339,39 @@ impl DynamoStore {
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<ProductId>, StoreError> {
+        self.due_in(RELEASES_DUE_PK, now, limit).await
+    }
+
+    /// Pre-orders whose declined charge is due to be tried again at or before `now`, earliest
+    /// first; at most `limit`.
+    pub async fn due_preorder_retries(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<billing_domain::kernel::ids::PreorderId>, StoreError> {
+        self.due_in(crate::preorders::RETRIES_DUE_PK, now, limit)
+            .await
+    }
+
+    /// The ids due at or before `now` in one partition of the due index, earliest first.
+    async fn due_in<Id>(
+        &self,
+        partition: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<Id>, StoreError>
+    where
+        Id: FromStr,
+        Id::Err: std::fmt::Display,
+    {
         let out = self
             .client()
             .query()
             .table_name(self.table())
             .index_name(crate::GSI_DUE)
             .key_condition_expression("due_pk = :pk AND due_at <= :now")
-            .expression_attribute_values(":pk", s(RELEASES_DUE_PK))
-            // '~' sorts after every id character, so releases due exactly at `now` are included.
+            .expression_attribute_values(":pk", s(partition))
+            // '~' sorts after every id character, so what is due exactly at `now` is included.
             .expression_attribute_values(":now", s(format!("{}~", ts(now))))
             .limit(i32::try_from(limit.min(1000)).unwrap_or(1000))
             .send()
@@ -354,7 +379,7 @@ impl DynamoStore {
             .map_err(unavailable)?;
         let mut due = Vec::new();
         for item in out.items.unwrap_or_default() {
-            match crate::due_entry::<ProductId>(&item) {
+            match crate::due_entry::<Id>(&item) {
                 Ok((id, _)) => due.push(id),
                 Err(e) => self.set_aside(&item, crate::DUE_INDEX_KEYS, &e).await?,
             }

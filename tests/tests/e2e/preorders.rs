@@ -7,7 +7,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::{time, Answer, TestApp};
+use crate::app::{stripe_event, time, Answer, TestApp, WEBHOOK_SECRET};
 
 fn sku() -> String {
     format!("PO-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
@@ -918,4 +918,163 @@ async fn each_step_of_a_preorder_is_an_event_and_an_email() {
             "{expected:?} in {subjects:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_declined_preorder_is_retried_on_the_dunning_schedule_then_canceled_and_its_stock_goes_on(
+) {
+    let app = TestApp::with_test_clock().await;
+    let now = clock(&app).await;
+    let release_at = now + Duration::days(12);
+    let product_id = releasing(&app, now, 2, release_at).await;
+    let (failing, sub, token) = subscriber(&app, "plan_premium_month").await;
+    let declined = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 2}),
+    )
+    .await
+    .ok(201)
+    .body;
+    let (_, other_sub, other_token) = subscriber(&app, "plan_basic_month").await;
+    let waiting = preorder(
+        &app,
+        &other_token,
+        &other_sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(waiting["status"], "backordered");
+    let ids: Vec<String> = [&declined, &waiting]
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .collect();
+    app.set_payment_method(&failing, "pm_card_chargeCustomerFail")
+        .await;
+
+    app.advance(json!({"to": (release_at + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(
+        statuses(&app, &ids).await,
+        ["payment_failed", "backordered"]
+    );
+    let shown = app
+        .get(&format!("/api/v1/pre-orders/{}", ids[0]), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(
+        time(&shown["next_payment_attempt"]),
+        release_at + Duration::days(3)
+    );
+    let invoice_id = shown["invoice_id"].as_str().expect("invoice").to_owned();
+
+    // Retried after 3 and 5 days, still declined.
+    app.advance(json!({"to": (release_at + Duration::days(5) + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(app.invoice(&invoice_id).await["attempt_count"], 3);
+    assert_eq!(
+        statuses(&app, &ids).await,
+        ["payment_failed", "backordered"]
+    );
+
+    // The last retry fails: the pre-order is canceled, nothing is owed, and its units go to
+    // the backorder, which is charged at once (the product is released).
+    app.advance(json!({"to": (release_at + Duration::days(7) + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(statuses(&app, &ids).await, ["canceled", "fulfilled"]);
+    let invoice = app.invoice(&invoice_id).await;
+    assert_eq!(
+        (&invoice["status"], &invoice["attempt_count"]),
+        (&json!("void"), &json!(4))
+    );
+    let (charges, _) = app
+        .stripe_charges(&app.stripe_customer(&failing).await)
+        .await;
+    // 2 × 19.99 at Premium's 5 % off: 37.98, tried four times, never paid.
+    let tries: Vec<&Value> = charges.iter().filter(|pi| pi["amount"] == 3798).collect();
+    assert_eq!(tries.len(), 4, "{charges:?}");
+    assert!(tries.iter().all(|pi| pi["status"] != "succeeded"));
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (&stock["on_hand"], &stock["reserved"], &stock["backordered"]),
+        (&json!(1), &json!(0), &json!(0))
+    );
+    let subjects = app.email_subjects().await;
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s == "Your pre-order of 2 × Gizmo is canceled"),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_preorder_that_needs_authentication_is_fulfilled_once_the_customer_pays() {
+    let app = TestApp::with_test_clock().await;
+    let now = clock(&app).await;
+    let release_at = now + Duration::days(12);
+    let product_id = releasing(&app, now, 1, release_at).await;
+    let (customer, sub, token) = subscriber(&app, "plan_premium_month").await;
+    let placed = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .ok(201)
+    .body;
+    let id = placed["id"].as_str().expect("id").to_owned();
+    app.set_payment_method(&customer, "pm_card_authenticationRequired")
+        .await;
+    app.notify().await;
+    app.email_subjects().await;
+
+    app.advance(json!({"to": (release_at + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let shown = app
+        .get(&format!("/api/v1/pre-orders/{id}"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(shown["status"], "requires_action");
+    let invoice_id = shown["invoice_id"].as_str().expect("invoice").to_owned();
+    let subjects = app.email_subjects().await;
+    assert!(
+        subjects.iter().any(|s| s.contains("confirm")),
+        "the customer is sent the link to pay: {subjects:?}"
+    );
+
+    // The customer authenticates; Stripe reports it.
+    let invoice = app.invoice(&invoice_id).await;
+    let pi_id = invoice["payments"][0]["stripe_payment_intent_id"]
+        .as_str()
+        .expect("pi");
+    app.stripe_post(&format!("/v1/payment_intents/{pi_id}/confirm"), &[])
+        .await;
+    let pi = app
+        .stripe_get(&format!("/v1/payment_intents/{pi_id}"))
+        .await;
+    let succeeded = stripe_event("evt_po_auth_ok", "payment_intent.succeeded", pi);
+    for _ in 0..2 {
+        app.deliver(&succeeded, WEBHOOK_SECRET, chrono::Utc::now().timestamp())
+            .await
+            .ok(200);
+    }
+    let shown = app
+        .get(&format!("/api/v1/pre-orders/{id}"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(shown["status"], "fulfilled");
+    assert_eq!(app.invoice(&invoice_id).await["status"], "paid");
+    let stock = &product(&app, &product_id).await["stock"];
+    assert_eq!(
+        (&stock["on_hand"], &stock["reserved"]),
+        (&json!(0), &json!(0))
+    );
 }

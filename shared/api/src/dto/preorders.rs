@@ -78,6 +78,8 @@ pub struct PreorderResponse {
     pub release_at: Option<DateTime<Utc>>,
     /// The invoice it was charged on, once charged.
     pub invoice_id: Option<String>,
+    /// While `payment_failed`: when the charge is tried again (`null` after the last try).
+    pub next_payment_attempt: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -99,6 +101,7 @@ impl From<&Preorder> for PreorderResponse {
             total: p.price.total.amount().to_string(),
             release_at: p.release_at,
             invoice_id: p.invoice_id.as_ref().map(ToString::to_string),
+            next_payment_attempt: p.retry_at,
             created_at: p.created_at,
         }
     }

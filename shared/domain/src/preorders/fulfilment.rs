@@ -5,7 +5,9 @@
 //! charge's idempotency key is the invoice's attempt key. Paid: the pre-order is `fulfilled` and
 //! its units leave the warehouse with a `shipment` move, in one write. Authentication required:
 //! `requires_action`. Declined: `payment_failed`, and the invoice keeps the dunning schedule's
-//! next attempt; a redelivery before that time charges nothing.
+//! next attempt, which the pre-order keeps too (`retry_at`, in the due index): the scheduler
+//! sends it to be charged again then; a redelivery before that time charges nothing. After the
+//! last retry fails the invoice is voided and the pre-order canceled, its stock released.
 
 use std::str::FromStr;
 
@@ -118,7 +120,21 @@ impl Billing {
             }
             _ => PreorderStatus::PaymentFailed,
         };
-        self.record_preorder_charge(id, status, &invoice.id).await
+        if status == PreorderStatus::PaymentFailed
+            && invoice.status == InvoiceStatus::Open
+            && invoice.next_attempt_at.is_none()
+        {
+            // The last retry failed: nothing is owed, and the stock goes back.
+            invoice.void(self.now())?;
+            self.store_invoice(&mut invoice).await?;
+            return self.cancel_unpaid_preorder(id).await;
+        }
+        let retry_at = match status {
+            PreorderStatus::PaymentFailed => invoice.next_attempt_at,
+            _ => None,
+        };
+        self.record_preorder_charge(id, status, &invoice.id, retry_at)
+            .await
     }
 
     /// The pre-order's invoice, opened the first time it is asked for.
@@ -177,6 +193,7 @@ impl Billing {
         id: &PreorderId,
         status: PreorderStatus,
         invoice_id: &InvoiceId,
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Preorder, BillingError> {
         retry_on_conflict!("pre-order", tries = STOCK_RETRIES, {
             let mut preorder = self
@@ -184,7 +201,7 @@ impl Billing {
                 .get_preorder(id)
                 .await?
                 .ok_or(BillingError::NotFound("pre-order"))?;
-            if preorder.status == status
+            if (preorder.status == status && preorder.retry_at == retry_at)
                 || matches!(
                     preorder.status,
                     PreorderStatus::Fulfilled | PreorderStatus::Canceled
@@ -211,12 +228,14 @@ impl Billing {
             } else {
                 None
             };
+            let newly = preorder.status != status;
             preorder.status = status;
             preorder.invoice_id = Some(invoice_id.clone());
+            preorder.retry_at = retry_at;
             preorder.updated_at = now;
             match status {
                 PreorderStatus::Fulfilled => preorder.record(EventKind::PreorderFulfilled, now),
-                PreorderStatus::PaymentFailed => {
+                PreorderStatus::PaymentFailed if newly => {
                     preorder.record(EventKind::PreorderPaymentFailed, now)
                 }
                 _ => {}

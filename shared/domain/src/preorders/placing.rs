@@ -305,6 +305,7 @@ impl Billing {
             month,
             release_at: product.preorder.release_at,
             invoice_id: None,
+            retry_at: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -409,22 +410,42 @@ impl Billing {
         actor: &Actor,
         id: &PreorderId,
     ) -> Result<Preorder, BillingError> {
-        let canceled = self.store_cancellation(actor, id).await?;
+        let canceled = self.store_cancellation(Some(actor), id).await?;
+        self.after_cancellation(canceled).await
+    }
+
+    /// Cancels a pre-order whose charge failed after its last retry: as a cancellation by an
+    /// operator (the month's count and value are given back if it is still that month).
+    pub(crate) async fn cancel_unpaid_preorder(
+        &self,
+        id: &PreorderId,
+    ) -> Result<Preorder, BillingError> {
+        let canceled = self.store_cancellation(None, id).await?;
+        self.after_cancellation(canceled).await
+    }
+
+    async fn after_cancellation(&self, canceled: Preorder) -> Result<Preorder, BillingError> {
         // Units given back go to whoever waits for them.
         let product = self.get_product(&canceled.product_id).await?;
         if product.backordered > 0 && product.stock.available() > 0 {
-            self.stock_freed(&product.id).await?;
+            // Boxed: freeing stock may charge a backorder, whose last failure cancels it.
+            Box::pin(self.stock_freed(&product.id)).await?;
         }
         Ok(canceled)
     }
 
+    /// Stores a pre-order's cancellation, by `actor` (`None`: the billing engine itself, which
+    /// may also cancel one whose charge is under way).
     async fn store_cancellation(
         &self,
-        actor: &Actor,
+        actor: Option<&Actor>,
         id: &PreorderId,
     ) -> Result<Preorder, BillingError> {
         retry_on_conflict!("pre-order", tries = STOCK_RETRIES, {
-            let mut preorder = self.get_preorder(actor, id).await?;
+            let mut preorder = match actor {
+                Some(actor) => self.get_preorder(actor, id).await?,
+                None => self.get_preorder(&Actor::Operator, id).await?,
+            };
             let holds_stock = match preorder.status {
                 PreorderStatus::Canceled => return Ok(Written::Done(preorder)),
                 PreorderStatus::Allocated | PreorderStatus::Fulfilled => {

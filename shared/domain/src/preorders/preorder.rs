@@ -76,6 +76,9 @@ pub struct Preorder {
     pub month: Period,
     pub release_at: Option<DateTime<Utc>>,
     pub invoice_id: Option<InvoiceId>,
+    /// While `payment_failed`: when its charge is tried again (the dunning schedule's next
+    /// attempt); `None` after the last.
+    pub retry_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
