@@ -140,7 +140,8 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
     paths(
         plans::list, plans::get, plans::create, plans::update, plans::archive,
         products::create, products::list, products::get, products::update, products::archive,
-        products::move_stock, products::stock_moves,
+        products::move_stock, products::stock_moves, products::list_purchase_orders,
+        products::get_purchase_order, products::send_purchase_order, products::cancel_purchase_order,
         preorders::create, preorders::list, preorders::get, preorders::usage, preorders::cancel,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,

@@ -113,8 +113,10 @@ pub struct Notifier {
 impl Notifier {
     /// Handles one event (see the module's doc).
     pub async fn handle(&self, event: &DomainEvent) -> Result<Outcome, NotifyError> {
-        if event.kind == EventKind::ProductLowStock {
-            return self.alert_low_stock(event).await;
+        match event.kind {
+            EventKind::ProductLowStock => return self.alert_low_stock(event).await,
+            EventKind::PurchaseOrderSent => return self.send_purchase_order(event).await,
+            _ => {}
         }
         let Some(kind) = NotificationKind::for_event(event.kind) else {
             return Ok(Outcome::Skipped("this event has no email"));
@@ -218,25 +220,13 @@ impl Notifier {
         let Some(product) = self.products.get_product(product_id).await? else {
             return Ok(Outcome::Skipped("the product is gone"));
         };
-        let mut to: Vec<Email> = Vec::new();
-        if let Some(raw) = &self.operations_email {
-            to.push(
-                Email::parse("OPERATIONS_EMAIL", raw)
-                    .map_err(|e| NotifyError::Render(e.to_string()))?,
-            );
-        }
-        if let Some(supplier) = &product.supplier {
-            to.push(supplier.email.clone());
-        }
-        if to.is_empty() {
-            return Ok(Outcome::Skipped("no operations address and no supplier"));
-        }
         let subject = format!(
             "Low stock: {} ({}) has {available} available",
             product.name, product.sku
         );
         let mut text = format!(
-            "{} ({}) has {available} units available, at or below its low-stock threshold of {}.\n\n             On hand: {}. Reserved for pre-orders: {}. Backordered: {}. Incoming: {}.\n",
+            "{} ({}) has {available} units available, at or below its low-stock threshold of {}.\n\n\
+             On hand: {}. Reserved for pre-orders: {}. Backordered: {}. Incoming: {}.\n",
             product.name,
             product.sku,
             product.low_stock_threshold,
@@ -250,6 +240,69 @@ impl Notifier {
                 "\nThe reorder quantity is {} units (lead time {} days).\n",
                 supplier.reorder_quantity, supplier.lead_time_days
             ));
+        }
+        let supplier = product.supplier.as_ref().map(|s| s.email.clone());
+        self.mail_operations(event, &product.id, supplier, subject, text)
+            .await
+    }
+
+    /// `purchase_order.sent`: the purchase order, to the product's supplier (the operators
+    /// copied), once.
+    async fn send_purchase_order(&self, event: &DomainEvent) -> Result<Outcome, NotifyError> {
+        let f = &event.facts;
+        let (Some(product_id), Some(order), Some(quantity)) =
+            (&f.product_id, &f.purchase_order_id, f.quantity)
+        else {
+            return Ok(Outcome::Skipped(
+                "a purchase order event without its figures",
+            ));
+        };
+        let Some(product) = self.products.get_product(product_id).await? else {
+            return Ok(Outcome::Skipped("the product is gone"));
+        };
+        let Some(supplier) = product.supplier.as_ref().map(|s| s.email.clone()) else {
+            return Ok(Outcome::Skipped("the product has no supplier"));
+        };
+        let subject = format!(
+            "Purchase order {order}: {quantity} × {} ({})",
+            product.name, product.sku
+        );
+        let mut text = format!(
+            "Please supply {quantity} units of {} (SKU {}).\n\nPurchase order: {order}.\n",
+            product.name, product.sku
+        );
+        if let Some(expected) = f.ends_at {
+            text.push_str(&format!(
+                "Expected by {} (the agreed lead time).\n",
+                expected.format("%-d %B %Y")
+            ));
+        }
+        text.push_str("Please quote the purchase order with the delivery.\n");
+        self.mail_operations(event, &product.id, Some(supplier), subject, text)
+            .await
+    }
+
+    /// A plain email about a product to the operators (`OPERATIONS_EMAIL`) and `supplier`, sent
+    /// once per event (the send log). Not a customer's email: no preferences or unsubscribe
+    /// link apply.
+    async fn mail_operations(
+        &self,
+        event: &DomainEvent,
+        product: &billing_domain::kernel::ids::ProductId,
+        supplier: Option<Email>,
+        subject: String,
+        mut text: String,
+    ) -> Result<Outcome, NotifyError> {
+        let mut to: Vec<Email> = Vec::new();
+        if let Some(raw) = &self.operations_email {
+            to.push(
+                Email::parse("OPERATIONS_EMAIL", raw)
+                    .map_err(|e| NotifyError::Render(e.to_string()))?,
+            );
+        }
+        to.extend(supplier);
+        if to.is_empty() {
+            return Ok(Outcome::Skipped("no operations address and no supplier"));
         }
         text.push_str(&format!("\n{}\n", self.product_name));
         let html = format!(
@@ -271,7 +324,7 @@ impl Notifier {
         };
         Ok(match self.send_once(event, &email).await? {
             Some(message_id) => {
-                tracing::info!(event = %event.id, product = %product.id, "low-stock alert sent");
+                tracing::info!(event = %event.id, product = %product, kind = %event.kind.as_str(), "operations email sent");
                 Outcome::AlertSent { message_id }
             }
             None => Outcome::AlreadySent,

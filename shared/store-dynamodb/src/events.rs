@@ -69,6 +69,8 @@ struct EventItem {
     product_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     quantity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    purchase_order_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     available: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -119,6 +121,7 @@ impl TryFrom<&DomainEvent> for EventItem {
             preorder_id: f.preorder_id.as_ref().map(ToString::to_string),
             product_id: f.product_id.as_ref().map(ToString::to_string),
             quantity: f.quantity,
+            purchase_order_id: f.purchase_order_id.as_ref().map(ToString::to_string),
             available: f.available,
             low_stock_threshold: f.low_stock_threshold,
             expires_at: (e.occurred_at + Duration::days(EVENT_RETENTION_DAYS)).timestamp(),
@@ -205,6 +208,12 @@ impl TryFrom<EventItem> for DomainEvent {
                     .transpose()
                     .map_err(corrupt("product_id"))?,
                 quantity: i.quantity,
+                purchase_order_id: i
+                    .purchase_order_id
+                    .as_deref()
+                    .map(billing_domain::kernel::ids::PurchaseOrderId::from_str)
+                    .transpose()
+                    .map_err(corrupt("purchase_order_id"))?,
                 available: i.available,
                 low_stock_threshold: i.low_stock_threshold,
             },

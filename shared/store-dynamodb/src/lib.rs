@@ -15,6 +15,7 @@ mod notifications;
 mod plans;
 mod preorders;
 mod products;
+mod purchase_orders;
 mod recurring;
 mod subscriptions;
 mod table;

@@ -18,11 +18,12 @@ use billing_domain::customers::Email;
 use billing_domain::inventory::product::{
     sku_key, PreorderTerms, Product, ProductStatus, Supplier,
 };
+use billing_domain::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
 use billing_domain::inventory::recurring::{ItemBackorder, ItemBackorderFill, ItemDelivery};
 use billing_domain::inventory::{
     parse_stock_move_id, LowStockAlarm, ProductFilter, ProductRepo, Stock, StockMove, StockMoveKind,
 };
-use billing_domain::kernel::ids::ProductId;
+use billing_domain::kernel::ids::{ProductId, PurchaseOrderId};
 use billing_domain::kernel::money::Currency;
 use billing_domain::kernel::page::{Page, PageRequest};
 use billing_domain::kernel::ports::StoreError;
@@ -88,6 +89,8 @@ struct ProductItem {
     status: String,
     #[serde(default)]
     released: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    open_purchase_order: Option<String>,
     /// In the due index (partition `RELEASES`) while its release is to be run.
     #[serde(skip_serializing_if = "Option::is_none")]
     due_pk: Option<String>,
@@ -142,6 +145,7 @@ impl From<&Product> for ProductItem {
             low_stock_armed: p.low_stock_alarm.armed,
             status: p.status.as_str().into(),
             released: p.released,
+            open_purchase_order: p.open_purchase_order.as_ref().map(ToString::to_string),
             due_pk: p.release_due().map(|_| RELEASES_DUE_PK.into()),
             due_at: p.release_due().map(|at| format!("{}#{}", ts(at), p.id)),
         }
@@ -211,6 +215,13 @@ impl TryFrom<ProductItem> for Product {
             },
             released: i.released,
             events: Default::default(),
+            open_purchase_order: i
+                .open_purchase_order
+                .as_deref()
+                .map(PurchaseOrderId::from_str)
+                .transpose()
+                .map_err(corrupt("open_purchase_order"))?,
+            purchase_order_changes: Vec::new(),
             created_at: parse_ts("created_at", &i.keys.created_at)?,
             updated_at: parse_ts("updated_at", &i.keys.updated_at)?,
             version: i.keys.version,
@@ -297,16 +308,19 @@ impl DynamoStore {
             .build())
     }
 
-    /// The product's recorded events, stamped for the write that takes it to its next version.
+    /// The product's recorded events, stamped for the write that takes it to its next version,
+    /// and its purchase order changes.
     pub(crate) fn product_events(
         &self,
         product: &Product,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        self.event_writes(
+        let mut writes = self.event_writes(
             &product
                 .events
                 .stamped_for_product(product.id.as_str(), product.version + 1),
-        )
+        )?;
+        writes.extend(self.purchase_order_writes(product)?);
+        Ok(writes)
     }
 
     /// A stock move of `product`, put on condition that its sequence is new.
@@ -439,6 +453,26 @@ impl ProductRepo for DynamoStore {
     async fn update_product(&self, product: &mut Product) -> Result<(), StoreError> {
         self.replace::<_, Product>(&ProductItem::from(&*product), &mut product.version)
             .await
+    }
+
+    async fn store_purchase_order(&self, product: &mut Product) -> Result<(), StoreError> {
+        self.store_product_purchase_order(product).await
+    }
+
+    async fn get_purchase_order(
+        &self,
+        id: &PurchaseOrderId,
+    ) -> Result<Option<PurchaseOrder>, StoreError> {
+        self.read_purchase_order(id).await
+    }
+
+    async fn list_purchase_orders(
+        &self,
+        product: Option<&ProductId>,
+        status: Option<PurchaseOrderStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<PurchaseOrder>, StoreError> {
+        self.read_purchase_orders(product, status, page).await
     }
 
     async fn deliver_item(&self, delivery: &mut ItemDelivery) -> Result<bool, StoreError> {

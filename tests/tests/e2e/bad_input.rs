@@ -29,7 +29,8 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
         .await
         .ok(201);
     let product_id = product.body["id"].as_str().expect("product id");
-    // Every route that reads a body (archives, resume, pay and removing a discount take none;
+    // Every route that reads a body (archives, resume, pay, removing a discount and sending or
+    // canceling a purchase order take none;
     // the test clock is off).
     for route in ROUTES.iter().filter(|r| {
         r.method != "GET"
@@ -39,6 +40,8 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
                 Endpoint::ArchivePlan
                     | Endpoint::ArchiveProduct
                     | Endpoint::CancelPreorder
+                    | Endpoint::SendPurchaseOrder
+                    | Endpoint::CancelPurchaseOrder
                     | Endpoint::ArchiveCoupon
                     | Endpoint::RemoveDiscount
                     | Endpoint::ResumeSubscription

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::app::TestApp;
+use crate::app::{time, TestApp};
 
 async fn create_product(app: &TestApp, body: Value) -> Value {
     app.call(Method::POST, "/api/v1/products", &app.admin(), Some(body))
@@ -495,4 +495,130 @@ async fn a_low_stock_crossing_emails_the_operators_and_the_supplier_once() {
     }
     app.notify().await;
     assert_eq!(app.emails_to(&supplier).await.len(), 2);
+}
+
+/// The product's purchase orders, newest first.
+async fn purchase_orders(app: &TestApp, product: &str) -> Value {
+    app.get(
+        &format!("/api/v1/purchase-orders?product_id={product}"),
+        &app.admin(),
+    )
+    .await
+    .ok(200)
+    .body["data"]
+        .clone()
+}
+
+#[tokio::test]
+async fn falling_under_the_reorder_point_drafts_one_purchase_order_that_is_sent_and_received() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let supplier = format!("po-{}@supplier.example", &sku()[4..].to_lowercase());
+    let product = create_product(
+        &app,
+        json!({"sku": sku(), "name": "Flange", "price": "3.00", "currency": "usd",
+               "supplier": {"email": supplier, "reorder_point": 5, "reorder_quantity": 20,
+                            "lead_time_days": 7}}),
+    )
+    .await;
+    let product = id(&product).to_owned();
+    app.receive_stock(&product, 10).await.ok(201);
+    assert_eq!(
+        purchase_orders(&app, &product).await,
+        json!([]),
+        "10 is above the reorder point"
+    );
+    // Down to 4, then 3: under the reorder point once, so one draft of 20.
+    for quantity in [-6, -1] {
+        stock(
+            &app,
+            &product,
+            &admin,
+            json!({"type": "adjustment", "quantity": quantity}),
+        )
+        .await
+        .ok(201);
+    }
+    let drafted = purchase_orders(&app, &product).await;
+    assert_eq!(drafted.as_array().map(Vec::len), Some(1), "{drafted}");
+    assert_eq!(
+        (&drafted[0]["status"], &drafted[0]["quantity"]),
+        (&json!("draft"), &json!(20))
+    );
+    let order = drafted[0]["id"].as_str().expect("id").to_owned();
+    assert!(order.starts_with("pur_"));
+
+    // Sent: the supplier is emailed, the units are incoming, expected after the lead time.
+    let send = format!("/api/v1/purchase-orders/{order}/send");
+    let sent = app
+        .call(Method::POST, &send, &admin, None)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(sent["status"], "sent");
+    assert_eq!(
+        time(&sent["expected_at"]) - time(&sent["sent_at"]),
+        chrono::Duration::days(7)
+    );
+    app.call(Method::POST, &send, &admin, None).await.ok(200);
+    let shown = app
+        .get(&format!("/api/v1/products/{product}"), &admin)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(shown["stock"]["incoming"], 20);
+    app.notify().await;
+    let mails = app.emails_to(&supplier).await;
+    assert_eq!(mails.len(), 1, "sent once: {mails:?}");
+    assert_eq!(
+        mails[0]["subject"],
+        json!(format!(
+            "Purchase order {order}: 20 × Flange ({})",
+            shown["sku"].as_str().unwrap_or_default()
+        ))
+    );
+    let (events, kinds) = app.delivered_events_of("purchase_order.").await;
+    assert_eq!(kinds, ["purchase_order.sent"]);
+    assert_eq!(events[0]["data"]["purchase_order_id"], json!(order));
+    assert_eq!(events[0]["data"]["quantity"], 20);
+
+    // Received against it: closed, no longer incoming.
+    stock(
+        &app,
+        &product,
+        &admin,
+        json!({"type": "receipt", "quantity": 20, "reference": order}),
+    )
+    .await
+    .ok(201);
+    let received = app
+        .get(&format!("/api/v1/purchase-orders/{order}"), &admin)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(received["status"], "received");
+    let shown = app
+        .get(&format!("/api/v1/products/{product}"), &admin)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(
+        (&shown["stock"]["on_hand"], &shown["stock"]["incoming"]),
+        (&json!(23), &json!(0))
+    );
+    let closed = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/purchase-orders/{order}/cancel"),
+            &admin,
+            None,
+        )
+        .await
+        .problem(409)
+        .body;
+    assert_eq!(closed["code"], "purchase_order_closed");
+    let customer = app.create_customer("Curious").await;
+    app.get("/api/v1/purchase-orders", &app.customer_token(&customer))
+        .await
+        .problem(403);
 }

@@ -5,6 +5,7 @@ use billing_domain::inventory::product::{
     NewPreorderTerms, NewProduct, Product, ProductPatch, ProductStatus as DProductStatus, Supplier,
 };
 use billing_domain::inventory::products::StockRequest;
+use billing_domain::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
 use billing_domain::inventory::{stock_move_id, StockChange, StockMove, StockMoveKind as DKind};
 use billing_domain::kernel::ids::{IdError, ProductId};
 use billing_domain::kernel::money::Money;
@@ -388,6 +389,60 @@ impl StockMoveResponse {
             reason: m.reason.clone(),
             reference: m.reference.clone(),
             at: m.at,
+        }
+    }
+}
+
+/// Where a purchase order stands.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseOrderStatusDto {
+    Draft,
+    Sent,
+    Received,
+    Canceled,
+}
+
+impl From<PurchaseOrderStatus> for PurchaseOrderStatusDto {
+    fn from(s: PurchaseOrderStatus) -> Self {
+        match s {
+            PurchaseOrderStatus::Draft => PurchaseOrderStatusDto::Draft,
+            PurchaseOrderStatus::Sent => PurchaseOrderStatusDto::Sent,
+            PurchaseOrderStatus::Received => PurchaseOrderStatusDto::Received,
+            PurchaseOrderStatus::Canceled => PurchaseOrderStatusDto::Canceled,
+        }
+    }
+}
+
+/// Stock asked of a product's supplier: drafted when the product's projected stock falls under
+/// its reorder point, sent by an operator, received by a receipt that references it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchaseOrderResponse {
+    #[schema(example = "pur_3f9a1c2b4d5e6f708192a3b4")]
+    pub id: String,
+    pub product_id: String,
+    pub supplier_email: String,
+    pub quantity: u64,
+    pub status: PurchaseOrderStatusDto,
+    /// Once sent: when the stock is expected (after the supplier's lead time).
+    pub expected_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub received_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&PurchaseOrder> for PurchaseOrderResponse {
+    fn from(o: &PurchaseOrder) -> Self {
+        PurchaseOrderResponse {
+            id: o.id.to_string(),
+            product_id: o.product_id.to_string(),
+            supplier_email: o.supplier_email.to_string(),
+            quantity: o.quantity,
+            status: o.status.into(),
+            expected_at: o.expected_at,
+            sent_at: o.sent_at,
+            received_at: o.received_at,
+            created_at: o.created_at,
         }
     }
 }

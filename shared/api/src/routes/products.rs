@@ -8,8 +8,8 @@ use billing_domain::kernel::ids::ProductId;
 
 use crate::auth::{Permission, Principal};
 use crate::dto::products::{
-    CreateProductRequest, ProductResponse, StockChangeRequest, StockMoveResponse,
-    UpdateProductRequest,
+    CreateProductRequest, ProductResponse, PurchaseOrderResponse, StockChangeRequest,
+    StockMoveResponse, UpdateProductRequest,
 };
 use crate::dto::List;
 use crate::openapi::ErrorResponses;
@@ -17,6 +17,8 @@ use crate::problem::ApiError;
 use crate::request::{if_match, json_body};
 use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
+use billing_domain::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
+use billing_domain::kernel::ids::PurchaseOrderId;
 
 fn product_id(ctx: &ApiRequest) -> Result<ProductId, ApiError> {
     ctx.param("id")
@@ -204,4 +206,114 @@ pub async fn stock_moves(
         200,
         &List::from_page(moves, |m| StockMoveResponse::new(&id, &m)),
     )
+}
+
+fn purchase_order_id(ctx: &ApiRequest) -> Result<PurchaseOrderId, ApiError> {
+    ctx.param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("purchase order"))
+}
+
+fn purchase_order(order: &PurchaseOrder) -> Result<ApiResponse, ApiError> {
+    ApiResponse::json(200, &PurchaseOrderResponse::from(order))
+}
+
+/// Purchase orders, newest first (operators): drafted when a product's projected stock falls
+/// under its supplier's reorder point.
+#[utoipa::path(get, path = "/api/v1/purchase-orders", tag = "products",
+    params(("product_id" = Option<String>, Query, description = "only this product's"),
+        ("status" = Option<String>, Query, description = "draft, sent, received or canceled"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of purchase orders", body = List<PurchaseOrderResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn list_purchase_orders(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorRead)?;
+    let query = ctx.query(&["product_id", "status", "limit", "starting_after"])?;
+    let product = query
+        .get("product_id")
+        .map(|raw| {
+            raw.parse::<ProductId>()
+                .map_err(|_| ApiError::field("query.product_id", "not a product id"))
+        })
+        .transpose()?;
+    let status = query
+        .get("status")
+        .map(|raw| {
+            PurchaseOrderStatus::parse(raw).ok_or_else(|| {
+                ApiError::field("query.status", "must be draft, sent, received or canceled")
+            })
+        })
+        .transpose()?;
+    let page = state
+        .billing
+        .list_purchase_orders(product.as_ref(), status, &ctx.page(&query)?)
+        .await?;
+    ApiResponse::json(
+        200,
+        &List::from_page(page, |o| PurchaseOrderResponse::from(&o)),
+    )
+}
+
+/// One purchase order (operators).
+#[utoipa::path(get, path = "/api/v1/purchase-orders/{id}", tag = "products",
+    params(("id" = String, Path, description = "purchase order id")),
+    responses((status = 200, description = "The purchase order", body = PurchaseOrderResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn get_purchase_order(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorRead)?;
+    let order = state
+        .billing
+        .get_purchase_order(&purchase_order_id(ctx)?)
+        .await?;
+    purchase_order(&order)
+}
+
+/// Send a draft purchase order to the supplier (admins and support): it is emailed, and its
+/// units count as the product's `incoming`. Sending again answers it; a received or canceled
+/// one is 409 `purchase_order_closed`.
+#[utoipa::path(post, path = "/api/v1/purchase-orders/{id}/send", tag = "products",
+    params(("id" = String, Path, description = "purchase order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    responses((status = 200, description = "Sent", body = PurchaseOrderResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn send_purchase_order(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorWrite)?;
+    let order = state
+        .billing
+        .send_purchase_order(&purchase_order_id(ctx)?)
+        .await?;
+    purchase_order(&order)
+}
+
+/// Cancel a draft or sent purchase order (admins and support); received: 409
+/// `purchase_order_closed`.
+#[utoipa::path(post, path = "/api/v1/purchase-orders/{id}/cancel", tag = "products",
+    params(("id" = String, Path, description = "purchase order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    responses((status = 200, description = "Canceled", body = PurchaseOrderResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn cancel_purchase_order(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorWrite)?;
+    let order = state
+        .billing
+        .cancel_purchase_order(&purchase_order_id(ctx)?)
+        .await?;
+    purchase_order(&order)
 }

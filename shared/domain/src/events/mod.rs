@@ -106,10 +106,15 @@ pub enum EventKind {
     /// stock comes in (`product_id`, `quantity`, `period_start`). The customer is emailed.
     #[serde(rename = "subscription_item.backordered")]
     SubscriptionItemBackordered,
+    /// A purchase order was sent to the product's supplier (`purchase_order_id`, `product_id`,
+    /// `quantity`, `ends_at`: when the stock is expected). The supplier is emailed. No
+    /// customer.
+    #[serde(rename = "purchase_order.sent")]
+    PurchaseOrderSent,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 30] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -139,6 +144,7 @@ impl EventKind {
         EventKind::ProductLowStock,
         EventKind::ProductRestocked,
         EventKind::SubscriptionItemBackordered,
+        EventKind::PurchaseOrderSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -172,6 +178,7 @@ impl EventKind {
             EventKind::ProductLowStock => "product.low_stock",
             EventKind::ProductRestocked => "product.restocked",
             EventKind::SubscriptionItemBackordered => "subscription_item.backordered",
+            EventKind::PurchaseOrderSent => "purchase_order.sent",
         }
     }
 
@@ -211,6 +218,7 @@ pub struct EventFacts {
     pub preorder_id: Option<PreorderId>,
     pub product_id: Option<ProductId>,
     pub quantity: Option<u32>,
+    pub purchase_order_id: Option<crate::kernel::ids::PurchaseOrderId>,
     /// A product's available stock and its low-stock threshold (`product.*`).
     pub available: Option<u64>,
     pub low_stock_threshold: Option<u64>,
@@ -384,6 +392,8 @@ pub struct PublishedFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_stock_threshold: Option<u64>,
@@ -417,6 +427,7 @@ impl From<&DomainEvent> for PublishedEvent {
                 preorder_id: f.preorder_id.as_ref().map(ToString::to_string),
                 product_id: f.product_id.as_ref().map(ToString::to_string),
                 quantity: f.quantity,
+                purchase_order_id: f.purchase_order_id.as_ref().map(ToString::to_string),
                 available: f.available,
                 low_stock_threshold: f.low_stock_threshold,
             },
@@ -482,6 +493,7 @@ impl TryFrom<PublishedEvent> for DomainEvent {
                 preorder_id: id("data.preorder_id", d.preorder_id)?,
                 product_id: id("data.product_id", d.product_id)?,
                 quantity: d.quantity,
+                purchase_order_id: id("data.purchase_order_id", d.purchase_order_id)?,
                 available: d.available,
                 low_stock_threshold: d.low_stock_threshold,
             },

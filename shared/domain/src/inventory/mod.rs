@@ -9,6 +9,7 @@
 
 pub mod product;
 pub mod products;
+pub mod purchasing;
 pub mod recurring;
 mod repo;
 pub use repo::{ProductFilter, ProductRepo};

@@ -111,6 +111,11 @@ pub struct Product {
     /// Events recorded since the last stored write (`product.low_stock`, `product.restocked`);
     /// the next write stores them with it.
     pub events: Outbox,
+    /// Its draft or sent purchase order, if any (at most one is open).
+    pub open_purchase_order: Option<crate::kernel::ids::PurchaseOrderId>,
+    /// Purchase orders drafted or changed since the last stored write; the next write stores
+    /// them with it.
+    pub purchase_order_changes: Vec<crate::inventory::purchasing::PurchaseOrder>,
 }
 
 /// An admin's request to create a product.
@@ -355,6 +360,8 @@ impl Product {
             updated_at: now,
             version: 0,
             events: Outbox::default(),
+            open_purchase_order: None,
+            purchase_order_changes: Vec::new(),
         })
     }
 
@@ -436,9 +443,12 @@ impl Product {
         Ok(())
     }
 
-    /// After its stock changed: the low-stock alert goes off once per crossing of the threshold
-    /// (`product.low_stock`), and `product.restocked` when `available` rises above it again.
+    /// After its stock changed: a purchase order is drafted if the projected stock fell under
+    /// the reorder point ([`Product::plan_reorder`]); the low-stock alert goes off once per
+    /// crossing of the threshold (`product.low_stock`), and `product.restocked` when
+    /// `available` rises above it again.
     pub fn observe_stock(&mut self, now: DateTime<Utc>) {
+        self.plan_reorder(now);
         let available = self.stock.available();
         let was_armed = self.low_stock_alarm.armed;
         let kind = if self

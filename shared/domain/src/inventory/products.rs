@@ -144,6 +144,10 @@ impl Billing {
             )?;
             stock_move.sequence = product.version + 1;
             product.stock = stock;
+            if matches!(request.change, StockChange::Receipt { .. }) {
+                self.receive_purchase_order(&mut product, request.reference.as_deref(), now)
+                    .await?;
+            }
             product.observe_stock(now);
             product.updated_at = now;
             let write = self.products.move_stock(&mut product, &stock_move).await;

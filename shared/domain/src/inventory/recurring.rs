@@ -237,6 +237,7 @@ impl Billing {
                 }
                 Err(StockError::InsufficientStock { .. }) => {
                     product.backordered = product.backordered.saturating_add(quantity);
+                    product.plan_reorder(now);
                     None
                 }
                 Err(e) => return Err(e.into()),

@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 
 use crate::inventory::product::Product;
+use crate::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
 use crate::inventory::recurring::{ItemBackorder, ItemBackorderFill, ItemDelivery};
 use crate::inventory::StockMove;
-use crate::kernel::ids::ProductId;
+use crate::kernel::ids::{ProductId, PurchaseOrderId};
 use crate::kernel::page::{Page, PageRequest};
 use crate::kernel::ports::StoreError;
 
@@ -57,4 +58,18 @@ pub trait ProductRepo: Send + Sync {
     /// Stores a filled item backorder. `Ok(false)`: it was filled before (nothing written); a
     /// stale product is [`StoreError::VersionConflict`].
     async fn fill_item_backorder(&self, fill: &mut ItemBackorderFill) -> Result<bool, StoreError>;
+    /// Stores the product and its purchase order changes (and its events) in one write
+    /// conditional on the product's version and each changed purchase order's.
+    async fn store_purchase_order(&self, product: &mut Product) -> Result<(), StoreError>;
+    async fn get_purchase_order(
+        &self,
+        id: &PurchaseOrderId,
+    ) -> Result<Option<PurchaseOrder>, StoreError>;
+    /// Newest first, of one product or all, with `status` if given.
+    async fn list_purchase_orders(
+        &self,
+        product: Option<&ProductId>,
+        status: Option<PurchaseOrderStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<PurchaseOrder>, StoreError>;
 }

@@ -127,6 +127,12 @@ prefixed_id!(
     "po_"
 );
 
+prefixed_id!(
+    /// Stock asked of a product's supplier.
+    PurchaseOrderId,
+    "pur_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

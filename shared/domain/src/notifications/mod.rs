@@ -126,11 +126,12 @@ impl NotificationKind {
             // Allocated: it is charged next, and says so then. Declined: the invoice's
             // `invoice.payment_failed` sends the email.
             // A product's events are the operators' and the supplier's, not a customer's (the
-            // notifier mails `product.low_stock` to them).
+            // notifier mails `product.low_stock` and `purchase_order.sent` to them).
             EventKind::PreorderAllocated
             | EventKind::PreorderPaymentFailed
             | EventKind::ProductLowStock
             | EventKind::ProductRestocked
+            | EventKind::PurchaseOrderSent
             | EventKind::SubscriptionRenewed
             | EventKind::SubscriptionPaused
             | EventKind::SubscriptionResumed

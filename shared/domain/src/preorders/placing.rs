@@ -256,6 +256,7 @@ impl Billing {
             }
             Err(StockError::InsufficientStock { .. }) if product.backorders_allowed => {
                 product.backordered = product.backordered.saturating_add(quantity);
+                product.plan_reorder(now);
                 (PreorderStatus::Backordered, None)
             }
             Err(StockError::InsufficientStock { available, .. }) => {
