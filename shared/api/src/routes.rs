@@ -148,6 +148,9 @@ pub enum Endpoint {
     GetPurchaseOrder,
     SendPurchaseOrder,
     CancelPurchaseOrder,
+    TrackProduct,
+    ListTrackedProducts,
+    UntrackProduct,
     ApplyDiscount,
     RemoveDiscount,
     Health,
@@ -230,6 +233,9 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/v1/purchase-orders/{id}" => GetPurchaseOrder @ PlansApi),
     route!("POST" "/api/v1/purchase-orders/{id}/send" => SendPurchaseOrder @ PlansApi),
     route!("POST" "/api/v1/purchase-orders/{id}/cancel" => CancelPurchaseOrder @ PlansApi),
+    route!("POST" "/api/v1/customers/{id}/tracked-products" => TrackProduct @ PlansApi),
+    route!("GET" "/api/v1/customers/{id}/tracked-products" => ListTrackedProducts @ PlansApi),
+    route!("DELETE" "/api/v1/customers/{id}/tracked-products/{product_id}" => UntrackProduct @ PlansApi),
     route!("POST" "/api/v1/customers" => CreateCustomer @ CustomersApi),
     route!("GET" "/api/v1/customers" => ListCustomers @ CustomersApi),
     route!("GET" "/api/v1/customers/{id}" => GetCustomer @ CustomersApi),
@@ -711,6 +717,9 @@ async fn dispatch(
         Endpoint::ListPurchaseOrders => products::list_purchase_orders(state, ctx, principal).await,
         Endpoint::GetPurchaseOrder => products::get_purchase_order(state, ctx, principal).await,
         Endpoint::SendPurchaseOrder => products::send_purchase_order(state, ctx, principal).await,
+        Endpoint::TrackProduct => products::track(state, ctx, principal).await,
+        Endpoint::ListTrackedProducts => products::tracked(state, ctx, principal).await,
+        Endpoint::UntrackProduct => products::untrack(state, ctx, principal).await,
         Endpoint::CancelPurchaseOrder => {
             products::cancel_purchase_order(state, ctx, principal).await
         }

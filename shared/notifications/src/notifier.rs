@@ -84,6 +84,11 @@ pub enum Outcome {
         message_id: String,
     },
     AlreadySent,
+    /// A product's event told to the customers who track it: how many were emailed (or had
+    /// been).
+    FannedOut {
+        sent: usize,
+    },
     /// Nothing to send, and why.
     Skipped(&'static str),
 }
@@ -116,6 +121,9 @@ impl Notifier {
         match event.kind {
             EventKind::ProductLowStock => return self.alert_low_stock(event).await,
             EventKind::PurchaseOrderSent => return self.send_purchase_order(event).await,
+            EventKind::ProductRestocked if event.customer_id.is_none() => {
+                return self.tell_trackers(event).await
+            }
             _ => {}
         }
         let Some(kind) = NotificationKind::for_event(event.kind) else {
@@ -176,6 +184,28 @@ impl Notifier {
             }
             None => Outcome::AlreadySent,
         })
+    }
+
+    /// A product's event that its trackers are told of: one email per customer who tracks it,
+    /// each sent once (the send log keys it by the event and the customer), with the
+    /// customer's preferences and suppressions as for every customer email.
+    async fn tell_trackers(&self, event: &DomainEvent) -> Result<Outcome, NotifyError> {
+        let Some(product) = &event.facts.product_id else {
+            return Ok(Outcome::Skipped("a product event without its product"));
+        };
+        let mut sent = 0;
+        for customer in self.products.trackers(product).await? {
+            let mut own = event.clone();
+            own.id = format!("{}_{}", event.id, customer);
+            own.customer_id = Some(customer);
+            if matches!(
+                Box::pin(self.handle(&own)).await?,
+                Outcome::Sent { .. } | Outcome::AlreadySent
+            ) {
+                sent += 1;
+            }
+        }
+        Ok(Outcome::FannedOut { sent })
     }
 
     /// Sends `email` for `event` once: claimed in the send log first, marked sent after.
@@ -450,6 +480,15 @@ impl Notifier {
                 if kind == NotificationKind::PreorderShipped {
                     view.action_url = self.links.invoice(&view.invoice_id);
                 }
+            }
+            NotificationKind::TrackedBackInStock => {
+                let Some(product_id) = &f.product_id else {
+                    return Ok(None);
+                };
+                let Some(product) = self.products.get_product(product_id).await? else {
+                    return Ok(None);
+                };
+                view.item = product.name.clone();
             }
             NotificationKind::ItemDelayed => {
                 let (Some(product_id), Some(quantity)) = (&f.product_id, f.quantity) else {

@@ -126,6 +126,7 @@ impl View {
             NotificationKind::ItemDelayed => {
                 format!("{} of your subscription will ship later", self.item)
             }
+            NotificationKind::TrackedBackInStock => format!("{} is back in stock", self.item),
         }
     }
 

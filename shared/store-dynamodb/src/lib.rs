@@ -19,6 +19,7 @@ mod purchase_orders;
 mod recurring;
 mod subscriptions;
 mod table;
+mod tracking;
 mod webhooks;
 
 use std::collections::HashMap;

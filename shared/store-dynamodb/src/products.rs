@@ -20,10 +20,11 @@ use billing_domain::inventory::product::{
 };
 use billing_domain::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
 use billing_domain::inventory::recurring::{ItemBackorder, ItemBackorderFill, ItemDelivery};
+use billing_domain::inventory::tracking::{TrackedProduct, Tracking};
 use billing_domain::inventory::{
     parse_stock_move_id, LowStockAlarm, ProductFilter, ProductRepo, Stock, StockMove, StockMoveKind,
 };
-use billing_domain::kernel::ids::{ProductId, PurchaseOrderId};
+use billing_domain::kernel::ids::{CustomerId, ProductId, PurchaseOrderId};
 use billing_domain::kernel::money::Currency;
 use billing_domain::kernel::page::{Page, PageRequest};
 use billing_domain::kernel::ports::StoreError;
@@ -473,6 +474,38 @@ impl ProductRepo for DynamoStore {
         page: &PageRequest,
     ) -> Result<Page<PurchaseOrder>, StoreError> {
         self.read_purchase_orders(product, status, page).await
+    }
+
+    async fn track_product(
+        &self,
+        tracked: &TrackedProduct,
+        limit: Option<u32>,
+    ) -> Result<Tracking, StoreError> {
+        self.store_tracked(tracked, limit).await
+    }
+
+    async fn untrack_product(
+        &self,
+        customer: &CustomerId,
+        product: &ProductId,
+    ) -> Result<bool, StoreError> {
+        self.remove_tracked(customer, product).await
+    }
+
+    async fn tracked_count(&self, customer: &CustomerId) -> Result<u32, StoreError> {
+        self.read_tracked_count(customer).await
+    }
+
+    async fn tracked_products(
+        &self,
+        customer: &CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<TrackedProduct>, StoreError> {
+        self.read_tracked(customer, page).await
+    }
+
+    async fn trackers(&self, product: &ProductId) -> Result<Vec<CustomerId>, StoreError> {
+        self.read_trackers(product).await
     }
 
     async fn deliver_item(&self, delivery: &mut ItemDelivery) -> Result<bool, StoreError> {

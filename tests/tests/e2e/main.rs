@@ -23,4 +23,5 @@ mod recurring_items;
 mod stripe_events;
 mod subscriptions;
 mod template;
+mod tracked_products;
 mod webhooks;

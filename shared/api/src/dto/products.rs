@@ -6,6 +6,7 @@ use billing_domain::inventory::product::{
 };
 use billing_domain::inventory::products::StockRequest;
 use billing_domain::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
+use billing_domain::inventory::tracking::TrackedProduct;
 use billing_domain::inventory::{stock_move_id, StockChange, StockMove, StockMoveKind as DKind};
 use billing_domain::kernel::ids::{IdError, ProductId};
 use billing_domain::kernel::money::Money;
@@ -445,4 +446,38 @@ impl From<&PurchaseOrder> for PurchaseOrderResponse {
             created_at: o.created_at,
         }
     }
+}
+
+/// `POST /customers/{id}/tracked-products`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackProductRequest {
+    #[schema(example = "prod_3f9a1c2b4d5e6f708192a3b4")]
+    pub product_id: String,
+}
+
+/// A product a customer tracks: it is emailed when the product is back in stock.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackedProductResponse {
+    pub customer_id: String,
+    pub product_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&TrackedProduct> for TrackedProductResponse {
+    fn from(t: &TrackedProduct) -> Self {
+        TrackedProductResponse {
+            customer_id: t.customer_id.to_string(),
+            product_id: t.product_id.to_string(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// A tracked product removed (as Stripe answers a deletion).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UntrackedProductResponse {
+    pub customer_id: String,
+    pub product_id: String,
+    pub deleted: bool,
 }

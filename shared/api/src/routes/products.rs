@@ -9,7 +9,8 @@ use billing_domain::kernel::ids::ProductId;
 use crate::auth::{Permission, Principal};
 use crate::dto::products::{
     CreateProductRequest, ProductResponse, PurchaseOrderResponse, StockChangeRequest,
-    StockMoveResponse, UpdateProductRequest,
+    StockMoveResponse, TrackProductRequest, TrackedProductResponse, UntrackedProductResponse,
+    UpdateProductRequest,
 };
 use crate::dto::List;
 use crate::openapi::ErrorResponses;
@@ -18,6 +19,7 @@ use crate::request::{if_match, json_body};
 use crate::routes::{ApiRequest, ApiResponse};
 use crate::state::AppState;
 use billing_domain::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
+use billing_domain::kernel::ids::CustomerId;
 use billing_domain::kernel::ids::PurchaseOrderId;
 
 fn product_id(ctx: &ApiRequest) -> Result<ProductId, ApiError> {
@@ -316,4 +318,94 @@ pub async fn cancel_purchase_order(
         .cancel_purchase_order(&purchase_order_id(ctx)?)
         .await?;
     purchase_order(&order)
+}
+
+fn customer_id(ctx: &ApiRequest) -> Result<CustomerId, ApiError> {
+    ctx.param("id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("customer"))
+}
+
+/// Track a product (the customer itself or operators): the customer is emailed when it is back
+/// in stock. Tracking it again answers the same; past the tier's `tracked_products_limit` is
+/// 409 `tracked_products_limit_reached` with `limit` and `used`.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/tracked-products", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key and body")),
+    request_body = TrackProductRequest,
+    responses((status = 201, description = "Tracked", body = TrackedProductResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn track(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let customer = customer_id(ctx)?;
+    let request: TrackProductRequest = json_body(&ctx.body, &ctx.headers)?;
+    let product: ProductId = request
+        .product_id
+        .parse()
+        .map_err(|_| ApiError::field("product_id", "not a product id"))?;
+    let tracked = state
+        .billing
+        .track_product(&actor, &customer, &product)
+        .await?;
+    ApiResponse::json(201, &TrackedProductResponse::from(&tracked))
+}
+
+/// The products a customer tracks, newest first.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/tracked-products", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last product id of the previous page")),
+    responses((status = 200, description = "A page of tracked products", body = List<TrackedProductResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn tracked(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let query = ctx.query(&["limit", "starting_after"])?;
+    let page = state
+        .billing
+        .list_tracked_products(&actor, &customer_id(ctx)?, &ctx.page(&query)?)
+        .await?;
+    ApiResponse::json(
+        200,
+        &List::from_page(page, |t| TrackedProductResponse::from(&t)),
+    )
+}
+
+/// Stop tracking a product; not tracked: 404.
+#[utoipa::path(delete, path = "/api/v1/customers/{id}/tracked-products/{product_id}", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+        ("product_id" = String, Path, description = "the tracked product")),
+    responses((status = 200, description = "No longer tracked", body = UntrackedProductResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn untrack(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    ctx.query(&[])?;
+    let product: ProductId = ctx
+        .param("product_id")
+        .parse()
+        .map_err(|_| ApiError::NotFound("tracked product"))?;
+    let customer = customer_id(ctx)?;
+    state
+        .billing
+        .untrack_product(&actor, &customer, &product)
+        .await?;
+    ApiResponse::json(
+        200,
+        &UntrackedProductResponse {
+            customer_id: customer.to_string(),
+            product_id: product.to_string(),
+            deleted: true,
+        },
+    )
 }

@@ -12,6 +12,7 @@ pub mod products;
 pub mod purchasing;
 pub mod recurring;
 mod repo;
+pub mod tracking;
 pub use repo::{ProductFilter, ProductRepo};
 
 use chrono::{DateTime, Utc};

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use crate::inventory::product::Product;
 use crate::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
 use crate::inventory::recurring::{ItemBackorder, ItemBackorderFill, ItemDelivery};
+use crate::inventory::tracking::{TrackedProduct, Tracking};
 use crate::inventory::StockMove;
-use crate::kernel::ids::{ProductId, PurchaseOrderId};
+use crate::kernel::ids::{CustomerId, ProductId, PurchaseOrderId};
 use crate::kernel::page::{Page, PageRequest};
 use crate::kernel::ports::StoreError;
 
@@ -72,4 +73,27 @@ pub trait ProductRepo: Send + Sync {
         status: Option<PurchaseOrderStatus>,
         page: &PageRequest,
     ) -> Result<Page<PurchaseOrder>, StoreError>;
+    /// Stores a tracked product and counts it, in one write; counted only while under `limit`
+    /// (`None`: unlimited).
+    async fn track_product(
+        &self,
+        tracked: &TrackedProduct,
+        limit: Option<u32>,
+    ) -> Result<Tracking, StoreError>;
+    /// Removes a tracked product and uncounts it; `false` when it was not tracked.
+    async fn untrack_product(
+        &self,
+        customer: &CustomerId,
+        product: &ProductId,
+    ) -> Result<bool, StoreError>;
+    /// How many products the customer tracks.
+    async fn tracked_count(&self, customer: &CustomerId) -> Result<u32, StoreError>;
+    /// The customer's tracked products, newest first.
+    async fn tracked_products(
+        &self,
+        customer: &CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<TrackedProduct>, StoreError>;
+    /// The customers who track a product.
+    async fn trackers(&self, product: &ProductId) -> Result<Vec<CustomerId>, StoreError>;
 }

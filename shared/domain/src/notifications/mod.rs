@@ -54,10 +54,12 @@ pub enum NotificationKind {
     PreorderCanceled,
     /// A subscription's recurring item that will ship later than its period.
     ItemDelayed,
+    /// A product the customer tracks is back in stock.
+    TrackedBackInStock,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 16] = [
+    pub const ALL: [NotificationKind; 17] = [
         NotificationKind::SubscriptionConfirmed,
         NotificationKind::PaymentReceipt,
         NotificationKind::PaymentFailed,
@@ -74,6 +76,7 @@ impl NotificationKind {
         NotificationKind::PreorderShipped,
         NotificationKind::PreorderCanceled,
         NotificationKind::ItemDelayed,
+        NotificationKind::TrackedBackInStock,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +97,7 @@ impl NotificationKind {
             NotificationKind::PreorderShipped => "preorder_shipped",
             NotificationKind::PreorderCanceled => "preorder_canceled",
             NotificationKind::ItemDelayed => "item_delayed",
+            NotificationKind::TrackedBackInStock => "tracked_back_in_stock",
         }
     }
 
@@ -123,6 +127,8 @@ impl NotificationKind {
             EventKind::PreorderFulfilled => Some(NotificationKind::PreorderShipped),
             EventKind::PreorderCanceled => Some(NotificationKind::PreorderCanceled),
             EventKind::SubscriptionItemBackordered => Some(NotificationKind::ItemDelayed),
+            // Sent to each customer who tracks the product (the notifier fans it out).
+            EventKind::ProductRestocked => Some(NotificationKind::TrackedBackInStock),
             // Allocated: it is charged next, and says so then. Declined: the invoice's
             // `invoice.payment_failed` sends the email.
             // A product's events are the operators' and the supplier's, not a customer's (the
@@ -130,7 +136,6 @@ impl NotificationKind {
             EventKind::PreorderAllocated
             | EventKind::PreorderPaymentFailed
             | EventKind::ProductLowStock
-            | EventKind::ProductRestocked
             | EventKind::PurchaseOrderSent
             | EventKind::SubscriptionRenewed
             | EventKind::SubscriptionPaused
@@ -161,7 +166,8 @@ impl NotificationKind {
             | NotificationKind::TrialEnding
             | NotificationKind::ExpiryWarning
             | NotificationKind::SubscriptionExpired
-            | NotificationKind::CancellationConfirmed => false,
+            | NotificationKind::CancellationConfirmed
+            | NotificationKind::TrackedBackInStock => false,
         }
     }
 }
