@@ -142,7 +142,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         products::create, products::list, products::get, products::update, products::archive,
         products::move_stock, products::stock_moves, products::list_purchase_orders,
         products::get_purchase_order, products::send_purchase_order, products::cancel_purchase_order,
-        products::track, products::tracked, products::untrack,
+        products::track, products::tracked, products::untrack, products::forecast,
         preorders::create, preorders::list, preorders::get, preorders::usage, preorders::cancel,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,

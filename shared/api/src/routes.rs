@@ -149,6 +149,7 @@ pub enum Endpoint {
     SendPurchaseOrder,
     CancelPurchaseOrder,
     TrackProduct,
+    ProductForecast,
     ListTrackedProducts,
     UntrackProduct,
     ApplyDiscount,
@@ -229,6 +230,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/v1/products/{id}/archive" => ArchiveProduct @ PlansApi),
     route!("POST" "/api/v1/products/{id}/stock" => MoveStock @ PlansApi),
     route!("GET" "/api/v1/products/{id}/stock-moves" => ListStockMoves @ PlansApi),
+    route!("GET" "/api/v1/products/{id}/forecast" => ProductForecast @ PlansApi),
     route!("GET" "/api/v1/purchase-orders" => ListPurchaseOrders @ PlansApi),
     route!("GET" "/api/v1/purchase-orders/{id}" => GetPurchaseOrder @ PlansApi),
     route!("POST" "/api/v1/purchase-orders/{id}/send" => SendPurchaseOrder @ PlansApi),
@@ -718,6 +720,7 @@ async fn dispatch(
         Endpoint::GetPurchaseOrder => products::get_purchase_order(state, ctx, principal).await,
         Endpoint::SendPurchaseOrder => products::send_purchase_order(state, ctx, principal).await,
         Endpoint::TrackProduct => products::track(state, ctx, principal).await,
+        Endpoint::ProductForecast => products::forecast(state, ctx, principal).await,
         Endpoint::ListTrackedProducts => products::tracked(state, ctx, principal).await,
         Endpoint::UntrackProduct => products::untrack(state, ctx, principal).await,
         Endpoint::CancelPurchaseOrder => {

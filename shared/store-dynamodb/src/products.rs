@@ -24,7 +24,7 @@ use billing_domain::inventory::tracking::{TrackedProduct, Tracking};
 use billing_domain::inventory::{
     parse_stock_move_id, LowStockAlarm, ProductFilter, ProductRepo, Stock, StockMove, StockMoveKind,
 };
-use billing_domain::kernel::ids::{CustomerId, ProductId, PurchaseOrderId};
+use billing_domain::kernel::ids::{CustomerId, ProductId, PurchaseOrderId, SubscriptionId};
 use billing_domain::kernel::money::Currency;
 use billing_domain::kernel::page::{Page, PageRequest};
 use billing_domain::kernel::ports::StoreError;
@@ -506,6 +506,22 @@ impl ProductRepo for DynamoStore {
 
     async fn trackers(&self, product: &ProductId) -> Result<Vec<CustomerId>, StoreError> {
         self.read_trackers(product).await
+    }
+
+    async fn link_box_items(
+        &self,
+        subscription: &SubscriptionId,
+        before: &[ProductId],
+        after: &[ProductId],
+    ) -> Result<(), StoreError> {
+        self.store_box_links(subscription, before, after).await
+    }
+
+    async fn box_subscriptions(
+        &self,
+        product: &ProductId,
+    ) -> Result<Vec<SubscriptionId>, StoreError> {
+        self.read_box_links(product).await
     }
 
     async fn deliver_item(&self, delivery: &mut ItemDelivery) -> Result<bool, StoreError> {

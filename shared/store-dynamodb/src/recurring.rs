@@ -205,3 +205,85 @@ impl DynamoStore {
         }
     }
 }
+
+/// A subscription that carries the product as an item: `PRODUCT#<product id>` /
+/// `BOX#<subscription id>` (the forecast reads them).
+#[derive(Debug, Serialize, Deserialize)]
+struct BoxLink {
+    pk: String,
+    sk: String,
+    entity: String,
+    subscription_id: String,
+}
+
+const BOX_PREFIX: &str = "BOX#";
+
+impl DynamoStore {
+    pub(crate) async fn store_box_links(
+        &self,
+        subscription: &SubscriptionId,
+        before: &[ProductId],
+        after: &[ProductId],
+    ) -> Result<(), StoreError> {
+        for product in after.iter().filter(|p| !before.contains(p)) {
+            let link = encode(&BoxLink {
+                pk: product_pk(product),
+                sk: format!("{BOX_PREFIX}{subscription}"),
+                entity: "box_link".into(),
+                subscription_id: subscription.to_string(),
+            })?;
+            self.client()
+                .put_item()
+                .table_name(self.table())
+                .set_item(Some(link))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        for product in before.iter().filter(|p| !after.contains(p)) {
+            self.client()
+                .delete_item()
+                .table_name(self.table())
+                .set_key(Some(key(
+                    product_pk(product),
+                    &format!("{BOX_PREFIX}{subscription}"),
+                )))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn read_box_links(
+        &self,
+        product: &ProductId,
+    ) -> Result<Vec<SubscriptionId>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(product_pk(product)))
+                .expression_attribute_values(":prefix", s(BOX_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let link: BoxLink = decode(item)?;
+                found.push(
+                    SubscriptionId::from_str(&link.subscription_id)
+                        .map_err(corrupt("subscription_id"))?,
+                );
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
+    }
+}

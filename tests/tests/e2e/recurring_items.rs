@@ -325,3 +325,118 @@ async fn the_owner_changes_the_box_for_the_next_period_and_nobody_else_can() {
         .body;
     assert_eq!(unchanged["items"], changed["items"]);
 }
+
+#[tokio::test]
+async fn the_forecast_counts_the_boxes_to_renew_and_the_stock_on_order_week_by_week() {
+    let app = TestApp::with_test_clock().await;
+    let admin = app.admin();
+    let supplier = format!("box-{}@supplier.example", uuid::Uuid::new_v4().simple());
+    let product = app
+        .call(
+            Method::POST,
+            "/api/v1/products",
+            &admin,
+            Some(
+                json!({"sku": format!("BOX-{}", uuid::Uuid::new_v4().simple()),
+                        "name": "Forecast beans", "price": "7.50", "currency": "usd",
+                        "supplier": {"email": supplier, "reorder_point": 5,
+                                     "reorder_quantity": 10, "lead_time_days": 14}}),
+            ),
+        )
+        .await
+        .ok(201)
+        .body;
+    let product = product["id"].as_str().expect("id").to_owned();
+    app.receive_stock(&product, 14).await.ok(201);
+    let mut subs = Vec::new();
+    for n in 0..3 {
+        let customer = app.create_customer(&format!("Box {n}")).await;
+        let token = app.customer_token(&customer);
+        let sub = app
+            .subscribe_with(
+                &token,
+                &customer,
+                "plan_basic_month",
+                json!({"items": [{"product_id": product, "quantity": 4}]}),
+            )
+            .await
+            .ok(201)
+            .body;
+        subs.push((sub, token));
+    }
+    // The third ends at its period end: its box does not renew.
+    let (third, third_token) = &subs[2];
+    app.call(
+        Method::DELETE,
+        &format!(
+            "/api/v1/subscriptions/{}",
+            third["id"].as_str().expect("id")
+        ),
+        third_token,
+        Some(json!({})),
+    )
+    .await
+    .ok(200);
+    // 14 − 3 × 4 = 2 left, under the reorder point: a purchase order of 10, sent.
+    let orders = app
+        .get(
+            &format!("/api/v1/purchase-orders?product_id={product}"),
+            &admin,
+        )
+        .await
+        .ok(200)
+        .body;
+    let order = orders["data"][0]["id"]
+        .as_str()
+        .expect("a draft")
+        .to_owned();
+    app.call(
+        Method::POST,
+        &format!("/api/v1/purchase-orders/{order}/send"),
+        &admin,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let forecast = app
+        .get(
+            &format!("/api/v1/products/{product}/forecast?weeks=12"),
+            &admin,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(forecast["available"], 2);
+    let weeks = forecast["weeks"].as_array().expect("weeks");
+    assert_eq!(weeks.len(), 12);
+    let total = |field: &str| -> i64 { weeks.iter().filter_map(|w| w[field].as_i64()).sum() };
+    // Two boxes of 4 renew twice within 12 weeks; the third does not renew.
+    assert_eq!(total("recurring"), 16);
+    assert_eq!(total("incoming"), 10);
+    assert_eq!(
+        weeks[2]["incoming"], 10,
+        "expected after the 14-day lead time"
+    );
+    // 2 + 10 − 8 − 8: short by 4 at the second renewal.
+    assert_eq!(weeks[11]["projected_available"], -4);
+    let renewal = time(&subs[0].0["current_period_end"]);
+    let stockout = time(&forecast["stockout_at"]);
+    assert!(
+        stockout > renewal + Duration::days(27) && stockout < renewal + Duration::days(32),
+        "the second renewal: {stockout}"
+    );
+    app.get(
+        &format!("/api/v1/products/{product}/forecast?weeks=53"),
+        &admin,
+    )
+    .await
+    .problem(422);
+    let customer_token = &subs[0].1;
+    app.get(
+        &format!("/api/v1/products/{product}/forecast"),
+        customer_token,
+    )
+    .await
+    .problem(403);
+}

@@ -1,6 +1,7 @@
 //! Products, their stock levels and their stock moves.
 
 use billing_domain::customers::Email;
+use billing_domain::inventory::forecast::Forecast;
 use billing_domain::inventory::product::{
     NewPreorderTerms, NewProduct, Product, ProductPatch, ProductStatus as DProductStatus, Supplier,
 };
@@ -480,4 +481,56 @@ pub struct UntrackedProductResponse {
     pub customer_id: String,
     pub product_id: String,
     pub deleted: bool,
+}
+
+/// One week of a product's demand forecast (units).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastWeekDto {
+    pub week_start: DateTime<Utc>,
+    pub week_end: DateTime<Utc>,
+    /// Owed now (backordered pre-orders and subscription items): the first week.
+    pub backorders: u64,
+    /// Shipped by the renewals of subscriptions that carry the product.
+    pub recurring: u64,
+    /// Reserved for pre-orders, shipped at the release (already held).
+    pub preorders: u64,
+    /// Expected on sent purchase orders.
+    pub incoming: u64,
+    /// At the end of the week; negative when more is committed than there will be.
+    pub projected_available: i64,
+}
+
+/// A product's demand forecast, week by week from now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastResponse {
+    pub product_id: String,
+    pub as_of: DateTime<Utc>,
+    pub available: u64,
+    pub weeks: Vec<ForecastWeekDto>,
+    /// When `available` is projected to reach zero within the horizon (now when it has).
+    pub stockout_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Forecast> for ForecastResponse {
+    fn from(f: &Forecast) -> Self {
+        ForecastResponse {
+            product_id: f.product_id.to_string(),
+            as_of: f.as_of,
+            available: f.available,
+            weeks: f
+                .weeks
+                .iter()
+                .map(|w| ForecastWeekDto {
+                    week_start: w.start,
+                    week_end: w.end,
+                    backorders: w.backorders,
+                    recurring: w.recurring,
+                    preorders: w.preorders,
+                    incoming: w.incoming,
+                    projected_available: w.projected_available,
+                })
+                .collect(),
+            stockout_at: f.stockout_at,
+        }
+    }
 }

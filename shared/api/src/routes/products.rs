@@ -8,9 +8,9 @@ use billing_domain::kernel::ids::ProductId;
 
 use crate::auth::{Permission, Principal};
 use crate::dto::products::{
-    CreateProductRequest, ProductResponse, PurchaseOrderResponse, StockChangeRequest,
-    StockMoveResponse, TrackProductRequest, TrackedProductResponse, UntrackedProductResponse,
-    UpdateProductRequest,
+    CreateProductRequest, ForecastResponse, ProductResponse, PurchaseOrderResponse,
+    StockChangeRequest, StockMoveResponse, TrackProductRequest, TrackedProductResponse,
+    UntrackedProductResponse, UpdateProductRequest,
 };
 use crate::dto::List;
 use crate::openapi::ErrorResponses;
@@ -408,4 +408,29 @@ pub async fn untrack(
             deleted: true,
         },
     )
+}
+
+/// A product's demand forecast (operators): week by week from now, the units committed by
+/// backorders, renewals of subscriptions that carry it and pre-orders, against what is
+/// available and incoming, and when `available` is projected to reach zero.
+#[utoipa::path(get, path = "/api/v1/products/{id}/forecast", tag = "products",
+    params(("id" = String, Path, description = "product id"),
+        ("weeks" = Option<u32>, Query, minimum = 1, maximum = 52, description = "horizon, default 12")),
+    responses((status = 200, description = "The forecast", body = ForecastResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn forecast(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorRead)?;
+    let query = ctx.query(&["weeks"])?;
+    let weeks = match query.get("weeks") {
+        None => 12,
+        Some(raw) => raw
+            .parse::<u32>()
+            .map_err(|_| ApiError::field("query.weeks", "must be a whole number from 1 to 52"))?,
+    };
+    let forecast = state.billing.forecast(&product_id(ctx)?, weeks).await?;
+    ApiResponse::json(200, &ForecastResponse::from(&forecast))
 }

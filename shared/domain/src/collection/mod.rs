@@ -442,6 +442,10 @@ impl Billing {
         }
         // The insert stored the events.
         sub.mark_stored();
+        if !sub.items.is_empty() {
+            let carried: Vec<_> = sub.items.iter().map(|i| i.product_id.clone()).collect();
+            self.products.link_box_items(&sub.id, &[], &carried).await?;
+        }
         if !charge_now {
             return Ok(sub);
         }

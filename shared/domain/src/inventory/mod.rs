@@ -7,6 +7,7 @@
 //! `reserved` never exceeds `on_hand`, whatever the concurrency. The moves' signed deltas add up
 //! to the current stock exactly: stock on hand can be explained line by line.
 
+pub mod forecast;
 pub mod product;
 pub mod products;
 pub mod purchasing;

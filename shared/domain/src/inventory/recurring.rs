@@ -361,6 +361,7 @@ impl Billing {
         let plan = self.plan(&sub.plan_id).await?;
         self.check_recurring_items(&items, plan.price.currency())
             .await?;
+        let before: Vec<ProductId> = sub.items.iter().map(|i| i.product_id.clone()).collect();
         let now = self.now();
         self.update_subscription_with(id, |sub| {
             if sub.items == items {
@@ -371,6 +372,8 @@ impl Billing {
             true
         })
         .await?;
+        let after: Vec<ProductId> = items.iter().map(|i| i.product_id.clone()).collect();
+        self.products.link_box_items(id, &before, &after).await?;
         self.get_subscription(actor, id).await
     }
 }

@@ -7,7 +7,7 @@ use crate::inventory::purchasing::{PurchaseOrder, PurchaseOrderStatus};
 use crate::inventory::recurring::{ItemBackorder, ItemBackorderFill, ItemDelivery};
 use crate::inventory::tracking::{TrackedProduct, Tracking};
 use crate::inventory::StockMove;
-use crate::kernel::ids::{CustomerId, ProductId, PurchaseOrderId};
+use crate::kernel::ids::{CustomerId, ProductId, PurchaseOrderId, SubscriptionId};
 use crate::kernel::page::{Page, PageRequest};
 use crate::kernel::ports::StoreError;
 
@@ -96,4 +96,18 @@ pub trait ProductRepo: Send + Sync {
     ) -> Result<Page<TrackedProduct>, StoreError>;
     /// The customers who track a product.
     async fn trackers(&self, product: &ProductId) -> Result<Vec<CustomerId>, StoreError>;
+    /// Records which products a subscription carries as items: links to the products of
+    /// `after` that `before` did not have, and unlinks those it no longer has.
+    async fn link_box_items(
+        &self,
+        subscription: &SubscriptionId,
+        before: &[ProductId],
+        after: &[ProductId],
+    ) -> Result<(), StoreError>;
+    /// The subscriptions linked to a product as carrying it (some may have ended or changed
+    /// their items since: the caller reads each).
+    async fn box_subscriptions(
+        &self,
+        product: &ProductId,
+    ) -> Result<Vec<SubscriptionId>, StoreError>;
 }
