@@ -414,6 +414,7 @@ impl Notifier {
                 .then(|| self.links.unsubscribe(&customer.id, kind)),
             product_name: self.product_name.clone(),
             item: String::new(),
+            expected: String::new(),
         };
         match kind {
             NotificationKind::SubscriptionConfirmed => {
@@ -477,6 +478,7 @@ impl Notifier {
                 };
                 view.item = format!("{quantity} × {}", product.name);
                 view.date = product.preorder.release_at.map(date).unwrap_or_default();
+                view.expected = product.incoming_expected_at.map(date).unwrap_or_default();
                 if kind == NotificationKind::PreorderShipped {
                     view.action_url = self.links.invoice(&view.invoice_id);
                 }
@@ -499,6 +501,7 @@ impl Notifier {
                 };
                 view.item = format!("{quantity} × {}", product.name);
                 view.date = f.period_start.map(date).unwrap_or_default();
+                view.expected = product.incoming_expected_at.map(date).unwrap_or_default();
             }
         }
         Ok(Some(view))

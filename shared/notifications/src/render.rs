@@ -47,6 +47,8 @@ pub struct View {
     pub product_name: String,
     /// What a pre-order is of, e.g. "2 × Gizmo".
     pub item: String,
+    /// When stock is expected (a sent purchase order), for a delay email; empty when unknown.
+    pub expected: String,
 }
 
 /// A rendered email, ready for the mailer.
@@ -191,6 +193,7 @@ mod tests {
                 .then(|| "https://billing.example.com/unsubscribe?sig=1".into()),
             product_name: "Billing".into(),
             item: "2 × Gizmo".into(),
+            expected: String::new(),
         }
     }
 

@@ -92,6 +92,8 @@ struct ProductItem {
     released: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     open_purchase_order: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incoming_expected_at: Option<String>,
     /// In the due index (partition `RELEASES`) while its release is to be run.
     #[serde(skip_serializing_if = "Option::is_none")]
     due_pk: Option<String>,
@@ -147,6 +149,7 @@ impl From<&Product> for ProductItem {
             status: p.status.as_str().into(),
             released: p.released,
             open_purchase_order: p.open_purchase_order.as_ref().map(ToString::to_string),
+            incoming_expected_at: p.incoming_expected_at.map(ts),
             due_pk: p.release_due().map(|_| RELEASES_DUE_PK.into()),
             due_at: p.release_due().map(|at| format!("{}#{}", ts(at), p.id)),
         }
@@ -206,6 +209,7 @@ impl TryFrom<ProductItem> for Product {
             },
             backordered: i.backordered,
             incoming: i.incoming,
+            incoming_expected_at: parse_opt_ts("incoming_expected_at", &i.incoming_expected_at)?,
             low_stock_alarm: LowStockAlarm {
                 armed: i.low_stock_armed,
             },

@@ -1078,3 +1078,77 @@ async fn a_preorder_that_needs_authentication_is_fulfilled_once_the_customer_pay
         (&json!(0), &json!(0))
     );
 }
+
+#[tokio::test]
+async fn a_preorder_still_waiting_at_the_release_is_told_when_stock_is_expected() {
+    let app = TestApp::with_test_clock().await;
+    let now = clock(&app).await;
+    let release_at = now + Duration::days(12);
+    let supplier = format!("late-{}@supplier.example", &sku()[4..].to_lowercase());
+    let opens_at = now - Duration::days(1);
+    let product_id = preorderable(
+        &app,
+        opens_at,
+        0,
+        json!({"name": "Latecomer", "backorders_allowed": true,
+               "supplier": {"email": supplier, "reorder_point": 1, "reorder_quantity": 5,
+                            "lead_time_days": 20},
+               "preorder": {"eligible": true, "opens_at": opens_at.to_rfc3339(),
+                            "closes_at": (now + Duration::days(10)).to_rfc3339(),
+                            "release_at": release_at.to_rfc3339()}}),
+    )
+    .await;
+    let (_, sub, token) = subscriber(&app, "plan_premium_month").await;
+    let waiting = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(waiting["status"], "backordered");
+    // The backorder takes the projected stock under the reorder point: a draft, sent.
+    let orders = app
+        .get(
+            &format!("/api/v1/purchase-orders?product_id={product_id}"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    let order = orders["data"][0]["id"]
+        .as_str()
+        .expect("a draft")
+        .to_owned();
+    let sent = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/purchase-orders/{order}/send"),
+            &app.admin(),
+            None,
+        )
+        .await
+        .ok(200)
+        .body;
+    let expected = time(&sent["expected_at"]).format("%-d %B %Y").to_string();
+    app.notify().await;
+    app.emails().await;
+
+    app.advance(json!({"to": (release_at + Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let delayed: Vec<Value> = app
+        .emails()
+        .await
+        .into_iter()
+        .filter(|m| m["subject"] == "Your pre-order of 1 × Latecomer is waiting for stock")
+        .collect();
+    assert_eq!(delayed.len(), 2, "at placement and at the release");
+    assert!(
+        delayed
+            .iter()
+            .any(|m| m["body"].as_str().is_some_and(|b| b.contains(&expected))),
+        "the expected date {expected}"
+    );
+}

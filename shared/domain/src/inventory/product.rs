@@ -100,6 +100,8 @@ pub struct Product {
     pub backordered: u64,
     /// Units on purchase orders sent and not yet received.
     pub incoming: u64,
+    /// When the sent purchase order's stock is expected (the date a delay email gives).
+    pub incoming_expected_at: Option<DateTime<Utc>>,
     pub low_stock_alarm: LowStockAlarm,
     pub status: ProductStatus,
     /// Whether its release has been run (its reserved pre-orders sent to be charged).
@@ -353,6 +355,7 @@ impl Product {
             stock,
             backordered: 0,
             incoming: 0,
+            incoming_expected_at: None,
             low_stock_alarm: LowStockAlarm::new(stock.available(), new.low_stock_threshold),
             status: ProductStatus::Active,
             released: false,

@@ -155,6 +155,7 @@ impl Billing {
             order.sent_at = Some(now);
             order.expected_at = now.checked_add_signed(Duration::days(i64::from(lead)));
             product.incoming = product.incoming.saturating_add(order.quantity);
+            product.incoming_expected_at = order.expected_at;
             product.events.record(
                 EventKind::PurchaseOrderSent,
                 now,
@@ -189,6 +190,7 @@ impl Billing {
             order.status = PurchaseOrderStatus::Canceled;
             if product.open_purchase_order.as_ref() == Some(&order.id) {
                 product.open_purchase_order = None;
+                product.incoming_expected_at = None;
             }
             Ok(true)
         })
@@ -244,6 +246,7 @@ impl Billing {
         order.updated_at = now;
         if product.open_purchase_order.as_ref() == Some(&order.id) {
             product.open_purchase_order = None;
+            product.incoming_expected_at = None;
         }
         product.purchase_order_changes.push(order);
         Ok(())

@@ -56,16 +56,49 @@ impl Billing {
         Ok((ids, complete))
     }
 
-    /// Records that a product's release has been run: it leaves the due index.
+    /// Records that a product's release has been run: it leaves the due index. The first time,
+    /// each pre-order still backordered is told it is delayed (`preorder.backordered` again:
+    /// the delay email, with the date stock is expected when a purchase order is out).
     pub async fn mark_released(&self, id: &ProductId) -> Result<(), BillingError> {
-        retry_on_conflict!("product", tries = STOCK_RETRIES, {
+        let newly = retry_on_conflict!("product", tries = STOCK_RETRIES, {
             let mut product = self.get_product(id).await?;
             if product.released {
-                return Ok(Written::Done(()));
+                return Ok(Written::Done(false));
             }
             product.released = true;
             product.updated_at = self.now();
             let write = self.products.update_product(&mut product).await;
+            written(write, true)
+        })?;
+        if newly {
+            for waiting in self
+                .preorders
+                .queued(id, ProductQueue::Backordered, RELEASE_BATCH)
+                .await?
+            {
+                self.tell_delayed(&waiting).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `preorder.backordered` again on a pre-order still waiting at its release.
+    async fn tell_delayed(&self, id: &PreorderId) -> Result<(), BillingError> {
+        retry_on_conflict!("pre-order", tries = STOCK_RETRIES, {
+            let Some(mut preorder) = self.preorders.get_preorder(id).await? else {
+                return Ok(Written::Done(()));
+            };
+            if preorder.status != PreorderStatus::Backordered {
+                return Ok(Written::Done(()));
+            }
+            let now = self.now();
+            preorder.updated_at = now;
+            preorder.record(EventKind::PreorderBackordered, now);
+            let mut charge = PreorderCharge {
+                preorder,
+                shipped: None,
+            };
+            let write = self.preorders.record_charge(&mut charge).await;
             written(write, ())
         })
     }
