@@ -97,6 +97,35 @@ impl DynamoStore {
         Ok(out.items.unwrap_or_default())
     }
 
+    /// Every item of partition `pk` whose sort key starts with `prefix`, in key order,
+    /// following DynamoDB's pages.
+    pub(crate) async fn all_under(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Vec<crate::Item>, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            all.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     pub(crate) async fn store_item_delivery(
         &self,
         d: &mut ItemDelivery,
@@ -259,31 +288,13 @@ impl DynamoStore {
         &self,
         product: &ProductId,
     ) -> Result<Vec<SubscriptionId>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(product_pk(product)))
-                .expression_attribute_values(":prefix", s(BOX_PREFIX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
+        self.all_under(product_pk(product), BOX_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| {
                 let link: BoxLink = decode(item)?;
-                found.push(
-                    SubscriptionId::from_str(&link.subscription_id)
-                        .map_err(corrupt("subscription_id"))?,
-                );
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(found),
-            }
-        }
+                SubscriptionId::from_str(&link.subscription_id).map_err(corrupt("subscription_id"))
+            })
+            .collect()
     }
 }

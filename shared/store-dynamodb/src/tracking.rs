@@ -155,30 +155,13 @@ impl DynamoStore {
         &self,
         product: &ProductId,
     ) -> Result<Vec<CustomerId>, StoreError> {
-        let mut customers = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(product_pk(product)))
-                .expression_attribute_values(":prefix", s(TRACKER_PREFIX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
+        self.all_under(product_pk(product), TRACKER_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| {
                 let tracked: TrackedItem = decode(item)?;
-                customers.push(
-                    CustomerId::from_str(&tracked.customer_id).map_err(corrupt("customer_id"))?,
-                );
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(customers),
-            }
-        }
+                CustomerId::from_str(&tracked.customer_id).map_err(corrupt("customer_id"))
+            })
+            .collect()
     }
 }

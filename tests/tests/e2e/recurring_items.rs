@@ -65,6 +65,30 @@ async fn shipments(app: &TestApp, product: &str) -> Vec<(i64, String)> {
     found
 }
 
+/// A new customer subscribed to `plan` with `quantity` of `product` each period: the
+/// subscription and the customer's token.
+async fn box_subscriber(
+    app: &TestApp,
+    name: &str,
+    plan: &str,
+    product: &str,
+    quantity: u32,
+) -> (Value, String) {
+    let customer = app.create_customer(name).await;
+    let token = app.customer_token(&customer);
+    let sub = app
+        .subscribe_with(
+            &token,
+            &customer,
+            plan,
+            json!({"items": [{"product_id": product, "quantity": quantity}]}),
+        )
+        .await
+        .ok(201)
+        .body;
+    (sub, token)
+}
+
 /// The subscription's invoices, oldest first.
 async fn invoices(app: &TestApp, sub: &str) -> Vec<Value> {
     let mut list = app
@@ -166,18 +190,7 @@ async fn a_renewal_ships_the_box_once_and_backorders_what_stock_does_not_cover()
     let app = TestApp::with_test_clock().await;
     let category = format!("tea-{}", uuid::Uuid::new_v4().simple());
     let tea = boxed_product(&app, "Oolong", &category, 3).await;
-    let customer = app.create_customer("Tea box").await;
-    let token = app.customer_token(&customer);
-    let sub = app
-        .subscribe_with(
-            &token,
-            &customer,
-            "plan_basic_month",
-            json!({"items": [{"product_id": tea, "quantity": 2}]}),
-        )
-        .await
-        .ok(201)
-        .body;
+    let (sub, _) = box_subscriber(&app, "Tea box", "plan_basic_month", &tea, 2).await;
     let id = sub["id"].as_str().expect("id").to_owned();
     let period_end: DateTime<Utc> = time(&sub["current_period_end"]);
     assert_eq!(stock(&app, &tea).await["on_hand"], 1);
@@ -231,7 +244,9 @@ async fn a_renewal_ships_the_box_once_and_backorders_what_stock_does_not_cover()
         (&filled["on_hand"], &filled["backordered"]),
         (&json!(5), &json!(0))
     );
-    let stripe_customer = app.stripe_customer(&customer).await;
+    let stripe_customer = app
+        .stripe_customer(sub["customer_id"].as_str().expect("customer"))
+        .await;
     let (_, succeeded) = app.stripe_charges(&stripe_customer).await;
     assert_eq!(succeeded, 2, "the first period and the renewal, once each");
 }
@@ -242,18 +257,7 @@ async fn the_owner_changes_the_box_for_the_next_period_and_nobody_else_can() {
     let category = format!("socks-{}", uuid::Uuid::new_v4().simple());
     let red = boxed_product(&app, "Red socks", &category, 10).await;
     let blue = boxed_product(&app, "Blue socks", &category, 1).await;
-    let customer = app.create_customer("Socks").await;
-    let token = app.customer_token(&customer);
-    let sub = app
-        .subscribe_with(
-            &token,
-            &customer,
-            "plan_premium_month",
-            json!({"items": [{"product_id": red, "quantity": 1}]}),
-        )
-        .await
-        .ok(201)
-        .body;
+    let (sub, token) = box_subscriber(&app, "Socks", "plan_premium_month", &red, 1).await;
     let id = sub["id"].as_str().expect("id");
     let path = format!("/api/v1/subscriptions/{id}/items");
 
@@ -350,18 +354,8 @@ async fn the_forecast_counts_the_boxes_to_renew_and_the_stock_on_order_week_by_w
     app.receive_stock(&product, 14).await.ok(201);
     let mut subs = Vec::new();
     for n in 0..3 {
-        let customer = app.create_customer(&format!("Box {n}")).await;
-        let token = app.customer_token(&customer);
-        let sub = app
-            .subscribe_with(
-                &token,
-                &customer,
-                "plan_basic_month",
-                json!({"items": [{"product_id": product, "quantity": 4}]}),
-            )
-            .await
-            .ok(201)
-            .body;
+        let (sub, token) =
+            box_subscriber(&app, &format!("Box {n}"), "plan_basic_month", &product, 4).await;
         subs.push((sub, token));
     }
     // The third ends at its period end: its box does not renew.
