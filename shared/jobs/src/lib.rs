@@ -146,6 +146,7 @@ impl Jobs {
             subscriptions: shared.clone(),
             invoices: shared.clone(),
             products: shared.clone(),
+            preorders: shared.clone(),
             notifications: shared,
             mailer,
             clock: Arc::new(SystemClock),

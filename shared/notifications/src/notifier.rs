@@ -103,6 +103,8 @@ pub struct Notifier {
     pub subscriptions: Arc<dyn SubscriptionRepo>,
     pub invoices: Arc<dyn InvoiceRepo>,
     pub products: Arc<dyn ProductRepo>,
+    /// To say, when a subscription ends, how many of its pre-orders stay open.
+    pub preorders: Arc<dyn billing_domain::preorders::PreorderRepo>,
     pub notifications: Arc<dyn NotificationRepo>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
@@ -206,6 +208,34 @@ impl Notifier {
             }
         }
         Ok(Outcome::FannedOut { sent })
+    }
+
+    /// How many of a subscription's pre-orders are open (kept when it ends).
+    async fn open_preorders(
+        &self,
+        subscription: &billing_domain::kernel::ids::SubscriptionId,
+    ) -> Result<usize, NotifyError> {
+        use billing_domain::preorders::preorder::PreorderStatus;
+        let page = billing_domain::kernel::page::PageRequest {
+            limit: billing_domain::kernel::page::MAX_LIMIT,
+            starting_after: None,
+        };
+        let mut open = 0;
+        for status in [
+            PreorderStatus::Reserved,
+            PreorderStatus::Backordered,
+            PreorderStatus::Allocated,
+            PreorderStatus::RequiresAction,
+            PreorderStatus::PaymentFailed,
+        ] {
+            open += self
+                .preorders
+                .list_preorders(subscription, Some(status), &page)
+                .await?
+                .data
+                .len();
+        }
+        Ok(open)
     }
 
     /// Sends `email` for `event` once: claimed in the send log first, marked sent after.
@@ -415,6 +445,7 @@ impl Notifier {
             product_name: self.product_name.clone(),
             item: String::new(),
             expected: String::new(),
+            open_preorders: 0,
         };
         match kind {
             NotificationKind::SubscriptionConfirmed => {
@@ -448,6 +479,9 @@ impl Notifier {
                 view.date = date(ended_at(sub.as_ref(), event));
             }
             NotificationKind::CancellationConfirmed => {
+                if let Some(id) = &event.subscription_id {
+                    view.open_preorders = self.open_preorders(id).await?;
+                }
                 view.ended = event.kind == EventKind::SubscriptionCanceled;
                 view.date = date(if view.ended {
                     ended_at(sub.as_ref(), event)

@@ -49,6 +49,8 @@ pub struct View {
     pub item: String,
     /// When stock is expected (a sent purchase order), for a delay email; empty when unknown.
     pub expected: String,
+    /// A subscription's open pre-orders, kept when it ends (the cancellation email says so).
+    pub open_preorders: usize,
 }
 
 /// A rendered email, ready for the mailer.
@@ -194,6 +196,7 @@ mod tests {
             product_name: "Billing".into(),
             item: "2 × Gizmo".into(),
             expected: String::new(),
+            open_preorders: 0,
         }
     }
 

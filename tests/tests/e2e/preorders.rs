@@ -1152,3 +1152,67 @@ async fn a_preorder_still_waiting_at_the_release_is_told_when_stock_is_expected(
         "the expected date {expected}"
     );
 }
+
+#[tokio::test]
+async fn open_preorders_are_kept_when_the_subscription_ends_and_the_cancellation_email_says_so() {
+    let app = TestApp::spawn().await;
+    let product_id = preorderable(&app, Utc::now() - Duration::days(1), 5, json!({})).await;
+    let (_, sub, token) = subscriber(&app, "plan_basic_month").await;
+    let kept = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 2}),
+    )
+    .await
+    .ok(201)
+    .body;
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/subscriptions/{sub}"),
+        &token,
+        Some(json!({"immediately": true})),
+    )
+    .await
+    .ok(200);
+    app.notify().await;
+    let shown = app
+        .get(
+            &format!("/api/v1/pre-orders/{}", kept["id"].as_str().expect("id")),
+            &token,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(shown["status"], "reserved");
+    assert_eq!(product(&app, &product_id).await["stock"]["reserved"], 2);
+    let canceled: Vec<Value> = app
+        .emails()
+        .await
+        .into_iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("subscription is canceled"))
+        })
+        .collect();
+    assert_eq!(canceled.len(), 1, "one email");
+    assert!(
+        canceled[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Your 1 open pre-order is kept")),
+        "{:?}",
+        canceled[0]["body"]
+    );
+    // No new pre-order on an ended subscription.
+    let refused = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 1}),
+    )
+    .await
+    .problem(409)
+    .body;
+    assert_eq!(refused["code"], "subscription_not_active");
+}
