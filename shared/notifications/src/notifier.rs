@@ -238,6 +238,34 @@ impl Notifier {
         Ok(open)
     }
 
+    /// How many of a subscription's pre-orders were canceled when it ended (at or after
+    /// `ended_at`).
+    async fn ended_with(
+        &self,
+        subscription: &billing_domain::kernel::ids::SubscriptionId,
+        ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<usize, NotifyError> {
+        let Some(ended_at) = ended_at else {
+            return Ok(0);
+        };
+        let page = billing_domain::kernel::page::PageRequest {
+            limit: billing_domain::kernel::page::MAX_LIMIT,
+            starting_after: None,
+        };
+        Ok(self
+            .preorders
+            .list_preorders(
+                subscription,
+                Some(billing_domain::preorders::preorder::PreorderStatus::Canceled),
+                &page,
+            )
+            .await?
+            .data
+            .iter()
+            .filter(|p| p.updated_at >= ended_at)
+            .count())
+    }
+
     /// Sends `email` for `event` once: claimed in the send log first, marked sent after.
     /// `None`: it was sent already.
     async fn send_once(
@@ -446,6 +474,7 @@ impl Notifier {
             item: String::new(),
             expected: String::new(),
             open_preorders: 0,
+            canceled_preorders: 0,
         };
         match kind {
             NotificationKind::SubscriptionConfirmed => {
@@ -481,6 +510,16 @@ impl Notifier {
             NotificationKind::CancellationConfirmed => {
                 if let Some(id) = &event.subscription_id {
                     view.open_preorders = self.open_preorders(id).await?;
+                    if let (Some(sub), Some(plan)) = (&sub, &plan) {
+                        if plan.open_preorders_at_end
+                            == billing_domain::catalogue::OpenPreorders::Cancel
+                        {
+                            view.canceled_preorders = self.ended_with(id, sub.ended_at).await?;
+                            // Whatever is still open is canceled as this email goes.
+                            view.canceled_preorders += view.open_preorders;
+                            view.open_preorders = 0;
+                        }
+                    }
                 }
                 view.ended = event.kind == EventKind::SubscriptionCanceled;
                 view.date = date(if view.ended {
@@ -499,6 +538,13 @@ impl Notifier {
                     return Ok(None);
                 };
                 view.action_url = self.links.confirm_address(&customer.id, address);
+            }
+            NotificationKind::PreorderCanceled
+                if f.reason.as_deref()
+                    == Some(billing_domain::preorders::placing::SUBSCRIPTION_ENDED) =>
+            {
+                // Told in the subscription's cancellation email, once.
+                return Ok(None);
             }
             NotificationKind::PreorderConfirmed
             | NotificationKind::PreorderDelayed

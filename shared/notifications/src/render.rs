@@ -51,6 +51,8 @@ pub struct View {
     pub expected: String,
     /// A subscription's open pre-orders, kept when it ends (the cancellation email says so).
     pub open_preorders: usize,
+    /// Its pre-orders canceled with it (its plan says so).
+    pub canceled_preorders: usize,
 }
 
 /// A rendered email, ready for the mailer.
@@ -197,6 +199,7 @@ mod tests {
             item: "2 × Gizmo".into(),
             expected: String::new(),
             open_preorders: 0,
+            canceled_preorders: 0,
         }
     }
 

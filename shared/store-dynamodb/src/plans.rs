@@ -71,6 +71,9 @@ pub struct PlanItem {
     pub fallback_plan_id: Option<String>,
     #[serde(default)]
     pub renewal_reminder_days: Option<u32>,
+    /// `keep` (absent) or `cancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_preorders_at_end: Option<String>,
     pub status: PlanStatus,
 }
 
@@ -109,6 +112,7 @@ impl From<&Plan> for PlanItem {
             allow_multiple: p.allow_multiple,
             fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
             renewal_reminder_days: p.renewal_reminder_days,
+            open_preorders_at_end: Some(p.open_preorders_at_end.as_str().to_owned()),
             status: p.status,
         }
     }
@@ -147,6 +151,11 @@ impl TryFrom<PlanItem> for Plan {
                 .transpose()
                 .map_err(corrupt("fallback_plan_id"))?,
             renewal_reminder_days: i.renewal_reminder_days,
+            open_preorders_at_end: match i.open_preorders_at_end.as_deref() {
+                None => billing_domain::catalogue::OpenPreorders::Keep,
+                Some(raw) => billing_domain::catalogue::OpenPreorders::parse(raw)
+                    .ok_or_else(|| StoreError::Corrupt(format!("open_preorders_at_end {raw}")))?,
+            },
             status: i.status,
             created_at: parse_ts("created_at", &i.keys.created_at)?,
             updated_at: parse_ts("updated_at", &i.keys.updated_at)?,

@@ -1216,3 +1216,66 @@ async fn open_preorders_are_kept_when_the_subscription_ends_and_the_cancellation
     .body;
     assert_eq!(refused["code"], "subscription_not_active");
 }
+
+#[tokio::test]
+async fn a_plan_may_cancel_open_preorders_with_the_subscription_in_one_email() {
+    let app = TestApp::spawn().await;
+    let plan_id = format!("plan_strict_{}", &sku()[4..].to_lowercase());
+    let plan = app
+        .create_plan(json!({"id": plan_id, "name": "Strict", "tier": "premium",
+                            "interval": "month", "price": "20.00", "currency": "usd",
+                            "open_preorders_at_end": "cancel"}))
+        .await;
+    assert_eq!(plan["open_preorders_at_end"], "cancel");
+    let product_id = preorderable(&app, Utc::now() - Duration::days(1), 5, json!({})).await;
+    let (_, sub, token) = subscriber(&app, &plan_id).await;
+    let placed = preorder(
+        &app,
+        &token,
+        &sub,
+        json!({"product_id": product_id, "quantity": 2}),
+    )
+    .await
+    .ok(201)
+    .body;
+    app.notify().await;
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/subscriptions/{sub}"),
+        &token,
+        Some(json!({"immediately": true})),
+    )
+    .await
+    .ok(200);
+    app.notify().await;
+    let shown = app
+        .get(
+            &format!("/api/v1/pre-orders/{}", placed["id"].as_str().expect("id")),
+            &token,
+        )
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(shown["status"], "canceled");
+    assert_eq!(product(&app, &product_id).await["stock"]["reserved"], 0);
+    let emails = app.emails().await;
+    let about = |needle: &str| -> Vec<&Value> {
+        emails
+            .iter()
+            .filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(needle)))
+            .collect()
+    };
+    assert!(about("is canceled").iter().all(|m| !m["subject"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("Your pre-order")));
+    let canceled = about("subscription is canceled");
+    assert_eq!(canceled.len(), 1);
+    assert!(
+        canceled[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Your 1 open pre-order was canceled with it")),
+        "{:?}",
+        canceled[0]["body"]
+    );
+}

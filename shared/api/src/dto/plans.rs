@@ -85,6 +85,8 @@ pub struct PlanResponse {
     /// Days before each renewal the customer is reminded (0: never; default 7). A period not
     /// longer than that (a week) gets no reminder.
     pub renewal_reminder_days: u32,
+    /// What happens to a subscription's open pre-orders when it ends.
+    pub open_preorders_at_end: OpenPreordersDto,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -105,6 +107,7 @@ impl From<&Plan> for PlanResponse {
             allow_multiple: p.allow_multiple,
             fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
             renewal_reminder_days: p.reminder_days(),
+            open_preorders_at_end: p.open_preorders_at_end.into(),
             status: p.status.into(),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -141,6 +144,9 @@ pub struct CreatePlanRequest {
     /// (a period not longer than that, a week, gets none).
     #[schema(minimum = 0, maximum = 60, example = 7)]
     pub renewal_reminder_days: Option<u32>,
+    /// What happens to a subscription's open pre-orders when it ends (default `keep`).
+    #[serde(default)]
+    pub open_preorders_at_end: OpenPreordersDto,
 }
 
 pub(super) fn plan_id_field(
@@ -190,6 +196,7 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
             allow_multiple: r.allow_multiple,
             fallback_plan_id,
             renewal_reminder_days: r.renewal_reminder_days,
+            open_preorders_at_end: r.open_preorders_at_end.into(),
         })
     }
 }
@@ -211,6 +218,7 @@ pub struct UpdatePlanRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(minimum = 0, maximum = 60)]
     pub renewal_reminder_days: Option<Option<u32>>,
+    pub open_preorders_at_end: Option<OpenPreordersDto>,
 }
 
 impl UpdatePlanRequest {
@@ -233,6 +241,36 @@ impl UpdatePlanRequest {
                 .transpose()
                 .map_err(|e| vec![e])?,
             renewal_reminder_days: self.renewal_reminder_days,
+            open_preorders_at_end: self.open_preorders_at_end.map(Into::into),
         })
+    }
+}
+
+/// What happens to a subscription's open pre-orders when it ends.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenPreordersDto {
+    /// Kept at their price: charged and shipped at the release or when stock comes in.
+    #[default]
+    Keep,
+    /// Canceled with the subscription: stock released, nothing charged.
+    Cancel,
+}
+
+impl From<OpenPreordersDto> for catalogue::OpenPreorders {
+    fn from(d: OpenPreordersDto) -> Self {
+        match d {
+            OpenPreordersDto::Keep => catalogue::OpenPreorders::Keep,
+            OpenPreordersDto::Cancel => catalogue::OpenPreorders::Cancel,
+        }
+    }
+}
+
+impl From<catalogue::OpenPreorders> for OpenPreordersDto {
+    fn from(d: catalogue::OpenPreorders) -> Self {
+        match d {
+            catalogue::OpenPreorders::Keep => OpenPreordersDto::Keep,
+            catalogue::OpenPreorders::Cancel => OpenPreordersDto::Cancel,
+        }
     }
 }

@@ -305,6 +305,8 @@ pub struct Plan {
     /// `subscription.expiring` when it will not renew). `None`: the default, see
     /// [`Plan::reminder_days`]; `Some(0)`: no reminder.
     pub renewal_reminder_days: Option<u32>,
+    /// What happens to a subscription's open pre-orders when it ends.
+    pub open_preorders_at_end: OpenPreorders,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -325,6 +327,34 @@ pub struct NewPlan {
     pub allow_multiple: bool,
     pub fallback_plan_id: Option<PlanId>,
     pub renewal_reminder_days: Option<u32>,
+    pub open_preorders_at_end: OpenPreorders,
+}
+
+/// What happens to a subscription's open pre-orders when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenPreorders {
+    /// Kept at their price: charged and shipped at the release or when stock comes in.
+    #[default]
+    Keep,
+    /// Canceled with the subscription: their stock released, nothing charged.
+    Cancel,
+}
+
+impl OpenPreorders {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpenPreorders::Keep => "keep",
+            OpenPreorders::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OpenPreorders> {
+        match s {
+            "keep" => Some(OpenPreorders::Keep),
+            "cancel" => Some(OpenPreorders::Cancel),
+            _ => None,
+        }
+    }
 }
 
 /// An operator's change to a plan. Price, currency, tier and interval are fixed once a plan
@@ -340,6 +370,7 @@ pub struct PlanPatch {
     pub fallback_plan_id: Option<Option<PlanId>>,
     /// `Some(None)` goes back to the default.
     pub renewal_reminder_days: Option<Option<u32>>,
+    pub open_preorders_at_end: Option<OpenPreorders>,
 }
 
 /// Reminder days when a plan sets none: a week before each renewal. A period not longer than
@@ -396,6 +427,7 @@ impl Plan {
             allow_multiple: new.allow_multiple,
             fallback_plan_id: new.fallback_plan_id,
             renewal_reminder_days: new.renewal_reminder_days,
+            open_preorders_at_end: new.open_preorders_at_end,
             status: PlanStatus::Active,
             created_at: now,
             updated_at: now,
@@ -450,6 +482,9 @@ impl Plan {
         }
         if let Some(days) = patch.renewal_reminder_days {
             self.renewal_reminder_days = days;
+        }
+        if let Some(policy) = patch.open_preorders_at_end {
+            self.open_preorders_at_end = policy;
         }
         self.updated_at = now;
         Ok(())
@@ -511,6 +546,7 @@ fn standard_plan(tier: Tier, interval: Interval, now: DateTime<Utc>) -> Plan {
             }
         },
         renewal_reminder_days: None,
+        open_preorders_at_end: OpenPreorders::Keep,
         status: PlanStatus::Active,
         created_at: now,
         updated_at: now,
@@ -603,6 +639,7 @@ mod tests {
                 allow_multiple: false,
                 fallback_plan_id: None,
                 renewal_reminder_days: Some(61),
+                open_preorders_at_end: Default::default(),
             },
             t0(),
         )

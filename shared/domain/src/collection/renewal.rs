@@ -56,6 +56,9 @@ impl Billing {
             match self.subscriptions.update_subscription(&mut sub).await {
                 Ok(()) => {
                     self.checkpoints.reach(Checkpoint::AfterPeriodUpdate)?;
+                    // Ended by this step (at its period end, after dunning, unpaid): its open
+                    // pre-orders follow its plan.
+                    self.end_open_preorders(&sub).await?;
                     outcome.steps.push(step);
                     stored = Some(sub);
                 }

@@ -254,10 +254,13 @@ impl Billing {
         request: CancelRequest,
         expected_version: Option<u64>,
     ) -> Result<Subscription, BillingError> {
-        self.modify_subscription(actor, id, expected_version, |sub, now| {
-            sub.cancel(request, now)
-        })
-        .await
+        let sub = self
+            .modify_subscription(actor, id, expected_version, |sub, now| {
+                sub.cancel(request, now)
+            })
+            .await?;
+        self.end_open_preorders(&sub).await?;
+        Ok(sub)
     }
 
     pub async fn update_subscription(

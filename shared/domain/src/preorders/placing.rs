@@ -39,6 +39,10 @@ use crate::preorders::{
 };
 use crate::subscriptions::{Subscription, SubscriptionStatus};
 
+/// The reason a pre-order canceled with its subscription carries (its email is the
+/// cancellation's).
+pub const SUBSCRIPTION_ENDED: &str = "subscription_ended";
+
 /// The most units one pre-order may ask for.
 pub const MAX_PREORDER_QUANTITY: u32 = 10_000;
 /// How many alternatives an `out_of_stock` refusal offers at most.
@@ -411,7 +415,7 @@ impl Billing {
         actor: &Actor,
         id: &PreorderId,
     ) -> Result<Preorder, BillingError> {
-        let canceled = self.store_cancellation(Some(actor), id).await?;
+        let canceled = self.store_cancellation(Some(actor), id, None).await?;
         self.after_cancellation(canceled).await
     }
 
@@ -421,8 +425,47 @@ impl Billing {
         &self,
         id: &PreorderId,
     ) -> Result<Preorder, BillingError> {
-        let canceled = self.store_cancellation(None, id).await?;
+        let canceled = self
+            .store_cancellation(None, id, Some("payment_failed"))
+            .await?;
         self.after_cancellation(canceled).await
+    }
+
+    /// When a subscription has ended: its open pre-orders are canceled if its plan says so
+    /// (`open_preorders_at_end: cancel`; stock released, nothing charged), else kept. The
+    /// customer hears of it once, in the cancellation email; the cancellations carry the reason
+    /// `subscription_ended` and send no email of their own. Safe to call again.
+    pub(crate) async fn end_open_preorders(&self, sub: &Subscription) -> Result<(), BillingError> {
+        if !sub.status.is_ended() {
+            return Ok(());
+        }
+        let plan = self.plan(&sub.plan_id).await?;
+        if plan.open_preorders_at_end != crate::catalogue::OpenPreorders::Cancel {
+            return Ok(());
+        }
+        let page = PageRequest {
+            limit: crate::kernel::page::MAX_LIMIT,
+            starting_after: None,
+        };
+        for status in [
+            PreorderStatus::Reserved,
+            PreorderStatus::Backordered,
+            PreorderStatus::RequiresAction,
+            PreorderStatus::PaymentFailed,
+        ] {
+            for open in self
+                .preorders
+                .list_preorders(&sub.id, Some(status), &page)
+                .await?
+                .data
+            {
+                let canceled = self
+                    .store_cancellation(None, &open.id, Some(SUBSCRIPTION_ENDED))
+                    .await?;
+                self.after_cancellation(canceled).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn after_cancellation(&self, canceled: Preorder) -> Result<Preorder, BillingError> {
@@ -441,6 +484,7 @@ impl Billing {
         &self,
         actor: Option<&Actor>,
         id: &PreorderId,
+        reason: Option<&str>,
     ) -> Result<Preorder, BillingError> {
         retry_on_conflict!("pre-order", tries = STOCK_RETRIES, {
             let mut preorder = match actor {
@@ -486,7 +530,7 @@ impl Billing {
             product.updated_at = now;
             preorder.status = PreorderStatus::Canceled;
             preorder.updated_at = now;
-            preorder.record(EventKind::PreorderCanceled, now);
+            preorder.record_because(EventKind::PreorderCanceled, now, reason);
             let mut cancellation = Cancellation {
                 was_backordered: !holds_stock,
                 give_back_month: preorder.month.start <= now && now < preorder.month.end,

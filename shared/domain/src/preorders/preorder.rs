@@ -90,7 +90,13 @@ impl Preorder {
     /// Records a `preorder.*` event of this pre-order as it stands (its total as `amount`, its
     /// invoice once it has one), to be stored with its next write.
     pub fn record(&mut self, kind: EventKind, now: DateTime<Utc>) {
+        self.record_because(kind, now, None);
+    }
+
+    /// [`Preorder::record`] with a reason (`reason` of the event).
+    pub fn record_because(&mut self, kind: EventKind, now: DateTime<Utc>, reason: Option<&str>) {
         let facts = EventFacts {
+            reason: reason.map(str::to_owned),
             preorder_id: Some(self.id.clone()),
             product_id: Some(self.product_id.clone()),
             quantity: Some(self.quantity),
