@@ -75,6 +75,19 @@ pub async fn release_products(jobs: &Jobs, as_of: DateTime<Utc>) -> Result<usize
         .map(|id| serde_json::json!({ "preorder_id": id.to_string() }).to_string())
         .collect();
     sent += queue.send_bodies(&retries).await?;
+    // Pre-order openings: announced here (one product write each); the notifier tells the
+    // trackers.
+    for product in jobs
+        .services
+        .store
+        .due_openings(as_of, MAX_RELEASES)
+        .await?
+    {
+        billing
+            .announce_openings(&product)
+            .await
+            .map_err(|e| JobError::Queue(format!("{product}: {e}")))?;
+    }
     Ok(sent)
 }
 

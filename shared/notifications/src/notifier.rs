@@ -123,7 +123,9 @@ impl Notifier {
         match event.kind {
             EventKind::ProductLowStock => return self.alert_low_stock(event).await,
             EventKind::PurchaseOrderSent => return self.send_purchase_order(event).await,
-            EventKind::ProductRestocked if event.customer_id.is_none() => {
+            EventKind::ProductRestocked | EventKind::ProductPreorderOpened
+                if event.customer_id.is_none() =>
+            {
                 return self.tell_trackers(event).await
             }
             _ => {}
@@ -208,6 +210,39 @@ impl Notifier {
             }
         }
         Ok(Outcome::FannedOut { sent })
+    }
+
+    /// A customer's early access to pre-orders: the most generous of its live subscriptions'
+    /// plans (0 without one).
+    async fn early_access_days(
+        &self,
+        customer: &billing_domain::kernel::ids::CustomerId,
+    ) -> Result<u32, NotifyError> {
+        use billing_domain::subscriptions::SubscriptionStatus;
+        let page = billing_domain::kernel::page::PageRequest {
+            limit: billing_domain::kernel::page::MAX_LIMIT,
+            starting_after: None,
+        };
+        let mut best = 0;
+        for sub in self
+            .subscriptions
+            .list_subscriptions(customer, &page)
+            .await?
+            .data
+        {
+            if !matches!(
+                sub.status,
+                SubscriptionStatus::Active
+                    | SubscriptionStatus::Trialing
+                    | SubscriptionStatus::PastDue
+            ) {
+                continue;
+            }
+            if let Some(plan) = self.plans.get_plan(&sub.plan_id).await? {
+                best = best.max(plan.limits.early_access_days);
+            }
+        }
+        Ok(best)
     }
 
     /// How many of a subscription's pre-orders are open (kept when it ends).
@@ -562,6 +597,27 @@ impl Notifier {
                 if kind == NotificationKind::PreorderShipped {
                     view.action_url = self.links.invoice(&view.invoice_id);
                 }
+            }
+            NotificationKind::TrackedPreorderOpen => {
+                let Some(product_id) = &f.product_id else {
+                    return Ok(None);
+                };
+                let Some(product) = self.products.get_product(product_id).await? else {
+                    return Ok(None);
+                };
+                let Some(window) = product.preorder.window else {
+                    return Ok(None);
+                };
+                // Only the trackers whose own opening this announcement covers.
+                let days = self.early_access_days(&customer.id).await?;
+                let opens = window.opens_for(days);
+                let covered = f.period_start.is_none_or(|from| opens > from)
+                    && f.period_end.is_some_and(|to| opens <= to);
+                if !covered {
+                    return Ok(None);
+                }
+                view.item = product.name.clone();
+                view.date = date(window.closes_at);
             }
             NotificationKind::TrackedBackInStock => {
                 let Some(product_id) = &f.product_id else {

@@ -133,6 +133,9 @@ impl View {
                 format!("{} of your subscription will ship later", self.item)
             }
             NotificationKind::TrackedBackInStock => format!("{} is back in stock", self.item),
+            NotificationKind::TrackedPreorderOpen => {
+                format!("{} is open for pre-order for you", self.item)
+            }
         }
     }
 

@@ -425,6 +425,7 @@ impl DynamoStore {
         let mut earliest: Option<DateTime<Utc>> = None;
         let partitions = (0..DUE_SHARDS).map(due_pk).chain([
             products::RELEASES_DUE_PK.to_owned(),
+            products::OPENINGS_DUE_PK.to_owned(),
             preorders::RETRIES_DUE_PK.to_owned(),
         ]);
         for partition in partitions {

@@ -94,6 +94,8 @@ struct ProductItem {
     open_purchase_order: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     incoming_expected_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    openings_announced_through: Option<String>,
     /// In the due index (partition `RELEASES`) while its release is to be run.
     #[serde(skip_serializing_if = "Option::is_none")]
     due_pk: Option<String>,
@@ -103,6 +105,19 @@ struct ProductItem {
 
 /// The due index's partition of product releases (few: one per pre-orderable product).
 pub(crate) const RELEASES_DUE_PK: &str = "RELEASES";
+/// The due index's partition of pre-order openings (`PRODUCT#<id>` / `OPENING`).
+pub(crate) const OPENINGS_DUE_PK: &str = "OPENINGS";
+
+/// A product's next pre-order opening, in the due index.
+#[derive(Debug, Serialize, Deserialize)]
+struct OpeningItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    id: String,
+    due_pk: String,
+    due_at: String,
+}
 
 impl From<&Product> for ProductItem {
     fn from(p: &Product) -> Self {
@@ -150,6 +165,7 @@ impl From<&Product> for ProductItem {
             released: p.released,
             open_purchase_order: p.open_purchase_order.as_ref().map(ToString::to_string),
             incoming_expected_at: p.incoming_expected_at.map(ts),
+            openings_announced_through: p.openings_announced_through.map(ts),
             due_pk: p.release_due().map(|_| RELEASES_DUE_PK.into()),
             due_at: p.release_due().map(|at| format!("{}#{}", ts(at), p.id)),
         }
@@ -210,6 +226,10 @@ impl TryFrom<ProductItem> for Product {
             backordered: i.backordered,
             incoming: i.incoming,
             incoming_expected_at: parse_opt_ts("incoming_expected_at", &i.incoming_expected_at)?,
+            openings_announced_through: parse_opt_ts(
+                "openings_announced_through",
+                &i.openings_announced_through,
+            )?,
             low_stock_alarm: LowStockAlarm {
                 armed: i.low_stock_armed,
             },
@@ -359,6 +379,15 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<Vec<ProductId>, StoreError> {
         self.due_in(RELEASES_DUE_PK, now, limit).await
+    }
+
+    /// Products whose next pre-order opening is due at or before `now`, earliest first.
+    pub async fn due_openings(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProductId>, StoreError> {
+        self.due_in(OPENINGS_DUE_PK, now, limit).await
     }
 
     /// Pre-orders whose declined charge is due to be tried again at or before `now`, earliest
@@ -526,6 +555,42 @@ impl ProductRepo for DynamoStore {
         product: &ProductId,
     ) -> Result<Vec<SubscriptionId>, StoreError> {
         self.read_box_links(product).await
+    }
+
+    async fn schedule_opening(
+        &self,
+        product: &ProductId,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), StoreError> {
+        match at {
+            Some(at) => {
+                let item = encode(&OpeningItem {
+                    pk: product_pk(product),
+                    sk: "OPENING".into(),
+                    entity: "product_opening".into(),
+                    id: product.to_string(),
+                    due_pk: OPENINGS_DUE_PK.into(),
+                    due_at: format!("{}#{}", ts(at), product),
+                })?;
+                self.client()
+                    .put_item()
+                    .table_name(self.table())
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+            }
+            None => {
+                self.client()
+                    .delete_item()
+                    .table_name(self.table())
+                    .set_key(Some(crate::key(product_pk(product), "OPENING")))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        Ok(())
     }
 
     async fn deliver_item(&self, delivery: &mut ItemDelivery) -> Result<bool, StoreError> {

@@ -167,3 +167,71 @@ async fn a_product_back_in_stock_emails_each_customer_who_tracks_it_once() {
         .count();
     assert_eq!(sent, 2, "one email per tracker, sent once");
 }
+
+#[tokio::test]
+async fn trackers_are_emailed_when_preorders_open_for_their_tier() {
+    let app = TestApp::with_test_clock().await;
+    let now = crate::app::time(
+        &app.get("/api/v1/test-clock", &app.admin())
+            .await
+            .ok(200)
+            .body["now"],
+    );
+    let opens_at = now + chrono::Duration::days(10);
+    let name = format!(
+        "Early thing {}",
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let early = app
+        .call(
+            Method::POST,
+            "/api/v1/products",
+            &app.admin(),
+            Some(json!({"sku": format!("TRK-{}", uuid::Uuid::new_v4().simple()), "name": name,
+                        "price": "4.00", "currency": "usd",
+                        "preorder": {"eligible": true, "opens_at": opens_at.to_rfc3339(),
+                                     "closes_at": (opens_at + chrono::Duration::days(30)).to_rfc3339(),
+                                     "release_at": (opens_at + chrono::Duration::days(40)).to_rfc3339()}})),
+        )
+        .await
+        .ok(201)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for plan in ["plan_premium_month", "plan_basic_month"] {
+        let customer = app.create_customer(plan).await;
+        let token = app.customer_token(&customer);
+        app.subscribe(&token, &customer, plan).await.ok(201);
+        app.call(
+            Method::POST,
+            &format!("/api/v1/customers/{customer}/tracked-products"),
+            &token,
+            track_body(&early),
+        )
+        .await
+        .ok(201);
+    }
+    let subject = format!("{name} is open for pre-order for you");
+    // Premium opens 7 days before: only its tracker is told.
+    app.advance(json!({"to": (opens_at - chrono::Duration::days(7) + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(subjects_of(&app, &subject).await, 1);
+    // Basic opens 3 days before.
+    app.advance(json!({"to": (opens_at - chrono::Duration::days(3) + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(subjects_of(&app, &subject).await, 2);
+    // At the window (Free's opening): no tracker left to tell.
+    app.advance(json!({"to": (opens_at + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(subjects_of(&app, &subject).await, 2);
+}
+
+/// How many emails with `subject` were sent.
+async fn subjects_of(app: &TestApp, subject: &str) -> usize {
+    app.email_subjects()
+        .await
+        .into_iter()
+        .filter(|s| s == subject)
+        .count()
+}

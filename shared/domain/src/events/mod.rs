@@ -111,10 +111,15 @@ pub enum EventKind {
     /// customer.
     #[serde(rename = "purchase_order.sent")]
     PurchaseOrderSent,
+    /// A product opened for pre-order to the tiers whose early access starts in
+    /// (`period_start`, `period_end`]; the customers who track it and whose tier opens then
+    /// are emailed. No customer.
+    #[serde(rename = "product.preorder_opened")]
+    ProductPreorderOpened,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 30] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -145,6 +150,7 @@ impl EventKind {
         EventKind::ProductRestocked,
         EventKind::SubscriptionItemBackordered,
         EventKind::PurchaseOrderSent,
+        EventKind::ProductPreorderOpened,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -179,6 +185,7 @@ impl EventKind {
             EventKind::ProductRestocked => "product.restocked",
             EventKind::SubscriptionItemBackordered => "subscription_item.backordered",
             EventKind::PurchaseOrderSent => "purchase_order.sent",
+            EventKind::ProductPreorderOpened => "product.preorder_opened",
         }
     }
 

@@ -8,6 +8,7 @@
 //! to the current stock exactly: stock on hand can be explained line by line.
 
 pub mod forecast;
+pub mod openings;
 pub mod product;
 pub mod products;
 pub mod purchasing;

@@ -102,6 +102,8 @@ pub struct Product {
     pub incoming: u64,
     /// When the sent purchase order's stock is expected (the date a delay email gives).
     pub incoming_expected_at: Option<DateTime<Utc>>,
+    /// The last pre-order opening announced to trackers ([`Product::openings`]).
+    pub openings_announced_through: Option<DateTime<Utc>>,
     pub low_stock_alarm: LowStockAlarm,
     pub status: ProductStatus,
     /// Whether its release has been run (its reserved pre-orders sent to be charged).
@@ -356,6 +358,7 @@ impl Product {
             backordered: 0,
             incoming: 0,
             incoming_expected_at: None,
+            openings_announced_through: None,
             low_stock_alarm: LowStockAlarm::new(stock.available(), new.low_stock_threshold),
             status: ProductStatus::Active,
             released: false,

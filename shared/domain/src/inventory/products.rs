@@ -40,10 +40,14 @@ impl Billing {
     }
 
     pub async fn create_product(&self, new: NewProduct) -> Result<Product, BillingError> {
-        let product = Product::create(new, self.now())?;
+        let mut product = Product::create(new, self.now())?;
         self.check_substitutes(&product.substitutes).await?;
+        product.skip_past_openings(self.now());
         match self.products.insert_product(&product).await {
-            Ok(()) => Ok(product),
+            Ok(()) => {
+                self.schedule_opening(&product.id).await?;
+                Ok(product)
+            }
             Err(StoreError::AlreadyExists) => Err(Refusal::conflict(
                 "sku_taken",
                 format!("another product has the SKU {}", product.sku),
@@ -84,10 +88,12 @@ impl Billing {
             return Err(BillingError::StaleVersion("product"));
         }
         product.apply(patch, self.now())?;
+        product.skip_past_openings(self.now());
         self.products
             .update_product(&mut product)
             .await
             .map_err(stale_on_conflict("product"))?;
+        self.schedule_opening(&product.id).await?;
         Ok(product)
     }
 

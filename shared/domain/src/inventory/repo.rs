@@ -110,4 +110,10 @@ pub trait ProductRepo: Send + Sync {
         &self,
         product: &ProductId,
     ) -> Result<Vec<SubscriptionId>, StoreError>;
+    /// Keeps the product's next pre-order opening in the due index (`None`: takes it out).
+    async fn schedule_opening(
+        &self,
+        product: &ProductId,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), StoreError>;
 }

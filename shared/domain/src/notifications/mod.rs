@@ -56,10 +56,12 @@ pub enum NotificationKind {
     ItemDelayed,
     /// A product the customer tracks is back in stock.
     TrackedBackInStock,
+    /// A product the customer tracks opened for pre-order to its tier.
+    TrackedPreorderOpen,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 17] = [
+    pub const ALL: [NotificationKind; 18] = [
         NotificationKind::SubscriptionConfirmed,
         NotificationKind::PaymentReceipt,
         NotificationKind::PaymentFailed,
@@ -77,6 +79,7 @@ impl NotificationKind {
         NotificationKind::PreorderCanceled,
         NotificationKind::ItemDelayed,
         NotificationKind::TrackedBackInStock,
+        NotificationKind::TrackedPreorderOpen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +101,7 @@ impl NotificationKind {
             NotificationKind::PreorderCanceled => "preorder_canceled",
             NotificationKind::ItemDelayed => "item_delayed",
             NotificationKind::TrackedBackInStock => "tracked_back_in_stock",
+            NotificationKind::TrackedPreorderOpen => "tracked_preorder_open",
         }
     }
 
@@ -129,6 +133,7 @@ impl NotificationKind {
             EventKind::SubscriptionItemBackordered => Some(NotificationKind::ItemDelayed),
             // Sent to each customer who tracks the product (the notifier fans it out).
             EventKind::ProductRestocked => Some(NotificationKind::TrackedBackInStock),
+            EventKind::ProductPreorderOpened => Some(NotificationKind::TrackedPreorderOpen),
             // Allocated: it is charged next, and says so then. Declined: the invoice's
             // `invoice.payment_failed` sends the email.
             // A product's events are the operators' and the supplier's, not a customer's (the
@@ -167,7 +172,8 @@ impl NotificationKind {
             | NotificationKind::ExpiryWarning
             | NotificationKind::SubscriptionExpired
             | NotificationKind::CancellationConfirmed
-            | NotificationKind::TrackedBackInStock => false,
+            | NotificationKind::TrackedBackInStock
+            | NotificationKind::TrackedPreorderOpen => false,
         }
     }
 }
