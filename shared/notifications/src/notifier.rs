@@ -245,6 +245,17 @@ impl Notifier {
         Ok(best)
     }
 
+    /// The product an event names, if it names one that still exists.
+    async fn event_product(
+        &self,
+        facts: &billing_domain::events::EventFacts,
+    ) -> Result<Option<billing_domain::inventory::product::Product>, NotifyError> {
+        match &facts.product_id {
+            Some(id) => Ok(self.products.get_product(id).await?),
+            None => Ok(None),
+        }
+    }
+
     /// How many of a subscription's pre-orders are open (kept when it ends).
     async fn open_preorders(
         &self,
@@ -585,10 +596,8 @@ impl Notifier {
             | NotificationKind::PreorderDelayed
             | NotificationKind::PreorderShipped
             | NotificationKind::PreorderCanceled => {
-                let (Some(product_id), Some(quantity)) = (&f.product_id, f.quantity) else {
-                    return Ok(None);
-                };
-                let Some(product) = self.products.get_product(product_id).await? else {
+                let (Some(product), Some(quantity)) = (self.event_product(f).await?, f.quantity)
+                else {
                     return Ok(None);
                 };
                 view.item = format!("{quantity} × {}", product.name);
@@ -599,10 +608,7 @@ impl Notifier {
                 }
             }
             NotificationKind::TrackedPreorderOpen => {
-                let Some(product_id) = &f.product_id else {
-                    return Ok(None);
-                };
-                let Some(product) = self.products.get_product(product_id).await? else {
+                let Some(product) = self.event_product(f).await? else {
                     return Ok(None);
                 };
                 let Some(window) = product.preorder.window else {
@@ -620,19 +626,14 @@ impl Notifier {
                 view.date = date(window.closes_at);
             }
             NotificationKind::TrackedBackInStock => {
-                let Some(product_id) = &f.product_id else {
-                    return Ok(None);
-                };
-                let Some(product) = self.products.get_product(product_id).await? else {
+                let Some(product) = self.event_product(f).await? else {
                     return Ok(None);
                 };
                 view.item = product.name.clone();
             }
             NotificationKind::ItemDelayed => {
-                let (Some(product_id), Some(quantity)) = (&f.product_id, f.quantity) else {
-                    return Ok(None);
-                };
-                let Some(product) = self.products.get_product(product_id).await? else {
+                let (Some(product), Some(quantity)) = (self.event_product(f).await?, f.quantity)
+                else {
                     return Ok(None);
                 };
                 view.item = format!("{quantity} × {}", product.name);

@@ -489,8 +489,8 @@ impl ProductRepo for DynamoStore {
             .await
     }
 
-    async fn store_purchase_order(&self, product: &mut Product) -> Result<(), StoreError> {
-        self.store_product_purchase_order(product).await
+    async fn store_product_changes(&self, product: &mut Product) -> Result<(), StoreError> {
+        self.store_product_changes(product).await
     }
 
     async fn get_purchase_order(

@@ -112,7 +112,7 @@ impl DynamoStore {
             .collect()
     }
 
-    pub(crate) async fn store_product_purchase_order(
+    pub(crate) async fn store_product_changes(
         &self,
         product: &mut Product,
     ) -> Result<(), StoreError> {

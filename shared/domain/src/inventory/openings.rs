@@ -88,7 +88,7 @@ impl Billing {
                 return Ok(Written::Done(()));
             }
             product.updated_at = now;
-            let write = self.products.store_purchase_order(&mut product).await;
+            let write = self.products.store_product_changes(&mut product).await;
             written(write, ())
         })?;
         self.schedule_opening(id).await

@@ -215,7 +215,7 @@ impl Billing {
             order.updated_at = now;
             product.updated_at = now;
             product.purchase_order_changes.push(order.clone());
-            let write = self.products.store_purchase_order(&mut product).await;
+            let write = self.products.store_product_changes(&mut product).await;
             order.version += 1;
             written(write, order)
         })

@@ -61,7 +61,7 @@ pub trait ProductRepo: Send + Sync {
     async fn fill_item_backorder(&self, fill: &mut ItemBackorderFill) -> Result<bool, StoreError>;
     /// Stores the product and its purchase order changes (and its events) in one write
     /// conditional on the product's version and each changed purchase order's.
-    async fn store_purchase_order(&self, product: &mut Product) -> Result<(), StoreError>;
+    async fn store_product_changes(&self, product: &mut Product) -> Result<(), StoreError>;
     async fn get_purchase_order(
         &self,
         id: &PurchaseOrderId,
