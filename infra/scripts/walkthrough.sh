@@ -54,3 +54,16 @@ if [ "$total" != 56.97 ] || [ "$used" != 56.97 ] || [ "$items" = "[]" ]; then
   echo "walkthrough: expected a pre-order of 56.97 counted in the month, and the box's item (see $stack_log)" >&2
   exit 1
 fi
+
+# Metered allowances, as the README shows them: 1,000 pages a month with 100 promotional pages.
+pages="$(call POST /subscriptions "{\"customer_id\": \"$customer\", \"subscription_plan_id\": \"plan_pages_1000_month\", \"payment_method_id\": \"pm_card_visa\"}" | field id)"
+call POST "/subscriptions/$pages/unit-grants" '{"unit": "pages", "units": 100, "expires_at": "2099-01-01T00:00:00Z", "description": "welcome"}' > /dev/null
+breakdown="$(curl -sS -X POST "$api/subscriptions/$pages/usage-records" -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -H 'Idempotency-Key: job-42' -d '{"unit": "pages", "units": 150}' |
+  python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["breakdown"]["promotional"], r["breakdown"]["included"], r["remaining"])')"
+remaining="$(call GET "/subscriptions/$pages/entitlements/pages" | field remaining)"
+echo "walkthrough: 150 pages taken as (promotional included remaining) $breakdown; entitlement $remaining left"
+if [ "$breakdown" != "100 50 950" ] || [ "$remaining" != 950 ]; then
+  echo "walkthrough: expected 100 promotional and 50 included pages, 950 left (see $stack_log)" >&2
+  exit 1
+fi

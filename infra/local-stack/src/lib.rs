@@ -7,8 +7,8 @@ pub mod gateway;
 pub mod token;
 
 use billing_aws::SqsQueue;
-use billing_domain::catalogue::standard_plans;
 use billing_domain::catalogue::PlanRepo;
+use billing_domain::catalogue::{standard_plans, unit_plans};
 use billing_domain::kernel::clock::Clock;
 use billing_domain::kernel::ports::StoreError;
 use billing_jobs::JobError;
@@ -122,11 +122,15 @@ pub async fn prepare_mail(from: &str) -> Result<(), JobError> {
     )
 }
 
-/// Creates the table if needed and seeds the standard catalogue (plans already there are kept).
+/// Creates the table if needed and seeds the standard catalogue and the unit plans (plans
+/// already there are kept).
 pub async fn prepare(store: &DynamoStore, clock: &dyn Clock) -> Result<usize, StoreError> {
     create_table(store.client(), store.table()).await?;
     let mut seeded = 0;
-    for plan in standard_plans(clock.now()) {
+    for plan in standard_plans(clock.now())
+        .into_iter()
+        .chain(unit_plans(clock.now()))
+    {
         match store.insert_plan(&plan).await {
             Ok(()) => seeded += 1,
             Err(StoreError::AlreadyExists) => {}

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use crate::problem::PROBLEM_JSON;
 use crate::routes::{
     coupons, customers, invoices, meta, notifications, plans, preorders, products, subscriptions,
-    test_clock, webhook_endpoints, webhooks,
+    test_clock, usage, webhook_endpoints, webhooks,
 };
 
 /// The error answers every authenticated endpoint can give, as problem+json.
@@ -144,6 +144,8 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         products::get_purchase_order, products::send_purchase_order, products::cancel_purchase_order,
         products::track, products::tracked, products::untrack, products::forecast,
         preorders::create, preorders::list, preorders::get, preorders::usage, preorders::cancel,
+        usage::create_record, usage::void_record, usage::create_grant, usage::summary,
+        usage::entitlement,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,
         notifications::get, notifications::update, notifications::unsubscribe_page,
@@ -169,6 +171,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
     tags((name = "plans", description = "The catalogue: tiered plans with their limits and features (admins manage them)."),
         (name = "products", description = "Products with their stock levels and the ledger of stock moves (admins manage them; everyone signed in reads them)."),
         (name = "pre-orders", description = "Pre-orders within the tier's limits, early access and discount; the month's usage."),
+        (name = "usage", description = "Metered allowances: usage records exact under concurrency, promotional unit grants, the usage summary and entitlements."),
         (name = "customers", description = "Customers (companies), their payment method, credit balance and email preferences."),
         (name = "subscriptions", description = "Subscriptions: subscribe, pause, cancel, change plan, discounts."),
         (name = "invoices", description = "Invoices with their lines, payments, refunds and disputes."),

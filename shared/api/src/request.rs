@@ -70,6 +70,11 @@ pub fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<
         .transpose()
 }
 
+/// `deserialize_with` for a required time in a body ([`parse_time`]).
+pub fn required_time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    parse_time(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
 /// The field a serde error is about: its path, completed with the field a "missing field" or
 /// "unknown field" message names (serde reports those at the enclosing object).
 fn field_at_fault(path: &str, message: &str) -> String {

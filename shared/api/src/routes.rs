@@ -11,6 +11,7 @@ pub(crate) mod preorders;
 pub(crate) mod products;
 pub(crate) mod subscriptions;
 pub(crate) mod test_clock;
+pub(crate) mod usage;
 pub(crate) mod webhook_endpoints;
 pub(crate) mod webhooks;
 
@@ -154,6 +155,11 @@ pub enum Endpoint {
     UntrackProduct,
     ApplyDiscount,
     RemoveDiscount,
+    CreateUsageRecord,
+    VoidUsageRecord,
+    CreateUnitGrant,
+    GetUsageSummary,
+    GetEntitlement,
     Health,
     OpenApi,
     GetTestClock,
@@ -268,6 +274,11 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/v1/pre-orders/{id}" => GetPreorder @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}/usage" => GetPreorderUsage @ SubscriptionsApi),
     route!("PUT" "/api/v1/subscriptions/pre-orders/{id}/cancel" => CancelPreorder @ SubscriptionsApi),
+    route!("POST" "/api/v1/subscriptions/{id}/usage-records" => CreateUsageRecord @ SubscriptionsApi),
+    route!("POST" "/api/v1/usage-records/{id}/void" => VoidUsageRecord @ SubscriptionsApi),
+    route!("POST" "/api/v1/subscriptions/{id}/unit-grants" => CreateUnitGrant @ SubscriptionsApi),
+    route!("GET" "/api/v1/subscriptions/{id}/usage-summary" => GetUsageSummary @ SubscriptionsApi),
+    route!("GET" "/api/v1/subscriptions/{id}/entitlements/{unit}" => GetEntitlement @ SubscriptionsApi),
     route!("GET" "/api/v1/subscriptions/{id}/invoices" => ListInvoices @ InvoicesApi),
     route!("GET" "/api/v1/subscriptions/{id}/upcoming-invoice" => UpcomingInvoice @ InvoicesApi),
     route!("GET" "/api/v1/invoices/{id}" => GetInvoice @ InvoicesApi),
@@ -612,7 +623,9 @@ async fn handle_inner(
         .auth
         .authenticate(header(&ctx.headers, "authorization"))?;
     let is_write = ctx.method != Method::GET && ctx.method != Method::HEAD;
-    match idempotency::key(&ctx.headers)?.filter(|_| is_write) {
+    // A usage record keeps its key itself, for its whole period (in the record's own write).
+    let keyed_here = is_write && route.endpoint != Endpoint::CreateUsageRecord;
+    match idempotency::key(&ctx.headers)?.filter(|_| keyed_here) {
         Some(key) => {
             let fingerprint = idempotency::fingerprint(ctx.method.as_str(), &ctx.path, &ctx.body);
             idempotency::run(
@@ -657,6 +670,11 @@ async fn dispatch(
         Endpoint::RefundInvoice => invoices::refund(state, ctx, principal).await,
         Endpoint::ChangePlan => subscriptions::change_plan(state, ctx, principal).await,
         Endpoint::SetSubscriptionItems => subscriptions::set_items(state, ctx, principal).await,
+        Endpoint::CreateUsageRecord => usage::create_record(state, ctx, principal).await,
+        Endpoint::VoidUsageRecord => usage::void_record(state, ctx, principal).await,
+        Endpoint::CreateUnitGrant => usage::create_grant(state, ctx, principal).await,
+        Endpoint::GetUsageSummary => usage::summary(state, ctx, principal).await,
+        Endpoint::GetEntitlement => usage::entitlement(state, ctx, principal).await,
         Endpoint::UpcomingInvoice => invoices::upcoming(state, ctx, principal).await,
         Endpoint::SetPaymentMethod => customers::set_payment_method(state, ctx, principal).await,
         Endpoint::GetCreditBalance => customers::credit_balance(state, ctx, principal).await,

@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod preorders;
 pub mod stripe_events;
 pub mod subscriptions;
+pub mod usage;
 pub mod webhooks;
 
 pub use kernel::error::BillingError;

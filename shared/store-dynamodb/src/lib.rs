@@ -20,6 +20,7 @@ mod recurring;
 mod subscriptions;
 mod table;
 mod tracking;
+mod usage;
 mod webhooks;
 
 use std::collections::HashMap;

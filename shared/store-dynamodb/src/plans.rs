@@ -8,6 +8,7 @@ use billing_domain::kernel::ids::PlanId;
 use billing_domain::kernel::money::Currency;
 use billing_domain::kernel::period::Interval;
 use billing_domain::kernel::ports::StoreError;
+use billing_domain::usage::{Allowance, AllowanceLimit, Unit};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -74,7 +75,61 @@ pub struct PlanItem {
     /// `keep` (absent) or `cancel`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_preorders_at_end: Option<String>,
+    /// Units included each period (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<AllowanceRow>,
+    /// A one-off bundle's days (absent: recurring).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_days: Option<u32>,
     pub status: PlanStatus,
+}
+
+/// An allowance as stored: units and prices as decimal strings.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AllowanceRow {
+    unit: String,
+    included: String,
+    limit: String,
+    #[serde(default)]
+    overage_unit_price: Option<String>,
+    #[serde(default)]
+    rollover_max: Option<String>,
+}
+
+impl From<&Allowance> for AllowanceRow {
+    fn from(a: &Allowance) -> Self {
+        AllowanceRow {
+            unit: a.unit.as_str().to_owned(),
+            included: a.included.to_string(),
+            limit: a.limit.as_str().to_owned(),
+            overage_unit_price: a.overage_unit_price.map(|p| p.to_string()),
+            rollover_max: a.rollover_max.map(|m| m.to_string()),
+        }
+    }
+}
+
+impl TryFrom<&AllowanceRow> for Allowance {
+    type Error = StoreError;
+    fn try_from(r: &AllowanceRow) -> Result<Self, Self::Error> {
+        let dec = |field: &'static str, raw: &str| Decimal::from_str(raw).map_err(corrupt(field));
+        Ok(Allowance {
+            unit: Unit::from_str(&r.unit)
+                .map_err(|()| StoreError::Corrupt(format!("allowances.unit {}", r.unit)))?,
+            included: dec("allowances.included", &r.included)?,
+            limit: AllowanceLimit::parse(&r.limit)
+                .ok_or_else(|| StoreError::Corrupt(format!("allowances.limit {}", r.limit)))?,
+            overage_unit_price: r
+                .overage_unit_price
+                .as_deref()
+                .map(|p| dec("allowances.overage_unit_price", p))
+                .transpose()?,
+            rollover_max: r
+                .rollover_max
+                .as_deref()
+                .map(|m| dec("allowances.rollover_max", m))
+                .transpose()?,
+        })
+    }
 }
 
 impl From<&Plan> for PlanItem {
@@ -113,6 +168,8 @@ impl From<&Plan> for PlanItem {
             fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
             renewal_reminder_days: p.renewal_reminder_days,
             open_preorders_at_end: Some(p.open_preorders_at_end.as_str().to_owned()),
+            allowances: p.allowances.iter().map(AllowanceRow::from).collect(),
+            duration_days: p.duration_days,
             status: p.status,
         }
     }
@@ -156,6 +213,12 @@ impl TryFrom<PlanItem> for Plan {
                 Some(raw) => billing_domain::catalogue::OpenPreorders::parse(raw)
                     .ok_or_else(|| StoreError::Corrupt(format!("open_preorders_at_end {raw}")))?,
             },
+            allowances: i
+                .allowances
+                .iter()
+                .map(Allowance::try_from)
+                .collect::<Result<_, _>>()?,
+            duration_days: i.duration_days,
             status: i.status,
             created_at: parse_ts("created_at", &i.keys.created_at)?,
             updated_at: parse_ts("updated_at", &i.keys.updated_at)?,

@@ -78,7 +78,12 @@ impl SubscriptionRepo for DynamoStore {
         let item = encode_entity::<_, Subscription>(&SubscriptionItem::from(&*subscription))?;
         let events = self.event_writes(&subscription.outgoing_events(subscription.version + 1))?;
         let ends = subscription.exclusive && subscription.status.is_ended();
-        if !ends && events.is_empty() {
+        let allocation = subscription
+            .new_allowance_period
+            .as_deref()
+            .map(|p| self.allowance_period_write(p))
+            .transpose()?;
+        if !ends && events.is_empty() && allocation.is_none() {
             self.update(item, subscription.version).await?;
             subscription.version += 1;
             subscription.mark_stored();
@@ -104,12 +109,14 @@ impl SubscriptionRepo for DynamoStore {
             writes.push(TransactWriteItem::builder().delete(release_slot).build());
         }
         writes.extend(events.iter().cloned());
+        writes.extend(allocation.iter().cloned());
         let outcome = match self.transact(writes).await? {
             // The slot is another subscription's already (the one that followed this one):
             // nothing to give back.
             Err(codes) if ends && !failed(&codes, 0) && failed(&codes, 1) => {
                 let mut writes = vec![put];
                 writes.extend(events);
+                writes.extend(allocation);
                 self.transact(writes).await?
             }
             other => other,
@@ -157,7 +164,11 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let item = encode_entity::<_, Subscription>(&SubscriptionItem::from(subscription))?;
         let takes_slot = subscription.exclusive && !subscription.status.is_ended();
-        let events = self.event_writes(&subscription.outgoing_events(subscription.version))?;
+        let mut events = self.event_writes(&subscription.outgoing_events(subscription.version))?;
+        // The first period's allocation (after the events: only the first writes are checked).
+        if let Some(period) = subscription.new_allowance_period.as_deref() {
+            events.push(self.allowance_period_write(period)?);
+        }
         if !takes_slot && redemption.is_none() && events.is_empty() {
             return self.insert(item).await;
         }
@@ -256,6 +267,13 @@ pub struct SubscriptionItem {
     /// The products shipped each period.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<RecurringItemRow>,
+    /// Absent (written before allowances): true.
+    #[serde(default)]
+    pub promotional_first: Option<bool>,
+    #[serde(default)]
+    pub metered: bool,
+    #[serde(default)]
+    pub one_off: bool,
 }
 
 /// A recurring item as stored.
@@ -327,6 +345,9 @@ impl From<&Subscription> for SubscriptionItem {
                     quantity: i.quantity,
                 })
                 .collect(),
+            promotional_first: Some(s.promotional_first),
+            metered: s.metered,
+            one_off: s.one_off,
         }
     }
 }
@@ -408,6 +429,10 @@ impl TryFrom<SubscriptionItem> for Subscription {
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
+            promotional_first: i.promotional_first.unwrap_or(true),
+            metered: i.metered,
+            one_off: i.one_off,
+            new_allowance_period: None,
             events: Default::default(),
             as_stored: None,
             created_at: parse_ts("created_at", &i.keys.created_at)?,

@@ -40,6 +40,7 @@ async fn malformed_json_is_a_400_on_every_endpoint_with_a_body() {
                     | Endpoint::ArchiveProduct
                     | Endpoint::CancelPreorder
                     | Endpoint::SendPurchaseOrder
+                    | Endpoint::VoidUsageRecord
                     | Endpoint::CancelPurchaseOrder
                     | Endpoint::ArchiveCoupon
                     | Endpoint::RemoveDiscount

@@ -24,4 +24,5 @@ mod stripe_events;
 mod subscriptions;
 mod template;
 mod tracked_products;
+mod usage;
 mod webhooks;

@@ -11,7 +11,8 @@ async fn the_three_tiers_are_seeded_for_every_interval_with_seed_000_limits() {
         .await
         .ok(200);
     let data = plans.body["data"].as_array().expect("list");
-    assert_eq!(data.len(), 16);
+    // The sixteen tiered plans and the four unit plans.
+    assert_eq!(data.len(), 20);
     for tier in ["basic", "premium", "enterprise"] {
         for interval in ["week", "two_weeks", "month", "quarter", "year"] {
             assert!(
@@ -38,6 +39,18 @@ async fn the_three_tiers_are_seeded_for_every_interval_with_seed_000_limits() {
     assert!(enterprise["limits"]["monthly_preorder_limit"].is_null());
     assert!(enterprise["limits"]["monthly_preorder_value_limit"].is_null());
     assert!(enterprise["limits"]["tracked_products_limit"].is_null());
+    assert_eq!(enterprise["allowances"], json!([]));
+    assert_eq!(enterprise["recurring"], true);
+    let words = find("plan_words_100k_month");
+    assert_eq!(words["price"], "100.00");
+    assert_eq!(
+        words["allowances"],
+        json!([{"unit": "words", "included": "100000", "limit": "soft",
+                            "overage_unit_price": "0.001", "rollover": null}])
+    );
+    let pages = find("plan_pages_1000_month");
+    assert_eq!(pages["allowances"][0]["rollover"]["max"], "500");
+    assert_eq!(pages["allowances"][0]["limit"], "hard");
     assert!(enterprise["features"]
         .as_array()
         .expect("features")
@@ -160,4 +173,66 @@ async fn a_plans_fallback_must_be_another_existing_plan() {
         .await
         .ok(200);
     assert_eq!(cleared.body["fallback_plan_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_plan_of_units_and_a_one_off_bundle_are_checked_field_by_field() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin();
+    let plan = |allowances: Value| {
+        app.call(
+            Method::POST,
+            "/api/v1/plans",
+            &admin,
+            Some(json!({
+                "name": "Broken units", "tier": "basic", "interval": "month", "price": "5.00",
+                "currency": "usd", "allowances": allowances
+            })),
+        )
+    };
+    let unreadable = plan(json!([
+        {"unit": "pages", "included": "10", "limit": "soft", "rollover": {"max": "x"}}
+    ]))
+    .await
+    .problem(422);
+    assert_eq!(unreadable.fields(), vec!["allowances[0].rollover.max"]);
+    let invalid = plan(json!([
+        {"unit": "pages", "included": "-1", "limit": "hard", "overage_unit_price": "0.01"},
+        {"unit": "pages", "included": "10", "limit": "soft"}
+    ]))
+    .await
+    .problem(422);
+    assert_eq!(
+        invalid.fields(),
+        vec![
+            "allowances[0].included",
+            "allowances[0].overage_unit_price",
+            "allowances[1].unit"
+        ]
+    );
+    let bundle = |extra: Value| {
+        let mut body = json!({"name": "Tokens", "tier": "basic", "price": "9.00", "currency": "usd",
+            "recurring": false,
+            "allowances": [{"unit": "tokens", "included": "500", "limit": "hard"}]});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        app.call(Method::POST, "/api/v1/plans", &admin, Some(body))
+    };
+    assert_eq!(
+        bundle(json!({})).await.problem(422).fields(),
+        vec!["duration_days"]
+    );
+    assert_eq!(
+        bundle(json!({"duration_days": 7, "interval": "month"}))
+            .await
+            .problem(422)
+            .fields(),
+        vec!["interval"]
+    );
+    let made = bundle(json!({"duration_days": 7})).await.ok(201).body;
+    assert_eq!(made["recurring"], false);
+    assert_eq!(made["duration_days"], 7);
+    assert_eq!(made["interval"], Value::Null);
+    assert_eq!(made["allowances"][0]["included"], "500");
 }

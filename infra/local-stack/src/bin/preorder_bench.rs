@@ -119,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
                     trial_days: None,
                     discount: Default::default(),
                     items: Vec::new(),
+                    promotional_first: true,
                 },
             )
             .await

@@ -280,6 +280,7 @@ async fn main() -> anyhow::Result<()> {
                     trial_days: None,
                     discount: Default::default(),
                     items: items.clone(),
+                    promotional_first: true,
                 },
             )
             .await

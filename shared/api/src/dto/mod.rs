@@ -29,6 +29,7 @@ pub mod preorders;
 pub mod products;
 mod subscriptions;
 mod test_clock;
+pub mod usage;
 pub mod webhooks;
 
 pub use customers::*;
@@ -126,7 +127,7 @@ api_enum!(PaymentStatus => DPaymentStatus {
     Succeeded = "succeeded", RequiresAction = "requires_action", Processing = "processing",
     Failed = "failed",
 });
-api_enum!(LineKind => DLineKind { Subscription = "subscription", Proration = "proration", Discount = "discount", Product = "product" });
+api_enum!(LineKind => DLineKind { Subscription = "subscription", Proration = "proration", Discount = "discount", Product = "product", Usage = "usage" });
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a PATCH.
 fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(

@@ -70,7 +70,8 @@ pub struct PlanResponse {
     #[schema(example = "Premium (monthly)")]
     pub name: String,
     pub tier: Tier,
-    pub interval: Interval,
+    /// `null` for a one-off bundle.
+    pub interval: Option<Interval>,
     /// Price per interval, decimal string.
     #[schema(example = "79.99")]
     pub price: String,
@@ -87,6 +88,11 @@ pub struct PlanResponse {
     pub renewal_reminder_days: u32,
     /// What happens to a subscription's open pre-orders when it ends.
     pub open_preorders_at_end: OpenPreordersDto,
+    /// Units included each period.
+    pub allowances: Vec<super::usage::AllowanceDto>,
+    /// `false`: a one-off bundle, charged once, its units valid `duration_days`, never renewed.
+    pub recurring: bool,
+    pub duration_days: Option<u32>,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -98,7 +104,7 @@ impl From<&Plan> for PlanResponse {
             id: p.id.to_string(),
             name: p.name.clone(),
             tier: p.tier.into(),
-            interval: p.interval.into(),
+            interval: p.is_recurring().then(|| p.interval.into()),
             price: p.price.amount().to_string(),
             currency: p.price.currency().into(),
             trial_days: p.trial_days,
@@ -108,6 +114,13 @@ impl From<&Plan> for PlanResponse {
             fallback_plan_id: p.fallback_plan_id.as_ref().map(ToString::to_string),
             renewal_reminder_days: p.reminder_days(),
             open_preorders_at_end: p.open_preorders_at_end.into(),
+            allowances: p
+                .allowances
+                .iter()
+                .map(super::usage::AllowanceDto::from)
+                .collect(),
+            recurring: p.is_recurring(),
+            duration_days: p.duration_days,
             status: p.status.into(),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -124,7 +137,8 @@ pub struct CreatePlanRequest {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub tier: Tier,
-    pub interval: Interval,
+    /// Required for a recurring plan; absent for a one-off bundle.
+    pub interval: Option<Interval>,
     #[schema(pattern = r"^\d{1,15}(\.\d{1,2})?$", example = "79.99")]
     pub price: String,
     pub currency: Currency,
@@ -147,6 +161,21 @@ pub struct CreatePlanRequest {
     /// What happens to a subscription's open pre-orders when it ends (default `keep`).
     #[serde(default)]
     pub open_preorders_at_end: OpenPreordersDto,
+    /// Units included each period (pages, words, characters, tokens).
+    #[serde(default)]
+    #[schema(max_items = 4)]
+    pub allowances: Vec<super::usage::AllowanceDto>,
+    /// `false`: a one-off bundle (no `interval`; `duration_days` required). Default true.
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub recurring: bool,
+    /// A one-off bundle's days of validity.
+    #[schema(minimum = 1, maximum = 3660, example = 30)]
+    pub duration_days: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub(super) fn plan_id_field(
@@ -175,6 +204,48 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
             .fallback_plan_id
             .as_deref()
             .and_then(|raw| v.check(plan_id_field("fallback_plan_id", raw)));
+        let allowances = match super::usage::allowances(r.allowances) {
+            Ok(a) => a,
+            Err(errors) => {
+                v.extend(errors);
+                Vec::new()
+            }
+        };
+        let interval = match (r.recurring, r.interval, r.duration_days) {
+            (true, Some(i), None) => Some(i.into()),
+            (true, None, _) => {
+                v.push(FieldError::new(
+                    "interval",
+                    "a recurring plan needs an interval",
+                ));
+                None
+            }
+            (true, Some(_), Some(_)) => {
+                v.push(FieldError::new(
+                    "duration_days",
+                    "only a one-off bundle (recurring: false) has duration_days",
+                ));
+                None
+            }
+            (false, None, Some(_)) => {
+                // Never read for a bundle: its one period lasts duration_days.
+                Some(DInterval::Month)
+            }
+            (false, Some(_), _) => {
+                v.push(FieldError::new(
+                    "interval",
+                    "a one-off bundle has no interval; give duration_days",
+                ));
+                None
+            }
+            (false, None, None) => {
+                v.push(FieldError::new(
+                    "duration_days",
+                    "a one-off bundle needs duration_days",
+                ));
+                None
+            }
+        };
         let limits = match r.limits.map(|l| l.into_domain(currency)) {
             Some(Ok(l)) => Some(l),
             Some(Err(errors)) => {
@@ -188,7 +259,7 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
             id,
             name: r.name,
             tier: r.tier.into(),
-            interval: r.interval.into(),
+            interval: interval.unwrap_or(DInterval::Month),
             price: price.unwrap_or_else(|| Money::zero(currency)),
             trial_days: r.trial_days,
             features: r.features.map(|f| f.into_iter().map(Into::into).collect()),
@@ -197,6 +268,8 @@ impl TryFrom<CreatePlanRequest> for catalogue::NewPlan {
             fallback_plan_id,
             renewal_reminder_days: r.renewal_reminder_days,
             open_preorders_at_end: r.open_preorders_at_end.into(),
+            allowances,
+            duration_days: if r.recurring { None } else { r.duration_days },
         })
     }
 }
@@ -219,6 +292,9 @@ pub struct UpdatePlanRequest {
     #[schema(minimum = 0, maximum = 60)]
     pub renewal_reminder_days: Option<Option<u32>>,
     pub open_preorders_at_end: Option<OpenPreordersDto>,
+    /// Replaces the allowances from each subscription's next period.
+    #[schema(max_items = 4)]
+    pub allowances: Option<Vec<super::usage::AllowanceDto>>,
 }
 
 impl UpdatePlanRequest {
@@ -242,6 +318,7 @@ impl UpdatePlanRequest {
                 .map_err(|e| vec![e])?,
             renewal_reminder_days: self.renewal_reminder_days,
             open_preorders_at_end: self.open_preorders_at_end.map(Into::into),
+            allowances: self.allowances.map(super::usage::allowances).transpose()?,
         })
     }
 }

@@ -31,6 +31,10 @@ pub struct CreateSubscriptionRequest {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub items: Vec<RecurringItemDto>,
+    /// Whether usage takes promotional units before the included ones (default true).
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub promotional_first: bool,
 }
 
 /// A product shipped each period, and how many.
@@ -109,6 +113,7 @@ impl TryFrom<CreateSubscriptionRequest> for subscription::NewSubscription {
                 trial_days: r.trial_days,
                 discount: discount.unwrap_or_default(),
                 items,
+                promotional_first: r.promotional_first,
             }),
             _ => Err(vec![FieldError::new("body", "invalid subscription")]),
         }
@@ -153,6 +158,8 @@ pub struct UpdateSubscriptionRequest {
     pub metadata: Option<BTreeMap<String, String>>,
     /// `false` reactivates a subscription set to cancel at period end.
     pub cancel_at_period_end: Option<bool>,
+    /// Whether usage takes promotional units before the included ones.
+    pub promotional_first: Option<bool>,
 }
 
 impl From<UpdateSubscriptionRequest> for subscription::SubscriptionPatch {
@@ -161,6 +168,7 @@ impl From<UpdateSubscriptionRequest> for subscription::SubscriptionPatch {
             auto_renew: r.auto_renew,
             metadata: r.metadata,
             cancel_at_period_end: r.cancel_at_period_end,
+            promotional_first: r.promotional_first,
         }
     }
 }
@@ -206,6 +214,8 @@ pub struct SubscriptionResponse {
     pub discount: Option<coupons::DiscountDto>,
     /// The products shipped and invoiced each period.
     pub items: Vec<RecurringItemDto>,
+    /// Whether usage takes promotional units before the included ones.
+    pub promotional_first: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -255,6 +265,7 @@ impl From<SubscriptionObject> for SubscriptionResponse {
                     quantity: i.quantity,
                 })
                 .collect(),
+            promotional_first: s.promotional_first,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -345,6 +356,10 @@ mod tests {
             }],
             renewal_reminder_days: 7,
             reminded_period_end: None,
+            promotional_first: false,
+            metered: false,
+            one_off: false,
+            new_allowance_period: None,
             events: Default::default(),
             as_stored: None,
             created_at: at,

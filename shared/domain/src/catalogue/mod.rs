@@ -18,6 +18,10 @@ use crate::kernel::ids::PlanId;
 use crate::kernel::money::{Currency, Money};
 use crate::kernel::period::Interval;
 use crate::kernel::validation::{self, FieldError, Validator};
+use crate::usage::{validate_allowances, Allowance};
+
+/// The longest a one-off bundle lasts.
+pub const MAX_BUNDLE_DAYS: u32 = 3660;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -307,6 +311,11 @@ pub struct Plan {
     pub renewal_reminder_days: Option<u32>,
     /// What happens to a subscription's open pre-orders when it ends.
     pub open_preorders_at_end: OpenPreorders,
+    /// Units included each period ([`crate::usage`]); empty for plans that meter nothing.
+    pub allowances: Vec<Allowance>,
+    /// A one-off bundle: charged once, its units valid this many days, never renewed.
+    /// `None`: a recurring plan, renewed each `interval`.
+    pub duration_days: Option<u32>,
     pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -328,6 +337,8 @@ pub struct NewPlan {
     pub fallback_plan_id: Option<PlanId>,
     pub renewal_reminder_days: Option<u32>,
     pub open_preorders_at_end: OpenPreorders,
+    pub allowances: Vec<Allowance>,
+    pub duration_days: Option<u32>,
 }
 
 /// What happens to a subscription's open pre-orders when it ends.
@@ -371,6 +382,8 @@ pub struct PlanPatch {
     /// `Some(None)` goes back to the default.
     pub renewal_reminder_days: Option<Option<u32>>,
     pub open_preorders_at_end: Option<OpenPreorders>,
+    /// Takes effect from each subscription's next period.
+    pub allowances: Option<Vec<Allowance>>,
 }
 
 /// Reminder days when a plan sets none: a week before each renewal. A period not longer than
@@ -407,6 +420,21 @@ impl Plan {
             .unwrap_or_else(|| new.tier.standard_limits_in(new.price.currency()));
         v.extend(limits.validate(new.price.currency()));
         check_reminder_days(&mut v, new.renewal_reminder_days);
+        v.extend(validate_allowances(&new.allowances));
+        if let Some(days) = new.duration_days {
+            if days == 0 || days > MAX_BUNDLE_DAYS {
+                v.push(FieldError::new(
+                    "duration_days",
+                    format!("must be from 1 to {MAX_BUNDLE_DAYS}"),
+                ));
+            }
+            if new.trial_days > 0 {
+                v.push(FieldError::new(
+                    "trial_days",
+                    "a one-off bundle has no trial",
+                ));
+            }
+        }
         let id = new.id.unwrap_or_else(PlanId::generate);
         if new.fallback_plan_id.as_ref() == Some(&id) {
             v.push(FieldError::new(
@@ -428,6 +456,8 @@ impl Plan {
             fallback_plan_id: new.fallback_plan_id,
             renewal_reminder_days: new.renewal_reminder_days,
             open_preorders_at_end: new.open_preorders_at_end,
+            allowances: new.allowances,
+            duration_days: new.duration_days,
             status: PlanStatus::Active,
             created_at: now,
             updated_at: now,
@@ -453,6 +483,15 @@ impl Plan {
             v.extend(limits.validate(self.price.currency()));
         }
         check_reminder_days(&mut v, patch.renewal_reminder_days.flatten());
+        if let Some(allowances) = &patch.allowances {
+            v.extend(validate_allowances(allowances));
+        }
+        if self.duration_days.is_some() && patch.trial_days.is_some_and(|d| d > 0) {
+            v.push(FieldError::new(
+                "trial_days",
+                "a one-off bundle has no trial",
+            ));
+        }
         if let Some(Some(fallback)) = &patch.fallback_plan_id {
             if *fallback == self.id {
                 v.push(FieldError::new(
@@ -486,6 +525,9 @@ impl Plan {
         if let Some(policy) = patch.open_preorders_at_end {
             self.open_preorders_at_end = policy;
         }
+        if let Some(allowances) = patch.allowances {
+            self.allowances = allowances;
+        }
         self.updated_at = now;
         Ok(())
     }
@@ -497,6 +539,11 @@ impl Plan {
 
     pub fn is_active(&self) -> bool {
         self.status == PlanStatus::Active
+    }
+
+    /// Whether subscriptions renew (a one-off bundle does not).
+    pub fn is_recurring(&self) -> bool {
+        self.duration_days.is_none()
     }
 
     /// Days before each renewal the reminder goes (0: none): the plan's own setting, or
@@ -518,6 +565,88 @@ pub fn standard_plans(now: DateTime<Utc>) -> Vec<Plan> {
     }
     plans.push(standard_plan(Tier::Free, Interval::Month, now));
     plans
+}
+
+/// The seeded plans of units (add-ons: `allow_multiple`, no fallback): 1,000 pages a month
+/// (hard limit, up to 500 unused pages roll over), 100,000 words a month (soft limit, 0.001 a
+/// word over), 5,000 tokens a month (hard limit), and a one-off bundle of 1,000 tokens valid
+/// 30 days.
+pub fn unit_plans(now: DateTime<Utc>) -> Vec<Plan> {
+    use crate::usage::{AllowanceLimit, Unit};
+    let plan = |id: &str,
+                name: &str,
+                tier: Tier,
+                cents: i64,
+                allowance: Allowance,
+                duration_days: Option<u32>| {
+        let mut plan = standard_plan(tier, Interval::Month, now);
+        plan.id = PlanId::from_str(id).unwrap_or_else(|_| PlanId::generate());
+        plan.name = name.to_owned();
+        plan.price = Money::from_minor_units(cents, Currency::Usd);
+        plan.allow_multiple = true;
+        plan.fallback_plan_id = None;
+        plan.allowances = vec![allowance];
+        plan.duration_days = duration_days;
+        plan
+    };
+    vec![
+        plan(
+            "plan_pages_1000_month",
+            "1,000 pages (monthly)",
+            Tier::Basic,
+            5_000,
+            Allowance {
+                unit: Unit::Pages,
+                included: Decimal::from(1_000),
+                limit: AllowanceLimit::Hard,
+                overage_unit_price: None,
+                rollover_max: Some(Decimal::from(500)),
+            },
+            None,
+        ),
+        plan(
+            "plan_words_100k_month",
+            "100,000 words (monthly)",
+            Tier::Basic,
+            10_000,
+            Allowance {
+                unit: Unit::Words,
+                included: Decimal::from(100_000),
+                limit: AllowanceLimit::Soft,
+                overage_unit_price: Some(Decimal::new(1, 3)),
+                rollover_max: None,
+            },
+            None,
+        ),
+        plan(
+            "plan_tokens_5000_month",
+            "5,000 tokens (monthly)",
+            Tier::Premium,
+            4_000,
+            Allowance {
+                unit: Unit::Tokens,
+                included: Decimal::from(5_000),
+                limit: AllowanceLimit::Hard,
+                overage_unit_price: None,
+                rollover_max: None,
+            },
+            None,
+        ),
+        plan(
+            "plan_tokens_1000_30d",
+            "1,000 tokens (30 days, one-off)",
+            Tier::Basic,
+            1_500,
+            Allowance {
+                unit: Unit::Tokens,
+                included: Decimal::from(1_000),
+                limit: AllowanceLimit::Hard,
+                overage_unit_price: None,
+                rollover_max: None,
+            },
+            Some(30),
+        ),
+    ]
 }
 
 fn standard_plan(tier: Tier, interval: Interval, now: DateTime<Utc>) -> Plan {
@@ -547,6 +676,8 @@ fn standard_plan(tier: Tier, interval: Interval, now: DateTime<Utc>) -> Plan {
         },
         renewal_reminder_days: None,
         open_preorders_at_end: OpenPreorders::Keep,
+        allowances: Vec::new(),
+        duration_days: None,
         status: PlanStatus::Active,
         created_at: now,
         updated_at: now,
@@ -640,6 +771,8 @@ mod tests {
                 fallback_plan_id: None,
                 renewal_reminder_days: Some(61),
                 open_preorders_at_end: Default::default(),
+                allowances: Vec::new(),
+                duration_days: None,
             },
             t0(),
         )

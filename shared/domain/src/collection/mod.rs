@@ -455,6 +455,7 @@ impl Billing {
                 &plan,
                 sub.current_period(),
                 BillingReason::SubscriptionCreate,
+                Vec::new(),
             )
             .await?;
         sub.latest_invoice_id = Some(invoice.id.clone());
@@ -552,6 +553,7 @@ impl Billing {
         plan: &Plan,
         period: Period,
         reason: BillingReason,
+        usage_lines: Vec<InvoiceLine>,
     ) -> Result<Invoice, BillingError> {
         if let Some(existing) = self
             .invoices
@@ -561,7 +563,8 @@ impl Billing {
             return Ok(existing);
         }
         let now = self.now();
-        let items = self.item_lines(sub, period).await?;
+        let mut items = self.item_lines(sub, period).await?;
+        items.extend(usage_lines);
         let draft = period_draft(sub, plan, period, items, now)?.because(reason);
         match self.open_invoice(draft).await {
             Ok(invoice) => Ok(invoice),

@@ -13,6 +13,7 @@ use crate::kernel::ports::StoreError;
 use crate::kernel::retry::CONFLICT_RETRIES;
 use crate::kernel::service::Billing;
 use crate::subscriptions::{DueStep, NewSubscription, Subscription, SubscriptionStatus};
+use crate::usage::AllowancePeriod;
 
 /// How many state changes one call of [`Billing::process_due`] makes at most (a subscription
 /// that fell far behind catches up over several calls).
@@ -156,6 +157,7 @@ impl Billing {
                 trial_days: Some(0),
                 discount: Default::default(),
                 items: Vec::new(),
+                promotional_first: true,
             },
             &plan,
             at,
@@ -192,9 +194,27 @@ impl Billing {
         }
         let plan = self.plan(&sub.plan_id).await?;
         let (period, _) = sub.next_period()?;
+        // The ending period takes no more usage; its overage is billed on this invoice.
+        let previous = if sub.metered {
+            self.usage
+                .close_allowance_period(&sub.id, sub.current_period_start)
+                .await?
+        } else {
+            None
+        };
+        let usage_lines = match &previous {
+            Some(p) => p.overage_lines(period)?,
+            None => Vec::new(),
+        };
         self.checkpoints.reach(Checkpoint::BeforeInvoiceWrite)?;
         let mut invoice = self
-            .period_invoice(sub, &plan, period, BillingReason::SubscriptionCycle)
+            .period_invoice(
+                sub,
+                &plan,
+                period,
+                BillingReason::SubscriptionCycle,
+                usage_lines,
+            )
             .await?;
         self.checkpoints.reach(Checkpoint::AfterInvoiceWrite)?;
         // Charged once by the renewal; after that, only dunning retries charge it.
@@ -211,6 +231,16 @@ impl Billing {
         sub.pending_lines
             .drain(..included.min(sub.pending_lines.len()));
         sub.enter_next_period(invoice.id.clone(), now)?;
+        // The new period's allocation is stored with the subscription's move into it.
+        let next = AllowancePeriod::allocate(
+            &sub.id,
+            &sub.customer_id,
+            &plan,
+            sub.current_period(),
+            previous.as_ref(),
+        );
+        sub.metered = next.is_some();
+        sub.new_allowance_period = next.map(Box::new);
         self.settle(sub, &mut invoice).await
     }
 }

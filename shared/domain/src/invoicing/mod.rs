@@ -52,6 +52,8 @@ pub enum LineKind {
     Discount,
     /// A product pre-ordered: unit price × quantity.
     Product,
+    /// Units used past a period's allowance: overage units × unit price.
+    Usage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

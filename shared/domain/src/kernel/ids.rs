@@ -86,6 +86,18 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// A usage record: units a subscription consumed ([`crate::usage`]).
+    UsageRecordId,
+    "ur_"
+);
+
+prefixed_id!(
+    /// A grant of promotional units to a subscription.
+    UnitGrantId,
+    "ugr_"
+);
+
+prefixed_id!(
     /// An invoice: what a subscription owes for a period.
     InvoiceId,
     "in_"

@@ -26,6 +26,7 @@ use crate::notifications::NotificationRepo;
 use crate::preorders::PreorderRepo;
 use crate::subscriptions::SubscriptionRepo;
 use crate::subscriptions::{CancelRequest, Subscription, SubscriptionPatch};
+use crate::usage::UsageRepo;
 
 /// The ports the service works through.
 #[derive(Clone)]
@@ -39,6 +40,7 @@ pub struct Billing {
     pub preorders: Arc<dyn PreorderRepo>,
     pub credits: Arc<dyn CreditRepo>,
     pub notifications: Arc<dyn NotificationRepo>,
+    pub usage: Arc<dyn UsageRepo>,
     pub payments: Arc<dyn PaymentGateway>,
     pub clock: Arc<dyn Clock>,
     /// When failed renewals are retried, and what follows the last failure.

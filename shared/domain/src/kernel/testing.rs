@@ -40,5 +40,6 @@ pub fn new_subscription() -> NewSubscription {
         trial_days: None,
         discount: Default::default(),
         items: Vec::new(),
+        promotional_first: true,
     }
 }

@@ -37,6 +37,7 @@ use crate::kernel::period::Interval;
 use crate::kernel::period::Period;
 use crate::kernel::validation::{self, FieldError};
 use crate::subscriptions::object::SubscriptionObject;
+use crate::usage::AllowancePeriod;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,6 +194,14 @@ pub struct Subscription {
     pub renewal_reminder_days: u32,
     /// The period end whose reminder was recorded (each period is reminded once).
     pub reminded_period_end: Option<DateTime<Utc>>,
+    /// Whether usage takes promotional units before the included ones ([`crate::usage`]).
+    pub promotional_first: bool,
+    /// Whether the current period has an allowance period (its plan includes units).
+    pub metered: bool,
+    /// A one-off bundle's subscription: never renews.
+    pub one_off: bool,
+    /// The allowance period of a period just entered, stored with the next write.
+    pub new_allowance_period: Option<Box<AllowancePeriod>>,
     /// Events recorded since the last stored write; the next write stores them with it.
     pub events: Outbox,
     /// What readers saw after the last stored write (`None` before the first): a write's events
@@ -218,6 +227,8 @@ pub struct NewSubscription {
     pub discount: DiscountRequest,
     /// Products shipped each period (a subscription box).
     pub items: Vec<RecurringItem>,
+    /// Whether usage takes promotional units before the included ones.
+    pub promotional_first: bool,
 }
 
 /// A product a subscription ships every period, and how many.
@@ -273,6 +284,7 @@ pub struct SubscriptionPatch {
     pub metadata: Option<Metadata>,
     /// `Some(false)` reactivates a subscription set to cancel at period end.
     pub cancel_at_period_end: Option<bool>,
+    pub promotional_first: Option<bool>,
 }
 
 fn out_of_range(field: &str) -> BillingError {
@@ -308,7 +320,16 @@ impl Subscription {
                 format!("must be at most {MAX_TRIAL_DAYS}"),
             ));
         }
-        let (status, trial_end, period_end) = if trial_days > 0 {
+        let bundle_end = plan
+            .duration_days
+            .map(|days| {
+                now.checked_add_signed(Duration::days(i64::from(days)))
+                    .ok_or_else(|| out_of_range("duration_days"))
+            })
+            .transpose()?;
+        let (status, trial_end, period_end) = if let Some(end) = bundle_end {
+            (SubscriptionStatus::Active, None, end)
+        } else if trial_days > 0 {
             let end = now
                 .checked_add_signed(Duration::days(i64::from(trial_days)))
                 .ok_or_else(|| out_of_range("trial_days"))?;
@@ -320,13 +341,25 @@ impl Subscription {
                 .ok_or_else(|| out_of_range("interval"))?;
             (SubscriptionStatus::Active, None, end)
         };
+        let id = SubscriptionId::generate();
+        let new_allowance_period = AllowancePeriod::allocate(
+            &id,
+            &new.customer_id,
+            plan,
+            Period {
+                start: now,
+                end: period_end,
+            },
+            None,
+        )
+        .map(Box::new);
         Ok(Subscription {
-            id: SubscriptionId::generate(),
+            id,
             customer_id: new.customer_id,
             plan_id: plan.id.clone(),
             interval: plan.interval,
             status,
-            auto_renew: new.auto_renew,
+            auto_renew: new.auto_renew && plan.is_recurring(),
             payment_method_id: new.payment_method_id,
             // With a trial, billing is anchored at the trial's end, as in Stripe.
             billing_cycle_anchor: trial_end.unwrap_or(now),
@@ -351,6 +384,10 @@ impl Subscription {
             items: new.items,
             renewal_reminder_days: plan.reminder_days(),
             reminded_period_end: None,
+            promotional_first: new.promotional_first,
+            metered: new_allowance_period.is_some(),
+            one_off: !plan.is_recurring(),
+            new_allowance_period,
             events: Outbox::default(),
             as_stored: None,
             created_at: now,
@@ -525,7 +562,20 @@ impl Subscription {
             }
             Some(_) | None => {}
         }
+        if self.one_off && patch.auto_renew == Some(true) {
+            return Err(BillingError::field(
+                "auto_renew",
+                "a one-off bundle never renews",
+            ));
+        }
         let mut changed = false;
+        if let Some(first) = patch
+            .promotional_first
+            .filter(|f| *f != self.promotional_first)
+        {
+            self.promotional_first = first;
+            changed = true;
+        }
         if let Some(auto_renew) = patch.auto_renew.filter(|a| *a != self.auto_renew) {
             self.auto_renew = auto_renew;
             changed = true;
@@ -799,6 +849,7 @@ impl Subscription {
     /// After a stored write: its events are stored, and what readers see now is what the next
     /// write compares with.
     pub fn mark_stored(&mut self) {
+        self.new_allowance_period = None;
         self.events.clear();
         self.as_stored = Some(Box::new(SubscriptionObject::from(&*self)));
     }
@@ -1018,6 +1069,7 @@ mod tests {
     fn a_change_without_an_event_of_its_own_is_published_as_updated_with_the_old_values() {
         let mut sub = stored();
         let patch = SubscriptionPatch {
+            promotional_first: None,
             auto_renew: Some(false),
             metadata: Some([("po".to_owned(), "PO-7".to_owned())].into()),
             cancel_at_period_end: None,
@@ -1068,6 +1120,7 @@ mod tests {
     fn a_write_that_changes_nothing_a_reader_sees_publishes_nothing() {
         let mut sub = stored();
         let unchanged = SubscriptionPatch {
+            promotional_first: None,
             auto_renew: Some(true),
             metadata: None,
             cancel_at_period_end: None,
@@ -1179,6 +1232,7 @@ mod tests {
         assert!(matches!(
             sub.apply(
                 SubscriptionPatch {
+                    promotional_first: None,
                     auto_renew: Some(false),
                     ..Default::default()
                 },
@@ -1248,6 +1302,7 @@ mod tests {
         let mut late = sub.clone();
         sub.apply(
             SubscriptionPatch {
+                promotional_first: None,
                 cancel_at_period_end: Some(false),
                 ..Default::default()
             },
@@ -1269,6 +1324,7 @@ mod tests {
         let mut sub = active();
         sub.apply(
             SubscriptionPatch {
+                promotional_first: None,
                 auto_renew: Some(false),
                 metadata: Some([("po".into(), "4711".into())].into()),
                 cancel_at_period_end: None,

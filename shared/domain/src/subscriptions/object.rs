@@ -42,8 +42,15 @@ pub struct SubscriptionObject {
     /// The products shipped each period.
     #[serde(default)]
     pub items: Vec<RecurringItemObject>,
+    /// Whether usage takes promotional units before the included ones.
+    #[serde(default = "yes")]
+    pub promotional_first: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A product shipped each period, and how many.
@@ -175,6 +182,7 @@ impl From<&Subscription> for SubscriptionObject {
                     quantity: i.quantity,
                 })
                 .collect(),
+            promotional_first: s.promotional_first,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }

@@ -1,0 +1,595 @@
+//! Metered allowances through the HTTP API: promotional units first (or not), a hard limit
+//! exact under concurrent records, idempotency keys remembered for the period, overage on the
+//! next invoice, voids, rollover, and a one-off token bundle.
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::app::{time, Answer, TestApp};
+
+/// A monthly plan of `unit` with `included` units (an add-on: `allow_multiple`).
+async fn unit_plan(app: &TestApp, unit: &str, included: &str, allowance: Value) -> String {
+    let mut a = json!({"unit": unit, "included": included, "limit": "hard"});
+    if let (Some(a), Some(extra)) = (a.as_object_mut(), allowance.as_object()) {
+        a.extend(extra.clone());
+    }
+    let plan = app
+        .create_plan(json!({
+            "name": format!("{included} {unit}"), "tier": "basic", "interval": "month",
+            "price": "10.00", "currency": "usd", "allow_multiple": true, "allowances": [a],
+        }))
+        .await;
+    plan["id"].as_str().expect("id").to_owned()
+}
+
+async fn subscribed(app: &TestApp, customer: &str, plan: &str, extra: Value) -> Value {
+    app.subscribe_with(&app.admin(), customer, plan, extra)
+        .await
+        .ok(201)
+        .body
+}
+
+async fn record(app: &TestApp, token: &str, sub: &str, body: Value, key: Option<&str>) -> Answer {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    app.raw(
+        Method::POST,
+        &format!("/api/v1/subscriptions/{sub}/usage-records"),
+        Some(token),
+        Some(body.to_string()),
+        &headers,
+    )
+    .await
+}
+
+async fn summary(app: &TestApp, sub: &str, query: &str) -> Value {
+    app.get(
+        &format!("/api/v1/subscriptions/{sub}/usage-summary{query}"),
+        &app.admin(),
+    )
+    .await
+    .ok(200)
+    .body
+}
+
+async fn entitlement(app: &TestApp, token: &str, sub: &str, unit: &str) -> Value {
+    app.get(
+        &format!("/api/v1/subscriptions/{sub}/entitlements/{unit}"),
+        token,
+    )
+    .await
+    .ok(200)
+    .body
+}
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().expect("id")
+}
+
+#[tokio::test]
+async fn promotional_units_go_first_unless_the_subscription_says_otherwise() {
+    let app = TestApp::spawn().await;
+    let plan = unit_plan(&app, "pages", "1000", json!({})).await;
+    let customer = app.create_customer("Translations Ltd").await;
+    let token = app.customer_token(&customer);
+    let grant = |sub: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                &format!("/api/v1/subscriptions/{sub}/unit-grants"),
+                &app.admin(),
+                Some(
+                    json!({"unit": "pages", "units": 100, "description": "welcome",
+                            "expires_at": "2099-01-01T00:00:00Z"}),
+                ),
+            )
+            .await
+        }
+    };
+    let first = subscribed(&app, &customer, &plan, json!({})).await;
+    assert_eq!(first["promotional_first"], true);
+    // Customers do not grant themselves units.
+    app.call(
+        Method::POST,
+        &format!("/api/v1/subscriptions/{}/unit-grants", id(&first)),
+        &token,
+        Some(json!({"unit": "pages", "units": 100, "expires_at": "2099-01-01T00:00:00Z"})),
+    )
+    .await
+    .problem(403);
+    let granted = grant(id(&first).to_owned()).await.ok(201).body;
+    assert_eq!(granted["units"], "100");
+
+    let answer = record(
+        &app,
+        &token,
+        id(&first),
+        json!({"unit": "pages", "units": "150", "description": "contract.pdf"}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(
+        answer["breakdown"],
+        json!({"promotional": "100", "included": "50", "overage": "0"})
+    );
+    assert_eq!(answer["remaining"], "950");
+    let s = summary(&app, id(&first), "").await;
+    let pages = &s["units"][0];
+    assert_eq!(pages["unit"], "pages");
+    assert_eq!(pages["allocated"], "1000");
+    assert_eq!(pages["promotional_allocated"], "100");
+    assert_eq!(pages["used"], "150");
+    assert_eq!(pages["promotional_used"], "100");
+    assert_eq!(pages["overage_units"], "0");
+    assert_eq!(pages["remaining"], "950");
+    assert_eq!(s["totals"][0]["used"], "150");
+    let entitled = entitlement(&app, &token, id(&first), "pages").await;
+    assert_eq!(
+        entitled,
+        json!({"unit": "pages", "has_access": true, "remaining": "950", "limit": "hard"})
+    );
+
+    let second = subscribed(&app, &customer, &plan, json!({"promotional_first": false})).await;
+    grant(id(&second).to_owned()).await.ok(201);
+    let answer = record(
+        &app,
+        &token,
+        id(&second),
+        json!({"unit": "pages", "units": 150}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(
+        answer["breakdown"],
+        json!({"promotional": "0", "included": "150", "overage": "0"})
+    );
+    // Switched back: the next record takes promotional pages first.
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/subscriptions/{}", id(&second)),
+        &app.admin(),
+        Some(json!({"promotional_first": true})),
+    )
+    .await
+    .ok(200);
+    let answer = record(
+        &app,
+        &token,
+        id(&second),
+        json!({"unit": "pages", "units": 10}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(answer["breakdown"]["promotional"], "10");
+
+    // Another customer's token reaches neither the records nor the summary.
+    let other = app.create_customer("Someone else").await;
+    let stranger = app.customer_token(&other);
+    record(
+        &app,
+        &stranger,
+        id(&first),
+        json!({"unit": "pages", "units": 1}),
+        None,
+    )
+    .await
+    .problem(404);
+    app.get(
+        &format!("/api/v1/subscriptions/{}/usage-summary", id(&first)),
+        &stranger,
+    )
+    .await
+    .problem(404);
+    app.get(
+        &format!("/api/v1/subscriptions/{}/entitlements/pages", id(&first)),
+        &stranger,
+    )
+    .await
+    .problem(404);
+}
+
+#[tokio::test]
+async fn fifty_racing_records_against_ten_pages_accept_exactly_ten() {
+    let app = TestApp::spawn().await;
+    let plan = unit_plan(&app, "pages", "10", json!({})).await;
+    let customer = app.create_customer("Racer").await;
+    let token = app.customer_token(&customer);
+    let sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let answers = join_all((0..50).map(|_| {
+        record(
+            &app,
+            &token,
+            id(&sub),
+            json!({"unit": "pages", "units": 1}),
+            None,
+        )
+    }))
+    .await;
+    let accepted = answers.iter().filter(|a| a.status.as_u16() == 201).count();
+    let refused: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.status.as_u16() == 409)
+        .collect();
+    assert_eq!(accepted, 10, "{answers:?}");
+    assert_eq!(refused.len(), 40);
+    assert!(refused
+        .iter()
+        .all(|a| a.body["code"] == "allowance_exhausted" && a.body["remaining"] == "0"));
+    let s = summary(&app, id(&sub), "?group_by=day").await;
+    assert_eq!(s["units"][0]["used"], "10");
+    assert_eq!(s["units"][0]["remaining"], "0");
+    // The day's history adds up to the period's use.
+    let history = s["history"].as_array().expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["used"], "10");
+    let entitled = entitlement(&app, &token, id(&sub), "pages").await;
+    assert_eq!(entitled["has_access"], false);
+    assert_eq!(entitled["remaining"], "0");
+}
+
+#[tokio::test]
+async fn a_key_replayed_25_days_later_in_the_period_records_nothing_twice() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(&app, "words", "1000", json!({})).await;
+    let customer = app.create_customer("Keyed").await;
+    let token = app.customer_token(&customer);
+    let sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let body = json!({"unit": "words", "units": "12.5", "description": "call 1"});
+    let first = record(&app, &token, id(&sub), body.clone(), Some("call-1"))
+        .await
+        .ok(201);
+    assert!(!first.replayed);
+    app.advance(json!({"by_seconds": 25 * 86_400})).await;
+    let again = record(&app, &token, id(&sub), body.clone(), Some("call-1"))
+        .await
+        .ok(201);
+    assert!(again.replayed);
+    assert_eq!(again.body["id"], first.body["id"]);
+    let s = summary(&app, id(&sub), "").await;
+    assert_eq!(s["units"][0]["used"], "12.5");
+    // The same key with another body is refused, and records nothing.
+    let other = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "words", "units": 99}),
+        Some("call-1"),
+    )
+    .await
+    .problem(422);
+    assert_eq!(other.body["code"], "idempotency_key_reused");
+    assert_eq!(
+        summary(&app, id(&sub), "").await["units"][0]["used"],
+        "12.5"
+    );
+    // Without a key every call records.
+    record(&app, &token, id(&sub), body.clone(), None)
+        .await
+        .ok(201);
+    record(&app, &token, id(&sub), body, None).await.ok(201);
+    assert_eq!(
+        summary(&app, id(&sub), "").await["units"][0]["used"],
+        "37.5"
+    );
+}
+
+#[tokio::test]
+async fn soft_limit_overage_is_a_usage_line_on_the_next_invoice_charged_once() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(
+        &app,
+        "words",
+        "10000",
+        json!({"limit": "soft", "overage_unit_price": "0.002"}),
+    )
+    .await;
+    let customer = app.create_customer("Wordsmiths").await;
+    let token = app.customer_token(&customer);
+    let sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let answer = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "words", "units": 10500}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(
+        answer["breakdown"],
+        json!({"promotional": "0", "included": "10000", "overage": "500"})
+    );
+    let entitled = entitlement(&app, &token, id(&sub), "words").await;
+    assert_eq!(
+        entitled,
+        json!({"unit": "words", "has_access": true, "remaining": "0", "limit": "soft"})
+    );
+    let period_end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let renewed = app.subscription(id(&sub)).await;
+    let invoice = app.latest_invoice(&renewed).await;
+    let usage: Vec<&Value> = invoice["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["kind"] == "usage")
+        .collect();
+    assert_eq!(usage.len(), 1, "{invoice}");
+    assert_eq!(usage[0]["amount"], "1.00");
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["total"], "11.00");
+    // The period before is closed: usage dated in it is refused.
+    let late = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "words", "units": 1, "occurred_at": sub["current_period_start"]}),
+        None,
+    )
+    .await
+    .problem(409);
+    assert_eq!(late.body["code"], "period_closed");
+    // The next renewal bills no overage again.
+    let next_end = time(&renewed["current_period_end"]);
+    app.advance(json!({"to": (next_end + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    assert_eq!(app.charged_amounts(&customer).await, vec![1000, 1000, 1100]);
+    let s = summary(&app, id(&sub), "").await;
+    let periods = s["units"].as_array().expect("units");
+    assert_eq!(periods.len(), 3);
+    assert_eq!(periods[0]["overage_units"], "500");
+    assert_eq!(periods[0]["closed"], true);
+    assert_eq!(periods[1]["allocated"], "10000");
+    assert_eq!(periods[1]["used"], "0");
+    assert_eq!(s["totals"][0]["overage_units"], "500");
+}
+
+#[tokio::test]
+async fn a_void_gives_units_back_until_the_period_is_invoiced() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(&app, "characters", "10", json!({})).await;
+    let customer = app.create_customer("Voider").await;
+    let token = app.customer_token(&customer);
+    let sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let r = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "characters", "units": 6}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    let void = format!("/api/v1/usage-records/{}/void", id(&r));
+    app.call(Method::POST, &void, &token, None)
+        .await
+        .problem(403);
+    let voided = app
+        .call(Method::POST, &void, &app.admin(), None)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(voided["status"], "voided");
+    // Again: the same answer, nothing given back twice.
+    app.call(Method::POST, &void, &app.admin(), None)
+        .await
+        .ok(200);
+    assert_eq!(
+        summary(&app, id(&sub), "").await["units"][0]["remaining"],
+        "10"
+    );
+    let kept = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "characters", "units": 10}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    let period_end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let refused = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/usage-records/{}/void", id(&kept)),
+            &app.admin(),
+            None,
+        )
+        .await
+        .problem(409);
+    assert_eq!(refused.body["code"], "period_invoiced");
+}
+
+#[tokio::test]
+async fn unused_pages_roll_over_up_to_the_plans_maximum() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Roller").await;
+    let token = app.customer_token(&customer);
+    // The seeded plan: 1,000 pages a month, up to 500 unused pages roll over.
+    let sub = subscribed(&app, &customer, "plan_pages_1000_month", json!({})).await;
+    record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "pages", "units": 300}),
+        None,
+    )
+    .await
+    .ok(201);
+    let period_end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let s = summary(&app, id(&sub), "").await;
+    let periods = s["units"].as_array().expect("units");
+    assert_eq!(periods[1]["rolled_over"], "500");
+    assert_eq!(periods[1]["allocated"], "1500");
+    assert_eq!(periods[1]["remaining"], "1500");
+    assert_eq!(s["totals"][0]["remaining"], "1500");
+}
+
+#[tokio::test]
+async fn a_one_off_token_bundle_is_charged_once_never_renews_and_its_units_stop_at_its_end() {
+    let app = TestApp::with_test_clock().await;
+    let customer = app.create_customer("Token buyer").await;
+    let token = app.customer_token(&customer);
+    let plans = app
+        .get("/api/v1/subscriptions/plans", &token)
+        .await
+        .ok(200)
+        .body;
+    let bundle = plans["data"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|p| p["id"] == "plan_tokens_1000_30d")
+        .cloned()
+        .expect("seeded bundle");
+    assert_eq!(bundle["recurring"], false);
+    assert_eq!(bundle["duration_days"], 30);
+    assert_eq!(bundle["interval"], Value::Null);
+    let sub = subscribed(&app, &customer, "plan_tokens_1000_30d", json!({})).await;
+    assert_eq!(sub["auto_renew"], false);
+    let ends = time(&sub["current_period_end"]);
+    assert_eq!(
+        ends - time(&sub["current_period_start"]),
+        chrono::Duration::days(30)
+    );
+    record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "tokens", "units": 400}),
+        None,
+    )
+    .await
+    .ok(201);
+    // It cannot be set to renew.
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/subscriptions/{}", id(&sub)),
+        &token,
+        Some(json!({"auto_renew": true})),
+    )
+    .await
+    .problem(422);
+    app.advance(json!({"to": (ends + chrono::Duration::days(31)).to_rfc3339()}))
+        .await;
+    let ended = app.subscription(id(&sub)).await;
+    assert_eq!(ended["status"], "expired");
+    let refused = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "tokens", "units": 1}),
+        None,
+    )
+    .await
+    .problem(409);
+    assert_eq!(refused.body["code"], "subscription_not_active");
+    let entitled = entitlement(&app, &token, id(&sub), "tokens").await;
+    assert_eq!(entitled["has_access"], false);
+    assert_eq!(app.charged_amounts(&customer).await, vec![1500]);
+}
+
+#[tokio::test]
+async fn bad_usage_is_refused_with_the_field_at_fault() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(&app, "pages", "10", json!({})).await;
+    let customer = app.create_customer("Careless").await;
+    let token = app.customer_token(&customer);
+    let sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let now = time(&sub["current_period_start"]);
+    let ahead = (now + chrono::Duration::minutes(6)).to_rfc3339();
+    let a = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "pages", "units": 1, "occurred_at": ahead}),
+        None,
+    )
+    .await
+    .problem(422);
+    assert_eq!(a.fields(), vec!["occurred_at"]);
+    for (units, field) in [
+        (json!(1.5), "units"),
+        (json!("-1"), "units"),
+        (json!("0"), "units"),
+        (json!("1.0000001"), "units"),
+    ] {
+        let a = record(
+            &app,
+            &token,
+            id(&sub),
+            json!({"unit": "pages", "units": units}),
+            None,
+        )
+        .await
+        .problem(422);
+        assert_eq!(a.fields(), vec![field], "{units}");
+    }
+    let a = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "tokens", "units": 1}),
+        None,
+    )
+    .await
+    .problem(422);
+    assert_eq!(a.body["code"], "unit_not_included");
+    let a = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "furlongs", "units": 1}),
+        None,
+    )
+    .await
+    .problem(422);
+    assert_eq!(a.fields(), vec!["unit"]);
+    // A hard limit refuses what would go past the balance, and records nothing.
+    let a = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "pages", "units": 11}),
+        None,
+    )
+    .await
+    .problem(409);
+    assert_eq!(a.body["code"], "allowance_exhausted");
+    assert_eq!(a.body["remaining"], "10");
+    assert_eq!(summary(&app, id(&sub), "").await["units"][0]["used"], "0");
+    // A paused subscription records nothing.
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/subscriptions/{}/pause", id(&sub)),
+        &app.admin(),
+        None,
+    )
+    .await
+    .ok(200);
+    let a = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "pages", "units": 1}),
+        None,
+    )
+    .await
+    .problem(409);
+    assert_eq!(a.body["code"], "subscription_not_active");
+}
