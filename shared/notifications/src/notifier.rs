@@ -521,6 +521,9 @@ impl Notifier {
             expected: String::new(),
             open_preorders: 0,
             canceled_preorders: 0,
+            threshold: 0,
+            allocated: String::new(),
+            remaining: String::new(),
         };
         match kind {
             NotificationKind::SubscriptionConfirmed => {
@@ -630,6 +633,16 @@ impl Notifier {
                     return Ok(None);
                 };
                 view.item = product.name.clone();
+            }
+            NotificationKind::UsageAlert => {
+                let Some(usage) = &f.usage else {
+                    return Ok(None);
+                };
+                view.item = usage.unit.as_str().to_owned();
+                view.threshold = usage.threshold;
+                view.allocated = usage.allocated.normalize().to_string();
+                view.remaining = usage.remaining.normalize().to_string();
+                view.date = f.period_end.map(date).unwrap_or_default();
             }
             NotificationKind::ItemDelayed => {
                 let (Some(product), Some(quantity)) = (self.event_product(f).await?, f.quantity)

@@ -53,6 +53,11 @@ pub struct View {
     pub open_preorders: usize,
     /// Its pre-orders canceled with it (its plan says so).
     pub canceled_preorders: usize,
+    /// A usage alert: the threshold reached (per cent), and the units, e.g. "1,000 pages"
+    /// (`item` names the unit).
+    pub threshold: u8,
+    pub allocated: String,
+    pub remaining: String,
 }
 
 /// A rendered email, ready for the mailer.
@@ -136,6 +141,16 @@ impl View {
             NotificationKind::TrackedPreorderOpen => {
                 format!("{} is open for pre-order for you", self.item)
             }
+            NotificationKind::UsageAlert if self.threshold >= 100 => {
+                format!(
+                    "You have used all {} {} of this period",
+                    self.allocated, self.item
+                )
+            }
+            NotificationKind::UsageAlert => format!(
+                "You have used {}% of your {} {}",
+                self.threshold, self.allocated, self.item
+            ),
         }
     }
 
@@ -203,6 +218,9 @@ mod tests {
             expected: String::new(),
             open_preorders: 0,
             canceled_preorders: 0,
+            threshold: 90,
+            allocated: "1000".into(),
+            remaining: "100".into(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use billing_domain::customers::Email;
-use billing_domain::events::{DomainEvent, EventFacts, EventKind};
+use billing_domain::events::{DomainEvent, EventFacts, EventKind, PublishedUsage, UsageFacts};
 use billing_domain::kernel::ids::{
     CustomerId, InvoiceId, PlanId, PreorderId, ProductId, SubscriptionId,
 };
@@ -75,6 +75,9 @@ struct EventItem {
     available: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     low_stock_threshold: Option<u64>,
+    /// A usage alert's figures, as published.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    usage: Option<PublishedUsage>,
     expires_at: i64,
 }
 
@@ -124,6 +127,7 @@ impl TryFrom<&DomainEvent> for EventItem {
             purchase_order_id: f.purchase_order_id.as_ref().map(ToString::to_string),
             available: f.available,
             low_stock_threshold: f.low_stock_threshold,
+            usage: f.usage.as_ref().map(PublishedUsage::from),
             expires_at: (e.occurred_at + Duration::days(EVENT_RETENTION_DAYS)).timestamp(),
         })
     }
@@ -216,6 +220,11 @@ impl TryFrom<EventItem> for DomainEvent {
                     .map_err(corrupt("purchase_order_id"))?,
                 available: i.available,
                 low_stock_threshold: i.low_stock_threshold,
+                usage: i
+                    .usage
+                    .map(UsageFacts::try_from)
+                    .transpose()
+                    .map_err(StoreError::Corrupt)?,
             },
         })
     }

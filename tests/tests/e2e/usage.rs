@@ -593,3 +593,66 @@ async fn bad_usage_is_refused_with_the_field_at_fault() {
     .problem(409);
     assert_eq!(a.body["code"], "subscription_not_active");
 }
+
+#[tokio::test]
+async fn one_record_from_70_to_100_percent_alerts_80_90_and_100_once_each_period() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(&app, "pages", "10", json!({})).await;
+    let customer = app.create_customer("Alerted").await;
+    let token = app.customer_token(&customer);
+    let sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let pages = |n: u64| json!({"unit": "pages", "units": n});
+    record(&app, &token, id(&sub), pages(7), None).await.ok(201);
+    app.notify().await;
+    let (_, kinds) = app.delivered_events_of("usage.").await;
+    assert!(kinds.is_empty(), "70% alerts nothing: {kinds:?}");
+    record(&app, &token, id(&sub), pages(3), None).await.ok(201);
+    app.notify().await;
+    let (mut events, _) = app.delivered_events_of("usage.").await;
+    events.sort_by_key(|e| e["sequence"].as_u64());
+    let thresholds: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e["data"]["usage"]["threshold"].as_u64())
+        .collect();
+    assert_eq!(thresholds, vec![80, 90, 100]);
+    assert!(events.iter().all(|e| e["type"] == "usage.threshold_reached"
+        && e["subscription_id"] == id(&sub)
+        && e["data"]["usage"]["unit"] == "pages"
+        && e["data"]["usage"]["allocated"] == "10"
+        && e["data"]["usage"]["remaining"] == "0"));
+    let subjects = app.email_subjects().await;
+    let alerts: Vec<&String> = subjects
+        .iter()
+        .filter(|s| s.starts_with("You have used"))
+        .collect();
+    assert_eq!(alerts.len(), 3, "{subjects:?}");
+    assert!(alerts.iter().any(|s| s.contains("80% of your 10 pages")));
+    assert!(alerts.iter().any(|s| s.contains("90% of your 10 pages")));
+    assert!(alerts.iter().any(|s| s.contains("used all 10 pages")));
+    // Notified again: nothing new.
+    app.notify().await;
+    assert_eq!(
+        app.email_subjects()
+            .await
+            .iter()
+            .filter(|s| s.starts_with("You have used"))
+            .count(),
+        3
+    );
+
+    // The next period re-arms them.
+    let period_end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    app.notify().await;
+    app.delivered_events().await;
+    record(&app, &token, id(&sub), pages(8), None).await.ok(201);
+    app.notify().await;
+    let (events, _) = app.delivered_events_of("usage.").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["usage"]["threshold"], 80);
+    assert_eq!(
+        time(&events[0]["data"]["period_start"]),
+        time(&app.subscription(id(&sub)).await["current_period_start"])
+    );
+}

@@ -14,6 +14,8 @@ use crate::customers::Email;
 use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, PreorderId, ProductId, SubscriptionId};
 use crate::kernel::money::Money;
 use crate::subscriptions::object::{PreviousAttributes, SubscriptionObject};
+use crate::usage::Unit;
+use rust_decimal::Decimal;
 
 /// The schema version of [`DomainEvent`].
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
@@ -116,10 +118,14 @@ pub enum EventKind {
     /// are emailed. No customer.
     #[serde(rename = "product.preorder_opened")]
     ProductPreorderOpened,
+    /// A subscription's usage of a unit reached 80, 90 or 100% of the period's included units
+    /// (`usage`), each once per period, in ascending order.
+    #[serde(rename = "usage.threshold_reached")]
+    UsageThresholdReached,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 31] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::SubscriptionCreated,
         EventKind::SubscriptionRenewed,
         EventKind::SubscriptionPaused,
@@ -151,6 +157,7 @@ impl EventKind {
         EventKind::SubscriptionItemBackordered,
         EventKind::PurchaseOrderSent,
         EventKind::ProductPreorderOpened,
+        EventKind::UsageThresholdReached,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -186,6 +193,7 @@ impl EventKind {
             EventKind::SubscriptionItemBackordered => "subscription_item.backordered",
             EventKind::PurchaseOrderSent => "purchase_order.sent",
             EventKind::ProductPreorderOpened => "product.preorder_opened",
+            EventKind::UsageThresholdReached => "usage.threshold_reached",
         }
     }
 
@@ -229,6 +237,61 @@ pub struct EventFacts {
     /// A product's available stock and its low-stock threshold (`product.*`).
     pub available: Option<u64>,
     pub low_stock_threshold: Option<u64>,
+    /// A usage alert's unit, threshold and figures (`usage.threshold_reached`).
+    pub usage: Option<UsageFacts>,
+}
+
+/// What a usage alert says: of the period's `allocated` included units of `unit`, `used` were
+/// used when the usage reached `threshold` per cent; `remaining` included and promotional
+/// units were left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageFacts {
+    pub unit: Unit,
+    pub threshold: u8,
+    pub allocated: Decimal,
+    pub used: Decimal,
+    pub remaining: Decimal,
+}
+
+/// [`UsageFacts`] as published: units as decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedUsage {
+    pub unit: Unit,
+    pub threshold: u8,
+    pub allocated: String,
+    pub used: String,
+    pub remaining: String,
+}
+
+impl From<&UsageFacts> for PublishedUsage {
+    fn from(u: &UsageFacts) -> Self {
+        PublishedUsage {
+            unit: u.unit,
+            threshold: u.threshold,
+            allocated: u.allocated.normalize().to_string(),
+            used: u.used.normalize().to_string(),
+            remaining: u.remaining.normalize().to_string(),
+        }
+    }
+}
+
+impl TryFrom<PublishedUsage> for UsageFacts {
+    type Error = String;
+
+    /// A figure that is not a decimal is an error naming it.
+    fn try_from(u: PublishedUsage) -> Result<Self, String> {
+        let units = |field: &str, raw: &str| {
+            raw.parse::<Decimal>()
+                .map_err(|_| format!("data.usage.{field}: not a decimal: {raw:?}"))
+        };
+        Ok(UsageFacts {
+            unit: u.unit,
+            threshold: u.threshold,
+            allocated: units("allocated", &u.allocated)?,
+            used: units("used", &u.used)?,
+            remaining: units("remaining", &u.remaining)?,
+        })
+    }
 }
 
 /// An event recorded by an entity, before it is stored.
@@ -404,6 +467,8 @@ pub struct PublishedFacts {
     pub available: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_stock_threshold: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<PublishedUsage>,
 }
 
 impl From<&DomainEvent> for PublishedEvent {
@@ -437,6 +502,7 @@ impl From<&DomainEvent> for PublishedEvent {
                 purchase_order_id: f.purchase_order_id.as_ref().map(ToString::to_string),
                 available: f.available,
                 low_stock_threshold: f.low_stock_threshold,
+                usage: f.usage.as_ref().map(PublishedUsage::from),
             },
         }
     }
@@ -503,6 +569,7 @@ impl TryFrom<PublishedEvent> for DomainEvent {
                 purchase_order_id: id("data.purchase_order_id", d.purchase_order_id)?,
                 available: d.available,
                 low_stock_threshold: d.low_stock_threshold,
+                usage: d.usage.map(UsageFacts::try_from).transpose()?,
             },
         })
     }

@@ -58,10 +58,11 @@ pub enum NotificationKind {
     TrackedBackInStock,
     /// A product the customer tracks opened for pre-order to its tier.
     TrackedPreorderOpen,
+    UsageAlert,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 18] = [
+    pub const ALL: [NotificationKind; 19] = [
         NotificationKind::SubscriptionConfirmed,
         NotificationKind::PaymentReceipt,
         NotificationKind::PaymentFailed,
@@ -80,6 +81,7 @@ impl NotificationKind {
         NotificationKind::ItemDelayed,
         NotificationKind::TrackedBackInStock,
         NotificationKind::TrackedPreorderOpen,
+        NotificationKind::UsageAlert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +104,7 @@ impl NotificationKind {
             NotificationKind::ItemDelayed => "item_delayed",
             NotificationKind::TrackedBackInStock => "tracked_back_in_stock",
             NotificationKind::TrackedPreorderOpen => "tracked_preorder_open",
+            NotificationKind::UsageAlert => "usage_alert",
         }
     }
 
@@ -134,6 +137,7 @@ impl NotificationKind {
             // Sent to each customer who tracks the product (the notifier fans it out).
             EventKind::ProductRestocked => Some(NotificationKind::TrackedBackInStock),
             EventKind::ProductPreorderOpened => Some(NotificationKind::TrackedPreorderOpen),
+            EventKind::UsageThresholdReached => Some(NotificationKind::UsageAlert),
             // Allocated: it is charged next, and says so then. Declined: the invoice's
             // `invoice.payment_failed` sends the email.
             // A product's events are the operators' and the supplier's, not a customer's (the
@@ -173,7 +177,8 @@ impl NotificationKind {
             | NotificationKind::SubscriptionExpired
             | NotificationKind::CancellationConfirmed
             | NotificationKind::TrackedBackInStock
-            | NotificationKind::TrackedPreorderOpen => false,
+            | NotificationKind::TrackedPreorderOpen
+            | NotificationKind::UsageAlert => false,
         }
     }
 }

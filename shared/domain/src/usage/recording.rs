@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::events::{DomainEvent, EventFacts, EventKind, UsageFacts};
 use crate::kernel::access::Actor;
 use crate::kernel::error::{BillingError, Refusal, RefusalKind};
 use crate::kernel::ids::{SubscriptionId, UnitGrantId, UsageRecordId};
@@ -11,7 +12,7 @@ use crate::kernel::service::Billing;
 use crate::kernel::validation::{self, FieldError};
 use crate::subscriptions::{Subscription, SubscriptionStatus};
 use crate::usage::period::{AllowancePeriod, GrantBalance};
-use crate::usage::record::{Breakdown, UsageRecord, UsageRecordStatus, UsageRequest};
+use crate::usage::record::{Breakdown, Consumption, UsageRecord, UsageRecordStatus, UsageRequest};
 use crate::usage::repo::{ConsumptionRefusal, DailyUsage};
 use crate::usage::{check_units, AllowanceLimit, Unit};
 
@@ -201,14 +202,45 @@ impl Billing {
         Err(BillingError::StaleVersion("allowance period"))
     }
 
-    /// The `usage.threshold_reached` events a consumption announces (none yet: alerts come
-    /// with their emails).
-    fn threshold_events(
-        &self,
-        _period: &AllowancePeriod,
-        _consumption: &crate::usage::Consumption,
-    ) -> Vec<crate::events::DomainEvent> {
-        Vec::new()
+    /// The `usage.threshold_reached` events a consumption announces, one per threshold it
+    /// crosses, in ascending order (their ids sort so: the outbox publishes in id order).
+    fn threshold_events(&self, period: &AllowancePeriod, c: &Consumption) -> Vec<DomainEvent> {
+        let r = &c.record;
+        let Some(balance) = period.units.get(&r.unit) else {
+            return Vec::new();
+        };
+        let used = balance.included_used() + r.breakdown.included;
+        c.thresholds
+            .iter()
+            .map(|t| DomainEvent {
+                id: format!(
+                    "evt_{}_usage_{}_{}_{t:03}",
+                    r.subscription_id,
+                    period.start.timestamp(),
+                    r.unit
+                ),
+                kind: EventKind::UsageThresholdReached,
+                occurred_at: r.created_at,
+                customer_id: Some(r.customer_id.clone()),
+                subscription_id: Some(r.subscription_id.clone()),
+                // Grows per subscription: later periods, and higher thresholds within one.
+                sequence: u64::try_from(period.start.timestamp()).unwrap_or(0) * 1000
+                    + u64::from(*t),
+                facts: EventFacts {
+                    plan_id: Some(period.plan_id.clone()),
+                    period_start: Some(period.start),
+                    period_end: Some(period.end),
+                    usage: Some(UsageFacts {
+                        unit: r.unit,
+                        threshold: *t,
+                        allocated: balance.allocated,
+                        used,
+                        remaining: r.remaining,
+                    }),
+                    ..EventFacts::default()
+                },
+            })
+            .collect()
     }
 
     /// Voids a record of an open period: its units go back to where they came from.
