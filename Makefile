@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the local stack) and `make test` (run every test).
-.PHONY: dev test bench bench-renewals bench-preorders emulator-up emulator-down token lint mail webhook-receiver bounce
+.PHONY: dev test bench bench-renewals bench-preorders bench-usage emulator-up emulator-down token lint mail webhook-receiver bounce
 
 dev:
 	infra/scripts/dev.sh
@@ -17,6 +17,10 @@ bench-renewals:
 # What placing a pre-order costs: DynamoDB calls counted, priced per million pre-orders.
 bench-preorders:
 	infra/scripts/bench-preorders.sh
+
+# What recording usage costs: DynamoDB calls counted, priced per million usage records.
+bench-usage:
+	infra/scripts/bench-usage.sh
 
 emulator-up:
 	infra/scripts/emulator.sh start

@@ -14,3 +14,4 @@ fi
 trap '[ -n "$started" ] && infra/scripts/emulator.sh stop || true' EXIT
 RUST_LOG=warn cargo run --quiet -p local-stack --bin renewal-bench -- "$root"
 BENCH_ITEMS=1 RUST_LOG=warn cargo run --quiet -p local-stack --bin renewal-bench -- "$root"
+BENCH_PLAN=plan_words_100k_month RUST_LOG=warn cargo run --quiet -p local-stack --bin renewal-bench -- "$root"

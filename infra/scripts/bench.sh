@@ -18,3 +18,5 @@ cargo build --release --bins -p subscriptions-api -p customers-api -p plans-api 
 "${CARGO_TARGET_DIR:-target}/release/bench" "${CARGO_TARGET_DIR:-target}/release" "$root"
 # The pre-order's DynamoDB calls (debug build: the counts, not the times, are what it measures).
 RUST_LOG=warn cargo run --quiet -p local-stack --bin preorder-bench -- "$root"
+# A usage record's DynamoDB calls (the same way).
+RUST_LOG=warn cargo run --quiet -p local-stack --bin usage-bench -- "$root"

@@ -269,6 +269,12 @@ async fn a_key_replayed_25_days_later_in_the_period_records_nothing_twice() {
         summary(&app, id(&sub), "").await["units"][0]["used"],
         "12.5"
     );
+    // The same key on another subscription is another request too.
+    let other_sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let elsewhere = record(&app, &token, id(&other_sub), body.clone(), Some("call-1"))
+        .await
+        .problem(422);
+    assert_eq!(elsewhere.body["code"], "idempotency_key_reused");
     // Without a key every call records.
     record(&app, &token, id(&sub), body.clone(), None)
         .await

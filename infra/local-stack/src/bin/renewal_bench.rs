@@ -5,8 +5,9 @@
 //! emails the customer through SES, the webhook dispatcher finds no endpoint. It counts
 //! every AWS call (an SDK interceptor) and every Stripe call (a counting payments port), and
 //! timing the work in-process. Prices the calls per 1,000,000 renewals at the list prices below
-//! and writes `docs/renewal-cost.md` and the section in `docs/benchmarks.md`. Needs the emulator
-//! (`make bench-renewals`).
+//! and writes `docs/renewal-cost.md` and the section in `docs/benchmarks.md` (`BENCH_ITEMS=1`: a
+//! recurring item, `docs/renewal-items-cost.md`; `BENCH_PLAN=plan_words_100k_month`: a plan of
+//! units, `docs/renewal-usage-cost.md`). Needs the emulator (`make bench-renewals`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -217,6 +218,9 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let billing = jobs.services.clocked_billing().await?;
+    // `BENCH_PLAN=<id>`: the plan subscribed to (default Premium monthly; a plan of units adds
+    // the allowance periods' work).
+    let plan_id = std::env::var("BENCH_PLAN").unwrap_or_else(|_| "plan_premium_month".into());
     // `BENCH_ITEMS=n`: each subscription ships n units of one product every period (a box).
     let item_units: u32 = std::env::var("BENCH_ITEMS")
         .ok()
@@ -273,7 +277,7 @@ async fn main() -> anyhow::Result<()> {
                 &Actor::Operator,
                 NewSubscription {
                     customer_id: customer.id,
-                    plan_id: "plan_premium_month".parse().map_err(anyhow::Error::msg)?,
+                    plan_id: plan_id.parse().map_err(anyhow::Error::msg)?,
                     payment_method_id: Some("pm_card_visa".into()),
                     auto_renew: true,
                     metadata: Default::default(),
@@ -350,8 +354,17 @@ async fn main() -> anyhow::Result<()> {
             consumers: consumers_time,
         },
     );
-    let (file, title, marker) = if items.is_empty() {
+    let (file, title, marker) = if items.is_empty() && plan_id == "plan_premium_month" {
         ("renewal-cost.md", "What a renewal costs", "renewal-cost")
+    } else if items.is_empty() {
+        report = format!(
+            "Each subscription is on `{plan_id}`, a plan of units: the renewal closes the ending allowance period (one `UpdateItem` that answers its counters, for the overage line and the rollover) and allocates the next one in the transaction that moves the subscription into it (one more item in a transaction it writes anyway). Compare with [a renewal without units](renewal-cost.md): by design one write more.\n\n{report}"
+        );
+        (
+            "renewal-usage-cost.md",
+            "What a renewal of a plan of units costs",
+            "renewal-usage-cost",
+        )
     } else {
         report = format!(
             "Each subscription ships one recurring item ({item_units} per period, every subscription the same product): the renewal invoices it (a product line) and ships it once its invoice is paid. Compare with [a renewal without items](renewal-cost.md): by design an item adds 3 reads (the product for the reminder's preview, the invoice line and the shipment) and 1 transaction; the rest are retries of the one product's conditional write, which every worker updates at once here.\n\n{report}"

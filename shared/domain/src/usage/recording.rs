@@ -139,19 +139,20 @@ impl Billing {
             // A refusal or a duplicate: a key used before answers its first record.
             Err(e) if draft.fingerprint.is_some() => {
                 match self.usage.usage_record(&draft.id).await? {
-                    Some(first) if first.subscription_id == draft.subscription_id => {
-                        if first.fingerprint == draft.fingerprint {
-                            Ok((first, true))
-                        } else {
-                            Err(Refusal::new(
-                            RefusalKind::Unprocessable,
-                            "idempotency_key_reused",
-                            "this Idempotency-Key was used with a different request; use a new key",
-                        )
-                        .into())
-                        }
+                    Some(first)
+                        if first.subscription_id == draft.subscription_id
+                            && first.fingerprint == draft.fingerprint =>
+                    {
+                        Ok((first, true))
                     }
-                    _ => Err(e),
+                    // The key answered another request (another body or subscription).
+                    Some(_) => Err(Refusal::new(
+                        RefusalKind::Unprocessable,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request; use a new key",
+                    )
+                    .into()),
+                    None => Err(e),
                 }
             }
             Err(e) => Err(e),
