@@ -723,21 +723,63 @@ impl UsageRepo for DynamoStore {
             )
             .await?;
         for item in items {
-            let day = NaiveDate::parse_from_str(get_s(&item, "day")?, "%Y-%m-%d")
-                .map_err(|_| corrupt("day"))?;
-            let used = get_n(&item, "used")?;
-            let overage = get_n(&item, "overage")?;
-            if !used.is_zero() || !overage.is_zero() {
-                days.push(DailyUsage {
-                    day,
-                    unit: unit_of(get_s(&item, "unit")?)?,
-                    used,
-                    overage,
-                });
+            let day = daily_usage_of(&item)?;
+            if !day.used.is_zero() || !day.overage.is_zero() {
+                days.push(day);
             }
         }
         Ok(days)
     }
+
+    async fn usage_by_day(
+        &self,
+        unit: Unit,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(SubscriptionId, DailyUsage)>, StoreError> {
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(crate::GSI1)
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(usage_days_gsi1pk(unit)))
+                .expression_attribute_values(":from", s(from.format("%Y-%m-%d").to_string()))
+                .expression_attribute_values(":to", s(format!("{}#~", to.format("%Y-%m-%d"))))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let day = daily_usage_of(&item)?;
+                if day.used.is_zero() && day.overage.is_zero() {
+                    continue;
+                }
+                let sub = get_s(&item, "pk")?
+                    .strip_prefix("SUB#")
+                    .and_then(|id| SubscriptionId::from_str(id).ok())
+                    .ok_or_else(|| corrupt("pk"))?;
+                rows.push((sub, day));
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(rows),
+            }
+        }
+    }
+}
+
+fn daily_usage_of(item: &Item) -> Result<DailyUsage, StoreError> {
+    Ok(DailyUsage {
+        day: NaiveDate::parse_from_str(get_s(item, "day")?, "%Y-%m-%d")
+            .map_err(|_| corrupt("day"))?,
+        unit: unit_of(get_s(item, "unit")?)?,
+        used: get_n(item, "used")?,
+        overage: get_n(item, "overage")?,
+    })
 }
 
 impl DynamoStore {

@@ -662,3 +662,68 @@ async fn one_record_from_70_to_100_percent_alerts_80_90_and_100_once_each_period
         time(&app.subscription(id(&sub)).await["current_period_start"])
     );
 }
+
+#[tokio::test]
+async fn the_operators_usage_report_adds_up_the_days_of_every_subscription() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(
+        &app,
+        "words",
+        "1000",
+        json!({"limit": "soft", "overage_unit_price": "0.01"}),
+    )
+    .await;
+    let customer = app.create_customer("Reported").await;
+    let token = app.customer_token(&customer);
+    let a = subscribed(&app, &customer, &plan, json!({})).await;
+    let b = subscribed(&app, &customer, &plan, json!({})).await;
+    let words = |n: u64| json!({"unit": "words", "units": n});
+    record(&app, &token, id(&a), words(100), None).await.ok(201);
+    record(&app, &token, id(&b), words(50), None).await.ok(201);
+    let first_day = time(&a["current_period_start"]).date_naive();
+    app.advance(json!({"by_seconds": 86_400})).await;
+    record(&app, &token, id(&a), words(1000), None)
+        .await
+        .ok(201);
+    let second_day = first_day + chrono::Duration::days(1);
+    let path = format!("/api/v1/reports/usage?unit=words&from={first_day}&to={second_day}");
+    app.get(&path, &token).await.problem(403);
+    let report = app.get(&path, &app.admin()).await.ok(200).body;
+    assert_eq!(
+        report["data"],
+        json!([
+            {"period": first_day.to_string(), "unit": "words", "used": "150", "overage_units": "0", "subscriptions": 2},
+            {"period": second_day.to_string(), "unit": "words", "used": "900", "overage_units": "100", "subscriptions": 1}
+        ])
+    );
+    assert_eq!(report["totals"][0]["used"], "1050");
+    assert_eq!(report["totals"][0]["overage_units"], "100");
+    assert_eq!(report["totals"][0]["subscriptions"], 2);
+    let monthly = app
+        .get(
+            &format!("/api/v1/reports/usage?from={first_day}&to={second_day}&group_by=month"),
+            &app.admin(),
+        )
+        .await
+        .ok(200)
+        .body;
+    let months = monthly["data"].as_array().expect("rows");
+    let used: u64 = months
+        .iter()
+        .filter_map(|r| r["used"].as_str().and_then(|u| u.parse::<u64>().ok()))
+        .sum();
+    assert_eq!(used, 1050);
+    let bad = app
+        .get("/api/v1/reports/usage?from=2026-13-01", &app.admin())
+        .await
+        .problem(422);
+    assert_eq!(bad.fields(), vec!["query.from"]);
+    let backwards = app
+        .get(
+            &format!("/api/v1/reports/usage?from={second_day}&to={first_day}"),
+            &app.admin(),
+        )
+        .await
+        .problem(422);
+    assert_eq!(backwards.fields(), vec!["query.from"]);
+}

@@ -370,3 +370,75 @@ impl From<&usage::Entitlement> for EntitlementResponse {
         }
     }
 }
+
+/// One row of the operators' usage report: a day's (or month's) usage of a unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageReportRow {
+    /// `2026-12-07` (by day) or `2026-12` (by month).
+    pub period: String,
+    pub unit: Unit,
+    pub used: String,
+    pub overage_units: String,
+    /// Subscriptions with usage in the period.
+    pub subscriptions: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageReportResponse {
+    pub from: String,
+    pub to: String,
+    /// Oldest first, then by unit.
+    pub data: Vec<UsageReportRow>,
+    /// Per unit over the whole range.
+    pub totals: Vec<UsageReportRow>,
+}
+
+impl UsageReportResponse {
+    pub fn new(
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        rows: &[(
+            billing_domain::kernel::ids::SubscriptionId,
+            usage::DailyUsage,
+        )],
+        group_by: GroupBy,
+    ) -> Self {
+        type Sums = (Decimal, Decimal, BTreeSet<String>);
+        let mut grouped: BTreeMap<(String, DUnit), Sums> = BTreeMap::new();
+        let mut totals: BTreeMap<DUnit, Sums> = BTreeMap::new();
+        for (sub, d) in rows {
+            let key = match group_by {
+                GroupBy::Day => d.day.format("%Y-%m-%d").to_string(),
+                GroupBy::Month => d.day.format("%Y-%m").to_string(),
+            };
+            for sums in [
+                grouped.entry((key, d.unit)).or_default(),
+                totals.entry(d.unit).or_default(),
+            ] {
+                sums.0 += d.used;
+                sums.1 += d.overage;
+                sums.2.insert(sub.to_string());
+            }
+        }
+        let row = |period: String, unit: DUnit, s: Sums| UsageReportRow {
+            period,
+            unit: unit.into(),
+            used: units_text(s.0),
+            overage_units: units_text(s.1),
+            subscriptions: s.2.len() as u64,
+        };
+        let range = format!("{}..{}", from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
+        UsageReportResponse {
+            from: from.format("%Y-%m-%d").to_string(),
+            to: to.format("%Y-%m-%d").to_string(),
+            data: grouped
+                .into_iter()
+                .map(|((period, unit), s)| row(period, unit, s))
+                .collect(),
+            totals: totals
+                .into_iter()
+                .map(|(unit, s)| row(range.clone(), unit, s))
+                .collect(),
+        }
+    }
+}

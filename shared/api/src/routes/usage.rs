@@ -9,7 +9,7 @@ use chrono::Duration;
 use crate::auth::{Permission, Principal};
 use crate::dto::usage::{
     CreateUnitGrantRequest, CreateUsageRecordRequest, EntitlementResponse, GroupBy, Unit,
-    UnitGrantResponse, UsageRecordResponse, UsageSummaryResponse,
+    UnitGrantResponse, UsageRecordResponse, UsageReportResponse, UsageSummaryResponse,
 };
 use crate::idempotency;
 use crate::openapi::ErrorResponses;
@@ -193,4 +193,55 @@ pub async fn entitlement(
         .entitlement(&actor, &subscription_id(ctx)?, unit)
         .await?;
     ApiResponse::json(200, &EntitlementResponse::from(&entitlement))
+}
+
+/// A day in a query (`2026-12-07`).
+fn day(
+    query: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    query
+        .get(name)
+        .map(|raw| {
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+                ApiError::field(format!("query.{name}"), "must be a date like 2026-12-07")
+            })
+        })
+        .transpose()
+}
+
+/// The operators' usage report (admins, support, analysts): every subscription's usage of a
+/// unit (or of every unit) from `from` to `to` (days, UTC, inclusive; default the last 30
+/// days; at most 366), by day or month, read from the per-day totals.
+#[utoipa::path(get, path = "/api/v1/reports/usage", tag = "usage",
+    params(("unit" = Option<Unit>, Query, description = "one unit; default every unit"),
+        ("from" = Option<String>, Query, description = "first day, e.g. 2026-12-01"),
+        ("to" = Option<String>, Query, description = "last day, e.g. 2026-12-31"),
+        ("group_by" = Option<String>, Query, description = "day (default) or month")),
+    responses((status = 200, description = "The report", body = UsageReportResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn report(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorRead)?;
+    let query = ctx.query(&["unit", "from", "to", "group_by"])?;
+    let unit = query
+        .get("unit")
+        .map(|raw| {
+            raw.parse::<billing_domain::usage::Unit>().map_err(|()| {
+                ApiError::field("query.unit", "must be pages, words, characters or tokens")
+            })
+        })
+        .transpose()?;
+    let group_by = match query.get("group_by").map(String::as_str) {
+        None | Some("day") => GroupBy::Day,
+        Some("month") => GroupBy::Month,
+        Some(_) => return Err(ApiError::field("query.group_by", "must be day or month")),
+    };
+    let to = day(&query, "to")?.unwrap_or_else(|| state.billing.now().date_naive());
+    let from = day(&query, "from")?.unwrap_or(to - Duration::days(29));
+    let rows = state.billing.usage_report(unit, from, to).await?;
+    ApiResponse::json(200, &UsageReportResponse::new(from, to, &rows, group_by))
 }

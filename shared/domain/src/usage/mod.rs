@@ -13,6 +13,7 @@ pub mod period;
 pub mod record;
 mod recording;
 mod repo;
+mod reports;
 
 pub use period::{AllowancePeriod, GrantBalance, UnitBalance};
 pub use record::{
@@ -21,6 +22,7 @@ pub use record::{
 };
 pub use recording::{Entitlement, UnitGrantRequest, UsageSummary};
 pub use repo::{ConsumptionRefusal, DailyUsage, UsageRepo};
+pub use reports::MAX_REPORT_DAYS;
 
 use std::fmt;
 use std::str::FromStr;

@@ -81,4 +81,12 @@ pub trait UsageRepo: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyUsage>, StoreError>;
+    /// Every subscription's daily usage of `unit` from `from` to `to` (inclusive), from the
+    /// daily totals (the operators' report).
+    async fn usage_by_day(
+        &self,
+        unit: Unit,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(SubscriptionId, DailyUsage)>, StoreError>;
 }
