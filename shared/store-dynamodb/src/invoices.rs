@@ -46,6 +46,10 @@ fn invoice_guard_sk(invoice: &Invoice) -> Result<String, StoreError> {
         // The invoice's id is the pre-order's own: one invoice per pre-order.
         return Ok(format!("INVOICE_PREORDER#{}", invoice.id));
     }
+    if invoice.billing_reason == billing_domain::invoicing::BillingReason::TopUp {
+        // One invoice per top-up (its id comes from the request's key when it has one).
+        return Ok(format!("INVOICE_TOPUP#{}", invoice.id));
+    }
     invoice
         .subscription_version
         .map(items::update_invoice_sk)

@@ -94,6 +94,8 @@ pub struct AllowanceRow {
     overage_unit_price: Option<String>,
     #[serde(default)]
     rollover_max: Option<String>,
+    #[serde(default)]
+    top_up_unit_price: Option<String>,
 }
 
 impl From<&Allowance> for AllowanceRow {
@@ -104,6 +106,7 @@ impl From<&Allowance> for AllowanceRow {
             limit: a.limit.as_str().to_owned(),
             overage_unit_price: a.overage_unit_price.map(|p| p.to_string()),
             rollover_max: a.rollover_max.map(|m| m.to_string()),
+            top_up_unit_price: a.top_up_unit_price.map(|p| p.to_string()),
         }
     }
 }
@@ -127,6 +130,11 @@ impl TryFrom<&AllowanceRow> for Allowance {
                 .rollover_max
                 .as_deref()
                 .map(|m| dec("allowances.rollover_max", m))
+                .transpose()?,
+            top_up_unit_price: r
+                .top_up_unit_price
+                .as_deref()
+                .map(|p| dec("allowances.top_up_unit_price", p))
                 .transpose()?,
         })
     }

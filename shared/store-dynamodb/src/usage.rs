@@ -700,7 +700,10 @@ impl UsageRepo for DynamoStore {
                 &allowance_sk(start),
             )))
             .update_expression("SET grants.#id = :grant")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(closed)")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(closed) \
+                 AND attribute_not_exists(grants.#id)",
+            )
             .expression_attribute_names("#id", id.to_string())
             .expression_attribute_values(":grant", grant_value(grant))
             .send()

@@ -727,3 +727,122 @@ async fn the_operators_usage_report_adds_up_the_days_of_every_subscription() {
         .problem(422);
     assert_eq!(backwards.fields(), vec!["query.from"]);
 }
+
+async fn top_up(app: &TestApp, token: &str, sub: &str, body: Value, key: Option<&str>) -> Answer {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    app.raw(
+        Method::POST,
+        &format!("/api/v1/subscriptions/{sub}/top-ups"),
+        Some(token),
+        Some(body.to_string()),
+        &headers,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn top_ups_are_charged_once_then_granted_and_a_declined_card_grants_nothing() {
+    let app = TestApp::spawn().await;
+    let customer = app.create_customer("Topper").await;
+    let token = app.customer_token(&customer);
+    // 1,000 pages a month at 50.00; top-ups at 0.06 a page.
+    let pages = subscribed(&app, &customer, "plan_pages_1000_month", json!({})).await;
+    let body = json!({"unit": "pages", "units": 500});
+    let bought = top_up(&app, &token, id(&pages), body.clone(), Some("topup-1"))
+        .await
+        .ok(201)
+        .body;
+    assert_eq!(bought["amount"], "30.00");
+    assert_eq!(bought["currency"], "usd");
+    assert_eq!(bought["grants"][0]["units"], "500");
+    let invoice = app
+        .invoice(bought["invoice_id"].as_str().expect("invoice"))
+        .await;
+    assert_eq!(invoice["billing_reason"], "top_up");
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["lines"][0]["kind"], "usage");
+    // The same key: the same top-up, charged and granted once.
+    let again = top_up(&app, &token, id(&pages), body, Some("topup-1"))
+        .await
+        .ok(201);
+    assert_eq!(again.body["invoice_id"], bought["invoice_id"]);
+    assert_eq!(app.charged_amounts(&customer).await, vec![3000, 5000]);
+    let entitled = entitlement(&app, &token, id(&pages), "pages").await;
+    assert_eq!(entitled["remaining"], "1500");
+    let s = summary(&app, id(&pages), "").await;
+    assert_eq!(s["units"][0]["promotional_allocated"], "500");
+
+    // A one-off bundle bought as a top-up of a monthly token plan.
+    let tokens = subscribed(&app, &customer, "plan_tokens_5000_month", json!({})).await;
+    let bundle = top_up(
+        &app,
+        &token,
+        id(&tokens),
+        json!({"plan_id": "plan_tokens_1000_30d"}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(bundle["amount"], "15.00");
+    assert_eq!(bundle["grants"][0]["unit"], "tokens");
+    assert_eq!(bundle["grants"][0]["units"], "1000");
+    assert_eq!(
+        entitlement(&app, &token, id(&tokens), "tokens").await["remaining"],
+        "6000"
+    );
+    // What the plan does not sell, and what is not a bundle.
+    let refused = top_up(
+        &app,
+        &token,
+        id(&tokens),
+        json!({"unit": "pages", "units": 5}),
+        None,
+    )
+    .await
+    .problem(422);
+    assert_eq!(refused.body["code"], "top_up_not_offered");
+    let not_bundle = top_up(
+        &app,
+        &token,
+        id(&tokens),
+        json!({"plan_id": "plan_premium_month"}),
+        None,
+    )
+    .await
+    .problem(422);
+    assert_eq!(not_bundle.fields(), vec!["plan_id"]);
+    top_up(&app, &token, id(&tokens), json!({"unit": "tokens"}), None)
+        .await
+        .problem(422);
+
+    // A card that declines: 402, nothing granted.
+    app.set_payment_method(&customer, "pm_card_chargeCustomerFail")
+        .await;
+    let before = app.charged_amounts(&customer).await;
+    top_up(
+        &app,
+        &token,
+        id(&pages),
+        json!({"unit": "pages", "units": 100}),
+        None,
+    )
+    .await
+    .problem(402);
+    assert_eq!(app.charged_amounts(&customer).await, before);
+    assert_eq!(
+        entitlement(&app, &token, id(&pages), "pages").await["remaining"],
+        "1500"
+    );
+    // Another customer cannot top up this subscription.
+    let other = app.create_customer("Stranger").await;
+    top_up(
+        &app,
+        &app.customer_token(&other),
+        id(&pages),
+        json!({"unit": "pages", "units": 1}),
+        None,
+    )
+    .await
+    .problem(404);
+}

@@ -109,7 +109,7 @@ api_enum!(InvoiceStatus => DInvoiceStatus {
 });
 api_enum!(BillingReason => DBillingReason {
     SubscriptionCreate = "subscription_create", SubscriptionCycle = "subscription_cycle",
-    SubscriptionUpdate = "subscription_update", Preorder = "preorder",
+    SubscriptionUpdate = "subscription_update", Preorder = "preorder", TopUp = "top_up",
 });
 api_enum!(RefundReason => DRefundReason {
     Duplicate = "duplicate", Fraudulent = "fraudulent", RequestedByCustomer = "requested_by_customer",

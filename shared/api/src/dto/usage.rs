@@ -65,6 +65,11 @@ pub struct AllowanceDto {
     pub overage_unit_price: Option<String>,
     #[serde(default)]
     pub rollover: Option<RolloverDto>,
+    /// Price of one unit bought as a top-up (`POST /subscriptions/{id}/top-ups`); `null`: no
+    /// top-ups of this unit.
+    #[serde(default)]
+    #[schema(example = "0.06")]
+    pub top_up_unit_price: Option<String>,
 }
 
 impl From<&usage::Allowance> for AllowanceDto {
@@ -75,6 +80,7 @@ impl From<&usage::Allowance> for AllowanceDto {
             limit: a.limit.into(),
             overage_unit_price: a.overage_unit_price.map(|p| p.normalize().to_string()),
             rollover: a.rollover_max.map(|m| RolloverDto { max: units_text(m) }),
+            top_up_unit_price: a.top_up_unit_price.map(|p| p.normalize().to_string()),
         }
     }
 }
@@ -96,12 +102,17 @@ pub fn allowances(list: Vec<AllowanceDto>) -> Result<Vec<usage::Allowance>, Vec<
                 .rollover
                 .as_ref()
                 .map(|r| v.check(decimal(&at("rollover.max"), &r.max)));
+            let top_up = a
+                .top_up_unit_price
+                .as_deref()
+                .map(|p| v.check(decimal(&at("top_up_unit_price"), p)));
             Some(usage::Allowance {
                 unit: a.unit.into(),
                 included: included?,
                 limit: a.limit.into(),
                 overage_unit_price: price.map(|p| p.ok_or(())).transpose().ok()?,
                 rollover_max: max.map(|m| m.ok_or(())).transpose().ok()?,
+                top_up_unit_price: top_up.map(|p| p.ok_or(())).transpose().ok()?,
             })
         })
         .collect();
@@ -439,6 +450,79 @@ impl UsageReportResponse {
                 .into_iter()
                 .map(|(unit, s)| row(range.clone(), unit, s))
                 .collect(),
+        }
+    }
+}
+
+/// `POST /subscriptions/{id}/top-ups`: `{"unit", "units"}` at the plan's top-up price, or
+/// `{"plan_id"}` of a one-off bundle.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopUpRequest {
+    pub unit: Option<Unit>,
+    pub units: Option<UnitsValue>,
+    #[schema(example = "plan_tokens_1000_30d")]
+    pub plan_id: Option<String>,
+}
+
+impl CreateTopUpRequest {
+    pub fn into_domain(self) -> Result<usage::TopUpRequest, Vec<FieldError>> {
+        match (self.unit, self.units, self.plan_id) {
+            (Some(unit), Some(units), None) => Ok(usage::TopUpRequest::Units {
+                unit: unit.into(),
+                units: units.read("units").map_err(|e| vec![e])?,
+            }),
+            (None, None, Some(plan)) => Ok(usage::TopUpRequest::Bundle {
+                plan_id: super::plans::plan_id_field("plan_id", &plan).map_err(|e| vec![e])?,
+            }),
+            _ => Err(vec![FieldError::new(
+                "body",
+                "give unit and units, or plan_id (a one-off bundle)",
+            )]),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopUpResponse {
+    /// The top-up's invoice (paid).
+    pub invoice_id: String,
+    #[schema(example = "30.00")]
+    pub amount: String,
+    pub currency: Currency,
+    /// The units granted.
+    pub grants: Vec<UnitGrantResponse>,
+}
+
+impl From<&usage::TopUp> for TopUpResponse {
+    fn from(t: &usage::TopUp) -> Self {
+        TopUpResponse {
+            invoice_id: t.invoice.id.to_string(),
+            amount: t.invoice.amount_paid.amount().to_string(),
+            currency: t.invoice.currency.into(),
+            grants: t
+                .grants
+                .iter()
+                .map(|(id, g)| UnitGrantResponse::of(id, &t.invoice.subscription_id, g))
+                .collect(),
+        }
+    }
+}
+
+impl UnitGrantResponse {
+    pub fn of(
+        id: &billing_domain::kernel::ids::UnitGrantId,
+        subscription: &billing_domain::kernel::ids::SubscriptionId,
+        g: &usage::GrantBalance,
+    ) -> Self {
+        UnitGrantResponse {
+            id: id.to_string(),
+            subscription_id: subscription.to_string(),
+            unit: g.unit.into(),
+            units: units_text(g.units),
+            expires_at: g.expires_at,
+            description: g.description.clone(),
+            created_at: g.granted_at,
         }
     }
 }

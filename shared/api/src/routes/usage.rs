@@ -8,8 +8,9 @@ use chrono::Duration;
 
 use crate::auth::{Permission, Principal};
 use crate::dto::usage::{
-    CreateUnitGrantRequest, CreateUsageRecordRequest, EntitlementResponse, GroupBy, Unit,
-    UnitGrantResponse, UsageRecordResponse, UsageReportResponse, UsageSummaryResponse,
+    CreateTopUpRequest, CreateUnitGrantRequest, CreateUsageRecordRequest, EntitlementResponse,
+    GroupBy, TopUpResponse, Unit, UnitGrantResponse, UsageRecordResponse, UsageReportResponse,
+    UsageSummaryResponse,
 };
 use crate::idempotency;
 use crate::openapi::ErrorResponses;
@@ -125,18 +126,35 @@ pub async fn create_grant(
             },
         )
         .await?;
-    ApiResponse::json(
-        201,
-        &UnitGrantResponse {
-            id: grant_id.to_string(),
-            subscription_id: id.to_string(),
-            unit: grant.unit.into(),
-            units: grant.units.normalize().to_string(),
-            expires_at: grant.expires_at,
-            description: grant.description,
-            created_at: grant.granted_at,
-        },
-    )
+    ApiResponse::json(201, &UnitGrantResponse::of(&grant_id, &id, &grant))
+}
+
+/// Buy units (the subscription's owner, admins and support): `{"unit", "units"}` at the plan's
+/// `top_up_unit_price`, or `{"plan_id"}` of a one-off bundle; charged at once through Stripe
+/// (its own invoice, `billing_reason: top_up`), then granted until they expire (a year, or the
+/// bundle's days). A declined card is 402 and grants nothing. 422 `top_up_not_offered` when the
+/// plan sells no top-ups of the unit.
+#[utoipa::path(post, path = "/api/v1/subscriptions/{id}/top-ups", tag = "usage",
+    params(("id" = String, Path, description = "subscription id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer; the top-up's invoice is charged once for a key")),
+    request_body = CreateTopUpRequest,
+    responses((status = 201, description = "Charged and granted", body = TopUpResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn top_up(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Write)?;
+    let id = subscription_id(ctx)?;
+    let key = idempotency::key(&ctx.headers)?
+        .map(|key| idempotency::request_key(&principal.idempotency_scope(), &key));
+    let request: CreateTopUpRequest = json_body(&ctx.body, &ctx.headers)?;
+    let top_up = state
+        .billing
+        .top_up(&actor, &id, request.into_domain()?, key.as_deref())
+        .await?;
+    ApiResponse::json(201, &TopUpResponse::from(&top_up))
 }
 
 /// A subscription's usage: per unit and allowance period, totals over every period, and with

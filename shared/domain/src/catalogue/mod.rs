@@ -568,9 +568,9 @@ pub fn standard_plans(now: DateTime<Utc>) -> Vec<Plan> {
 }
 
 /// The seeded plans of units (add-ons: `allow_multiple`, no fallback): 1,000 pages a month
-/// (hard limit, up to 500 unused pages roll over), 100,000 words a month (soft limit, 0.001 a
-/// word over), 5,000 tokens a month (hard limit), and a one-off bundle of 1,000 tokens valid
-/// 30 days.
+/// (hard limit, up to 500 unused pages roll over, top-ups at 0.06 a page), 100,000 words a
+/// month (soft limit, 0.001 a word over, top-ups at 0.0012), 5,000 tokens a month (hard limit,
+/// top-ups at 0.01 a token), and a one-off bundle of 1,000 tokens valid 30 days.
 pub fn unit_plans(now: DateTime<Utc>) -> Vec<Plan> {
     use crate::usage::{AllowanceLimit, Unit};
     let plan = |id: &str,
@@ -601,6 +601,7 @@ pub fn unit_plans(now: DateTime<Utc>) -> Vec<Plan> {
                 limit: AllowanceLimit::Hard,
                 overage_unit_price: None,
                 rollover_max: Some(Decimal::from(500)),
+                top_up_unit_price: Some(Decimal::new(6, 2)),
             },
             None,
         ),
@@ -615,6 +616,7 @@ pub fn unit_plans(now: DateTime<Utc>) -> Vec<Plan> {
                 limit: AllowanceLimit::Soft,
                 overage_unit_price: Some(Decimal::new(1, 3)),
                 rollover_max: None,
+                top_up_unit_price: Some(Decimal::new(12, 4)),
             },
             None,
         ),
@@ -629,6 +631,7 @@ pub fn unit_plans(now: DateTime<Utc>) -> Vec<Plan> {
                 limit: AllowanceLimit::Hard,
                 overage_unit_price: None,
                 rollover_max: None,
+                top_up_unit_price: Some(Decimal::new(1, 2)),
             },
             None,
         ),
@@ -643,6 +646,7 @@ pub fn unit_plans(now: DateTime<Utc>) -> Vec<Plan> {
                 limit: AllowanceLimit::Hard,
                 overage_unit_price: None,
                 rollover_max: None,
+                top_up_unit_price: None,
             },
             Some(30),
         ),

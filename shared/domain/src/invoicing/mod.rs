@@ -78,6 +78,8 @@ pub enum BillingReason {
     SubscriptionUpdate,
     /// A pre-order charged when it is allocated at its product's release: one per pre-order.
     Preorder,
+    /// Units bought on top of an allowance (`POST /subscriptions/{id}/top-ups`): one per top-up.
+    TopUp,
 }
 
 impl BillingReason {
@@ -86,7 +88,7 @@ impl BillingReason {
     pub fn is_period_invoice(self) -> bool {
         !matches!(
             self,
-            BillingReason::SubscriptionUpdate | BillingReason::Preorder
+            BillingReason::SubscriptionUpdate | BillingReason::Preorder | BillingReason::TopUp
         )
     }
 }

@@ -145,6 +145,10 @@ impl Billing {
     /// it in the processor's page) completes: a pre-order's invoice fulfils the pre-order; a
     /// period's invoice ships the period's items.
     async fn after_payment_elsewhere(&self, invoice: &Invoice) -> Result<(), BillingError> {
+        if invoice.billing_reason == crate::invoicing::BillingReason::TopUp {
+            // A top-up is granted only when paid at once; one paid later grants nothing here.
+            return Ok(());
+        }
         if invoice.billing_reason == crate::invoicing::BillingReason::Preorder {
             if let Some(preorder) = crate::preorders::fulfilment::preorder_of_invoice(&invoice.id) {
                 self.charge_preorder(&preorder).await?;

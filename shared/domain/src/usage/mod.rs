@@ -14,6 +14,7 @@ pub mod record;
 mod recording;
 mod repo;
 mod reports;
+mod topups;
 
 pub use period::{AllowancePeriod, GrantBalance, UnitBalance};
 pub use record::{
@@ -23,6 +24,7 @@ pub use record::{
 pub use recording::{Entitlement, UnitGrantRequest, UsageSummary};
 pub use repo::{ConsumptionRefusal, DailyUsage, UsageRepo};
 pub use reports::MAX_REPORT_DAYS;
+pub use topups::{TopUp, TopUpRequest, TOP_UP_VALID_DAYS};
 
 use std::fmt;
 use std::str::FromStr;
@@ -107,6 +109,9 @@ pub struct Allowance {
     pub overage_unit_price: Option<Decimal>,
     /// Unused included units carried into the next period, at most this many; `None`: none.
     pub rollover_max: Option<Decimal>,
+    /// Price of one unit bought as a top-up, in the plan's currency; `None`: no top-ups of this
+    /// unit.
+    pub top_up_unit_price: Option<Decimal>,
 }
 
 /// Most decimal places a count of units has.
@@ -136,6 +141,20 @@ pub fn check_units(field: &str, value: Decimal, positive: bool) -> Result<Decima
         ));
     }
     Ok(value)
+}
+
+/// A price per unit: from 0 to 1,000,000 with at most [`UNIT_PRICE_SCALE`] decimal places.
+fn check_unit_price(field: &str, price: Decimal) -> Result<(), FieldError> {
+    if price.is_sign_negative() && !price.is_zero() {
+        return Err(FieldError::new(field, "must not be negative"));
+    }
+    if price.normalize().scale() > UNIT_PRICE_SCALE || price > Decimal::from(1_000_000) {
+        return Err(FieldError::new(
+            field,
+            format!("at most 1000000, with at most {UNIT_PRICE_SCALE} decimal places"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a plan's allowances: each unit once, counts and prices in range.
@@ -175,6 +194,11 @@ pub fn validate_allowances(allowances: &[Allowance]) -> Vec<FieldError> {
                 ));
             }
         }
+        if let Some(price) = a.top_up_unit_price {
+            if let Err(e) = check_unit_price(&at("top_up_unit_price"), price) {
+                errors.push(e);
+            }
+        }
     }
     errors
 }
@@ -207,6 +231,7 @@ mod tests {
             limit: AllowanceLimit::Hard,
             overage_unit_price: Some(dec!(0.01)),
             rollover_max: None,
+            top_up_unit_price: None,
         };
         let errors = validate_allowances(&[
             a.clone(),

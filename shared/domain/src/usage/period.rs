@@ -279,6 +279,7 @@ mod tests {
             limit: AllowanceLimit::Soft,
             overage_unit_price: Some(dec!(0.002)),
             rollover_max: rollover,
+            top_up_unit_price: None,
         }];
         p
     }

@@ -309,6 +309,7 @@ mod tests {
                 AllowanceLimit::Hard => None,
             },
             rollover_max: None,
+            top_up_unit_price: None,
         }];
         AllowancePeriod::allocate(
             &"sub_1".parse().expect("id"),

@@ -65,7 +65,8 @@ pub trait UsageRepo: Send + Sync {
         subscription: &SubscriptionId,
         start: DateTime<Utc>,
     ) -> Result<Option<AllowancePeriod>, StoreError>;
-    /// Adds a grant to an open period; `false` when the period is closed or absent.
+    /// Adds a grant to an open period; `false` when the period is closed or absent, or has a
+    /// grant with this id already (it is never replaced).
     async fn add_grant(
         &self,
         subscription: &SubscriptionId,
