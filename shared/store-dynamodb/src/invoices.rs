@@ -46,6 +46,9 @@ fn invoice_guard_sk(invoice: &Invoice) -> Result<String, StoreError> {
         // The invoice's id is the pre-order's own: one invoice per pre-order.
         return Ok(format!("INVOICE_PREORDER#{}", invoice.id));
     }
+    if invoice.billing_reason == billing_domain::invoicing::BillingReason::SubscriptionFinal {
+        return Ok(format!("INVOICE_FINAL#{}", invoice.id));
+    }
     if invoice.billing_reason == billing_domain::invoicing::BillingReason::TopUp {
         // One invoice per top-up (its id comes from the request's key when it has one).
         return Ok(format!("INVOICE_TOPUP#{}", invoice.id));

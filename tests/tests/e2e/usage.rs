@@ -846,3 +846,83 @@ async fn top_ups_are_charged_once_then_granted_and_a_declined_card_grants_nothin
     .await
     .problem(404);
 }
+
+#[tokio::test]
+async fn an_ended_subscriptions_last_overage_is_billed_once_on_a_final_invoice() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(
+        &app,
+        "words",
+        "10000",
+        json!({"limit": "soft", "overage_unit_price": "0.002"}),
+    )
+    .await;
+    let customer = app.create_customer("Leaving").await;
+    let token = app.customer_token(&customer);
+    // Canceled now: the period's overage is billed at once.
+    let now_sub = subscribed(&app, &customer, &plan, json!({})).await;
+    record(
+        &app,
+        &token,
+        id(&now_sub),
+        json!({"unit": "words", "units": 10500}),
+        None,
+    )
+    .await
+    .ok(201);
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/subscriptions/{}", id(&now_sub)),
+        &token,
+        Some(json!({"immediately": true})),
+    )
+    .await
+    .ok(200);
+    let invoices = app
+        .list(&format!(
+            "/api/v1/subscriptions/{}/invoices?limit=100",
+            id(&now_sub)
+        ))
+        .await;
+    let finals: Vec<&Value> = invoices
+        .iter()
+        .filter(|i| i["billing_reason"] == "subscription_final")
+        .collect();
+    assert_eq!(finals.len(), 1, "{invoices:?}");
+    assert_eq!(finals[0]["total"], "1.00");
+    assert_eq!(finals[0]["status"], "paid");
+    assert_eq!(finals[0]["lines"][0]["kind"], "usage");
+
+    // Not renewed: at the period end, the same.
+    let ending = subscribed(&app, &customer, &plan, json!({"auto_renew": false})).await;
+    record(
+        &app,
+        &token,
+        id(&ending),
+        json!({"unit": "words", "units": 11000}),
+        None,
+    )
+    .await
+    .ok(201);
+    let period_end = time(&ending["current_period_end"]);
+    app.advance(json!({"to": (period_end + chrono::Duration::days(2)).to_rfc3339()}))
+        .await;
+    assert_eq!(app.subscription(id(&ending)).await["status"], "expired");
+    let invoices = app
+        .list(&format!(
+            "/api/v1/subscriptions/{}/invoices?limit=100",
+            id(&ending)
+        ))
+        .await;
+    let finals: Vec<&Value> = invoices
+        .iter()
+        .filter(|i| i["billing_reason"] == "subscription_final")
+        .collect();
+    assert_eq!(finals.len(), 1, "{invoices:?}");
+    assert_eq!(finals[0]["total"], "2.00");
+    // Each subscription's price once, and each overage once.
+    assert_eq!(
+        app.charged_amounts(&customer).await,
+        vec![100, 200, 1000, 1000]
+    );
+}

@@ -110,6 +110,7 @@ api_enum!(InvoiceStatus => DInvoiceStatus {
 api_enum!(BillingReason => DBillingReason {
     SubscriptionCreate = "subscription_create", SubscriptionCycle = "subscription_cycle",
     SubscriptionUpdate = "subscription_update", Preorder = "preorder", TopUp = "top_up",
+    SubscriptionFinal = "subscription_final",
 });
 api_enum!(RefundReason => DRefundReason {
     Duplicate = "duplicate", Fraudulent = "fraudulent", RequestedByCustomer = "requested_by_customer",

@@ -60,6 +60,8 @@ impl Billing {
                     // Ended by this step (at its period end, after dunning, unpaid): its open
                     // pre-orders follow its plan.
                     self.end_open_preorders(&sub).await?;
+                    // and its last period's overage is billed.
+                    self.bill_final_usage(&sub).await?;
                     outcome.steps.push(step);
                     stored = Some(sub);
                 }

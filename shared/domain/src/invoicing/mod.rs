@@ -80,6 +80,8 @@ pub enum BillingReason {
     Preorder,
     /// Units bought on top of an allowance (`POST /subscriptions/{id}/top-ups`): one per top-up.
     TopUp,
+    /// The overage of an ended subscription's last allowance period: one per subscription.
+    SubscriptionFinal,
 }
 
 impl BillingReason {
@@ -88,7 +90,10 @@ impl BillingReason {
     pub fn is_period_invoice(self) -> bool {
         !matches!(
             self,
-            BillingReason::SubscriptionUpdate | BillingReason::Preorder | BillingReason::TopUp
+            BillingReason::SubscriptionUpdate
+                | BillingReason::Preorder
+                | BillingReason::TopUp
+                | BillingReason::SubscriptionFinal
         )
     }
 }

@@ -262,6 +262,7 @@ impl Billing {
             })
             .await?;
         self.end_open_preorders(&sub).await?;
+        self.bill_final_usage(&sub).await?;
         Ok(sub)
     }
 

@@ -9,6 +9,7 @@
 //!                period n+1 allocated (included + rollover, unexpired grants carried)
 //! ```
 
+mod closing;
 pub mod period;
 pub mod record;
 mod recording;
