@@ -158,6 +158,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         coupons::create_promotion_code, coupons::list_promotion_codes,
         coupons::get_promotion_code, coupons::update_promotion_code,
         invoices::list, invoices::get, invoices::pay, invoices::upcoming, invoices::refund,
+        invoices::revenue,
         webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::get,
         webhook_endpoints::disable_doc, webhook_endpoints::enable_doc, webhook_endpoints::delete,
         webhook_endpoints::deliveries, webhook_endpoints::replay, webhook_endpoints::update,

@@ -75,6 +75,30 @@ pub fn required_time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D
     parse_time(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
+/// A report's days from the query: `from` and `to` (`2026-12-07`), default the 30 days that
+/// end `today`.
+pub fn day_range(
+    query: &std::collections::HashMap<String, String>,
+    today: chrono::NaiveDate,
+) -> Result<(chrono::NaiveDate, chrono::NaiveDate), crate::problem::ApiError> {
+    let day = |name: &str| {
+        query
+            .get(name)
+            .map(|raw| {
+                chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+                    crate::problem::ApiError::field(
+                        format!("query.{name}"),
+                        "must be a date like 2026-12-07",
+                    )
+                })
+            })
+            .transpose()
+    };
+    let to = day("to")?.unwrap_or(today);
+    let from = day("from")?.unwrap_or(to - chrono::Duration::days(29));
+    Ok((from, to))
+}
+
 /// The field a serde error is about: its path, completed with the field a "missing field" or
 /// "unknown field" message names (serde reports those at the enclosing object).
 fn field_at_fault(path: &str, message: &str) -> String {

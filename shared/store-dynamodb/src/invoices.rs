@@ -20,11 +20,13 @@ use crate::items::{
 };
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use billing_domain::events::DomainEvent;
 use billing_domain::kernel::page::{Page, PageRequest};
+use rust_decimal::Decimal;
 
 use crate::{canceled, encode, encode_entity, failed, items, key, s, unavailable, DynamoStore};
+use billing_domain::invoicing::revenue::RevenueDay;
 use billing_domain::invoicing::InvoiceRepo;
 
 fn invoice_events(invoice: &Invoice, sequence: u64) -> Vec<DomainEvent> {
@@ -34,6 +36,70 @@ fn invoice_events(invoice: &Invoice, sequence: u64) -> Vec<DomainEvent> {
         Some(&invoice.subscription_id),
         sequence,
     )
+}
+
+/// The partition of the revenue report's daily totals.
+pub(crate) const REVENUE_PK: &str = "REVENUE";
+
+/// The updates of the revenue report's daily totals that `events` make (`invoice.paid` adds to
+/// `paid`, `invoice.refunded` to `refunded`), one per day, currency and plan, for the
+/// transaction that stores them.
+pub(crate) fn revenue_writes(
+    table: &str,
+    events: &[DomainEvent],
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    use billing_domain::events::EventKind;
+    let mut totals: std::collections::BTreeMap<(String, String, String), (Decimal, Decimal)> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        let (Some(amount), paid) = (e.facts.amount, e.kind == EventKind::InvoicePaid) else {
+            continue;
+        };
+        if !matches!(e.kind, EventKind::InvoicePaid | EventKind::InvoiceRefunded) {
+            continue;
+        }
+        let plan = e
+            .facts
+            .plan_id
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), ToString::to_string);
+        let day = e.occurred_at.format("%Y-%m-%d").to_string();
+        let entry = totals
+            .entry((day, amount.currency().code().to_owned(), plan))
+            .or_default();
+        if paid {
+            entry.0 += amount.amount();
+        } else {
+            entry.1 += amount.amount();
+        }
+    }
+    totals
+        .into_iter()
+        .map(|((day, currency, plan), (paid, refunded))| {
+            let update = aws_sdk_dynamodb::types::Update::builder()
+                .table_name(table)
+                .set_key(Some(key(
+                    REVENUE_PK.into(),
+                    &format!("{day}#{currency}#{plan}"),
+                )))
+                .update_expression(
+                    "SET entity = :e, #day = :d, currency = :c, plan_id = :p ADD paid :paid, refunded :refunded",
+                )
+                .expression_attribute_names("#day", "day")
+                .expression_attribute_values(":e", s("revenue_day"))
+                .expression_attribute_values(":d", s(day))
+                .expression_attribute_values(":c", s(currency))
+                .expression_attribute_values(":p", s(plan))
+                .expression_attribute_values(":paid", AttributeValue::N(paid.to_string()))
+                .expression_attribute_values(
+                    ":refunded",
+                    AttributeValue::N(refunded.to_string()),
+                )
+                .build()
+                .map_err(unavailable)?;
+            Ok(TransactWriteItem::builder().update(update).build())
+        })
+        .collect()
 }
 
 /// The key of the guard that makes an invoice unique: its period's, or for a plan change the
@@ -99,9 +165,11 @@ impl InvoiceRepo for DynamoStore {
             TransactWriteItem::builder().put(put_invoice).build(),
             TransactWriteItem::builder().put(put_guard).build(),
         ];
-        writes.extend(self.event_writes(&invoice_events(invoice, invoice.version))?);
+        let events = invoice_events(invoice, invoice.version);
+        writes.extend(self.event_writes(&events)?);
         let credit_from = writes.len();
         writes.extend(self.credit_writes(&invoice.credit_changes)?);
+        writes.extend(revenue_writes(&self.table, &events)?);
         let outcome = self.transact(writes).await?;
         match outcome {
             Ok(()) => Ok(()),
@@ -139,8 +207,10 @@ impl InvoiceRepo for DynamoStore {
 
     async fn update_invoice(&self, invoice: &mut Invoice) -> Result<(), StoreError> {
         let item = encode_entity::<_, Invoice>(&InvoiceItem::from(&*invoice))?;
-        let mut together = self.event_writes(&invoice_events(invoice, invoice.version + 1))?;
+        let events = invoice_events(invoice, invoice.version + 1);
+        let mut together = self.event_writes(&events)?;
         together.extend(self.credit_writes(&invoice.credit_changes)?);
+        together.extend(revenue_writes(&self.table, &events)?);
         if invoice.status == billing_domain::invoicing::InvoiceStatus::Void
             && invoice.subscription_version.is_some()
         {
@@ -177,6 +247,65 @@ impl InvoiceRepo for DynamoStore {
         invoice.events.clear();
         invoice.credit_changes.clear();
         Ok(())
+    }
+
+    async fn revenue_by_day(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<RevenueDay>, StoreError> {
+        let corrupt_item = |what: &str| StoreError::Corrupt(format!("revenue day: {what}"));
+        let mut days = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(REVENUE_PK))
+                .expression_attribute_values(":from", s(from.format("%Y-%m-%d").to_string()))
+                .expression_attribute_values(":to", s(format!("{}#~", to.format("%Y-%m-%d"))))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let text = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .ok_or_else(|| corrupt_item(name))
+                };
+                let number = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| Decimal::from_str(n).ok())
+                        .ok_or_else(|| corrupt_item(name))
+                };
+                let plan = text("plan_id")?;
+                days.push(RevenueDay {
+                    day: chrono::NaiveDate::parse_from_str(&text("day")?, "%Y-%m-%d")
+                        .map_err(|_| corrupt_item("day"))?,
+                    currency: Currency::from_str(&text("currency")?)
+                        .map_err(|_| corrupt_item("currency"))?,
+                    plan_id: match plan.as_str() {
+                        "-" => None,
+                        id => Some(
+                            billing_domain::kernel::ids::PlanId::from_str(id)
+                                .map_err(|_| corrupt_item("plan_id"))?,
+                        ),
+                    },
+                    paid: number("paid")?,
+                    refunded: number("refunded")?,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(days),
+            }
+        }
     }
 
     async fn list_invoices(
@@ -287,6 +416,8 @@ pub struct InvoiceItem {
     pub billing_reason: BillingReason,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
     pub lines: Vec<InvoiceLineItem>,
     pub amount_paid: String,
     pub period_start: String,
@@ -324,6 +455,7 @@ impl From<&Invoice> for InvoiceItem {
             status: i.status,
             billing_reason: i.billing_reason,
             subscription_version: i.subscription_version,
+            plan_id: i.plan_id.as_ref().map(ToString::to_string),
             lines: i.lines.iter().map(InvoiceLineItem::from).collect(),
             amount_paid: i.amount_paid.amount().to_string(),
             period_start: ts(i.period.start),
@@ -439,6 +571,12 @@ impl TryFrom<InvoiceItem> for Invoice {
             status: i.status,
             billing_reason: i.billing_reason,
             subscription_version: i.subscription_version,
+            plan_id: i
+                .plan_id
+                .as_deref()
+                .map(billing_domain::kernel::ids::PlanId::from_str)
+                .transpose()
+                .map_err(corrupt("plan_id"))?,
             lines,
             amount_paid: money("amount_paid", &i.amount_paid, i.currency)?,
             period: Period {

@@ -10,6 +10,7 @@ use billing_domain::kernel::period::{Interval, Period};
 use billing_domain::kernel::ports::StoreError;
 use chrono::{DateTime, TimeZone, Utc};
 use futures::future::join_all;
+use serde_json::json;
 
 use crate::app::TestApp;
 
@@ -288,4 +289,63 @@ async fn a_customer_reads_only_its_own_invoices() {
         .await
         .problem(422);
     assert_eq!(bad_cursor.fields(), ["starting_after"]);
+}
+
+#[tokio::test]
+async fn the_revenue_report_nets_refunds_per_month_and_per_plan() {
+    let app = TestApp::spawn().await;
+    let customer = app.create_customer("Revenue").await;
+    let admin = app.admin();
+    let premium = app
+        .subscribe(&admin, &customer, "plan_premium_month")
+        .await
+        .ok(201)
+        .body;
+    app.subscribe(&admin, &customer, "plan_pages_1000_month")
+        .await
+        .ok(201);
+    let invoice = premium["latest_invoice_id"].as_str().expect("invoice");
+    app.refund(
+        invoice,
+        json!({"amount": "9.99", "reason": "requested_by_customer"}),
+    )
+    .await
+    .ok(201);
+    let today = chrono::Utc::now().date_naive();
+    let path = |group: &str| {
+        format!(
+            "/api/v1/reports/revenue?from={}&to={}&group_by={group}",
+            today - chrono::Duration::days(1),
+            today + chrono::Duration::days(1)
+        )
+    };
+    app.get(&path("plan"), &app.customer_token(&customer))
+        .await
+        .problem(403);
+    let by_plan = app.get(&path("plan"), &admin).await.ok(200).body;
+    assert_eq!(
+        by_plan["data"],
+        json!([
+            {"month": null, "plan_id": "plan_pages_1000_month", "currency": "usd",
+             "paid": "50.00", "refunded": "0.00", "net": "50.00"},
+            {"month": null, "plan_id": "plan_premium_month", "currency": "usd",
+             "paid": "79.99", "refunded": "9.99", "net": "70.00"}
+        ])
+    );
+    assert_eq!(by_plan["totals"][0]["net"], "120.00");
+    let by_month = app.get(&path("month"), &admin).await.ok(200).body;
+    let cents: i64 = by_month["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| {
+            r["net"]
+                .as_str()
+                .and_then(|n| n.replace('.', "").parse::<i64>().ok())
+        })
+        .sum();
+    assert_eq!(cents, 12_000);
+    app.get("/api/v1/reports/revenue?group_by=tier", &admin)
+        .await
+        .problem(422);
 }

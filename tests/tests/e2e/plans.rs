@@ -46,7 +46,8 @@ async fn the_three_tiers_are_seeded_for_every_interval_with_seed_000_limits() {
     assert_eq!(
         words["allowances"],
         json!([{"unit": "words", "included": "100000", "limit": "soft",
-                            "overage_unit_price": "0.001", "rollover": null}])
+                            "overage_unit_price": "0.001", "rollover": null,
+                            "top_up_unit_price": "0.0012"}])
     );
     let pages = find("plan_pages_1000_month");
     assert_eq!(pages["allowances"][0]["rollover"]["max"], "500");

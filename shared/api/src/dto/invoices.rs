@@ -245,3 +245,87 @@ impl RefundInvoiceRequest {
         })
     }
 }
+
+/// One row of the revenue report: a month's (or a plan's) revenue in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevenueRow {
+    /// With `group_by=month`: `2026-12`; otherwise `null`.
+    pub month: Option<String>,
+    /// With `group_by=plan`: the plan (`null`: pre-orders); otherwise `null`.
+    pub plan_id: Option<String>,
+    pub currency: Currency,
+    /// Paid invoices (card payments and customer credit spent), decimal string.
+    #[schema(example = "159.98")]
+    pub paid: String,
+    #[schema(example = "79.99")]
+    pub refunded: String,
+    /// `paid − refunded`.
+    #[schema(example = "79.99")]
+    pub net: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevenueReportResponse {
+    pub from: String,
+    pub to: String,
+    /// `month` or `plan`.
+    pub group_by: String,
+    pub data: Vec<RevenueRow>,
+    /// Per currency over the whole range.
+    pub totals: Vec<RevenueRow>,
+}
+
+impl RevenueReportResponse {
+    pub fn new(
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        days: &[billing_domain::invoicing::revenue::RevenueDay],
+        by_plan: bool,
+    ) -> Self {
+        type Key = (Option<String>, Option<String>, DCurrency);
+        let mut grouped: BTreeMap<Key, (Decimal, Decimal)> = BTreeMap::new();
+        let mut totals: BTreeMap<DCurrency, (Decimal, Decimal)> = BTreeMap::new();
+        for d in days {
+            let key = if by_plan {
+                (
+                    None,
+                    d.plan_id.as_ref().map(ToString::to_string),
+                    d.currency,
+                )
+            } else {
+                (Some(d.day.format("%Y-%m").to_string()), None, d.currency)
+            };
+            for sums in [
+                grouped.entry(key).or_default(),
+                totals.entry(d.currency).or_default(),
+            ] {
+                sums.0 += d.paid;
+                sums.1 += d.refunded;
+            }
+        }
+        let row = |month, plan_id, currency: DCurrency, (paid, refunded): (Decimal, Decimal)| {
+            let m = |d: Decimal| Money::round(d, currency).amount().to_string();
+            RevenueRow {
+                month,
+                plan_id,
+                currency: currency.into(),
+                paid: m(paid),
+                refunded: m(refunded),
+                net: m(paid - refunded),
+            }
+        };
+        RevenueReportResponse {
+            from: from.format("%Y-%m-%d").to_string(),
+            to: to.format("%Y-%m-%d").to_string(),
+            group_by: if by_plan { "plan" } else { "month" }.into(),
+            data: grouped
+                .into_iter()
+                .map(|((month, plan, currency), sums)| row(month, plan, currency, sums))
+                .collect(),
+            totals: totals
+                .into_iter()
+                .map(|(currency, sums)| row(None, None, currency, sums))
+                .collect(),
+        }
+    }
+}

@@ -152,3 +152,33 @@ pub async fn refund(
         .await?;
     Ok(ApiResponse::json(201, &response(&invoice)?)?.with_etag(invoice.version))
 }
+
+/// The operators' revenue report (admins, support, analysts): what paid invoices took and
+/// refunds gave back from `from` to `to` (days, UTC, inclusive; default the last 30 days; at
+/// most 366), per month or per plan and currency, read from the daily totals the payments and
+/// refunds keep (decimal strings).
+#[utoipa::path(get, path = "/api/v1/reports/revenue", tag = "invoices",
+    params(("from" = Option<String>, Query, description = "first day, e.g. 2026-12-01"),
+        ("to" = Option<String>, Query, description = "last day, e.g. 2026-12-31"),
+        ("group_by" = Option<String>, Query, description = "month (default) or plan")),
+    responses((status = 200, description = "The report", body = crate::dto::RevenueReportResponse), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn revenue(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    principal.authorize(Permission::OperatorRead)?;
+    let query = ctx.query(&["from", "to", "group_by"])?;
+    let by_plan = match query.get("group_by").map(String::as_str) {
+        None | Some("month") => false,
+        Some("plan") => true,
+        Some(_) => return Err(ApiError::field("query.group_by", "must be month or plan")),
+    };
+    let (from, to) = crate::request::day_range(&query, state.billing.now().date_naive())?;
+    let days = state.billing.revenue_report(from, to).await?;
+    ApiResponse::json(
+        200,
+        &crate::dto::RevenueReportResponse::new(from, to, &days, by_plan),
+    )
+}

@@ -213,21 +213,6 @@ pub async fn entitlement(
     ApiResponse::json(200, &EntitlementResponse::from(&entitlement))
 }
 
-/// A day in a query (`2026-12-07`).
-fn day(
-    query: &std::collections::HashMap<String, String>,
-    name: &str,
-) -> Result<Option<chrono::NaiveDate>, ApiError> {
-    query
-        .get(name)
-        .map(|raw| {
-            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-                ApiError::field(format!("query.{name}"), "must be a date like 2026-12-07")
-            })
-        })
-        .transpose()
-}
-
 /// The operators' usage report (admins, support, analysts): every subscription's usage of a
 /// unit (or of every unit) from `from` to `to` (days, UTC, inclusive; default the last 30
 /// days; at most 366), by day or month, read from the per-day totals.
@@ -258,8 +243,7 @@ pub async fn report(
         Some("month") => GroupBy::Month,
         Some(_) => return Err(ApiError::field("query.group_by", "must be day or month")),
     };
-    let to = day(&query, "to")?.unwrap_or_else(|| state.billing.now().date_naive());
-    let from = day(&query, "from")?.unwrap_or(to - Duration::days(29));
+    let (from, to) = crate::request::day_range(&query, state.billing.now().date_naive())?;
     let rows = state.billing.usage_report(unit, from, to).await?;
     ApiResponse::json(200, &UsageReportResponse::new(from, to, &rows, group_by))
 }

@@ -46,14 +46,15 @@ pub(crate) fn period_draft(
     if let Some(discount) = &sub.discount {
         lines.extend(discount.period_line(&plan.id, &lines, period)?);
     }
-    Invoice::draft(
+    Ok(Invoice::draft(
         sub.id.clone(),
         sub.customer_id.clone(),
         plan.price.currency(),
         period,
         lines,
         now,
-    )
+    )?
+    .for_plan(plan.id.clone()))
 }
 
 /// What happens when a trial ends and no payment method is on file.

@@ -7,6 +7,7 @@
 
 pub mod refunds;
 mod repo;
+pub mod revenue;
 pub use repo::InvoiceRepo;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::customers::credit::{CreditTransaction, CreditTransactionKind};
 use crate::events::{EventFacts, EventKind, Outbox};
 use crate::kernel::error::BillingError;
-use crate::kernel::ids::{CustomerId, InvoiceId, SubscriptionId};
+use crate::kernel::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::kernel::money::{Currency, Money, MoneyError};
 use crate::kernel::period::Period;
 
@@ -282,6 +283,8 @@ pub struct Invoice {
     /// invoiced per version (racing changes from the same version charge once); a voided one
     /// frees the version for the next try.
     pub subscription_version: Option<u64>,
+    /// The plan it bills (the revenue report groups by it); `None` for a pre-order's.
+    pub plan_id: Option<PlanId>,
     pub lines: Vec<InvoiceLine>,
     pub amount_paid: Money,
     pub period: Period,
@@ -352,6 +355,7 @@ impl Invoice {
             status: InvoiceStatus::Draft,
             billing_reason: BillingReason::default(),
             subscription_version: None,
+            plan_id: None,
             lines,
             amount_paid: Money::zero(currency),
             period,
@@ -369,6 +373,12 @@ impl Invoice {
         };
         invoice.total()?;
         Ok(invoice)
+    }
+
+    /// The plan the invoice bills.
+    pub fn for_plan(mut self, plan_id: PlanId) -> Invoice {
+        self.plan_id = Some(plan_id);
+        self
     }
 
     pub fn because(mut self, reason: BillingReason) -> Invoice {
@@ -817,6 +827,7 @@ impl Invoice {
                 amount: Some(amount),
                 period_start: Some(self.period.start),
                 period_end: Some(self.period.end),
+                plan_id: self.plan_id.clone(),
                 ..facts.unwrap_or_default()
             },
         );

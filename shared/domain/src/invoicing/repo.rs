@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::invoicing::revenue::RevenueDay;
 use crate::invoicing::Invoice;
 use crate::kernel::ids::{InvoiceId, SubscriptionId};
 use crate::kernel::page::{Page, PageRequest};
@@ -30,4 +31,11 @@ pub trait InvoiceRepo: Send + Sync {
         subscription_id: &SubscriptionId,
         page: &PageRequest,
     ) -> Result<Page<Invoice>, StoreError>;
+    /// The revenue report's daily totals from `from` to `to` (inclusive): what paid invoices
+    /// took and refunds gave back, per day, currency and plan.
+    async fn revenue_by_day(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<RevenueDay>, StoreError>;
 }

@@ -125,7 +125,8 @@ fn change_invoice(
         lines,
         now,
     )?
-    .changing(sub.version))
+    .changing(sub.version)
+    .for_plan(to.id.clone()))
 }
 
 fn sum(lines: &[InvoiceLine], zero: Money) -> Result<Money, BillingError> {

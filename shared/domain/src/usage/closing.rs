@@ -49,7 +49,8 @@ impl Billing {
             lines,
             self.now(),
         )?
-        .because(BillingReason::SubscriptionFinal);
+        .because(BillingReason::SubscriptionFinal)
+        .for_plan(period.plan_id.clone());
         draft.id = id.clone();
         let mut invoice = match self.open_invoice(draft).await {
             Ok(invoice) => invoice,

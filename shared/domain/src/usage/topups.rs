@@ -76,7 +76,7 @@ impl Billing {
                 ));
             }
             if existing.status == InvoiceStatus::Paid {
-                let (_, grants) = self.top_up_terms(&sub, &request).await?;
+                let (_, grants, _) = self.top_up_terms(&sub, &request).await?;
                 return self.grant_top_up(&sub, existing, grants).await;
             }
         }
@@ -90,7 +90,7 @@ impl Billing {
             )
             .into());
         }
-        let (lines, grants) = self.top_up_terms(&sub, &request).await?;
+        let (lines, grants, plan_id) = self.top_up_terms(&sub, &request).await?;
         let currency = lines
             .first()
             .map(|l| l.amount.currency())
@@ -104,7 +104,8 @@ impl Billing {
             lines,
             now,
         )?
-        .because(BillingReason::TopUp);
+        .because(BillingReason::TopUp)
+        .for_plan(plan_id);
         draft.id = invoice_id.clone();
         let mut invoice = match self.open_invoice(draft).await {
             Ok(invoice) => invoice,
@@ -135,7 +136,7 @@ impl Billing {
         &self,
         sub: &Subscription,
         request: &TopUpRequest,
-    ) -> Result<(Vec<InvoiceLine>, Vec<GrantBalance>), BillingError> {
+    ) -> Result<(Vec<InvoiceLine>, Vec<GrantBalance>, PlanId), BillingError> {
         let period = self.open_period(sub).await?;
         let now = self.now();
         let grant = |unit: Unit, units: Decimal, days: i64| GrantBalance {
@@ -184,7 +185,11 @@ impl Billing {
                     amount,
                     period: sub.current_period(),
                 };
-                Ok((vec![line], vec![grant(*unit, units, TOP_UP_VALID_DAYS)]))
+                Ok((
+                    vec![line],
+                    vec![grant(*unit, units, TOP_UP_VALID_DAYS)],
+                    plan.id,
+                ))
             }
             TopUpRequest::Bundle { plan_id } => {
                 let bundle = match self.plans.get_plan(plan_id).await? {
@@ -215,7 +220,7 @@ impl Billing {
                     amount: bundle.price,
                     period: sub.current_period(),
                 };
-                Ok((vec![line], grants))
+                Ok((vec![line], grants, bundle.id))
             }
         }
     }
