@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use billing_domain::events::DomainEvent;
 use billing_domain::kernel::ids::{SubscriptionId, UnitGrantId, UsageRecordId};
 use billing_domain::kernel::money::Currency;
+use billing_domain::kernel::page::{Page, PageRequest};
 use billing_domain::kernel::ports::StoreError;
 use billing_domain::usage::{
     AllowanceLimit, AllowancePeriod, Breakdown, Consumption, ConsumptionRefusal, DailyUsage,
@@ -32,6 +33,11 @@ pub(crate) fn allowance_sk(start: DateTime<Utc>) -> String {
 
 fn record_pk(id: &UsageRecordId) -> String {
     format!("USAGE_RECORD#{id}")
+}
+
+/// The list-index partition of a subscription's usage records.
+fn records_gsi1pk(subscription: &SubscriptionId) -> String {
+    format!("SUB#{subscription}#USAGE")
 }
 
 fn day_sk(day: NaiveDate, unit: Unit) -> String {
@@ -608,6 +614,52 @@ impl UsageRepo for DynamoStore {
             .as_ref()
             .map(record_of)
             .transpose()
+    }
+
+    async fn list_usage_records(
+        &self,
+        subscription: &SubscriptionId,
+        page: &PageRequest,
+    ) -> Result<Page<UsageRecord>, StoreError> {
+        let gsi1pk = records_gsi1pk(subscription);
+        let start = match &page.starting_after {
+            None => None,
+            Some(raw) => {
+                let id = UsageRecordId::from_str(raw).map_err(|_| StoreError::UnknownCursor)?;
+                let item = self
+                    .item_at(record_pk(&id), RECORD_SK)
+                    .await?
+                    .filter(|i| i.get("gsi1pk").and_then(|v| v.as_s().ok()) == Some(&gsi1pk))
+                    .ok_or(StoreError::UnknownCursor)?;
+                let mut start = Item::new();
+                for name in ["pk", "sk", "gsi1pk", "gsi1sk"] {
+                    if let Some(v) = item.get(name) {
+                        start.insert(name.to_owned(), v.clone());
+                    }
+                }
+                Some(start)
+            }
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(crate::GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(gsi1pk))
+            .scan_index_forward(false)
+            .limit(i32::try_from(page.limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut rows = out.items.unwrap_or_default();
+        let has_more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        Ok(Page {
+            data: rows.iter().map(record_of).collect::<Result<_, _>>()?,
+            has_more,
+        })
     }
 
     async fn void_usage(

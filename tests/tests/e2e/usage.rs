@@ -284,6 +284,27 @@ async fn a_key_replayed_25_days_later_in_the_period_records_nothing_twice() {
         summary(&app, id(&sub), "").await["units"][0]["used"],
         "37.5"
     );
+    // The history of records, newest first, paged; the replayed key is there once.
+    let path = format!("/api/v1/subscriptions/{}/usage-records", id(&sub));
+    let first_page = app
+        .get(&format!("{path}?limit=2"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(first_page["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first_page["has_more"], true);
+    let last = first_page["data"][1]["id"].as_str().expect("id");
+    let rest = app
+        .get(&format!("{path}?limit=2&starting_after={last}"), &token)
+        .await
+        .ok(200)
+        .body;
+    assert_eq!(rest["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rest["data"][0]["id"], first.body["id"]);
+    assert_eq!(rest["data"][0]["description"], "call 1");
+    assert_eq!(rest["has_more"], false);
+    let stranger = app.customer_token(&app.create_customer("Nosy").await);
+    app.get(&path, &stranger).await.problem(404);
 }
 
 #[tokio::test]

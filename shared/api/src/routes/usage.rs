@@ -12,6 +12,7 @@ use crate::dto::usage::{
     GroupBy, TopUpResponse, Unit, UnitGrantResponse, UsageRecordResponse, UsageReportResponse,
     UsageSummaryResponse,
 };
+use crate::dto::List;
 use crate::idempotency;
 use crate::openapi::ErrorResponses;
 use crate::problem::ApiError;
@@ -74,6 +75,31 @@ pub async fn create_record(
     } else {
         reply
     })
+}
+
+/// A subscription's usage records, newest first: units, breakdown, description, status.
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}/usage-records", tag = "usage",
+    params(("id" = String, Path, description = "subscription id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 10"),
+        ("starting_after" = Option<String>, Query, description = "the last id of the previous page")),
+    responses((status = 200, description = "A page of the records", body = List<UsageRecordResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn list_records(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let query = ctx.query(&["limit", "starting_after"])?;
+    let page = ctx.page(&query)?;
+    let records = state
+        .billing
+        .list_usage_records(&actor, &subscription_id(ctx)?, &page)
+        .await?;
+    ApiResponse::json(
+        200,
+        &List::from_page(records, |r| UsageRecordResponse::from(&r)),
+    )
 }
 
 /// Void a usage record (admins and support): its units go back to the period they came from,

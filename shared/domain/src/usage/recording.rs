@@ -244,6 +244,23 @@ impl Billing {
             .collect()
     }
 
+    /// A subscription's usage records, newest first: what was used, when, and what for.
+    pub async fn list_usage_records(
+        &self,
+        actor: &Actor,
+        subscription_id: &SubscriptionId,
+        page: &crate::kernel::page::PageRequest,
+    ) -> Result<crate::kernel::page::Page<UsageRecord>, BillingError> {
+        let sub = self.get_subscription(actor, subscription_id).await?;
+        match self.usage.list_usage_records(&sub.id, page).await {
+            Err(crate::kernel::ports::StoreError::UnknownCursor) => Err(BillingError::field(
+                "starting_after",
+                "names no usage record of this subscription",
+            )),
+            other => Ok(other?),
+        }
+    }
+
     /// Voids a record of an open period: its units go back to where they came from.
     pub async fn void_usage_record(&self, id: &UsageRecordId) -> Result<UsageRecord, BillingError> {
         let mut record = self

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 
 use crate::events::DomainEvent;
 use crate::kernel::ids::{SubscriptionId, UnitGrantId, UsageRecordId};
+use crate::kernel::page::{Page, PageRequest};
 use crate::kernel::ports::StoreError;
 use crate::usage::period::{AllowancePeriod, GrantBalance};
 use crate::usage::record::{Consumption, UsageRecord};
@@ -52,6 +53,13 @@ pub trait UsageRepo: Send + Sync {
         events: &[DomainEvent],
     ) -> Result<Result<(), ConsumptionRefusal>, StoreError>;
     async fn usage_record(&self, id: &UsageRecordId) -> Result<Option<UsageRecord>, StoreError>;
+    /// A subscription's usage records, newest first ([`StoreError::UnknownCursor`] when
+    /// `starting_after` names no record of it).
+    async fn list_usage_records(
+        &self,
+        subscription: &SubscriptionId,
+        page: &PageRequest,
+    ) -> Result<Page<UsageRecord>, StoreError>;
     /// Marks `record` voided and gives its units back to its period and the day's total, in one
     /// transaction, on the condition that it was recorded and its period is open.
     async fn void_usage(
