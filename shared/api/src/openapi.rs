@@ -144,7 +144,7 @@ fn operation_id(endpoint: crate::routes::Endpoint) -> String {
         products::get_purchase_order, products::send_purchase_order, products::cancel_purchase_order,
         products::track, products::tracked, products::untrack, products::forecast,
         preorders::create, preorders::list, preorders::get, preorders::usage, preorders::cancel,
-        usage::create_record, usage::list_records, usage::void_record, usage::create_grant, usage::summary,
+        usage::create_record, usage::list_records, usage::void_record, usage::create_grant, usage::ledger, usage::summary,
         usage::entitlement, usage::report, usage::top_up,
         customers::create, customers::list, customers::get, customers::update,
         customers::set_payment_method, customers::credit_balance, customers::credit_transactions,

@@ -78,12 +78,11 @@ impl SubscriptionRepo for DynamoStore {
         let item = encode_entity::<_, Subscription>(&SubscriptionItem::from(&*subscription))?;
         let events = self.event_writes(&subscription.outgoing_events(subscription.version + 1))?;
         let ends = subscription.exclusive && subscription.status.is_ended();
-        let allocation = subscription
-            .new_allowance_period
-            .as_deref()
-            .map(|p| self.allowance_period_write(p))
-            .transpose()?;
-        if !ends && events.is_empty() && allocation.is_none() {
+        let allocation = match subscription.new_allowance_period.as_deref() {
+            Some(p) => self.allowance_period_writes(p)?,
+            None => Vec::new(),
+        };
+        if !ends && events.is_empty() && allocation.is_empty() {
             self.update(item, subscription.version).await?;
             subscription.version += 1;
             subscription.mark_stored();
@@ -167,7 +166,7 @@ impl DynamoStore {
         let mut events = self.event_writes(&subscription.outgoing_events(subscription.version))?;
         // The first period's allocation (after the events: only the first writes are checked).
         if let Some(period) = subscription.new_allowance_period.as_deref() {
-            events.push(self.allowance_period_write(period)?);
+            events.extend(self.allowance_period_writes(period)?);
         }
         if !takes_slot && redemption.is_none() && events.is_empty() {
             return self.insert(item).await;

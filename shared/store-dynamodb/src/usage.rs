@@ -17,7 +17,8 @@ use billing_domain::kernel::page::{Page, PageRequest};
 use billing_domain::kernel::ports::StoreError;
 use billing_domain::usage::{
     AllowanceLimit, AllowancePeriod, Breakdown, Consumption, ConsumptionRefusal, DailyUsage,
-    GrantBalance, Unit, UnitBalance, UsageRecord, UsageRecordStatus, UsageRepo,
+    GrantBalance, LedgerEntry, LedgerKind, Unit, UnitBalance, UsageRecord, UsageRecordStatus,
+    UsageRepo,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -214,6 +215,7 @@ fn period_of(item: &Item) -> Result<AllowancePeriod, StoreError> {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        ledger: Vec::new(),
     })
 }
 
@@ -247,6 +249,7 @@ fn record_item(r: &UsageRecord, remember_until: DateTime<Utc>) -> Item {
             .map(|(id, n)| (id.to_string(), num(*n)))),
     );
     item.insert("remaining".into(), num(r.remaining));
+    item.insert("in_plan".into(), AttributeValue::Bool(r.in_plan));
     item.insert("status".into(), s(r.status.as_str()));
     if let Some(f) = &r.fingerprint {
         item.insert("fingerprint".into(), s(f.clone()));
@@ -294,6 +297,11 @@ fn record_of(item: &Item) -> Result<UsageRecord, StoreError> {
         },
         grants_taken,
         remaining: get_n(item, "remaining")?,
+        in_plan: item
+            .get("in_plan")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .ok_or_else(|| corrupt("in_plan"))?,
         status: UsageRecordStatus::parse(get_s(item, "status")?)
             .ok_or_else(|| corrupt("status"))?,
         fingerprint: get_opt_s(item, "fingerprint"),
@@ -302,6 +310,48 @@ fn record_of(item: &Item) -> Result<UsageRecord, StoreError> {
             .map(|v| parse_ts("voided_at", &v))
             .transpose()?,
     })
+}
+
+fn ledger_sk(e: &LedgerEntry) -> String {
+    format!("UNITLEDGER#{}#{}#{}", ts(e.at), e.grant_id, e.kind.as_str())
+}
+
+fn ledger_item(e: &LedgerEntry) -> Item {
+    let mut item = key(subscription_pk(&e.subscription_id), &ledger_sk(e));
+    item.insert("entity".into(), s("unit_ledger_entry"));
+    item.insert("kind".into(), s(e.kind.as_str()));
+    item.insert("grant_id".into(), s(e.grant_id.to_string()));
+    item.insert("unit".into(), s(e.unit.as_str()));
+    item.insert("units".into(), num(e.units));
+    item.insert("at".into(), s(ts(e.at)));
+    if let Some(d) = &e.description {
+        item.insert("description".into(), s(d.clone()));
+    }
+    item
+}
+
+fn ledger_of(subscription: &SubscriptionId, item: &Item) -> Result<LedgerEntry, StoreError> {
+    Ok(LedgerEntry {
+        subscription_id: subscription.clone(),
+        grant_id: get_s(item, "grant_id")?
+            .parse()
+            .map_err(|_| corrupt("grant_id"))?,
+        kind: LedgerKind::parse(get_s(item, "kind")?).ok_or_else(|| corrupt("kind"))?,
+        unit: unit_of(get_s(item, "unit")?)?,
+        units: get_n(item, "units")?,
+        at: parse_ts("at", get_s(item, "at")?)?,
+        description: get_opt_s(item, "description"),
+    })
+}
+
+/// The put of a ledger entry (written once: its key is the entry's own).
+fn ledger_write(table: &str, e: &LedgerEntry) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(ledger_item(e)))
+        .build()
+        .map_err(unavailable)?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 /// An update expression under construction: names and values numbered as they are added.
@@ -557,11 +607,7 @@ impl UsageRepo for DynamoStore {
             )
             .build()
             .map_err(unavailable)?;
-        let has_unit = !r.breakdown.included.is_zero()
-            || !r.breakdown.overage.is_zero()
-            || !c.thresholds.is_empty()
-            || c.guard.above.is_some()
-            || c.guard.exactly.is_some();
+        let has_unit = r.in_plan;
         let mut e = period_change(r, Decimal::ONE, has_unit);
         let unit = r.unit.as_str();
         if has_unit {
@@ -680,7 +726,7 @@ impl UsageRepo for DynamoStore {
             )
             .build()
             .map_err(unavailable)?;
-        let has_unit = !record.breakdown.included.is_zero() || !record.breakdown.overage.is_zero();
+        let has_unit = record.in_plan;
         let mut e = period_change(record, -Decimal::ONE, has_unit);
         if e.sets.is_empty() {
             let path = e.path(&["subscription_id"]);
@@ -743,9 +789,7 @@ impl UsageRepo for DynamoStore {
         id: &UnitGrantId,
         grant: &GrantBalance,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(
                 subscription_pk(subscription),
@@ -758,9 +802,32 @@ impl UsageRepo for DynamoStore {
             )
             .expression_attribute_names("#id", id.to_string())
             .expression_attribute_values(":grant", grant_value(grant))
-            .send()
-            .await;
-        Ok(unless_refused(out)?.is_some())
+            .build()
+            .map_err(unavailable)?;
+        let writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            ledger_write(&self.table, &LedgerEntry::granted(subscription, id, grant))?,
+        ];
+        match self.transact(writes).await? {
+            Ok(()) => Ok(true),
+            Err(codes) if failed(&codes, 0) => Ok(false),
+            Err(codes) => Err(crate::canceled(&codes)),
+        }
+    }
+
+    async fn unit_ledger(
+        &self,
+        subscription: &SubscriptionId,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.items_between(
+            subscription_pk(subscription),
+            "UNITLEDGER#".into(),
+            "UNITLEDGER#~".into(),
+        )
+        .await?
+        .iter()
+        .map(|item| ledger_of(subscription, item))
+        .collect()
     }
 
     async fn daily_usage(
@@ -840,16 +907,20 @@ fn daily_usage_of(item: &Item) -> Result<DailyUsage, StoreError> {
 impl DynamoStore {
     /// The put of a new allowance period, for the transaction that moves its subscription into
     /// the period.
-    pub(crate) fn allowance_period_write(
+    pub(crate) fn allowance_period_writes(
         &self,
         period: &AllowancePeriod,
-    ) -> Result<TransactWriteItem, StoreError> {
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(period_item(period)))
             .build()
             .map_err(unavailable)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        for entry in &period.ledger {
+            writes.push(ledger_write(&self.table, entry)?);
+        }
+        Ok(writes)
     }
 }
 
@@ -901,6 +972,7 @@ mod tests {
             units,
             grants,
             closed: true,
+            ledger: Vec::new(),
         };
         assert_eq!(period_of(&period_item(&period)).expect("reads"), period);
     }

@@ -947,3 +947,76 @@ async fn an_ended_subscriptions_last_overage_is_billed_once_on_a_final_invoice()
         vec![100, 200, 1000, 1000]
     );
 }
+
+#[tokio::test]
+async fn an_expired_grant_stops_counting_and_the_ledger_says_what_lapsed() {
+    let app = TestApp::with_test_clock().await;
+    let plan = unit_plan(&app, "pages", "1000", json!({})).await;
+    let customer = app.create_customer("Granted").await;
+    let token = app.customer_token(&customer);
+    let sub = subscribed(&app, &customer, &plan, json!({})).await;
+    let start = time(&sub["current_period_start"]);
+    let expires = start + chrono::Duration::days(10);
+    app.call(
+        Method::POST,
+        &format!("/api/v1/subscriptions/{}/unit-grants", id(&sub)),
+        &app.admin(),
+        Some(
+            json!({"unit": "pages", "units": "100", "expires_at": expires.to_rfc3339(),
+                    "description": "launch"}),
+        ),
+    )
+    .await
+    .ok(201);
+    let r = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "pages", "units": 30}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(r["breakdown"]["promotional"], "30");
+    // After its expiry the grant is not spent.
+    app.advance(json!({"to": (expires + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let r = record(
+        &app,
+        &token,
+        id(&sub),
+        json!({"unit": "pages", "units": 5}),
+        None,
+    )
+    .await
+    .ok(201)
+    .body;
+    assert_eq!(r["breakdown"]["promotional"], "0");
+    assert_eq!(r["remaining"], "995");
+    let s = summary(&app, id(&sub), "").await;
+    assert_eq!(s["units"][0]["promotional_allocated"], "30");
+    assert_eq!(s["units"][0]["remaining"], "995");
+    // The renewal after it writes what lapsed.
+    let period_end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+    let ledger = app
+        .get(
+            &format!("/api/v1/subscriptions/{}/unit-ledger", id(&sub)),
+            &token,
+        )
+        .await
+        .ok(200)
+        .body;
+    let entries = ledger["data"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "{ledger}");
+    assert_eq!(entries[0]["kind"], "granted");
+    assert_eq!(entries[0]["units"], "100");
+    assert_eq!(entries[1]["kind"], "expired");
+    assert_eq!(entries[1]["units"], "70");
+    assert_eq!(time(&entries[1]["at"]), expires);
+    let s = summary(&app, id(&sub), "").await;
+    assert_eq!(s["units"][1]["promotional_allocated"], "0");
+    assert_eq!(s["units"][1]["remaining"], "1000");
+}

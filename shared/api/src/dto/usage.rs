@@ -526,3 +526,30 @@ impl UnitGrantResponse {
         }
     }
 }
+
+/// An entry of the unit ledger: units granted (promotional or a top-up), or what lapsed when a
+/// grant expired unused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerEntryResponse {
+    pub grant_id: String,
+    /// `granted` or `expired`.
+    #[schema(example = "expired")]
+    pub kind: String,
+    pub unit: Unit,
+    pub units: String,
+    pub at: DateTime<Utc>,
+    pub description: Option<String>,
+}
+
+impl From<&usage::LedgerEntry> for LedgerEntryResponse {
+    fn from(e: &usage::LedgerEntry) -> Self {
+        LedgerEntryResponse {
+            grant_id: e.grant_id.to_string(),
+            kind: e.kind.as_str().to_owned(),
+            unit: e.unit.into(),
+            units: units_text(e.units),
+            at: e.at,
+            description: e.description.clone(),
+        }
+    }
+}

@@ -9,8 +9,8 @@ use chrono::Duration;
 use crate::auth::{Permission, Principal};
 use crate::dto::usage::{
     CreateTopUpRequest, CreateUnitGrantRequest, CreateUsageRecordRequest, EntitlementResponse,
-    GroupBy, TopUpResponse, Unit, UnitGrantResponse, UsageRecordResponse, UsageReportResponse,
-    UsageSummaryResponse,
+    GroupBy, LedgerEntryResponse, TopUpResponse, Unit, UnitGrantResponse, UsageRecordResponse,
+    UsageReportResponse, UsageSummaryResponse,
 };
 use crate::dto::List;
 use crate::idempotency;
@@ -99,6 +99,31 @@ pub async fn list_records(
     ApiResponse::json(
         200,
         &List::from_page(records, |r| UsageRecordResponse::from(&r)),
+    )
+}
+
+/// A subscription's unit ledger, oldest first: grants of promotional and top-up units, and what
+/// each grant had left when it expired (written at the renewal after its expiry).
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}/unit-ledger", tag = "usage",
+    params(("id" = String, Path, description = "subscription id")),
+    responses((status = 200, description = "The ledger (every entry)", body = List<LedgerEntryResponse>), ErrorResponses),
+    security(("bearer" = [])))]
+pub async fn ledger(
+    state: &AppState,
+    ctx: &ApiRequest,
+    principal: &Principal,
+) -> Result<ApiResponse, ApiError> {
+    let actor = principal.authorize(Permission::Read)?;
+    let entries = state
+        .billing
+        .unit_ledger(&actor, &subscription_id(ctx)?)
+        .await?;
+    ApiResponse::json(
+        200,
+        &List {
+            data: entries.iter().map(LedgerEntryResponse::from).collect(),
+            has_more: false,
+        },
     )
 }
 

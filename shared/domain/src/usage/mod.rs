@@ -10,6 +10,7 @@
 //! ```
 
 mod closing;
+pub mod ledger;
 pub mod period;
 pub mod record;
 mod recording;
@@ -17,6 +18,7 @@ mod repo;
 mod reports;
 mod topups;
 
+pub use ledger::{LedgerEntry, LedgerKind};
 pub use period::{AllowancePeriod, GrantBalance, UnitBalance};
 pub use record::{
     Breakdown, Consumption, IncludedGuard, UsageRecord, UsageRecordStatus, UsageRequest,

@@ -13,6 +13,7 @@ use crate::kernel::error::BillingError;
 use crate::kernel::ids::{CustomerId, PlanId, SubscriptionId, UnitGrantId};
 use crate::kernel::money::{Currency, Money};
 use crate::kernel::period::Period;
+use crate::usage::ledger::LedgerEntry;
 use crate::usage::{AllowanceLimit, Unit};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +30,9 @@ pub struct AllowancePeriod {
     pub grants: BTreeMap<UnitGrantId, GrantBalance>,
     /// Set by the renewal that invoices the period: no usage is recorded or voided after.
     pub closed: bool,
+    /// Ledger entries to store with the period's allocation (the previous period's grants that
+    /// lapsed by its start); never read back.
+    pub ledger: Vec<LedgerEntry>,
 }
 
 /// One unit's counters in a period.
@@ -168,6 +172,9 @@ impl AllowancePeriod {
             units,
             grants: carried_grants,
             closed: false,
+            ledger: previous
+                .map(|p| p.lapsed_by(period.start))
+                .unwrap_or_default(),
         })
     }
 

@@ -74,6 +74,9 @@ pub struct UsageRecord {
     pub breakdown: Breakdown,
     /// The promotional units, by grant.
     pub grants_taken: Vec<(UnitGrantId, Decimal)>,
+    /// Whether the period's plan includes the unit (it has counters for it); a unit only
+    /// granted has none.
+    pub in_plan: bool,
     /// Included and promotional units of the unit left after this record, as it saw them.
     pub remaining: Decimal,
     pub status: UsageRecordStatus,
@@ -237,6 +240,7 @@ impl AllowancePeriod {
                     overage,
                 },
                 grants_taken,
+                in_plan: balance.is_some(),
                 remaining: included_left + promotional_left - included - promotional,
                 ..record
             },
@@ -351,6 +355,7 @@ mod tests {
             period_end: t0(),
             breakdown: Breakdown::default(),
             grants_taken: Vec::new(),
+            in_plan: true,
             remaining: Decimal::ZERO,
             status: UsageRecordStatus::Recorded,
             fingerprint: None,

@@ -128,6 +128,7 @@ impl Billing {
             period_end: sub.current_period_end,
             breakdown: Breakdown::default(),
             grants_taken: Vec::new(),
+            in_plan: false,
             remaining: Decimal::ZERO,
             status: UsageRecordStatus::Recorded,
             fingerprint,
@@ -259,6 +260,16 @@ impl Billing {
             )),
             other => Ok(other?),
         }
+    }
+
+    /// A subscription's unit ledger, oldest first.
+    pub async fn unit_ledger(
+        &self,
+        actor: &Actor,
+        subscription_id: &SubscriptionId,
+    ) -> Result<Vec<crate::usage::LedgerEntry>, BillingError> {
+        let sub = self.get_subscription(actor, subscription_id).await?;
+        Ok(self.usage.unit_ledger(&sub.id).await?)
     }
 
     /// Voids a record of an open period: its units go back to where they came from.

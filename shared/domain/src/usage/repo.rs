@@ -8,6 +8,7 @@ use crate::events::DomainEvent;
 use crate::kernel::ids::{SubscriptionId, UnitGrantId, UsageRecordId};
 use crate::kernel::page::{Page, PageRequest};
 use crate::kernel::ports::StoreError;
+use crate::usage::ledger::LedgerEntry;
 use crate::usage::period::{AllowancePeriod, GrantBalance};
 use crate::usage::record::{Consumption, UsageRecord};
 use crate::usage::Unit;
@@ -73,8 +74,9 @@ pub trait UsageRepo: Send + Sync {
         subscription: &SubscriptionId,
         start: DateTime<Utc>,
     ) -> Result<Option<AllowancePeriod>, StoreError>;
-    /// Adds a grant to an open period; `false` when the period is closed or absent, or has a
-    /// grant with this id already (it is never replaced).
+    /// Adds a grant to an open period, with its ledger entry, in one transaction; `false` when
+    /// the period is closed or absent, or has a grant with this id already (it is never
+    /// replaced).
     async fn add_grant(
         &self,
         subscription: &SubscriptionId,
@@ -82,6 +84,11 @@ pub trait UsageRepo: Send + Sync {
         id: &UnitGrantId,
         grant: &GrantBalance,
     ) -> Result<bool, StoreError>;
+    /// A subscription's unit ledger (grants, and what lapsed when they expired), oldest first.
+    async fn unit_ledger(
+        &self,
+        subscription: &SubscriptionId,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
     /// A subscription's used units per day from `from` to `to` (inclusive), by unit; days
     /// without usage are left out.
     async fn daily_usage(
