@@ -62,6 +62,13 @@ async fn entitlement(app: &TestApp, token: &str, sub: &str, unit: &str) -> Value
     .body
 }
 
+/// Moves the test clock an hour past the subscription's (as read) period end: it renews or ends.
+async fn past_period_end(app: &TestApp, sub: &Value) {
+    let end = time(&sub["current_period_end"]);
+    app.advance(json!({"to": (end + chrono::Duration::hours(1)).to_rfc3339()}))
+        .await;
+}
+
 fn id(v: &Value) -> &str {
     v["id"].as_str().expect("id")
 }
@@ -339,9 +346,7 @@ async fn soft_limit_overage_is_a_usage_line_on_the_next_invoice_charged_once() {
         entitled,
         json!({"unit": "words", "has_access": true, "remaining": "0", "limit": "soft"})
     );
-    let period_end = time(&sub["current_period_end"]);
-    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
-        .await;
+    past_period_end(&app, &sub).await;
     let renewed = app.subscription(id(&sub)).await;
     let invoice = app.latest_invoice(&renewed).await;
     let usage: Vec<&Value> = invoice["lines"]
@@ -366,9 +371,7 @@ async fn soft_limit_overage_is_a_usage_line_on_the_next_invoice_charged_once() {
     .problem(409);
     assert_eq!(late.body["code"], "period_closed");
     // The next renewal bills no overage again.
-    let next_end = time(&renewed["current_period_end"]);
-    app.advance(json!({"to": (next_end + chrono::Duration::hours(1)).to_rfc3339()}))
-        .await;
+    past_period_end(&app, &renewed).await;
     assert_eq!(app.charged_amounts(&customer).await, vec![1000, 1000, 1100]);
     let s = summary(&app, id(&sub), "").await;
     let periods = s["units"].as_array().expect("units");
@@ -425,9 +428,7 @@ async fn a_void_gives_units_back_until_the_period_is_invoiced() {
     .await
     .ok(201)
     .body;
-    let period_end = time(&sub["current_period_end"]);
-    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
-        .await;
+    past_period_end(&app, &sub).await;
     let refused = app
         .call(
             Method::POST,
@@ -456,9 +457,7 @@ async fn unused_pages_roll_over_up_to_the_plans_maximum() {
     )
     .await
     .ok(201);
-    let period_end = time(&sub["current_period_end"]);
-    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
-        .await;
+    past_period_end(&app, &sub).await;
     let s = summary(&app, id(&sub), "").await;
     let periods = s["units"].as_array().expect("units");
     assert_eq!(periods[1]["rolled_over"], "500");
@@ -668,9 +667,7 @@ async fn one_record_from_70_to_100_percent_alerts_80_90_and_100_once_each_period
     );
 
     // The next period re-arms them.
-    let period_end = time(&sub["current_period_end"]);
-    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
-        .await;
+    past_period_end(&app, &sub).await;
     app.notify().await;
     app.delivered_events().await;
     record(&app, &token, id(&sub), pages(8), None).await.ok(201);
@@ -998,9 +995,7 @@ async fn an_expired_grant_stops_counting_and_the_ledger_says_what_lapsed() {
     assert_eq!(s["units"][0]["promotional_allocated"], "30");
     assert_eq!(s["units"][0]["remaining"], "995");
     // The renewal after it writes what lapsed.
-    let period_end = time(&sub["current_period_end"]);
-    app.advance(json!({"to": (period_end + chrono::Duration::hours(1)).to_rfc3339()}))
-        .await;
+    past_period_end(&app, &sub).await;
     let ledger = app
         .get(
             &format!("/api/v1/subscriptions/{}/unit-ledger", id(&sub)),

@@ -376,22 +376,7 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     println!("{report}");
-    std::fs::write(
-        root.join("docs").join(file),
-        format!("# {title}\n\n{report}"),
-    )
-    .context(file)?;
-    let readme_path = root.join("docs/benchmarks.md");
-    let readme = std::fs::read_to_string(&readme_path)?;
-    let (start, end) = (
-        format!("<!-- {marker}:start -->"),
-        format!("<!-- {marker}:end -->"),
-    );
-    let (start, end) = (start.as_str(), end.as_str());
-    if let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) {
-        let updated = format!("{}{start}\n{report}\n{}", &readme[..a], &readme[b..]);
-        std::fs::write(&readme_path, updated)?;
-    }
+    local_stack::counting::publish_report(&root, file, title, marker, &report).context(file)?;
     Ok(())
 }
 

@@ -17,13 +17,10 @@ use billing_domain::subscriptions::NewSubscription;
 use billing_domain::usage::{Unit, UnitGrantRequest, UsageRequest};
 use billing_store_dynamodb::DynamoStore;
 use billing_wiring::{Services, Settings};
-use local_stack::counting::{reset, snapshot, CallCounter, Counts};
+use local_stack::counting::{dynamo_cost, reset, snapshot, CallCounter, Counts, DynamoCost};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
-/// DynamoDB on-demand, us-east-1: per million write and read request units, in micro-dollars.
-const WRITE_PER_MILLION_MICRO_USD: u64 = 625_000;
-const READ_PER_MILLION_MICRO_USD: u64 = 125_000;
 /// The items of a record's transaction: the record, the allowance period's counters and the
 /// day's totals (two write units each).
 const TRANSACTION_ITEMS: u64 = 3;
@@ -137,20 +134,14 @@ async fn main() -> anyhow::Result<()> {
     let counts = snapshot(&counts);
     let report = render(recorded, &counts, elapsed);
     println!("{report}");
-    std::fs::write(
-        root.join("docs/usage-cost.md"),
-        format!("# What a usage record costs\n\n{report}"),
+    local_stack::counting::publish_report(
+        &root,
+        "usage-cost.md",
+        "What a usage record costs",
+        "usage-cost",
+        &report,
     )
-    .context("docs/usage-cost.md")?;
-    let path = root.join("docs/benchmarks.md");
-    let readme = std::fs::read_to_string(&path)?;
-    let (start, end) = ("<!-- usage-cost:start -->", "<!-- usage-cost:end -->");
-    if let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) {
-        std::fs::write(
-            &path,
-            format!("{}{start}\n{report}\n{}", &readme[..a], &readme[b..]),
-        )?;
-    }
+    .context("usage-cost.md")?;
     Ok(())
 }
 
@@ -160,22 +151,12 @@ fn render(
     elapsed: Duration,
 ) -> String {
     let n = Decimal::from(records);
-    let mut rows = String::new();
-    let (mut reads, mut writes) = (Decimal::ZERO, Decimal::ZERO);
-    for (call, count) in counts {
-        let per = Decimal::from(*count) / n;
-        rows.push_str(&format!("| {call} | {} |\n", per.round_dp(2)));
-        let operation = call.rsplit(' ').next().unwrap_or_default();
-        match operation {
-            "GetItem" | "Query" => reads += per,
-            "PutItem" | "UpdateItem" | "DeleteItem" => writes += per,
-            "TransactWriteItems" => writes += per * Decimal::from(2 * TRANSACTION_ITEMS),
-            _ => {}
-        }
-    }
-    let cost = (reads * Decimal::from(READ_PER_MILLION_MICRO_USD)
-        + writes * Decimal::from(WRITE_PER_MILLION_MICRO_USD))
-        / Decimal::from(1_000_000);
+    let DynamoCost {
+        rows,
+        reads,
+        writes,
+        per_million: cost,
+    } = dynamo_cost(counts, records, TRANSACTION_ITEMS);
     let ms = Decimal::from(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
         / Decimal::from(1000)
         / n;
