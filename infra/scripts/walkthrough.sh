@@ -67,3 +67,12 @@ if [ "$breakdown" != "100 50 950" ] || [ "$remaining" != 950 ]; then
   echo "walkthrough: expected 100 promotional and 50 included pages, 950 left (see $stack_log)" >&2
   exit 1
 fi
+amount="$(call POST "/subscriptions/$pages/top-ups" '{"unit": "pages", "units": 500}' | field amount)"
+remaining="$(call GET "/subscriptions/$pages/entitlements/pages" | field remaining)"
+report="$(call GET "/reports/usage?unit=pages" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"][0]["used"])')"
+echo "walkthrough: a top-up of 500 pages charged $amount, $remaining left; the usage report counts $report pages"
+if [ "$amount" != 30.00 ] || [ "$remaining" != 1450 ] || [ "$report" != 150 ]; then
+  echo "walkthrough: expected a top-up of 30.00, 1450 pages left and 150 pages reported (see $stack_log)" >&2
+  exit 1
+fi
