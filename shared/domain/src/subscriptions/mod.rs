@@ -963,6 +963,13 @@ impl Subscription {
         if !to.is_active() {
             return Err(BillingError::field("plan_id", "the plan is archived"));
         }
+        // A bundle is bought on its own (a subscription that never renews) or as a top-up.
+        if self.one_off || !to.is_recurring() {
+            return Err(BillingError::field(
+                "plan_id",
+                "a one-off bundle neither changes plan nor is changed to: buy it as its own subscription or as a top-up",
+            ));
+        }
         Ok(())
     }
 
@@ -1477,5 +1484,20 @@ mod tests {
                 if sub.status.is_ended() { prop_assert!(!sub.cancel_at_period_end); }
             }
         }
+    }
+
+    #[test]
+    fn a_one_off_bundle_is_neither_changed_to_nor_changed_from() {
+        let mut bundle = crate::kernel::testing::monthly_plan();
+        bundle.id = "plan_tokens_1000_30d".parse().expect("id");
+        bundle.duration_days = Some(30);
+        let mut sub =
+            Subscription::start(new_subscription(), &monthly_plan(), t0()).expect("starts");
+        let refused = sub.ensure_plan_can_change(&bundle).expect_err("a bundle");
+        assert!(matches!(refused, BillingError::Validation(ref e) if e[0].field == "plan_id"));
+        sub.one_off = true;
+        let mut other = monthly_plan();
+        other.id = "plan_basic_month".parse().expect("id");
+        assert!(sub.ensure_plan_can_change(&other).is_err());
     }
 }
