@@ -346,6 +346,9 @@ async fn soft_limit_overage_is_a_usage_line_on_the_next_invoice_charged_once() {
         entitled,
         json!({"unit": "words", "has_access": true, "remaining": "0", "limit": "soft"})
     );
+    // The upcoming invoice shows the overage so far.
+    let upcoming = app.upcoming_invoice(id(&sub)).await;
+    assert_eq!(upcoming["total"], "11.00", "{upcoming}");
     past_period_end(&app, &sub).await;
     let renewed = app.subscription(id(&sub)).await;
     let invoice = app.latest_invoice(&renewed).await;

@@ -358,7 +358,7 @@ async fn main() -> anyhow::Result<()> {
         ("renewal-cost.md", "What a renewal costs", "renewal-cost")
     } else if items.is_empty() {
         report = format!(
-            "Each subscription is on `{plan_id}`, a plan of units: the renewal closes the ending allowance period (one `UpdateItem` that answers its counters, for the overage line and the rollover) and allocates the next one in the transaction that moves the subscription into it (one more item in a transaction it writes anyway). Compare with [a renewal without units](renewal-cost.md): by design one write more.\n\n{report}"
+            "Each subscription is on `{plan_id}`, a plan of units: the renewal closes the ending allowance period (one `UpdateItem` that answers its counters, for the overage line and the rollover) and allocates the next one in the transaction that moves the subscription into it (one more item in a transaction it writes anyway). The renewal reminder's preview reads the allowance period (the overage so far is in the amount it announces). Compare with [a renewal without units](renewal-cost.md): by design one write and one read more.\n\n{report}"
         );
         (
             "renewal-usage-cost.md",

@@ -278,7 +278,18 @@ impl Billing {
         }
         let plan = self.plan(&next.plan_id).await?;
         let (period, _) = next.next_period()?;
-        let items = self.item_lines(&next, period).await?;
+        let mut items = self.item_lines(&next, period).await?;
+        // The current period's overage so far (billed on that invoice unless more is used or
+        // some is voided).
+        if next.metered {
+            if let Some(current) = self
+                .usage
+                .allowance_period(&next.id, next.current_period_start)
+                .await?
+            {
+                items.extend(current.overage_lines(period)?);
+            }
+        }
         self.with_credit(period_draft(&next, &plan, period, items, now)?)
             .await
     }
