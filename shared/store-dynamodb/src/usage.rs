@@ -422,7 +422,7 @@ impl Expr {
 
 /// The period's counters moved by a record's takes (`sign` +1 to take, −1 to give back), on
 /// the condition that the period is open (and, taking, that the takes are there).
-fn period_change(record: &UsageRecord, sign: Decimal, has_unit: bool) -> Expr {
+fn period_change(record: &UsageRecord, sign: Decimal) -> Expr {
     let mut e = Expr::default();
     let unit = record.unit.as_str();
     let b = record.breakdown;
@@ -431,7 +431,7 @@ fn period_change(record: &UsageRecord, sign: Decimal, has_unit: bool) -> Expr {
     e.conditions.push(format!(
         "attribute_exists({exists}) AND attribute_not_exists({closed})"
     ));
-    if has_unit {
+    if record.in_plan {
         e.add(&["units", unit, "left"], -sign * b.included);
         e.add(&["units", unit, "promotional_used"], sign * b.promotional);
         e.add(&["units", unit, "overage"], sign * b.overage);
@@ -607,10 +607,9 @@ impl UsageRepo for DynamoStore {
             )
             .build()
             .map_err(unavailable)?;
-        let has_unit = r.in_plan;
-        let mut e = period_change(r, Decimal::ONE, has_unit);
+        let mut e = period_change(r, Decimal::ONE);
         let unit = r.unit.as_str();
-        if has_unit {
+        if r.in_plan {
             e.condition(&["units", unit, "left"], ">=", num(c.guard.at_least));
             if let Some(above) = c.guard.above {
                 e.condition(&["units", unit, "left"], ">", num(above));
@@ -726,8 +725,7 @@ impl UsageRepo for DynamoStore {
             )
             .build()
             .map_err(unavailable)?;
-        let has_unit = record.in_plan;
-        let mut e = period_change(record, -Decimal::ONE, has_unit);
+        let mut e = period_change(record, -Decimal::ONE);
         if e.sets.is_empty() {
             let path = e.path(&["subscription_id"]);
             e.sets.push(format!("{path} = {path}"));

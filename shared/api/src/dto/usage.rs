@@ -273,11 +273,21 @@ pub struct UsageSummaryResponse {
     pub history: Option<Vec<UsageHistoryDto>>,
 }
 
-/// How the summary's history is grouped.
+/// How the summary's history (and the usage report) is grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
     Day,
     Month,
+}
+
+impl GroupBy {
+    /// The period `day` falls in: `2026-12-07` by day, `2026-12` by month.
+    fn period_of(self, day: chrono::NaiveDate) -> String {
+        match self {
+            GroupBy::Day => day.format("%Y-%m-%d").to_string(),
+            GroupBy::Month => day.format("%Y-%m").to_string(),
+        }
+    }
 }
 
 impl UsageSummaryResponse {
@@ -334,10 +344,7 @@ impl UsageSummaryResponse {
         let history = group_by.map(|g| {
             let mut grouped: BTreeMap<(String, DUnit), (Decimal, Decimal)> = BTreeMap::new();
             for d in &summary.daily {
-                let key = match g {
-                    GroupBy::Day => d.day.format("%Y-%m-%d").to_string(),
-                    GroupBy::Month => d.day.format("%Y-%m").to_string(),
-                };
+                let key = g.period_of(d.day);
                 let e = grouped.entry((key, d.unit)).or_default();
                 e.0 += d.used;
                 e.1 += d.overage;
@@ -418,10 +425,7 @@ impl UsageReportResponse {
         let mut grouped: BTreeMap<(String, DUnit), Sums> = BTreeMap::new();
         let mut totals: BTreeMap<DUnit, Sums> = BTreeMap::new();
         for (sub, d) in rows {
-            let key = match group_by {
-                GroupBy::Day => d.day.format("%Y-%m-%d").to_string(),
-                GroupBy::Month => d.day.format("%Y-%m").to_string(),
-            };
+            let key = group_by.period_of(d.day);
             for sums in [
                 grouped.entry((key, d.unit)).or_default(),
                 totals.entry(d.unit).or_default(),

@@ -37,7 +37,7 @@ use crate::preorders::repo::{Cancellation, Placement, PlacementRefusal};
 use crate::preorders::{
     check_limits, preorder_month, PreorderLimitError, PreorderPrice, PreorderUsage, WindowError,
 };
-use crate::subscriptions::{Subscription, SubscriptionStatus};
+use crate::subscriptions::Subscription;
 
 /// The reason a pre-order canceled with its subscription carries (its email is the
 /// cancellation's).
@@ -98,13 +98,6 @@ fn limit_refusal(e: PreorderLimitError) -> BillingError {
     }
 }
 
-fn is_live(status: SubscriptionStatus) -> bool {
-    matches!(
-        status,
-        SubscriptionStatus::Active | SubscriptionStatus::Trialing
-    )
-}
-
 impl NewPreorder {
     fn check(&self) -> Result<u8, Vec<FieldError>> {
         let mut v = Validator::new();
@@ -133,7 +126,7 @@ impl Billing {
     ) -> Result<Preorder, BillingError> {
         let priority_level = new.check()?;
         let sub = self.get_subscription(actor, subscription_id).await?;
-        if !is_live(sub.status) {
+        if !sub.status.is_in_service() {
             return Err(Refusal::conflict(
                 "subscription_not_active",
                 format!("a {} subscription cannot pre-order", sub.status),

@@ -74,6 +74,15 @@ impl SubscriptionStatus {
         }
     }
 
+    /// Active or trialing: the customer is served (pre-orders are placed, usage recorded,
+    /// units topped up).
+    pub fn is_in_service(self) -> bool {
+        matches!(
+            self,
+            SubscriptionStatus::Active | SubscriptionStatus::Trialing
+        )
+    }
+
     /// Ended subscriptions never change again.
     pub fn is_ended(self) -> bool {
         match self {

@@ -62,10 +62,22 @@ fn checked(
     Ok((units, description))
 }
 
-fn not_active(status: SubscriptionStatus) -> Refusal {
+/// The subscription is not in service (active or trialing); `needs` says for what.
+pub(super) fn not_active(status: SubscriptionStatus, needs: &str) -> Refusal {
     Refusal::conflict(
         "subscription_not_active",
-        format!("the subscription is {status}; usage is recorded while it is active or trialing"),
+        format!("the subscription is {status}; {needs}"),
+    )
+}
+
+const RECORDING_NEEDS: &str = "usage is recorded while it is active or trialing";
+
+/// An idempotency key that answered another request (another body or subscription).
+pub(super) fn key_reused() -> Refusal {
+    Refusal::new(
+        RefusalKind::Unprocessable,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used with a different request; use a new key",
     )
 }
 
@@ -147,12 +159,7 @@ impl Billing {
                         Ok((first, true))
                     }
                     // The key answered another request (another body or subscription).
-                    Some(_) => Err(Refusal::new(
-                        RefusalKind::Unprocessable,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used with a different request; use a new key",
-                    )
-                    .into()),
+                    Some(_) => Err(key_reused().into()),
                     None => Err(e),
                 }
             }
@@ -166,11 +173,8 @@ impl Billing {
         draft: UsageRecord,
         now: DateTime<Utc>,
     ) -> Result<UsageRecord, BillingError> {
-        if !matches!(
-            sub.status,
-            SubscriptionStatus::Active | SubscriptionStatus::Trialing
-        ) {
-            return Err(not_active(sub.status).into());
+        if !sub.status.is_in_service() {
+            return Err(not_active(sub.status, RECORDING_NEEDS).into());
         }
         if draft.occurred_at < sub.current_period_start {
             return Err(period_closed().into());
@@ -312,7 +316,7 @@ impl Billing {
             .get_subscription(&Actor::Operator, subscription_id)
             .await?;
         if sub.status.is_ended() {
-            return Err(not_active(sub.status).into());
+            return Err(not_active(sub.status, RECORDING_NEEDS).into());
         }
         let id = UnitGrantId::generate();
         let grant = GrantBalance {
@@ -380,10 +384,7 @@ impl Billing {
             .usage
             .allowance_period(&sub.id, sub.current_period_start)
             .await?;
-        let live = matches!(
-            sub.status,
-            SubscriptionStatus::Active | SubscriptionStatus::Trialing
-        );
+        let live = sub.status.is_in_service();
         let (remaining, limit) = match &period {
             Some(p)
                 if p.units.contains_key(&unit) || p.promotional_left(unit, now) > Decimal::ZERO =>

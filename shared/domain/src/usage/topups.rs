@@ -14,8 +14,9 @@ use crate::kernel::ids::{InvoiceId, PlanId, SubscriptionId, UnitGrantId};
 use crate::kernel::money::Money;
 use crate::kernel::ports::StoreError;
 use crate::kernel::service::Billing;
-use crate::subscriptions::{Subscription, SubscriptionStatus};
+use crate::subscriptions::Subscription;
 use crate::usage::period::{AllowancePeriod, GrantBalance};
+use crate::usage::recording::{key_reused, not_active};
 use crate::usage::{check_units, Unit};
 
 /// How long units bought as a top-up last.
@@ -69,26 +70,15 @@ impl Billing {
         let invoice_id = top_up_invoice_id(key)?;
         if let Some(existing) = self.invoices.get_invoice(&invoice_id).await? {
             if existing.subscription_id != sub.id {
-                return Err(refused(
-                    "idempotency_key_reused",
-                    "header.Idempotency-Key",
-                    "this Idempotency-Key was used with a different request; use a new key",
-                ));
+                return Err(key_reused().at("header.Idempotency-Key").into());
             }
             if existing.status == InvoiceStatus::Paid {
                 let (_, grants, _) = self.top_up_terms(&sub, &request).await?;
                 return self.grant_top_up(&sub, existing, grants).await;
             }
         }
-        if !matches!(
-            sub.status,
-            SubscriptionStatus::Active | SubscriptionStatus::Trialing
-        ) {
-            return Err(Refusal::conflict(
-                "subscription_not_active",
-                format!("the subscription is {}; top-ups need it active", sub.status),
-            )
-            .into());
+        if !sub.status.is_in_service() {
+            return Err(not_active(sub.status, "top-ups need it active").into());
         }
         let (lines, grants, plan_id) = self.top_up_terms(&sub, &request).await?;
         let currency = lines
